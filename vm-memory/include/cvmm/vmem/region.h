@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/** cvmm/vmem/region.h - one guest memory region: a host mapping of guest physical [gpa, gpa+size).
+ *
+ *  A region owns its mapping (munmap on the last unref) and, when made from a file descriptor, the fd it
+ *  was given (`owned_fd`, closed when the region goes).  Regions are reference-counted because several
+ *  published maps (cvmm/vmem/map.h) share them; the count is touched only when maps are built or freed,
+ *  never on an access.  Threads: a region is immutable after creation; every accessor may be called from any
+ *  thread.  vmem_region_ref()/vmem_region_unref() are atomic. */
+#ifndef CVMM_VMEM_REGION_H
+#define CVMM_VMEM_REGION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cvmm/log.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Region flags (vmem_region_desc.flags). */
+enum {
+    VMEM_REGION_READ_ONLY = 1u << 0, /* map PROT_READ only; writes through the library get -EPERM */
+    VMEM_REGION_NORESERVE = 1u << 1, /* MAP_NORESERVE (anonymous/memfd regions for tests and benches) */
+};
+
+/** vmem_region_desc - what a region is (transparent value; zero means "none"/default). */
+typedef struct vmem_region_desc {
+    uint64_t gpa;         /* guest physical start */
+    uint64_t size;        /* bytes; non-zero; gpa + size must not wrap */
+    uint64_t user_addr;   /* front-end virtual address of the region (vhost-user "user address"), 0 if none */
+    uint64_t mmap_offset; /* offset of the region's first byte in the fd (need not be page-aligned) */
+    uint32_t flags;       /* VMEM_REGION_* */
+} vmem_region_desc;
+
+typedef struct vmem_region vmem_region;
+
+/** vmem_region_new_fd() - map @owned_fd MAP_SHARED at @d->mmap_offset for @d->size bytes.
+ *  The mapping starts at mmap_offset rounded down to the page (or, on hugetlbfs, the file's block size) and
+ *  its length is rounded up likewise, as the spec's "mmap offset" requires.
+ *  Return: 0; -EINVAL zero size, bad flags, or d->gpa + size / mmap_offset + size wraps; -EBADF bad fd;
+ *  -ENOMEM or the mmap errno when mapping fails.
+ *  Ownership: takes @owned_fd on every path (closed on failure, kept open by the region otherwise: see
+ *  vmem_region_fd()); *out is owned, release with vmem_region_unref().  @log is borrowed and must outlive
+ *  the region.  Threads: any. */
+int vmem_region_new_fd(const vmem_region_desc *d, int owned_fd, const struct cvmm_log *log, vmem_region **out);
+
+/** vmem_region_new_memfd() - create a sealed-size memfd of @d->size bytes (MFD_CLOEXEC) and map it shared;
+ *  d->mmap_offset must be 0.  For tests and benchmarks, and for a front-end that shares memory it creates.
+ *  Return: 0; -EINVAL as vmem_region_new_fd(); memfd_create/ftruncate/mmap errno.
+ *  Ownership: *out owned (vmem_region_unref()); the region owns the memfd (vmem_region_fd()).  Threads: any. */
+int vmem_region_new_memfd(const vmem_region_desc *d, const struct cvmm_log *log, vmem_region **out);
+
+/** vmem_region_new_anon() - private anonymous memory (no fd: vmem_region_fd() returns -1).
+ *  Return, Ownership, Threads: as vmem_region_new_memfd(). */
+int vmem_region_new_anon(const vmem_region_desc *d, const struct cvmm_log *log, vmem_region **out);
+
+/** vmem_region_ref() - take one more reference.  Return: @r.  Threads: any. */
+vmem_region *vmem_region_ref(vmem_region *r);
+/** vmem_region_unref() - drop one reference; the last one unmaps and closes the fd.  NULL is a no-op. */
+void vmem_region_unref(vmem_region *r);
+
+/** Accessors.  Threads: any.  The pointer from vmem_region_hva() is valid while a reference is held. */
+uint64_t vmem_region_gpa(const vmem_region *r);
+uint64_t vmem_region_size(const vmem_region *r);
+uint64_t vmem_region_user_addr(const vmem_region *r);
+uint64_t vmem_region_mmap_offset(const vmem_region *r);
+bool vmem_region_read_only(const vmem_region *r);
+void *vmem_region_hva(const vmem_region *r); /* host address of the byte at gpa */
+/** vmem_region_fd() - the backing fd, borrowed (valid while the region lives), or -1 if anonymous. */
+int vmem_region_fd(const vmem_region *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
