@@ -8,4 +8,11 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   libcriterion-dev libev-dev libjansson-dev \
   binutils >/dev/null
+# End-to-end tests (tests/devices, ../shared/harness): QEMU 7.2 (qemu-storage-daemon is in
+# qemu-system-common), the guest image (busybox-static initramfs, Debian kernel unpacked with kmod's
+# depmod/modprobe), network namespaces and taps (iproute2), DPDK testpmd as a reference net peer.
+apt-get install -y -qq --no-install-recommends \
+  qemu-system-x86 qemu-system-common qemu-utils \
+  busybox-static cpio gzip kmod xz-utils iproute2 util-linux procps \
+  dpdk-dev librte-net-virtio23 librte-net-vhost23 librte-net-tap23 librte-mempool-ring23 >/dev/null
 echo "install-deps: ok"
