@@ -1,0 +1,60 @@
+#!/bin/sh
+# net.sh - guest side of the virtio-net end-to-end tests (busybox sh, inside the guest).
+# eth0 gets a made-up TEST-NET-1 (RFC 5737) address; its only link is the vhost-user back-end, so every
+# frame stays between the guest, the back-end and whatever the test put behind it (a tap in a network
+# namespace, or testpmd).
+#
+# Parameters (kernel command line KEY=VALUE, i.e. run-guest.sh --append):
+#   net_addr=192.0.2.2  net_peer=192.0.2.1  net_count=5 (pings per round)
+#   net_packed=0|1    expected VIRTIO_F_RING_PACKED (feature bit 34) after negotiation (checked if set)
+#   net_wait_echo=N   after pinging, print "E2E-NET-READY <addr>" and wait until the guest has answered
+#                     N ICMP echo requests (the host pings it), at most net_wait_s seconds (default 30)
+#   net_pause=SECS    reconnect tests: after the first round print "E2E-PAUSE net", sleep SECS (the host
+#                     restarts the back-end meanwhile), then ping again (at least one reply in 20 s)
+# Last line "net: PASS" or "net: FAIL <why>", with a matching exit status.
+
+ADDR=${net_addr:-192.0.2.2}
+PEER=${net_peer:-192.0.2.1}
+COUNT=${net_count:-5}
+fail() { echo "net: FAIL $*"; exit 1; }
+
+# in_echos: ICMP echo requests received so far (from /proc/net/snmp, column InEchos).
+in_echos() {
+    awk '/^Icmp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "InEchos") c = i; h = 1 } else { print $c; exit } }' /proc/net/snmp
+}
+
+wait-for /sys/class/net/eth0 20 || fail "eth0 did not appear"
+echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6 2>/dev/null
+ip link set eth0 up
+ip addr add "$ADDR/24" dev eth0
+i=0
+while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do usleep 100000; i=$((i + 1)); done
+features=$(cat /sys/class/net/eth0/device/features 2>/dev/null)
+packed=$(echo "$features" | cut -c35)
+echo "net: eth0 mac=$(cat /sys/class/net/eth0/address) carrier=$(cat /sys/class/net/eth0/carrier 2>/dev/null) addr=$ADDR peer=$PEER packed=${packed:-?} features=$features"
+[ -z "$net_packed" ] || [ "$packed" = "$net_packed" ] || fail "packed ring negotiated=$packed, expected $net_packed"
+
+ping -c "$COUNT" -W 2 "$PEER" || fail "no reply from $PEER"
+if [ -n "$net_pause" ]; then
+    echo "E2E-PAUSE net $net_pause"
+    sleep "$net_pause"
+    echo "net: resuming"
+    ping -c 20 -w 20 "$PEER" >/tmp/ping.out 2>&1
+    grep -q 'bytes from' /tmp/ping.out || { cat /tmp/ping.out; fail "no reply from $PEER after the restart"; }
+    grep 'packets transmitted' /tmp/ping.out
+fi
+if [ -n "$net_wait_echo" ]; then
+    base=$(in_echos)
+    echo "E2E-NET-READY $ADDR"
+    i=0
+    while [ $(( $(in_echos) - base )) -lt "$net_wait_echo" ]; do
+        i=$((i + 1))
+        [ $i -le $(( ${net_wait_s:-30} * 10 )) ] || fail "answered $(( $(in_echos) - base )) echo requests, expected $net_wait_echo"
+        usleep 100000
+    done
+    echo "net: answered $(( $(in_echos) - base )) echo requests from the host"
+    sleep 1   # let the last reply reach the host before the guest powers off
+fi
+echo "net: eth0 tx_packets=$(cat /sys/class/net/eth0/statistics/tx_packets) rx_packets=$(cat /sys/class/net/eth0/statistics/rx_packets)"
+echo "net: PASS"
+exit 0
