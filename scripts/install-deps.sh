@@ -13,6 +13,6 @@ apt-get install -y -qq --no-install-recommends \
 # depmod/modprobe), network namespaces and taps (iproute2), DPDK testpmd as a reference net peer.
 apt-get install -y -qq --no-install-recommends \
   qemu-system-x86 qemu-system-common qemu-utils \
-  busybox-static cpio gzip kmod xz-utils iproute2 util-linux procps \
+  busybox-static cpio gzip kmod xz-utils iproute2 iputils-ping util-linux procps \
   dpdk-dev librte-net-virtio23 librte-net-vhost23 librte-net-tap23 librte-mempool-ring23 >/dev/null
 echo "install-deps: ok"

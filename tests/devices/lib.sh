@@ -427,7 +427,11 @@ e2e_netns_exec() {
 # are answered.
 e2e_netns_ping() {
     local ns=${1:?} addr=${2:?} c=${3:-3}
-    e2e_netns_exec "$ns" ping -c "$c" -i 0.5 -W 3 "$addr" || e2e_fail "ping $addr from $ns got no full answer"
+    local ping=(ping)
+    command -v ping >/dev/null || ping=(busybox ping)
+    e2e_netns_exec "$ns" "${ping[@]}" -c "$c" -i 0.5 -W 3 "$addr" >"$E2E_TMP/ping.out" || true
+    cat "$E2E_TMP/ping.out"
+    grep -qE ", $c (packets )?received" "$E2E_TMP/ping.out" || e2e_fail "ping $addr from $ns: not all $c answered"
 }
 
 # e2e_tcg_cpus: print "BACKEND_CPU QEMU_CPU" to keep a polling back-end and QEMU's TCG thread on different
