@@ -6,6 +6,9 @@
 #              packed     (--ref) the same with virtio-net-pci packed=on: the packed ring must be negotiated
 #              tap        the guest's eth0 reaches a tap device in a network namespace the test makes:
 #                         the guest (192.0.2.2) pings 192.0.2.1 on the tap, then the host pings the guest
+#              sink       no guest: DPDK virtio-user (harness dpdk-virtio-user.sh, a vhost-user front-end)
+#                         transmits 64-byte frames for 3 s into the back-end's sink, which counts and
+#                         drops them (--ref: dpdk-vhost-sink.sh rxonly; --bin: cvmm-net --sink)
 #              reconnect  (--bin) tap, and the back-end is restarted while the guest runs; QEMU
 #                         (reconnect=1) connects again and the guest's pings get answers again
 #   --ref      back-end: DPDK testpmd (icmp/packed: harness dpdk-vhost-sink.sh --mode icmpecho; tap:
@@ -15,11 +18,12 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# cvmm-net's tap option (issue 7); the tap is made by the test and opened by name.
+# cvmm-net's options (issue 7): the tap is made by the test and opened by name; the sink back-end.
 CVMM_NET_TAP_OPT=--tap=
+CVMM_NET_SINK_OPT=--sink
 
 VARIANT=${1:-}
-case "$VARIANT" in icmp|packed|tap|reconnect) shift ;; *) echo "usage: $0 icmp|packed|tap|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
+case "$VARIANT" in icmp|packed|tap|sink|reconnect) shift ;; *) echo "usage: $0 icmp|packed|tap|sink|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
 REF=0 BIN=""
 case "${1:-}" in
     --ref) REF=1 ;;
@@ -51,6 +55,34 @@ if [ "$VARIANT" = icmp ] || [ "$VARIANT" = packed ]; then
     [ "${rx:-0}" -gt 0 ] || e2e_fail "testpmd received nothing"
     e2e_log "testpmd received $rx packets from the guest"
     e2e_finish
+fi
+
+if [ "$VARIANT" = sink ]; then
+    if [ "$REF" = 1 ]; then
+        e2e_backend_start net "$SOCK" "$E2E_HARNESS/dpdk-vhost-sink.sh" "$SOCK" --mode rxonly --cpu "$BECPU"
+    else
+        e2e_backend_start net "$SOCK" "$BIN" "--socket-path=$SOCK" "$CVMM_NET_SINK_OPT"
+    fi
+    e2e_log "DPDK virtio-user transmits 64-byte frames into the sink for 3 s (CPU $QCPU)"
+    vurc=0
+    "$E2E_HARNESS/dpdk-virtio-user.sh" "$SOCK" 3 64 --cpu "$QCPU" >"$E2E_TMP/virtio-user.log" 2>&1 || vurc=$?
+    grep -E '^(tx_|txonly_mpps=)' "$E2E_TMP/virtio-user.log" | sed 's/^/  virtio-user| /' || true
+    if [ "$vurc" != 0 ]; then
+        tail -n 30 "$E2E_TMP/virtio-user.log" | sed 's/^/  virtio-user| /'
+        e2e_fail "dpdk-virtio-user.sh failed (status $vurc)"
+    fi
+    tx=$(sed -n 's/^txonly_mpps=//p' "$E2E_TMP/virtio-user.log")
+    awk -v t="${tx:-0}" 'BEGIN { exit !(t > 0) }' || e2e_fail "virtio-user sent nothing (txonly_mpps=${tx:-none})"
+    e2e_backend_alive net
+    e2e_backend_stop net
+    if [ "$REF" = 1 ]; then
+        rx=$(sed -n 's/^rx_packets=\([0-9]*\).*/\1/p' "$(e2e_backend_log net)")
+        [ "${rx:-0}" -gt 0 ] || e2e_fail "the sink counted nothing"
+        e2e_log "sink counted $rx packets"
+    fi
+    e2e_log "virtio-user txonly_mpps=$tx"
+    printf 'e2e %s: PASS (%ss)\n' "$E2E_NAME" "$(e2e__elapsed)"
+    exit 0
 fi
 
 # tap / reconnect: a namespace with tap0 = 192.0.2.1/24; the back-end runs inside it.
