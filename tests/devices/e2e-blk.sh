@@ -76,8 +76,8 @@ if [ "$VARIANT" = reconnect ]; then
 else
     e2e_boot "${guest[@]}"
 fi
-e2e_expect '^blk: PASS'
 e2e_guest_ok
+e2e_expect '^blk: PASS'
 e2e_check_blk_file "$DISK"
 if [ "$ro" = 1 ]; then
     [ "$(sha256sum "$DISK" | cut -d' ' -f1)" = "$sum_before" ] || e2e_fail "the read-only disk image changed"

@@ -47,8 +47,8 @@ if [ "$VARIANT" = icmp ] || [ "$VARIANT" = packed ]; then
         guest+=(--append "net_packed=0 net_count=3")
     fi
     e2e_boot "${guest[@]}"
-    e2e_expect '^net: PASS'
     e2e_guest_ok
+    e2e_expect '^net: PASS'
     e2e_backend_stop net
     grep -E '^(t=|rx_packets=)' "$(e2e_backend_log net)" | sed 's/^/  testpmd| /'
     rx=$(sed -n 's/^rx_packets=\([0-9]*\).*/\1/p' "$(e2e_backend_log net)")
@@ -113,5 +113,6 @@ fi
 e2e_wait_console '^E2E-NET-READY'
 e2e_netns_ping "$NS" 192.0.2.2 3
 e2e_wait_guest
+e2e_guest_ok
 e2e_expect '^net: PASS' '^net: answered [0-9]+ echo requests from the host'
 e2e_finish

@@ -47,5 +47,6 @@ if [ "$VARIANT" = reconnect ]; then
 else
     e2e_boot "${guest[@]}"
 fi
+e2e_guest_ok
 e2e_expect '^rng: PASS' '^rng_current: virtio_rng'
 e2e_finish
