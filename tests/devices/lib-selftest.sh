@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the case bodies are expanded by the case script, not here
 # lib-selftest.sh - checks that lib.sh's helpers fail when they must and always clean up: each case is a
 # tiny e2e script with a known outcome (exit status + a line it must print), run in its own process;
 # afterwards its temp dir, its network namespaces and its processes must be gone.

@@ -28,6 +28,7 @@
 # E2E_GUEST_SCRIPTS (tests/devices/guest), E2E_HARNESS, E2E_GUEST.
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034  # used by the scripts that source this file
 E2E_GUEST_SCRIPTS=$E2E_DIR/guest
 E2E_NAME=e2e
 E2E_TMP=""
@@ -188,11 +189,11 @@ e2e__listening() {
 # e2e__be_kill NAME: SIGTERM, wait up to 10 s, then SIGKILL. Sets E2E__RC to the exit status (137 if
 # it had to be killed). Runs in the main shell (not in $(...)): only the parent can wait for its child.
 e2e__be_kill() {
-    local name=$1 pid=${E2E_BE_PID[$1]:-} i
+    local name=$1 pid=${E2E_BE_PID[$1]:-}
     E2E__RC=0
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 200); do
+    for _ in $(seq 200); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done

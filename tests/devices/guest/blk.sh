@@ -73,7 +73,7 @@ if [ "${blk_ro:-0}" = 1 ]; then
     if dd if=/tmp/pat of="$B" bs=4096 seek=$((OFF / 4096)) count=$((LEN / 4096)) oflag=direct conv=fsync,notrunc 2>/tmp/dd.err; then
         fail "write to a read-only disk succeeded"
     fi
-    echo "blk: write refused as expected: $(cat /tmp/dd.err | head -n 1)"
+    echo "blk: write refused as expected: $(head -n 1 /tmp/dd.err)"
     after=$(dd if="$B" bs=4096 skip=$((OFF / 4096)) count=$((LEN / 4096)) iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
     [ "$before" = "$after" ] || fail "read-only region changed"
     echo "BLK-UNCHANGED off=$OFF len=$LEN sha256=$after"
