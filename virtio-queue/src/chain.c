@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* chain.c - the descriptor chain walker for both layouts (every chain rule of cvmm/vq/chain.h). */
+#include "internal.h"
+#include "cvmm/vq/packed.h"
+#include "cvmm/vq/split.h"
+
+/* A 16-byte descriptor read once into locals.  Split: id_next is next; packed: id (unused here). */
+struct raw_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t id_next;
+    uint16_t flags;
+};
+
+static inline void read_desc(const uint8_t *p, bool packed, struct raw_desc *d)
+{
+    uint8_t b[16];
+    memcpy(b, p, sizeof(b)); /* one copy of the guest's bytes; only the copy is looked at */
+    uint64_t a;
+    uint32_t l;
+    uint16_t x, y;
+    memcpy(&a, b, 8);
+    memcpy(&l, b + 8, 4);
+    memcpy(&x, b + 12, 2);
+    memcpy(&y, b + 14, 2);
+    d->addr = cvmm_le64_to_cpu(a);
+    d->len = cvmm_le32_to_cpu(l);
+    /* split: flags at 12, next at 14; packed: id at 12, flags at 14 */
+    d->flags = packed ? cvmm_le16_to_cpu(y) : cvmm_le16_to_cpu(x);
+    d->id_next = packed ? cvmm_le16_to_cpu(x) : cvmm_le16_to_cpu(y);
+}
+
+/* The queue's map changed since @c's table pointer was taken: translate the table again. */
+static int refresh_table(vq_queue *q, vq_chain *c)
+{
+    uint8_t *t;
+    if (vq__translate(q, c->priv.table_gpa, 16ull * c->priv.tsize, false, &t) != 0)
+        return vq__fail(q, "descriptor table 0x%llx of chain %u left guest memory",
+                        (unsigned long long)c->priv.table_gpa, c->head);
+    c->priv.table = t;
+    c->priv.gen = q->gen;
+    return 0;
+}
+
+static int enter_indirect(vq_queue *q, vq_chain *c, const struct raw_desc *d, uint8_t mode)
+{
+    if (d->len == 0 || (d->len & 15u) != 0)
+        return vq__fail(q, "chain %u: indirect table length %u is not a non-zero multiple of 16", c->head,
+                        d->len);
+    if ((d->len >> 4) > VQ__MAX_INDIRECT)
+        return vq__fail(q, "chain %u: indirect table of %u entries is too long", c->head, d->len >> 4);
+    uint8_t *t;
+    if (vq__translate(q, d->addr, d->len, false, &t) != 0)
+        return vq__fail(q, "chain %u: indirect table 0x%llx+%u is not inside one memory region", c->head,
+                        (unsigned long long)d->addr, d->len);
+    c->priv.table = t;
+    c->priv.table_gpa = d->addr;
+    c->priv.tsize = d->len >> 4;
+    c->priv.next = 0;
+    c->priv.ttl = d->len >> 4;
+    c->priv.mode = mode;
+    return 0;
+}
+
+/* Common tail: ordering, total length and address checks, then fill @out. */
+static inline int yield(vq_queue *q, vq_chain *c, const struct raw_desc *d, vq_desc_info *out)
+{
+    bool write = (d->flags & VQ_DESC_F_WRITE) != 0;
+    if (CVMM_UNLIKELY(!write && c->priv.writing))
+        return vq__fail(q, "chain %u: device-readable descriptor after a writable one", c->head);
+    c->priv.writing = write;
+    c->priv.total += d->len;
+    if (CVMM_UNLIKELY(c->priv.total > UINT32_MAX))
+        return vq__fail(q, "chain %u: total length exceeds 4 GiB", c->head);
+    uint8_t *hva = NULL;
+    if (CVMM_LIKELY(d->len != 0)) {
+        int rc = vq__translate(q, d->addr, d->len, write, &hva);
+        if (CVMM_UNLIKELY(rc != 0))
+            return vq__fail(q, "chain %u: buffer 0x%llx+%u is not inside one %smemory region", c->head,
+                            (unsigned long long)d->addr, d->len, rc == -EPERM ? "writable " : "");
+    }
+    out->gpa = d->addr;
+    out->hva = hva;
+    out->len = d->len;
+    out->write = write;
+    return 1;
+}
+
+static int split_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
+{
+    struct raw_desc d;
+    for (;;) {
+        if (CVMM_UNLIKELY(c->priv.ttl == 0))
+            return vq__fail(q, "chain %u: more than %u descriptors (a loop)", c->head, c->priv.tsize);
+        c->priv.ttl--;
+        read_desc(c->priv.table + 16u * c->priv.next, false, &d);
+        if (CVMM_UNLIKELY(d.flags & VQ_DESC_F_INDIRECT)) {
+            if (c->priv.mode == VQ__WALK_SPLIT_IND)
+                return vq__fail(q, "chain %u: nested indirect table", c->head);
+            if (d.flags & VQ_DESC_F_NEXT)
+                return vq__fail(q, "chain %u: descriptor with both INDIRECT and NEXT", c->head);
+            int rc = enter_indirect(q, c, &d, VQ__WALK_SPLIT_IND);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (d.flags & VQ_DESC_F_NEXT) {
+            if (CVMM_UNLIKELY(d.id_next >= c->priv.tsize))
+                return vq__fail(q, "chain %u: next %u out of range (%u)", c->head, d.id_next, c->priv.tsize);
+            c->priv.next = d.id_next;
+        } else {
+            c->priv.mode = VQ__WALK_DONE;
+        }
+        return yield(q, c, &d, out);
+    }
+}
+
+static int packed_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
+{
+    struct raw_desc d;
+    for (;;) {
+        if (c->priv.ttl == 0) {
+            c->priv.mode = VQ__WALK_DONE;
+            return 0;
+        }
+        c->priv.ttl--;
+        read_desc(c->priv.table + 16u * c->priv.next, true, &d);
+        if (++c->priv.next == c->priv.tsize)
+            c->priv.next = 0;
+        if (CVMM_UNLIKELY(d.flags & VQ_DESC_F_INDIRECT)) {
+            if (c->priv.mode == VQ__WALK_PACKED_IND)
+                return vq__fail(q, "chain %u: nested indirect table", c->head);
+            if (c->ndesc != 1 || (d.flags & VQ_DESC_F_NEXT))
+                return vq__fail(q, "chain %u: INDIRECT inside a list of %u descriptors", c->head, c->ndesc);
+            int rc = enter_indirect(q, c, &d, VQ__WALK_PACKED_IND);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        return yield(q, c, &d, out);
+    }
+}
+
+int vq_chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
+{
+    if (CVMM_UNLIKELY(q->run == VQ__RUN_NONE))
+        return vq__not_running(q, VQ__RUN_NONE);
+    if (c->priv.mode == VQ__WALK_DONE)
+        return 0;
+    if (CVMM_UNLIKELY(c->priv.gen != q->gen)) {
+        int rc = refresh_table(q, c);
+        if (rc < 0)
+            return rc;
+    }
+    if (c->priv.mode <= VQ__WALK_SPLIT_IND)
+        return split_next(q, c, out);
+    return packed_next(q, c, out);
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/** src/internal.h - private to cvmm-virtio-queue: the queue object and helpers shared by its files. */
+#ifndef CVMM_VQ_INTERNAL_H
+#define CVMM_VQ_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cvmm/checked.h"
+#include "cvmm/compiler.h"
+#include "cvmm/log.h"
+#include "cvmm/vmem/atomic.h"
+#include "cvmm/vmem/map.h"
+#include "cvmm/vq/chain.h"
+#include "cvmm/vq/queue.h"
+
+/* vq_queue.run: what the hot path may do; anything but these means "not running" (see vq__not_running). */
+enum { VQ__RUN_NONE = 0, VQ__RUN_SPLIT = 1, VQ__RUN_PACKED = 2 };
+
+/* vq_chain.priv.mode */
+enum { VQ__WALK_DONE = 0, VQ__WALK_SPLIT, VQ__WALK_SPLIT_IND, VQ__WALK_PACKED, VQ__WALK_PACKED_IND };
+
+/* Packed in-flight table entry: bit 15 in flight, bits 0-14 descriptors - 1. */
+#define VQ__INFLIGHT 0x8000u
+
+/* Indirect tables larger than this cannot be reached by 16-bit next fields; refused. */
+#define VQ__MAX_INDIRECT 65536u
+
+struct vq__region_cache {
+    uint64_t gpa, size; /* size 0: empty */
+    uint8_t *hva;
+    bool ro;
+};
+
+struct vq_queue {
+    /* hot: read on every pop / add_used */
+    uint8_t run;            /* VQ__RUN_* : ready, mapped, not broken, and which layout */
+    bool event_idx;
+    bool avail_wrap;        /* packed: driver ring wrap counter expected next */
+    bool used_wrap;         /* packed: device ring wrap counter for the next used write */
+    uint16_t mask;          /* split: size - 1 */
+    uint16_t next_avail;    /* split: free-running; packed: position */
+    uint16_t shadow_avail;  /* split: last avail->idx read */
+    uint16_t next_used;     /* split: free-running; packed: position */
+    uint32_t size;
+    uint32_t gen;           /* bumped whenever cached host pointers change */
+    uint8_t *desc;          /* cached host pointers of the three areas */
+    uint8_t *driver;
+    uint8_t *device;
+    vmem_log *dlog;         /* the map's dirty log, NULL when logging is off */
+    const vmem_map *map;
+    struct vq__region_cache rc[2];
+    uint16_t *inflight;     /* packed: per buffer id, VQ__INFLIGHT | (ndesc - 1), 0 when not in flight */
+    uint64_t desc_gpa, driver_gpa, device_gpa, log_gpa;
+    uint16_t signalled_used; /* split: used idx; packed: linear position (see packed.c) */
+    bool signalled_valid;
+    /* control */
+    uint8_t layout;
+    bool addrs_set, mapped, ready, enabled, broken;
+    uint32_t max_size;
+    vq_queue_config cfg;
+    const struct cvmm_log *log;
+    unsigned index;
+};
+
+/** vq__fail() - the driver broke a ring rule: log once, mark broken, return -EIO. */
+int vq__fail(vq_queue *q, const char *fmt, ...) CVMM_PRINTF(2, 3) __attribute__((cold));
+
+/** vq__not_running() - the errno for a hot-path call on a queue that is not running as @layout_run. */
+int vq__not_running(const vq_queue *q, uint8_t layout_run) __attribute__((cold));
+
+/** vq__translate_slow() - region lookup behind the cache.  Return: 0; -EFAULT; -EPERM (write, read-only). */
+int vq__translate_slow(vq_queue *q, uint64_t gpa, uint64_t len, bool write, uint8_t **hva);
+
+/** vq__translate() - host pointer for guest [gpa, gpa+len), len > 0, inside one region. */
+static inline int vq__translate(vq_queue *q, uint64_t gpa, uint64_t len, bool write, uint8_t **hva)
+{
+    const struct vq__region_cache *c = &q->rc[0];
+    if (CVMM_LIKELY(cvmm_range_in(gpa, len, c->gpa, c->size) && !(write && c->ro))) {
+        *hva = c->hva + (gpa - c->gpa);
+        return 0;
+    }
+    c = &q->rc[1];
+    if (cvmm_range_in(gpa, len, c->gpa, c->size) && !(write && c->ro)) {
+        *hva = c->hva + (gpa - c->gpa);
+        return 0;
+    }
+    return vq__translate_slow(q, gpa, len, write, hva);
+}
+
+/** vq__mark() - mark guest [gpa, gpa+len) dirty when the map has a log. */
+static inline void vq__mark(const vq_queue *q, uint64_t gpa, uint64_t len)
+{
+    if (CVMM_UNLIKELY(q->dlog != NULL))
+        (void)vmem_map_mark_dirty(q->map, gpa, len);
+}
+
+/* Layout implementations without the run check (split.c, packed.c); the public vq_split_* / vq_packed_*
+ * functions and the generic dispatch in queue.c call them. */
+int vq__split_pop(vq_queue *q, vq_chain *c);
+int vq__split_add_used(vq_queue *q, uint16_t head, uint32_t len);
+int vq__split_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n);
+bool vq__split_needs_notify(vq_queue *q);
+int vq__split_enable_notification(vq_queue *q);
+void vq__split_disable_notification(vq_queue *q);
+int vq__packed_pop(vq_queue *q, vq_chain *c);
+int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len);
+int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n);
+bool vq__packed_needs_notify(vq_queue *q);
+int vq__packed_enable_notification(vq_queue *q);
+void vq__packed_disable_notification(vq_queue *q);
+
+/** vq__packed_is_avail() - does descriptor flags @f mark an available descriptor for wrap counter @wrap? */
+static inline bool vq__packed_is_avail(uint16_t f, bool wrap)
+{
+    bool a = (f & (1u << 7)) != 0, u = (f & (1u << 15)) != 0;
+    return a == wrap && u != wrap;
+}
+
+#endif

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* packed.c - packed virtqueue: pop, used descriptors, event suppression (virtio 1.x 2.8). */
+#include "internal.h"
+#include "cvmm/vq/packed.h"
+
+static inline uint8_t *desc_at(const vq_queue *q, uint32_t pos) { return q->desc + 16u * pos; }
+
+int vq__packed_pop(vq_queue *q, vq_chain *c)
+{
+    uint32_t pos = q->next_avail, size = q->size;
+    /* Acquire pairs with the driver's barrier before it stores the first descriptor's flags: the whole list
+     * (written before that store) is visible once the flags say "available". */
+    uint16_t f = vmem_hva_load_acquire_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS);
+    if (!vq__packed_is_avail(f, q->avail_wrap))
+        return 0;
+    uint32_t n = 1, last = pos;
+    while (f & VQ_DESC_F_NEXT) {
+        if (CVMM_UNLIKELY(n == size))
+            return vq__fail(q, "descriptor list at %u is longer than the ring (%u)", pos, size);
+        if (++last == size)
+            last = 0;
+        f = vmem_hva_load_relaxed_le16(desc_at(q, last) + VQ_PACKED_DESC_FLAGS);
+        n++;
+    }
+    uint16_t id = vmem_hva_load_relaxed_le16(desc_at(q, last) + 12);
+    if (CVMM_UNLIKELY(id >= size))
+        return vq__fail(q, "descriptor list at %u has buffer id %u (size %u)", pos, id, size);
+    if (CVMM_UNLIKELY(q->inflight[id] != 0))
+        return vq__fail(q, "buffer id %u made available again while in use", id);
+    q->inflight[id] = (uint16_t)(VQ__INFLIGHT | (n - 1));
+    uint32_t np = pos + n;
+    if (np >= size) {
+        np -= size;
+        q->avail_wrap = !q->avail_wrap;
+    }
+    q->next_avail = (uint16_t)np;
+    c->head = id;
+    c->ndesc = (uint16_t)n;
+    c->priv.table = q->desc;
+    c->priv.table_gpa = q->desc_gpa;
+    c->priv.total = 0;
+    c->priv.gen = q->gen;
+    c->priv.tsize = size;
+    c->priv.next = pos;
+    c->priv.ttl = n;
+    c->priv.mode = VQ__WALK_PACKED;
+    c->priv.writing = false;
+    return 1;
+}
+
+/* Write id and len of a used descriptor at @pos; the flags are stored by the caller. */
+static inline void put_used(vq_queue *q, uint32_t pos, uint16_t id, uint32_t len)
+{
+    uint8_t *d = desc_at(q, pos);
+    vmem_hva_store_relaxed_le32(d + 8, len);
+    vmem_hva_store_relaxed_le16(d + 12, id);
+}
+
+static inline uint16_t used_flags(bool wrap, uint32_t len)
+{
+    return (uint16_t)((wrap ? (VQ_DESC_F_AVAIL | VQ_DESC_F_USED) : 0) | (len ? VQ_DESC_F_WRITE : 0));
+}
+
+static inline void advance_used(vq_queue *q, uint32_t n)
+{
+    uint32_t np = q->next_used + n;
+    if (np >= q->size) {
+        np -= q->size;
+        q->used_wrap = !q->used_wrap;
+    }
+    q->next_used = (uint16_t)np;
+}
+
+int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
+{
+    if (CVMM_UNLIKELY(id >= q->size || !(q->inflight[id] & VQ__INFLIGHT)))
+        return -EINVAL;
+    uint32_t n = (q->inflight[id] & 0x7fffu) + 1u, pos = q->next_used;
+    q->inflight[id] = 0;
+    put_used(q, pos, id, len);
+    /* Release pairs with the driver's acquire of these flags: id and len are visible first. */
+    vmem_hva_store_release_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS, used_flags(q->used_wrap, len));
+    vq__mark(q, q->desc_gpa + 16ull * pos + 8, 8);
+    advance_used(q, n);
+    return 0;
+}
+
+int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
+{
+    /* Check every element first (taking each id out of flight so a duplicate fails), undo on failure. */
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t id = e[i].head;
+        if (CVMM_UNLIKELY(id >= q->size || !(q->inflight[id] & VQ__INFLIGHT))) {
+            while (i-- > 0)
+                q->inflight[e[i].head] |= VQ__INFLIGHT;
+            return -EINVAL;
+        }
+        q->inflight[id] &= (uint16_t)~VQ__INFLIGHT;
+    }
+    if (n == 0)
+        return 0;
+    uint32_t first = q->next_used;
+    bool first_wrap = q->used_wrap;
+    advance_used(q, (q->inflight[e[0].head] & 0x7fffu) + 1u);
+    for (unsigned i = 1; i < n; i++) {
+        uint16_t id = e[i].head;
+        uint32_t pos = q->next_used;
+        put_used(q, pos, id, e[i].len);
+        vmem_hva_store_relaxed_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS, used_flags(q->used_wrap, e[i].len));
+        vq__mark(q, q->desc_gpa + 16ull * pos + 8, 8);
+        advance_used(q, (q->inflight[id] & 0x7fffu) + 1u);
+        q->inflight[id] = 0;
+    }
+    put_used(q, first, e[0].head, e[0].len);
+    /* The first descriptor's flags go last, with release: the driver polls that slot first, so it sees the
+     * whole batch at once (pairs with its acquire of the flags). */
+    vmem_hva_store_release_le16(desc_at(q, first) + VQ_PACKED_DESC_FLAGS, used_flags(first_wrap, e[0].len));
+    vq__mark(q, q->desc_gpa + 16ull * first + 8, 8);
+    q->inflight[e[0].head] = 0;
+    return 0;
+}
+
+/* Linear position of (pos, wrap) in [0, 2*size): laps alternate the wrap counter, starting at 1. */
+static inline uint32_t linear(const vq_queue *q, uint32_t pos, bool wrap) { return pos + (wrap ? 0 : q->size); }
+
+/* (a - b) mod 2*size for a, b in [0, 2*size). */
+static inline uint32_t lin_sub(const vq_queue *q, uint32_t a, uint32_t b)
+{
+    return a >= b ? a - b : a + 2u * q->size - b;
+}
+
+bool vq__packed_needs_notify(vq_queue *q)
+{
+    /* Full fence between the used flags store and reading the driver's event suppression; pairs with the
+     * driver's barrier between writing that structure and re-reading the used descriptor. */
+    vmem_fence_seq_cst();
+    uint32_t v = vmem_hva_load_relaxed_le32(q->driver); /* desc (off_wrap) low half, flags high half */
+    uint16_t flags = (uint16_t)(v >> 16) & 3u, off_wrap = (uint16_t)v;
+    uint32_t old = q->signalled_used, new_l = linear(q, q->next_used, q->used_wrap);
+    bool valid = q->signalled_valid;
+    q->signalled_used = (uint16_t)new_l;
+    q->signalled_valid = true;
+    if (flags == VQ_RING_EVENT_FLAGS_DISABLE)
+        return false;
+    if (flags != VQ_RING_EVENT_FLAGS_DESC || !q->event_idx || !valid)
+        return true; /* ENABLE, reserved value 3, or DESC without EVENT_IDX */
+    uint32_t off = off_wrap & 0x7fffu;
+    if (off >= q->size)
+        return true; /* a position outside the ring: notify rather than lose the driver */
+    uint32_t ev = linear(q, off, (off_wrap >> VQ_RING_EVENT_WRAP_SHIFT) & 1u);
+    /* vring_need_event(ev, new, old) modulo 2*size: ev lies in [old, new). */
+    uint32_t d_ev = lin_sub(q, new_l, ev);
+    d_ev = d_ev == 0 ? 2u * q->size - 1 : d_ev - 1;
+    return d_ev < lin_sub(q, new_l, old);
+}
+
+int vq__packed_enable_notification(vq_queue *q)
+{
+    uint16_t flags = VQ_RING_EVENT_FLAGS_ENABLE;
+    if (q->event_idx) {
+        flags = VQ_RING_EVENT_FLAGS_DESC;
+        vmem_hva_store_relaxed_le16(q->device, (uint16_t)(q->next_avail | (uint16_t)q->avail_wrap << 15));
+    }
+    /* Release: off_wrap before the flags that make it meaningful. */
+    vmem_hva_store_release_le16(q->device + 2, flags);
+    vq__mark(q, q->device_gpa, 4);
+    /* Full fence between "kick me" and re-reading the next descriptor; pairs with the driver's barrier
+     * between making a descriptor available and reading the device event suppression. */
+    vmem_fence_seq_cst();
+    uint16_t f = vmem_hva_load_acquire_le16(desc_at(q, q->next_avail) + VQ_PACKED_DESC_FLAGS);
+    return vq__packed_is_avail(f, q->avail_wrap);
+}
+
+void vq__packed_disable_notification(vq_queue *q)
+{
+    vmem_hva_store_relaxed_le16(q->device + 2, VQ_RING_EVENT_FLAGS_DISABLE);
+    vq__mark(q, q->device_gpa + 2, 2);
+}
+
+/* ---- direct entry points ---- */
+
+int vq_packed_pop(vq_queue *q, vq_chain *c)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_PACKED))
+        return vq__not_running(q, VQ__RUN_PACKED);
+    return vq__packed_pop(q, c);
+}
+
+int vq_packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_PACKED))
+        return vq__not_running(q, VQ__RUN_PACKED);
+    return vq__packed_add_used(q, id, len);
+}
+
+int vq_packed_add_used_batch(vq_queue *q, const vq_used_elem *elems, unsigned n)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_PACKED))
+        return vq__not_running(q, VQ__RUN_PACKED);
+    return vq__packed_add_used_batch(q, elems, n);
+}
+
+bool vq_packed_needs_notify(vq_queue *q)
+{
+    return q->run == VQ__RUN_PACKED && vq__packed_needs_notify(q);
+}
+
+int vq_packed_enable_notification(vq_queue *q)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_PACKED))
+        return vq__not_running(q, VQ__RUN_PACKED);
+    return vq__packed_enable_notification(q);
+}
+
+int vq_packed_disable_notification(vq_queue *q)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_PACKED))
+        return vq__not_running(q, VQ__RUN_PACKED);
+    vq__packed_disable_notification(q);
+    return 0;
+}

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* queue.c - vq_queue configuration, ring-area translation, broken state and the layout dispatch. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "cvmm/vmem/region.h"
+#include "cvmm/vq/notify.h"
+#include "cvmm/vq/packed.h"
+#include "cvmm/vq/split.h"
+
+static void update_run(vq_queue *q)
+{
+    if (q->ready && q->mapped && !q->broken)
+        q->run = q->layout == VQ_LAYOUT_SPLIT ? VQ__RUN_SPLIT : VQ__RUN_PACKED;
+    else
+        q->run = VQ__RUN_NONE;
+}
+
+static void forget_pointers(vq_queue *q)
+{
+    q->gen++;
+    q->desc = q->driver = q->device = NULL;
+    q->mapped = false;
+    memset(q->rc, 0, sizeof(q->rc));
+}
+
+static void reset_position(vq_queue *q)
+{
+    q->next_avail = q->shadow_avail = q->next_used = 0;
+    q->avail_wrap = q->used_wrap = true;
+    q->signalled_used = 0;
+    q->signalled_valid = false;
+    if (q->inflight)
+        memset(q->inflight, 0, sizeof(q->inflight[0]) * q->max_size);
+}
+
+int vq__fail(vq_queue *q, const char *fmt, ...)
+{
+    if (!q->broken) {
+        char msg[CVMM_LOG_LINE_MAX - 32];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s; queue broken until reset", q->index, msg);
+        q->broken = true;
+    }
+    q->run = VQ__RUN_NONE;
+    return -EIO;
+}
+
+int vq__not_running(const vq_queue *q, uint8_t layout_run)
+{
+    if (q->broken)
+        return -EIO;
+    if (layout_run != VQ__RUN_NONE && q->ready && q->mapped)
+        return -EINVAL; /* running, as the other layout */
+    return -EPROTO;
+}
+
+int vq__translate_slow(vq_queue *q, uint64_t gpa, uint64_t len, bool write, uint8_t **hva)
+{
+    const vmem_region *r;
+    if (!q->map || vmem_map_find(q->map, gpa, &r) != 0)
+        return -EFAULT;
+    uint64_t start = vmem_region_gpa(r), size = vmem_region_size(r);
+    if (!cvmm_range_in(gpa, len, start, size))
+        return -EFAULT;
+    bool ro = vmem_region_read_only(r);
+    if (write && ro)
+        return -EPERM;
+    q->rc[1] = q->rc[0];
+    q->rc[0].gpa = start;
+    q->rc[0].size = size;
+    q->rc[0].hva = vmem_region_hva(r);
+    q->rc[0].ro = ro;
+    *hva = q->rc[0].hva + (gpa - start);
+    return 0;
+}
+
+int vq_queue_new(const vq_queue_config *cfg, vq_queue **out)
+{
+    if (!cfg || !out)
+        return -EINVAL;
+    uint32_t max = cfg->max_size ? cfg->max_size : VQ_DEFAULT_SIZE;
+    if (max > VQ_MAX_SIZE || (cfg->layout != VQ_LAYOUT_SPLIT && cfg->layout != VQ_LAYOUT_PACKED) ||
+        (cfg->layout == VQ_LAYOUT_SPLIT && !cvmm_is_pow2(max))) {
+        cvmm_logf(cfg->log, CVMM_LOG_ERROR, "vq%u: bad config (max size %u, layout %d)", cfg->index, max,
+                  (int)cfg->layout);
+        return -EINVAL;
+    }
+    vq_queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->inflight = calloc(max, sizeof(q->inflight[0]));
+    if (!q->inflight) {
+        free(q);
+        return -ENOMEM;
+    }
+    q->cfg = *cfg;
+    q->max_size = max;
+    q->log = cfg->log;
+    q->index = cfg->index;
+    vq_queue_reset(q);
+    *out = q;
+    return 0;
+}
+
+void vq_queue_free(vq_queue *q)
+{
+    if (!q)
+        return;
+    free(q->inflight);
+    free(q);
+}
+
+void vq_queue_reset(vq_queue *q)
+{
+    forget_pointers(q);
+    q->map = NULL;
+    q->dlog = NULL;
+    q->layout = (uint8_t)q->cfg.layout;
+    q->event_idx = q->cfg.event_idx;
+    q->size = q->max_size;
+    q->mask = (uint16_t)(q->size - 1);
+    q->desc_gpa = q->driver_gpa = q->device_gpa = q->log_gpa = 0;
+    q->addrs_set = q->ready = q->enabled = q->broken = false;
+    reset_position(q);
+    update_run(q);
+}
+
+/* Translate the three areas of the current addresses and size with q->map. */
+static int translate_areas(vq_queue *q)
+{
+    forget_pointers(q);
+    if (!q->map || !q->addrs_set)
+        return 0;
+    uint64_t dlen, drvlen, devlen;
+    bool split = q->layout == VQ_LAYOUT_SPLIT;
+    if (split) {
+        dlen = vq_split_desc_bytes(q->size);
+        drvlen = vq_split_avail_bytes(q->size);
+        devlen = vq_split_used_bytes(q->size);
+    } else {
+        dlen = vq_packed_desc_bytes(q->size);
+        drvlen = devlen = sizeof(struct vq_packed_event);
+    }
+    void *d, *drv, *dev;
+    const char *what = "descriptor";
+    uint64_t gpa = q->desc_gpa, len = dlen;
+    int rc = split ? vmem_map_translate(q->map, gpa, len, &d) : vmem_map_translate_mut(q->map, gpa, len, &d);
+    if (rc == 0) {
+        what = "driver";
+        gpa = q->driver_gpa;
+        len = drvlen;
+        rc = vmem_map_translate(q->map, gpa, len, &drv);
+    }
+    if (rc == 0) {
+        what = "device";
+        gpa = q->device_gpa;
+        len = devlen;
+        rc = vmem_map_translate_mut(q->map, gpa, len, &dev);
+    }
+    if (rc != 0) {
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s area 0x%llx+%llu is not usable guest memory: %s", q->index,
+                  what, (unsigned long long)gpa, (unsigned long long)len, strerror(-rc));
+        return rc;
+    }
+    q->desc = d;
+    q->driver = drv;
+    q->device = dev;
+    q->mapped = true;
+    return 0;
+}
+
+int vq_queue_set_features(vq_queue *q, enum vq_layout layout, bool event_idx)
+{
+    if (q->ready)
+        return -EBUSY;
+    if ((layout != VQ_LAYOUT_SPLIT && layout != VQ_LAYOUT_PACKED) ||
+        (layout == VQ_LAYOUT_SPLIT && !cvmm_is_pow2(q->size))) {
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: layout %d not possible with size %u", q->index, (int)layout,
+                  q->size);
+        return -EINVAL;
+    }
+    q->event_idx = event_idx;
+    if (q->layout != (uint8_t)layout) {
+        q->layout = (uint8_t)layout;
+        reset_position(q);
+        int rc = translate_areas(q);
+        update_run(q);
+        return rc;
+    }
+    return 0;
+}
+
+int vq_queue_set_size(vq_queue *q, uint32_t size)
+{
+    if (q->ready)
+        return -EBUSY;
+    if (size == 0 || size > q->max_size || (q->layout == VQ_LAYOUT_SPLIT && !cvmm_is_pow2(size))) {
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: bad size %u (max %u, %s)", q->index, size, q->max_size,
+                  q->layout == VQ_LAYOUT_SPLIT ? "split" : "packed");
+        return -EINVAL;
+    }
+    q->size = size;
+    q->mask = (uint16_t)(size - 1);
+    int rc = translate_areas(q);
+    update_run(q);
+    return rc;
+}
+
+int vq_queue_set_addrs(vq_queue *q, uint64_t desc, uint64_t driver, uint64_t device)
+{
+    bool split = q->layout == VQ_LAYOUT_SPLIT;
+    uint64_t da = split ? VQ_SPLIT_DESC_ALIGN : VQ_PACKED_DESC_ALIGN;
+    uint64_t dra = split ? VQ_SPLIT_AVAIL_ALIGN : VQ_PACKED_EVENT_ALIGN;
+    uint64_t dva = split ? VQ_SPLIT_USED_ALIGN : VQ_PACKED_EVENT_ALIGN;
+    if ((desc & (da - 1)) || (driver & (dra - 1)) || (device & (dva - 1))) {
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: misaligned ring addresses 0x%llx 0x%llx 0x%llx", q->index,
+                  (unsigned long long)desc, (unsigned long long)driver, (unsigned long long)device);
+        return -EINVAL;
+    }
+    q->desc_gpa = desc;
+    q->driver_gpa = driver;
+    q->device_gpa = device;
+    q->log_gpa = device;
+    q->addrs_set = true;
+    int rc = translate_areas(q);
+    update_run(q);
+    return rc;
+}
+
+void vq_queue_set_log_addr(vq_queue *q, uint64_t log_gpa) { q->log_gpa = log_gpa; }
+
+int vq_queue_set_map(vq_queue *q, const vmem_map *m)
+{
+    q->map = m;
+    q->dlog = m ? vmem_map_dirty_log(m) : NULL;
+    int rc = translate_areas(q);
+    update_run(q);
+    return rc;
+}
+
+int vq_queue_set_ready(vq_queue *q, bool ready)
+{
+    if (!ready) {
+        q->ready = false;
+        update_run(q);
+        return 0;
+    }
+    if (!q->addrs_set) {
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: cannot start without ring addresses", q->index);
+        return -EINVAL;
+    }
+    if (!q->mapped) {
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: cannot start without mapped rings", q->index);
+        return -EPROTO;
+    }
+    if (q->layout == VQ_LAYOUT_SPLIT) {
+        /* The used index lives in guest memory (vhost-user SET_VRING_BASE).  Acquire pairs with nothing
+         * the driver does; it only keeps this read from moving after our first ring access. */
+        q->next_used = vmem_hva_load_acquire_le16(q->device + VQ_SPLIT_USED_IDX);
+        q->shadow_avail = q->next_avail;
+    }
+    q->signalled_valid = false;
+    q->ready = true;
+    update_run(q);
+    return 0;
+}
+
+void vq_queue_set_enabled(vq_queue *q, bool enabled) { q->enabled = enabled; }
+bool vq_queue_ready(const vq_queue *q) { return q->ready; }
+bool vq_queue_enabled(const vq_queue *q) { return q->enabled; }
+bool vq_queue_broken(const vq_queue *q) { return q->broken; }
+uint32_t vq_queue_size(const vq_queue *q) { return q->size; }
+enum vq_layout vq_queue_layout(const vq_queue *q) { return (enum vq_layout)q->layout; }
+bool vq_queue_event_idx(const vq_queue *q) { return q->event_idx; }
+unsigned vq_queue_index(const vq_queue *q) { return q->index; }
+
+/* ---- layout dispatch: a switch on q->run, then a tail call into split.c / packed.c ---- */
+
+int vq_pop(vq_queue *q, vq_chain *c)
+{
+    switch (q->run) {
+    case VQ__RUN_SPLIT: return vq__split_pop(q, c);
+    case VQ__RUN_PACKED: return vq__packed_pop(q, c);
+    default: return vq__not_running(q, VQ__RUN_NONE);
+    }
+}
+
+int vq_add_used(vq_queue *q, uint16_t head, uint32_t len)
+{
+    switch (q->run) {
+    case VQ__RUN_SPLIT: return vq__split_add_used(q, head, len);
+    case VQ__RUN_PACKED: return vq__packed_add_used(q, head, len);
+    default: return vq__not_running(q, VQ__RUN_NONE);
+    }
+}
+
+int vq_add_used_batch(vq_queue *q, const vq_used_elem *elems, unsigned n)
+{
+    switch (q->run) {
+    case VQ__RUN_SPLIT: return vq__split_add_used_batch(q, elems, n);
+    case VQ__RUN_PACKED: return vq__packed_add_used_batch(q, elems, n);
+    default: return vq__not_running(q, VQ__RUN_NONE);
+    }
+}
+
+bool vq_needs_notify(vq_queue *q)
+{
+    switch (q->run) {
+    case VQ__RUN_SPLIT: return vq__split_needs_notify(q);
+    case VQ__RUN_PACKED: return vq__packed_needs_notify(q);
+    default: return false;
+    }
+}
+
+int vq_enable_notification(vq_queue *q)
+{
+    switch (q->run) {
+    case VQ__RUN_SPLIT: return vq__split_enable_notification(q);
+    case VQ__RUN_PACKED: return vq__packed_enable_notification(q);
+    default: return vq__not_running(q, VQ__RUN_NONE);
+    }
+}
+
+int vq_disable_notification(vq_queue *q)
+{
+    switch (q->run) {
+    case VQ__RUN_SPLIT: vq__split_disable_notification(q); return 0;
+    case VQ__RUN_PACKED: vq__packed_disable_notification(q); return 0;
+    default: return vq__not_running(q, VQ__RUN_NONE);
+    }
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* split.c - split virtqueue: pop, used ring, notification suppression (virtio 1.x 2.7). */
+#include "internal.h"
+#include "cvmm/vq/split.h"
+
+int vq__split_pop(vq_queue *q, vq_chain *c)
+{
+    uint16_t next = q->next_avail;
+    if (next == q->shadow_avail) {
+        /* Acquire pairs with the driver's barrier before its avail->idx store: the ring entries below and
+         * the descriptors they name are visible once we see the index. */
+        uint16_t idx = vmem_hva_load_acquire_le16(q->driver + VQ_SPLIT_AVAIL_IDX);
+        uint16_t ahead = (uint16_t)(idx - next);
+        if (CVMM_UNLIKELY(ahead > q->size))
+            return vq__fail(q, "avail idx %u is %u ahead of %u (size %u)", idx, ahead, next, q->size);
+        q->shadow_avail = idx;
+        if (ahead == 0)
+            return 0;
+    }
+    uint16_t head = vmem_hva_load_relaxed_le16(q->driver + VQ_SPLIT_AVAIL_RING(next & q->mask));
+    if (CVMM_UNLIKELY(head >= q->size))
+        return vq__fail(q, "avail ring entry %u names head %u (size %u)", next, head, q->size);
+    q->next_avail = (uint16_t)(next + 1);
+    c->head = head;
+    c->ndesc = 1;
+    c->priv.table = q->desc;
+    c->priv.table_gpa = q->desc_gpa;
+    c->priv.total = 0;
+    c->priv.gen = q->gen;
+    c->priv.tsize = q->size;
+    c->priv.next = head;
+    c->priv.ttl = q->size;
+    c->priv.mode = VQ__WALK_SPLIT;
+    c->priv.writing = false;
+    return 1;
+}
+
+static inline void put_used(vq_queue *q, uint16_t slot, uint16_t head, uint32_t len)
+{
+    uint8_t *e = q->device + VQ_SPLIT_USED_RING(slot);
+    vmem_hva_store_relaxed_le32(e, head);
+    vmem_hva_store_relaxed_le32(e + 4, len);
+}
+
+int vq__split_add_used(vq_queue *q, uint16_t head, uint32_t len)
+{
+    if (CVMM_UNLIKELY(head >= q->size))
+        return -EINVAL;
+    uint16_t u = q->next_used, slot = u & q->mask;
+    put_used(q, slot, head, len);
+    q->next_used = (uint16_t)(u + 1);
+    /* Release pairs with the driver's read barrier after it loads used->idx: the element is visible
+     * before the index that publishes it. */
+    vmem_hva_store_release_le16(q->device + VQ_SPLIT_USED_IDX, q->next_used);
+    if (CVMM_UNLIKELY(q->dlog != NULL)) {
+        vq__mark(q, q->log_gpa + VQ_SPLIT_USED_RING(slot), sizeof(struct vq_split_used_elem));
+        vq__mark(q, q->log_gpa + VQ_SPLIT_USED_IDX, 2);
+    }
+    return 0;
+}
+
+int vq__split_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (CVMM_UNLIKELY(e[i].head >= q->size))
+            return -EINVAL;
+    if (n == 0)
+        return 0;
+    uint16_t u = q->next_used;
+    for (unsigned i = 0; i < n; i++)
+        put_used(q, (uint16_t)(u + i) & q->mask, e[i].head, e[i].len);
+    q->next_used = (uint16_t)(u + n);
+    /* One release for the whole batch; pairs with the driver's read barrier after used->idx. */
+    vmem_hva_store_release_le16(q->device + VQ_SPLIT_USED_IDX, q->next_used);
+    if (CVMM_UNLIKELY(q->dlog != NULL)) {
+        uint32_t first = u & q->mask;
+        if (n >= q->size) {
+            vq__mark(q, q->log_gpa + VQ_SPLIT_USED_RING(0), 8ull * q->size);
+        } else if (first + n <= q->size) {
+            vq__mark(q, q->log_gpa + VQ_SPLIT_USED_RING(first), 8ull * n);
+        } else {
+            vq__mark(q, q->log_gpa + VQ_SPLIT_USED_RING(first), 8ull * (q->size - first));
+            vq__mark(q, q->log_gpa + VQ_SPLIT_USED_RING(0), 8ull * (first + n - q->size));
+        }
+        vq__mark(q, q->log_gpa + VQ_SPLIT_USED_IDX, 2);
+    }
+    return 0;
+}
+
+bool vq__split_needs_notify(vq_queue *q)
+{
+    /* Full fence between the used->idx store above and reading the driver's suppression state; pairs with
+     * the driver's barrier between writing used_event (or clearing NO_INTERRUPT) and re-reading used->idx. */
+    vmem_fence_seq_cst();
+    if (!q->event_idx) {
+        uint16_t flags = vmem_hva_load_relaxed_le16(q->driver + VQ_SPLIT_AVAIL_FLAGS);
+        return !(flags & VQ_AVAIL_F_NO_INTERRUPT);
+    }
+    uint16_t event = vmem_hva_load_relaxed_le16(q->driver + VQ_SPLIT_USED_EVENT(q->size));
+    uint16_t old = q->signalled_used, new_idx = q->next_used;
+    bool valid = q->signalled_valid;
+    q->signalled_used = new_idx;
+    q->signalled_valid = true;
+    if (!valid)
+        return true;
+    return vq_need_event(event, new_idx, old);
+}
+
+int vq__split_enable_notification(vq_queue *q)
+{
+    if (q->event_idx) {
+        vmem_hva_store_relaxed_le16(q->device + VQ_SPLIT_AVAIL_EVENT(q->size), q->next_avail);
+        vq__mark(q, q->log_gpa + VQ_SPLIT_AVAIL_EVENT(q->size), 2);
+    } else {
+        vmem_hva_store_relaxed_le16(q->device + VQ_SPLIT_USED_FLAGS, 0);
+        vq__mark(q, q->log_gpa + VQ_SPLIT_USED_FLAGS, 2);
+    }
+    /* Full fence between publishing "kick me" and re-reading avail->idx; pairs with the driver's barrier
+     * between its avail->idx store and reading used->flags / avail_event.  One of the two sides sees the
+     * other's store, so a buffer added meanwhile is either seen here or kicked. */
+    vmem_fence_seq_cst();
+    uint16_t idx = vmem_hva_load_acquire_le16(q->driver + VQ_SPLIT_AVAIL_IDX);
+    uint16_t ahead = (uint16_t)(idx - q->next_avail);
+    if (CVMM_UNLIKELY(ahead > q->size))
+        return vq__fail(q, "avail idx %u is %u ahead of %u (size %u)", idx, ahead, q->next_avail, q->size);
+    q->shadow_avail = idx;
+    return ahead != 0;
+}
+
+void vq__split_disable_notification(vq_queue *q)
+{
+    if (q->event_idx)
+        return; /* avail_event stays where the last enable put it: the driver stops kicking past it */
+    vmem_hva_store_relaxed_le16(q->device + VQ_SPLIT_USED_FLAGS, VQ_USED_F_NO_NOTIFY);
+    vq__mark(q, q->log_gpa + VQ_SPLIT_USED_FLAGS, 2);
+}
+
+/* ---- direct entry points ---- */
+
+int vq_split_pop(vq_queue *q, vq_chain *c)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_SPLIT))
+        return vq__not_running(q, VQ__RUN_SPLIT);
+    return vq__split_pop(q, c);
+}
+
+int vq_split_add_used(vq_queue *q, uint16_t head, uint32_t len)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_SPLIT))
+        return vq__not_running(q, VQ__RUN_SPLIT);
+    return vq__split_add_used(q, head, len);
+}
+
+int vq_split_add_used_batch(vq_queue *q, const vq_used_elem *elems, unsigned n)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_SPLIT))
+        return vq__not_running(q, VQ__RUN_SPLIT);
+    return vq__split_add_used_batch(q, elems, n);
+}
+
+bool vq_split_needs_notify(vq_queue *q)
+{
+    return q->run == VQ__RUN_SPLIT && vq__split_needs_notify(q);
+}
+
+int vq_split_enable_notification(vq_queue *q)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_SPLIT))
+        return vq__not_running(q, VQ__RUN_SPLIT);
+    return vq__split_enable_notification(q);
+}
+
+int vq_split_disable_notification(vq_queue *q)
+{
+    if (CVMM_UNLIKELY(q->run != VQ__RUN_SPLIT))
+        return vq__not_running(q, VQ__RUN_SPLIT);
+    vq__split_disable_notification(q);
+    return 0;
+}
