@@ -21,7 +21,9 @@ extern "C" {
 
 /** vmem_read() / vmem_write() - copy @len bytes between guest [gpa, gpa+len) and @buf, across regions.
  *  Return: 0 (len 0 copies nothing); -EOVERFLOW gpa + len wraps; -EFAULT some byte is unmapped (nothing is
- *  copied: the range is checked before the copy starts); -EPERM (write) a region is read-only. */
+ *  copied: the range is checked before the copy starts); -EPERM (write) a region is read-only.
+ *  A dirty log too small for the written pages does not fail a write (the data is in guest memory): the
+ *  log reports it once (see vmem_log_mark()).  The same holds for the typed stores below. */
 int vmem_read(const vmem_map *m, uint64_t gpa, void *buf, size_t len);
 int vmem_write(const vmem_map *m, uint64_t gpa, const void *buf, size_t len);
 

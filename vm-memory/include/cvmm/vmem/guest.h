@@ -37,7 +37,8 @@ int vmem_guest_new(const struct cvmm_log *log, vmem_guest **out);
 void vmem_guest_free(vmem_guest *g);
 
 /** vmem_guest_publish() - make @owned_map current, wait for a grace period, free the previous map.
- *  Return: 0; -EDEADLK called by the thread of an online reader (the map is not published, and is freed).
+ *  Return: 0; -EINVAL @owned_map is NULL; -EDEADLK called by the thread of an online reader (the map is
+ *  not published, and is freed).
  *  Ownership: takes @owned_map on every path.  Threads: any (see above). */
 int vmem_guest_publish(vmem_guest *g, vmem_map *owned_map);
 

@@ -51,7 +51,7 @@ int vmem_map_with_log(const vmem_map *m, vmem_log *dlog, vmem_map **out);
  *  Threads: no other thread may still use @m (see vmem_guest for the grace period). */
 void vmem_map_free(vmem_map *m);
 
-/** Introspection.  vmem_map_region() borrows a region valid while the map lives; index < count. */
+/** Introspection.  vmem_map_region() borrows a region valid while the map lives; NULL if index >= count. */
 size_t vmem_map_count(const vmem_map *m);
 vmem_region *vmem_map_region(const vmem_map *m, size_t index);
 vmem_log *vmem_map_dirty_log(const vmem_map *m); /* borrowed, NULL when logging is off */

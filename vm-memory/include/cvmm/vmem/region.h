@@ -38,8 +38,10 @@ typedef struct vmem_region vmem_region;
 /** vmem_region_new_fd() - map @owned_fd MAP_SHARED at @d->mmap_offset for @d->size bytes.
  *  The mapping starts at mmap_offset rounded down to the page (or, on hugetlbfs, the file's block size) and
  *  its length is rounded up likewise, as the spec's "mmap offset" requires.
- *  Return: 0; -EINVAL zero size, bad flags, or d->gpa + size / mmap_offset + size wraps; -EBADF bad fd;
- *  -ENOMEM or the mmap errno when mapping fails.
+ *  Return: 0; -EINVAL zero size, bad flags, d->gpa + size / mmap_offset + size / user_addr + size wraps
+ *  (a region may end exactly at 2^64), or misaligned: gpa and mmap_offset differ modulo 8, so a naturally
+ *  aligned guest u64 would be misaligned in the host; -EBADF bad fd; -ENOMEM or the mmap errno when mapping
+ *  fails.
  *  Ownership: takes @owned_fd on every path (closed on failure, kept open by the region otherwise: see
  *  vmem_region_fd()); *out is owned, release with vmem_region_unref().  @log is borrowed and must outlive
  *  the region.  Threads: any. */
