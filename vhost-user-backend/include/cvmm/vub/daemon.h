@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/** cvmm/vub/daemon.h - a complete vhost-user back-end around one device.
+ *
+ *  The daemon owns the control connection (on a libev loop: the program's own, or one it creates), the
+ *  protocol state machine, guest memory (a vmem_guest published to the workers), and the worker threads,
+ *  each with its own ev_loop_new() loop reached only through ev_async_send().  Each worker watches the kick
+ *  eventfds of its queues (any number of them) and runs the device's queue ops.
+ *
+ *  Life cycle: vub_daemon_new(); one of vub_daemon_listen() / vub_daemon_serve_fd() / vub_daemon_connect();
+ *  vub_daemon_run() until vub_daemon_stop(), a signal (handle_signals), or the end of the connection with
+ *  serve_once; vub_daemon_free().  When a front-end disconnects the daemon stops every ring, resets the
+ *  device, forgets guest memory, and waits for the next connection (listen: accept; client mode: connect
+ *  again every 100 ms), unless serve_once.
+ *
+ *  Threads: every function is `control` (the thread that calls vub_daemon_run()) unless said otherwise. */
+#ifndef CVMM_VUB_DAEMON_H
+#define CVMM_VUB_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cvmm/log.h"
+#include "cvmm/vub/backend.h"
+#include "cvmm/vub/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ev_loop;
+
+typedef struct vub_daemon vub_daemon;
+
+/** vub_daemon_config - transparent; zero means default. */
+typedef struct vub_daemon_config {
+    const vub_device_ops *ops;   /* borrowed, outlives the daemon; ops->queue_kicked required */
+    const vub_device_info *info; /* borrowed, outlives the daemon */
+    void *ctx;                   /* passed to every op */
+    unsigned nworkers;           /* worker threads, 1..VUB_MAX_WORKERS; 0: 1 + the largest queue_worker entry */
+    const struct cvmm_log *log;  /* borrowed, outlives the daemon; NULL: stderr at WARN */
+    struct ev_loop *loop;        /* control loop, borrowed; NULL: the daemon makes its own ev_loop_new() */
+    bool serve_once;             /* return from vub_daemon_run() after the first connection ends */
+    bool handle_signals;         /* SIGTERM/SIGINT stop vub_daemon_run() (needs the default loop, or NULL loop
+                                  * in a program that has no other default-loop user: then the daemon uses
+                                  * ev_default_loop()) */
+} vub_daemon_config;
+
+/** vub_daemon_new() - check the device, start the workers (idle until a ring starts).
+ *  Return: 0; -EINVAL NULL cfg/ops/info/queue_kicked, num_queues 0 or > 256, max_queue_size > 32768,
+ *  nworkers > 64, a queue_worker entry >= nworkers; -ENOMEM; -EAGAIN a thread could not start.
+ *  Ownership: *out owned, vub_daemon_free().  Threads: any (the caller becomes the control thread). */
+int vub_daemon_new(const vub_daemon_config *cfg, vub_daemon **out);
+
+/** vub_daemon_free() - close the connection (the device is reset first), stop and join the workers,
+ *  free everything.  NULL no-op.  Threads: control, not inside vub_daemon_run(). */
+void vub_daemon_free(vub_daemon *d);
+
+/** vub_daemon_listen() - bind a listening UNIX socket at @path (a stale socket file is replaced) and accept
+ *  front-ends one at a time.  Return: 0; -EINVAL path too long; -EBUSY already serving; socket errno. */
+int vub_daemon_listen(vub_daemon *d, const char *path);
+
+/** vub_daemon_serve_fd() - serve @owned_fd: a listening socket (accept, as vub_daemon_listen()) or a
+ *  connected one (--fd=FDNUM).  Return: 0; -EBADF not a socket; -EBUSY already serving (fd closed).
+ *  Ownership: takes @owned_fd on every path. */
+int vub_daemon_serve_fd(vub_daemon *d, int owned_fd);
+
+/** vub_daemon_connect() - client mode: connect to a front-end listening at @path, retrying every 100 ms
+ *  until it is there (and again after each disconnect unless serve_once).
+ *  Return: 0 (connected or retrying); -EINVAL path too long; -EBUSY already serving. */
+int vub_daemon_connect(vub_daemon *d, const char *path);
+
+/** vub_daemon_run() - run the control loop until vub_daemon_stop(), a handled signal, or (serve_once) the
+ *  end of the connection.  Return: 0; -EPROTO nothing to serve. */
+int vub_daemon_run(vub_daemon *d);
+
+/** vub_daemon_stop() - make vub_daemon_run() return soon; the connection is closed and the device reset
+ *  first.  Threads: any (also from a signal handler's thread: it only does ev_async_send()). */
+void vub_daemon_stop(vub_daemon *d);
+
+/** vub_daemon_backend() - the handle for back-end requests (cvmm/vub/backend.h).  Borrowed, valid while
+ *  the daemon lives.  Threads: any. */
+vub_backend *vub_daemon_backend(vub_daemon *d);
+
+/** vub_daemon_loop() - the control loop.  Borrowed.  Threads: any (using it: control). */
+struct ev_loop *vub_daemon_loop(vub_daemon *d);
+
+/** vub_daemon_queue() - queue @index (< num_queues), for vub_queue_kick() from device threads.
+ *  Return: the queue, or NULL if out of range.  Threads: any. */
+vub_queue *vub_daemon_queue(vub_daemon *d, unsigned index);
+
+/** vub_daemon_connected() - a front-end is connected now.  Threads: control. */
+bool vub_daemon_connected(const vub_daemon *d);
+
+/** vub_daemon_features() / vub_daemon_protocol_features() - what the current front-end acked (0 if
+ *  none).  Threads: control (workers see features through queue_started()). */
+uint64_t vub_daemon_features(const vub_daemon *d);
+uint64_t vub_daemon_protocol_features(const vub_daemon *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/** cvmm/vub/queue.h - the device's handle on one of its queues.
+ *
+ *  A vub_queue lives as long as the daemon.  The functions here are for the device's worker ops
+ *  (queue_started / queue_kicked / queue_stopped / queue_enabled) and the callbacks the device put on the
+ *  worker's loop: they run on the queue's worker thread (`worker`).  While a queue is started its ring is
+ *  ready and translated into the current guest memory map; the library re-translates it whenever the map
+ *  changes, before the worker runs the next callback.
+ *
+ *  The typical kick handler:
+ *      vq_queue *vq = vub_queue_vq(q);  vq_chain c;  int rc;
+ *      do {
+ *          vq_disable_notification(vq);
+ *          while ((rc = vq_pop(vq, &c)) == 1) { ...walk, write...; vq_add_used(vq, c.head, n); }
+ *      } while (rc >= 0 && vq_enable_notification(vq) == 1);
+ *      return vub_queue_notify(q); */
+#ifndef CVMM_VUB_QUEUE_H
+#define CVMM_VUB_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cvmm/vmem/map.h"
+#include "cvmm/vq/queue.h"
+#include "cvmm/vub/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ev_loop;
+
+/** vub_queue_vq() - the ring.  Ownership: borrowed, valid while the queue is started.  Threads: worker. */
+vq_queue *vub_queue_vq(vub_queue *q);
+
+/** vub_queue_index() - the vring index.  Threads: any. */
+unsigned vub_queue_index(const vub_queue *q);
+
+/** vub_queue_worker() - index of the worker that owns the queue.  Threads: any. */
+unsigned vub_queue_worker(const vub_queue *q);
+
+/** vub_queue_started() / vub_queue_enabled() - the two ring states of the spec ("Ring states").  A
+ *  started but disabled queue is processed without side effects.  Threads: worker. */
+bool vub_queue_started(const vub_queue *q);
+bool vub_queue_enabled(const vub_queue *q);
+
+/** vub_queue_map() - the guest memory map the queue uses now (for zero-copy I/O on descriptor buffers).
+ *  Ownership: borrowed, valid until the worker's current callback returns.  Threads: worker. */
+const vmem_map *vub_queue_map(const vub_queue *q);
+
+/** vub_queue_loop() - the worker's libev loop, for the device's own watchers (tap fds, timers).  Watchers
+ *  started on it run on the worker thread with the map already refreshed; stop them in queue_stopped().
+ *  Threads: worker (a libev loop is not thread-safe). */
+struct ev_loop *vub_queue_loop(const vub_queue *q);
+
+/** vub_queue_notify() - signal the driver (call eventfd, or in-band BACKEND_VRING_CALL) if
+ *  vq_needs_notify() says it wants it (notification suppression / event idx).
+ *  Return: 1 signalled; 0 suppressed or nothing to signal with; -EIO the call fd write failed.
+ *  Threads: worker. */
+int vub_queue_notify(vub_queue *q);
+
+/** vub_queue_signal() - signal the driver unconditionally.  Return: as vub_queue_notify().  Threads: worker. */
+int vub_queue_signal(vub_queue *q);
+
+/** vub_queue_set_priv() / vub_queue_priv() - one pointer for the device (NULL initially, kept across
+ *  stop/start and reset).  Threads: worker. */
+void vub_queue_set_priv(vub_queue *q, void *priv);
+void *vub_queue_priv(const vub_queue *q);
+
+/** vub_queue_kick() - schedule queue_kicked() on the queue's worker (e.g. after the device gained buffers
+ *  of its own, or from another thread).  Return: 0.  Threads: any. */
+int vub_queue_kick(vub_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
