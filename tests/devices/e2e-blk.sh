@@ -39,6 +39,7 @@ queues=1 ro=0
 
 # The back-end command for this variant.
 if [ "$REF" = 1 ]; then
+    e2e_need_pkgs qemu-system-common    # qemu-storage-daemon
     writable=on
     [ "$ro" = 1 ] && writable=off
     be=(qemu-storage-daemon

@@ -89,6 +89,7 @@ fi
 e2e_need_netns
 e2e_netns_create NS
 if [ "$REF" = 1 ]; then
+    e2e_need_pkgs dpdk-dev librte-net-vhost23 librte-net-tap23 librte-mempool-ring23
     # DPDK's net_tap opens taps with IFF_MULTI_QUEUE, so the tap must be a multi_queue one.
     e2e_netns_tap "$NS" tap0 192.0.2.1/24 multi_queue
     e2e_backend_start --netns "$NS" --ready 'Port 1: ' net "$SOCK" \

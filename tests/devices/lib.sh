@@ -113,6 +113,14 @@ e2e__cleanup() {
     exit "$rc"
 }
 
+# e2e_need_pkgs PKG...: install the Debian packages that are missing, quietly (the harness's need_pkgs;
+# HARNESS_NO_APT=1 turns installing off, and a missing package is then a failure).
+e2e_need_pkgs() {
+    # shellcheck disable=SC2034,SC1091  # HARNESS_NAME is read by _common.sh
+    ( HARNESS_NAME="e2e $E2E_NAME"; . "$E2E_HARNESS/_common.sh"; need_pkgs "$@" ) ||
+        e2e_fail "missing packages: $*"
+}
+
 # e2e_need_netns: skip (77) unless this process may create network namespaces and tap devices.
 e2e_need_netns() {
     [ "$(id -u)" = 0 ] || e2e_skip "network namespaces and taps need root"
