@@ -92,6 +92,7 @@ if [ "$REF" = 1 ]; then
     e2e_need_pkgs dpdk-dev librte-net-vhost23 librte-net-tap23 librte-mempool-ring23
     # DPDK's net_tap opens taps with IFF_MULTI_QUEUE, so the tap must be a multi_queue one.
     e2e_netns_tap "$NS" tap0 192.0.2.1/24 multi_queue
+    e2e_on_exit "rmdir /var/run/dpdk/cvmme2e$$ 2>/dev/null"   # testpmd's (empty) runtime dir
     e2e_backend_start --netns "$NS" --ready 'Port 1: ' net "$SOCK" \
         dpdk-testpmd --lcores "0@$BECPU,1@$BECPU" --no-huge -m 1024 --no-pci --no-shconf --no-telemetry \
         --file-prefix="cvmme2e$$" --vdev "net_vhost0,iface=$SOCK,client=0,queues=1" --vdev net_tap0,iface=tap0 \

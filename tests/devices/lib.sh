@@ -38,6 +38,7 @@ E2E_CONSOLE=""
 E2E_RUNPID=""          # run-guest.sh of the guest running in the background, if any
 E2E__RC=0              # exit status from e2e__be_kill
 E2E_NETNS=()           # namespaces to delete at exit
+E2E_ATEXIT=()          # commands to run at exit (e2e_on_exit)
 declare -gA E2E_BE_PID=() E2E_BE_SOCK=() E2E_BE_NS=() E2E_BE_CMD=() E2E_BE_LOG=() E2E_BE_READY=()
 declare -gA E2E_BE_NRUN=()
 
@@ -82,8 +83,8 @@ e2e_init() {
     E2E_HARNESS=$(cd "$E2E_HARNESS" && pwd)
     E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-e2e-$E2E_NAME.XXXXXX")
     trap e2e__cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    trap 'printf "e2e %s: FAIL interrupted (SIGINT)\n" "$E2E_NAME"; exit 130' INT
+    trap 'printf "e2e %s: FAIL interrupted (SIGTERM, e.g. the ctest timeout)\n" "$E2E_NAME"; exit 143' TERM
     E2E_GUEST=${CVMM_GUEST_DIR:-${TMPDIR:-/tmp}/cvmm-guest}
     if [ ! -f "$E2E_GUEST/initramfs.cpio.gz" ] || { [ ! -f "$E2E_GUEST/vmlinux" ] && [ ! -f "$E2E_GUEST/vmlinuz" ]; }; then
         e2e_log "building the guest image in $E2E_GUEST"
@@ -107,11 +108,17 @@ e2e__cleanup() {
     for ns in ${E2E_NETNS[@]+"${E2E_NETNS[@]}"}; do
         ip netns del "$ns" 2>/dev/null
     done
+    for n in ${E2E_ATEXIT[@]+"${E2E_ATEXIT[@]}"}; do
+        eval "$n"
+    done
     if [ -n "$E2E_TMP" ]; then
         if [ "${CVMM_E2E_KEEP:-0}" = 1 ]; then echo "e2e $E2E_NAME: kept $E2E_TMP"; else rm -rf "$E2E_TMP"; fi
     fi
     exit "$rc"
 }
+
+# e2e_on_exit 'CMD': run shell command CMD at exit, after the guest and the back-ends are stopped.
+e2e_on_exit() { E2E_ATEXIT+=("${1:?}"); }
 
 # e2e_need_pkgs PKG...: install the Debian packages that are missing, quietly (the harness's need_pkgs;
 # HARNESS_NO_APT=1 turns installing off, and a missing package is then a failure).
