@@ -192,6 +192,11 @@ const vmem_map *vmem_reader_map(vmem_reader *r)
 
 void vmem_reader_quiescent(vmem_reader *r)
 {
+    /* An offline reader coming back needs online()'s ordering (see the top of this file). */
+    if (CVMM_UNLIKELY(atomic_load_explicit(&r->ctr, memory_order_relaxed) == 0)) {
+        vmem_reader_online(r);
+        return;
+    }
     /* Acquire pairs with the writer's epoch store (the new map is visible from here on); release publishes
      * "done with every earlier map" to the writer's load of ctr. */
     uint64_t e = atomic_load_explicit(&r->g->epoch, memory_order_acquire);

@@ -6,13 +6,15 @@
  *    - vmem_reader_map() is one load-acquire of the current pointer: no lock, no atomic read-modify-write.
  *      The map it returns stays valid until the same reader's next vmem_reader_quiescent() or
  *      vmem_reader_offline().
- *    - vmem_reader_quiescent() (one load + one store-release, no RMW) says "I hold no map pointer now"; call
- *      it between batches, e.g. once per event-loop iteration.
+ *    - vmem_reader_quiescent() (two loads + one store-release, no RMW) says "I hold no map pointer now";
+ *      call it between batches, e.g. once per event-loop iteration.  On an offline reader it acts as
+ *      vmem_reader_online().
  *    - vmem_reader_offline()/online() bracket a blocking wait (epoll), so a sleeping worker never delays a
- *      writer.
- *  Cost: readers pay nothing per access and two plain atomic ops per quiescent point; the writer pays
- *  the wait for every online reader to pass a quiescent point (vmem_guest_publish() blocks until then, and
- *  frees the old map afterwards).
+ *      writer.  online() is a seq_cst store and load (a full fence on x86): cheap, but not for every access.
+ *  Cost: readers pay nothing per access and three plain atomic ops per quiescent point (x86: plain movs);
+ *  the writer pays the wait for every online reader to pass a quiescent point (vmem_guest_publish() blocks
+ *  until then, polling with sched_yield() and then short sleeps, and frees the old map afterwards).
+ *  Registering and unregistering readers never waits for a grace period.
  *  Threads: vmem_guest_publish() from any thread, serialised internally, but never from a thread that owns
  *  an online reader of the same guest (it would wait for itself: -EDEADLK).  A vmem_reader belongs to the
  *  thread that registered it. */
