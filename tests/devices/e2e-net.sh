@@ -4,6 +4,9 @@
 # Usage: e2e-net.sh VARIANT (--ref | --bin PATH)
 #   VARIANT    icmp       (--ref) DPDK testpmd net_vhost in icmpecho mode answers the guest's ARP and ping
 #              packed     (--ref) the same with virtio-net-pci packed=on: the packed ring must be negotiated
+#              mq         2 queue pairs (mq=on, 2 vCPUs): the guest must get 2 rx queues and pings must
+#                         be answered (--ref: testpmd icmpecho --queues 2; --bin: the tap test with a
+#                         multi_queue tap)
 #              tap        the guest's eth0 reaches a tap device in a network namespace the test makes:
 #                         the guest (192.0.2.2) pings 192.0.2.1 on the tap, then the host pings the guest
 #              sink       no guest: DPDK virtio-user (harness dpdk-virtio-user.sh, a vhost-user front-end)
@@ -21,9 +24,10 @@ set -euo pipefail
 # cvmm-net's options (issue 7): the tap is made by the test and opened by name; the sink back-end.
 CVMM_NET_TAP_OPT=--tap=
 CVMM_NET_SINK_OPT=--sink
+CVMM_NET_QUEUES_OPT=--queue-pairs=
 
 VARIANT=${1:-}
-case "$VARIANT" in icmp|packed|tap|sink|reconnect) shift ;; *) echo "usage: $0 icmp|packed|tap|sink|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
+case "$VARIANT" in icmp|packed|mq|tap|sink|reconnect) shift ;; *) echo "usage: $0 icmp|packed|mq|tap|sink|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
 REF=0 BIN=""
 case "${1:-}" in
     --ref) REF=1 ;;
@@ -39,13 +43,15 @@ read -r BECPU QCPU < <(e2e_tcg_cpus)
 SOCK=$E2E_TMP/net.sock
 guest=(--net "$SOCK" --taskset "$QCPU" --script "$E2E_GUEST_SCRIPTS/net.sh")
 
-if [ "$VARIANT" = icmp ] || [ "$VARIANT" = packed ]; then
-    e2e_backend_start net "$SOCK" "$E2E_HARNESS/dpdk-vhost-sink.sh" "$SOCK" --mode icmpecho --cpu "$BECPU"
-    if [ "$VARIANT" = packed ]; then
-        guest+=(--extra "-global virtio-net-pci.packed=on" --append "net_packed=1 net_count=3")
-    else
-        guest+=(--append "net_packed=0 net_count=3")
-    fi
+if [ "$VARIANT" = icmp ] || [ "$VARIANT" = packed ] || { [ "$VARIANT" = mq ] && [ "$REF" = 1 ]; }; then
+    q=1
+    [ "$VARIANT" = mq ] && q=2
+    e2e_backend_start net "$SOCK" "$E2E_HARNESS/dpdk-vhost-sink.sh" "$SOCK" --mode icmpecho --cpu "$BECPU" --queues "$q"
+    case "$VARIANT" in
+        packed) guest+=(--extra "-global virtio-net-pci.packed=on" --append "net_packed=1 net_count=3") ;;
+        mq) guest+=(--net-queues 2 --smp 2 --append "net_queues=2 net_count=3") ;;
+        *) guest+=(--append "net_packed=0 net_count=3") ;;
+    esac
     e2e_boot "${guest[@]}"
     e2e_guest_ok
     e2e_expect '^net: PASS'
@@ -97,11 +103,17 @@ if [ "$REF" = 1 ]; then
         dpdk-testpmd --lcores "0@$BECPU,1@$BECPU" --no-huge -m 1024 --no-pci --no-shconf --no-telemetry \
         --file-prefix="cvmme2e$$" --vdev "net_vhost0,iface=$SOCK,client=0,queues=1" --vdev net_tap0,iface=tap0 \
         -- --forward-mode=io --nb-cores=1 --stats-period 2
+elif [ "$VARIANT" = mq ]; then
+    e2e_netns_tap "$NS" tap0 192.0.2.1/24 multi_queue
+    e2e_backend_start --netns "$NS" net "$SOCK" "$BIN" "--socket-path=$SOCK" "${CVMM_NET_TAP_OPT}tap0" \
+        "${CVMM_NET_QUEUES_OPT}2"
+    guest+=(--net-queues 2 --smp 2)
 else
     e2e_netns_tap "$NS" tap0 192.0.2.1/24
     e2e_backend_start --netns "$NS" net "$SOCK" "$BIN" "--socket-path=$SOCK" "${CVMM_NET_TAP_OPT}tap0"
 fi
 append="net_wait_echo=3 net_count=3"
+[ "$VARIANT" = mq ] && append+=" net_queues=2"
 if [ "$VARIANT" = reconnect ]; then
     guest+=(--chardev-opts reconnect=1)
     append+=" net_pause=4"

@@ -31,19 +31,30 @@ read_str() {
     dd if="$B" bs=512 skip=$(($1 / 512)) count=1 iflag=direct 2>/dev/null | head -c "$2"
 }
 
-# round OFFSET: write LEN random bytes at OFFSET, read them back with O_DIRECT, compare, report the hash.
+# round OFFSET [CPU]: write LEN random bytes at OFFSET (from CPU, if given: blk-mq then submits on that
+# CPU's queue), read them back with O_DIRECT, compare, report the hash.
 round() {
     o=$1
+    pin=""
+    [ -z "$2" ] || pin="taskset -c $2"
     dd if=/dev/urandom of=/tmp/pat bs=4096 count=$((LEN / 4096)) 2>/dev/null || fail "no /dev/urandom"
     want=$(sha256sum </tmp/pat | cut -d' ' -f1)
-    if ! dd if=/tmp/pat of="$B" bs=4096 seek=$((o / 4096)) count=$((LEN / 4096)) oflag=direct conv=fsync,notrunc 2>/tmp/dd.err; then
+    if ! $pin dd if=/tmp/pat of="$B" bs=4096 seek=$((o / 4096)) count=$((LEN / 4096)) oflag=direct conv=fsync,notrunc 2>/tmp/dd.err; then
         cat /tmp/dd.err
         fail "write of $LEN bytes at $o failed"
     fi
-    got=$(dd if="$B" bs=4096 skip=$((o / 4096)) count=$((LEN / 4096)) iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
+    got=$($pin dd if="$B" bs=4096 skip=$((o / 4096)) count=$((LEN / 4096)) iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
     [ "$got" = "$want" ] || fail "read back at $o: sha256 $got, wrote $want"
-    echo "blk: wrote and read back $LEN bytes at $o"
+    echo "blk: wrote and read back $LEN bytes at $o${2:+ from CPU $2}"
     echo "BLK-SHA256 off=$o len=$LEN sha256=$want"
+    NEXT=$((o + LEN))
+}
+
+# vq_irqs I: interrupts so far on the MSI-X vector of request queue I ("virtioN-req.I" in
+# /proc/interrupts, summed over the CPUs); empty if the device has no per-queue vector.
+vq_irqs() {
+    awk -v q="$VDEV-req.$1" -v n="$(grep -c ^processor /proc/cpuinfo)" \
+        '$NF == q { s = 0; for (k = 2; k <= n + 1; k++) s += $k; print s }' /proc/interrupts
 }
 
 wait-for "$B" 20 || fail "$B did not appear"
@@ -52,13 +63,14 @@ sectors=$(cat "$S/size")
 queues=$(ls "$S/mq" 2>/dev/null | wc -l)
 ro=$(cat "$S/ro")
 features=$(cat "$S/device/features" 2>/dev/null)
+VDEV=$(basename "$(readlink "$S/device")")
 packed=$(echo "$features" | cut -c35)
 echo "blk: $DEV sectors=$sectors queues=$queues ro=$ro packed=${packed:-?} features=$features"
 
 [ -z "$blk_sectors" ] || [ "$sectors" = "$blk_sectors" ] || fail "size $sectors sectors, expected $blk_sectors"
 [ -z "$blk_queues" ] || [ "$queues" = "$blk_queues" ] || fail "$queues queues, expected $blk_queues"
 [ -z "$blk_packed" ] || [ "$packed" = "$blk_packed" ] || fail "packed ring negotiated=$packed, expected $blk_packed"
-[ $((OFF + 2 * LEN)) -le $((sectors * 512)) ] || fail "disk too small for $LEN bytes at $OFF"
+[ $((OFF + (queues + 1) * LEN)) -le $((sectors * 512)) ] || fail "disk too small for the patterns at $OFF"
 
 if [ -n "$blk_marker" ]; then
     m=$(read_str 0 ${#blk_marker})
@@ -81,7 +93,32 @@ if [ "${blk_ro:-0}" = 1 ]; then
     exit 0
 fi
 
-round "$OFF"
+if [ "$queues" -gt 1 ]; then
+    # One round per queue, each from the CPU that blk-mq maps to that queue; then every request queue
+    # must have raised interrupts, i.e. carried requests.
+    NEXT=$OFF
+    i=0
+    while [ $i -lt "$queues" ]; do
+        eval "irq0_$i=\$(vq_irqs $i)"
+        i=$((i + 1))
+    done
+    i=0
+    while [ $i -lt "$queues" ]; do
+        round "$NEXT" $i
+        i=$((i + 1))
+    done
+    i=0
+    while [ $i -lt "$queues" ]; do
+        n=$(vq_irqs $i)
+        eval "b=\$irq0_$i"
+        if [ -z "$n" ] || [ -z "$b" ]; then echo "blk: no per-queue interrupt vector for $VDEV-req.$i, not checked"; break; fi
+        echo "blk: queue $i: $((n - b)) interrupts during the rounds"
+        [ "$((n - b))" -gt 0 ] || fail "request queue $i raised no interrupt during its round"
+        i=$((i + 1))
+    done
+else
+    round "$OFF"
+fi
 if [ -n "$blk_pause" ]; then
     echo "E2E-PAUSE blk $blk_pause"
     sleep "$blk_pause"
@@ -91,7 +128,7 @@ if [ -n "$blk_pause" ]; then
         [ "$m" = "$blk_marker2" ] || fail "marker2 at ${blk_marker2_off:-0} is '$m', expected '$blk_marker2'"
         echo "blk: host marker2 read: $m"
     fi
-    round $((OFF + LEN))
+    round "$NEXT"
 fi
 sync
 blockdev --flushbufs "$B" 2>/dev/null

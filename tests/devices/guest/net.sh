@@ -6,6 +6,8 @@
 #
 # Parameters (kernel command line KEY=VALUE, i.e. run-guest.sh --append):
 #   net_addr=192.0.2.2  net_peer=192.0.2.1  net_count=5 (pings per round)
+#   net_queues=N      expected number of rx queues of eth0 (checked if set; virtio_net uses
+#                     min(queue pairs, vCPUs), so boot with --smp N)
 #   net_packed=0|1    expected VIRTIO_F_RING_PACKED (feature bit 34) after negotiation (checked if set)
 #   net_wait_echo=N   after pinging, print "E2E-NET-READY <addr>" and wait until the guest has answered
 #                     N ICMP echo requests (the host pings it), at most net_wait_s seconds (default 30)
@@ -33,6 +35,9 @@ while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]
 features=$(cat /sys/class/net/eth0/device/features 2>/dev/null)
 packed=$(echo "$features" | cut -c35)
 echo "net: eth0 mac=$(cat /sys/class/net/eth0/address) carrier=$(cat /sys/class/net/eth0/carrier 2>/dev/null) addr=$ADDR peer=$PEER packed=${packed:-?} features=$features"
+queues=$(ls -d /sys/class/net/eth0/queues/rx-* 2>/dev/null | wc -l)
+echo "net: eth0 rx queues=$queues"
+[ -z "$net_queues" ] || [ "$queues" = "$net_queues" ] || fail "$queues rx queues, expected $net_queues"
 [ -z "$net_packed" ] || [ "$packed" = "$net_packed" ] || fail "packed ring negotiated=$packed, expected $net_packed"
 
 ping -c "$COUNT" -W 2 "$PEER" || fail "no reply from $PEER"
