@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cvmm/vhu/msg.h"
 #include "cvmm/vmem/map.h"
 
 #ifdef __cplusplus
@@ -27,8 +28,6 @@ extern "C" {
 #define VUB_MAX_QUEUES 256u
 /** Largest number of worker threads. */
 #define VUB_MAX_WORKERS 64u
-/** VIRTIO Shared Memory Region ids (GET_SHMEM_CONFIG carries 256 sizes). */
-#define VUB_MAX_SHMEM_REGIONS 256u
 
 /* Virtio feature bits the library interprets (device features are the device's business). */
 #define VUB_F_RING_INDIRECT_DESC 28
@@ -44,15 +43,6 @@ extern "C" {
                                (1ull << 18) /* SHARED_OBJECT */)
 
 typedef struct vub_queue vub_queue;
-
-/** vub_shmem_config - the device's VIRTIO Shared Memory Regions (GET_SHMEM_CONFIG).  Index = shmid.
- *  @nregions must equal the number of non-zero sizes (sparse ids allowed), every size must be a multiple
- *  of the page size.  The library checks both before replying and the answer must not change while a
- *  front-end is connected (the library asks once per connection and caches it). */
-typedef struct vub_shmem_config {
-    uint32_t nregions;
-    uint64_t size[VUB_MAX_SHMEM_REGIONS];
-} vub_shmem_config;
 
 /** Direction of a device state transfer (SET_DEVICE_STATE_FD). */
 enum vub_state_dir {
@@ -102,9 +92,12 @@ typedef struct vub_device_ops {
      *  is stopped already.  NULL: nothing.  Threads: control. */
     void (*reset)(void *ctx);
 
-    /** get_shmem_config() - fill @out (zeroed by the library).  NULL: F_SHMEM is not offered and
-     *  GET_SHMEM_CONFIG gets a zeroed reply.  Threads: control. */
-    int (*get_shmem_config)(void *ctx, vub_shmem_config *out);
+    /** get_shmem_config() - fill @out (zeroed by the library): mem_size[shmid] for each VIRTIO Shared
+     *  Memory Region (sparse ids allowed), nregions = the number of non-zero sizes, every size a multiple of
+     *  the page size.  The library checks all three before replying (a bad config is logged and answered
+     *  as zeroed) and asks once per connection: the answer is fixed for the connection, as the spec says.
+     *  NULL: F_SHMEM is not offered and GET_SHMEM_CONFIG gets a zeroed reply.  Threads: control. */
+    int (*get_shmem_config)(void *ctx, vhu_shmem_config *out);
 
     /** state_save() / state_load() - device state transfer (VHOST_USER_PROTOCOL_F_DEVICE_STATE): write
      *  the whole state into @fd, or read it until EOF.  @fd is borrowed (the library closes it after the

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Back-end requests (cvmm/vub/backend.h) over the vhost-user-proto back-end channel. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cvmm/checked.h"
+#include "cvmm/vhu/backend.h"
+#include "internal.h"
+
+int vub__backend_init(vub_daemon *d, struct vub_backend *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->d = d;
+    int rc = pthread_mutex_init(&b->mu, NULL);
+    return rc ? -rc : 0;
+}
+
+void vub__backend_fini(struct vub_backend *b)
+{
+    if (!b->d)
+        return;
+    vhu_backend_channel_free(b->ch);
+    b->ch = NULL;
+    pthread_mutex_destroy(&b->mu);
+    b->d = NULL;
+}
+
+void vub__backend_set(struct vub_backend *b, int owned_fd, uint64_t proto)
+{
+    vhu_backend_channel *ch = NULL;
+    if (owned_fd >= 0) {
+        vhu_backend_channel_config cc = {
+            .log = b->d->log,
+            .name = b->d->name,
+            .protocol_features = proto,
+            .num_queues = b->d->nqueues,
+        };
+        if (vhu_backend_channel_new(&cc, owned_fd, &ch) < 0)
+            ch = NULL; /* logged by vhu; the fd is closed */
+    }
+    pthread_mutex_lock(&b->mu);
+    vhu_backend_channel *old = b->ch;
+    b->ch = ch;
+    b->proto = proto;
+    pthread_mutex_unlock(&b->mu);
+    vhu_backend_channel_free(old);
+}
+
+void vub__backend_set_shmem(struct vub_backend *b, const vhu_shmem_config *c)
+{
+    pthread_mutex_lock(&b->mu);
+    b->shmem_valid = c != NULL;
+    if (c)
+        b->shmem = *c;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Runs with b->mu held.  -ENOTCONN without a channel, -EPROTO without the feature. */
+static int usable(struct vub_backend *b, int feature, const char *what)
+{
+    if (!b->ch) {
+        cvmm_logf(b->d->log, CVMM_LOG_INFO, "%s: %s: no back-end channel", b->d->name, what);
+        return -ENOTCONN;
+    }
+    if (feature >= 0 && !(b->proto & VHU_PROTOCOL_BIT(feature))) {
+        cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: %s: protocol feature %d not negotiated", b->d->name, what,
+                  feature);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+/* vhu's result -> ours: a non-zero answer is -EIO, a dead channel too (and it is dropped). */
+static int result(struct vub_backend *b, int rc)
+{
+    if (rc == 0 || rc == -EINVAL || rc == -EPROTO)
+        return rc;
+    if (rc != -EREMOTEIO) {
+        vhu_backend_channel_free(b->ch);
+        b->ch = NULL;
+    }
+    return -EIO;
+}
+
+int vub__backend_vring_call(struct vub_backend *b, unsigned index)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = -ENOTCONN;
+    if (b->ch && (b->proto & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
+        rc = result(b, vhu_backend_channel_vring_call(b->ch, index));
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+int vub_backend_config_change(vub_backend *b)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = usable(b, VHU_PROTOCOL_F_CONFIG, "CONFIG_CHANGE_MSG");
+    if (rc == 0)
+        rc = result(b, vhu_backend_channel_config_change(b->ch));
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+/* [off, off+len) must be a non-empty page-aligned range inside shared memory region @shmid. */
+static int shmem_range(struct vub_backend *b, uint8_t shmid, uint64_t off, uint64_t len)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t size = b->shmem_valid ? b->shmem.mem_size[shmid] : 0;
+    if (size == 0 || len == 0 || len % page || off % page || !cvmm_range_in(off, len, 0, size)) {
+        cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: shmem request [0x%llx, +0x%llx) outside region %u (0x%llx bytes)",
+                  b->d->name, (unsigned long long)off, (unsigned long long)len, shmid, (unsigned long long)size);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int vub_backend_shmem_map(vub_backend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t shm_offset,
+                          uint64_t len, uint64_t flags)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = usable(b, VHU_PROTOCOL_F_SHMEM, "SHMEM_MAP");
+    if (rc == 0 && (fd < 0 || (flags & ~(uint64_t)VUB_SHMEM_MAP_RW) || !cvmm_range_ok(fd_offset, len)))
+        rc = -EINVAL;
+    if (rc == 0)
+        rc = shmem_range(b, shmid, shm_offset, len);
+    if (rc == 0) {
+        vhu_mmap mm = {.shmid = shmid, .fd_offset = fd_offset, .shm_offset = shm_offset, .len = len, .flags = flags};
+        rc = result(b, vhu_backend_channel_shmem_map(b->ch, &mm, fd));
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+int vub_backend_shmem_unmap(vub_backend *b, uint8_t shmid, uint64_t shm_offset, uint64_t len)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = usable(b, VHU_PROTOCOL_F_SHMEM, "SHMEM_UNMAP");
+    if (rc == 0)
+        rc = shmem_range(b, shmid, shm_offset, len);
+    if (rc == 0) {
+        vhu_mmap mm = {.shmid = shmid, .shm_offset = shm_offset, .len = len};
+        rc = result(b, vhu_backend_channel_shmem_unmap(b->ch, &mm));
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+static int shared_object(vub_backend *b, const uint8_t uuid[16], bool add)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = usable(b, VHU_PROTOCOL_F_SHARED_OBJECT, add ? "SHARED_OBJECT_ADD" : "SHARED_OBJECT_REMOVE");
+    if (rc == 0) {
+        vhu_shared_object o;
+        memcpy(o.uuid, uuid, 16);
+        rc = result(b, add ? vhu_backend_channel_shared_object_add(b->ch, &o)
+                           : vhu_backend_channel_shared_object_remove(b->ch, &o));
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+int vub_backend_shared_object_add(vub_backend *b, const uint8_t uuid[16]) { return shared_object(b, uuid, true); }
+int vub_backend_shared_object_remove(vub_backend *b, const uint8_t uuid[16]) { return shared_object(b, uuid, false); }
+
+int vub_backend_shared_object_lookup(vub_backend *b, const uint8_t uuid[16], int *owned_fd_out)
+{
+    *owned_fd_out = -1;
+    pthread_mutex_lock(&b->mu);
+    int rc = usable(b, VHU_PROTOCOL_F_SHARED_OBJECT, "SHARED_OBJECT_LOOKUP");
+    if (rc == 0) {
+        vhu_shared_object o;
+        memcpy(o.uuid, uuid, 16);
+        int fd = -1;
+        rc = vhu_backend_channel_shared_object_lookup(b->ch, &o, &fd);
+        if (rc == -EREMOTEIO || (rc == 0 && fd < 0))
+            rc = -ENOENT;
+        else
+            rc = result(b, rc);
+        if (rc == 0)
+            *owned_fd_out = fd;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}

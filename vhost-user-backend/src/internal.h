@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/** vhost-user-backend private declarations (vub__ names). */
+#ifndef VUB_INTERNAL_H
+#define VUB_INTERNAL_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cvmm/log.h"
+#include "cvmm/vhu/msg.h"
+#include "cvmm/vmem/guest.h"
+#include "cvmm/vq/queue.h"
+#include "cvmm/vub/backend.h"
+#include "cvmm/vub/daemon.h"
+#include "cvmm/vub/device.h"
+#include "cvmm/vub/queue.h"
+
+typedef struct vub__worker vub__worker;
+
+/* One queue.  Fields marked (W) belong to the queue's worker thread; the control thread changes them only
+ * inside vub__worker_call() (the worker runs the change and the control thread waits for it).  (C) fields
+ * belong to the control thread.  (A) fields are atomics. */
+struct vub_queue {
+    vub_daemon *d;
+    vub__worker *w;
+    unsigned index;
+    vq_queue *vq;          /* (W) */
+    bool started;          /* (W) ring state "started" */
+    bool enabled;          /* (W) ring state "enabled" */
+    bool polling;          /* (W) started without a kick fd: poll on the idle watcher */
+    bool inband;           /* (W) in-band kicks negotiated: no kick fd means wait for VRING_KICK */
+    bool kick_failed_logged; /* (W) */
+    bool err_signalled;    /* (W) the err eventfd was written for the current breakage */
+    int kick_fd;           /* (W) */
+    int call_fd;           /* (W) */
+    int err_fd;            /* (W) */
+    ev_io kick_w;          /* (W) */
+    ev_idle poll_w;        /* (W) */
+    void *priv;            /* (W) the device's pointer */
+    atomic_bool kick_pending; /* (A) vub_queue_kick() / in-band VRING_KICK */
+    /* (C) ring configuration as the front-end sent it */
+    uint32_t num;          /* SET_VRING_NUM (0: not sent) */
+    bool addr_set;         /* SET_VRING_ADDR seen */
+    bool addr_applied;     /* translated and given to the ring */
+    bool addr_gpa;         /* the addresses are guest physical (GPA_ADDRESSES) */
+    uint32_t addr_flags;
+    uint64_t desc_addr, avail_addr, used_addr, log_addr; /* as sent (user or guest addresses) */
+};
+
+struct vub__call {
+    void (*fn)(vub__worker *w, void *arg);
+    void *arg;
+    bool done;
+    struct vub__call *next;
+};
+
+struct vub__worker {
+    vub_daemon *d;
+    unsigned index;
+    pthread_t thread;
+    bool thread_started;
+    struct ev_loop *loop;  /* ev_loop_new(), used by the worker thread only */
+    ev_async async;        /* calls, kicks, quit */
+    ev_prepare prepare;    /* before blocking: reader offline */
+    ev_check check;        /* after waking: reader online, refresh the map */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct vub__call *calls; /* (mu) FIFO head */
+    struct vub__call *calls_tail;
+    bool quit;             /* (mu) */
+    vmem_reader *reader;   /* (W) */
+    const vmem_map *map;   /* (W) the map the worker's started queues use */
+    uint64_t seen_gen;     /* (W) mem_gen when @map was read; odd: read during a publish */
+    unsigned nqueues;      /* queues owned (fixed) */
+    vub_queue **queues;    /* queues owned (fixed) */
+};
+
+/* The back-end channel handle: one per daemon. */
+struct vub_backend {
+    vub_daemon *d;
+    pthread_mutex_t mu;    /* guards the fields below; held during a request */
+    struct vhu_backend_channel *ch; /* (mu) NULL if none */
+    uint64_t proto;        /* (mu) protocol features of the connection that set the channel */
+    bool shmem_valid;      /* (mu) @shmem holds the connection's validated shmem config */
+    vhu_shmem_config shmem;/* (mu) */
+};
+
+/* The daemon.  (C) fields belong to the control thread. */
+struct vub_daemon {
+    const vub_device_ops *ops;
+    const vub_device_info *info;
+    void *ctx;
+    const struct cvmm_log *log;
+    const char *name;
+    unsigned nqueues;
+    uint32_t max_queue_size;
+    unsigned nworkers;
+    vub__worker *workers;
+    vub_queue *queues;
+    vmem_guest *guest;
+    _Atomic uint64_t mem_gen;   /* odd while a map is being published (see worker.c) */
+    _Atomic uint64_t proto_acked; /* negotiated protocol features, read by workers */
+    struct vub_backend backend;
+    struct vub__ctl *ctl;       /* control loop, connection and protocol state (control.c) */
+};
+
+/* Control-thread state: the loop, the listening/connected sockets, the protocol state. */
+struct vub__ctl {
+    struct ev_loop *loop;
+    bool own_loop;
+    ev_async stop_w;
+    ev_signal sigterm_w, sigint_w;
+    bool handle_signals;
+    bool serve_once;
+    bool running;            /* inside vub_daemon_run() */
+    bool stopping;
+    bool served;             /* a connection was served (serve_once) */
+    /* where front-ends come from */
+    int listen_fd;           /* -1 if not listening */
+    ev_io listen_w;
+    char path[108];          /* listening socket path (unlinked on free) or client mode target */
+    bool unlink_path;
+    bool client;             /* connect to path, retrying */
+    ev_timer retry_w;
+    /* the connection */
+    struct vhu_backend *conn;
+    ev_io conn_w;
+    bool conn_dead;          /* close after the current message */
+    vhu_msg msg;             /* the message being handled (4 KiB: not on the stack) */
+    /* protocol state (reset on disconnect) */
+    uint64_t offered;        /* virtio features offered */
+    uint64_t offered_proto;  /* protocol features offered */
+    uint64_t features;       /* acked */
+    bool features_set;
+    uint64_t proto;          /* acked protocol features */
+    bool owner;
+    uint64_t status;
+    vmem_log *dlog;          /* SET_LOG_BASE log, or NULL */
+    int log_fd;              /* SET_LOG_FD eventfd */
+    bool shmem_cached;
+    vhu_shmem_config shmem;  /* the device's config, asked once per connection */
+    void *inflight;          /* GET/SET_INFLIGHT_FD mapping */
+    size_t inflight_size;
+    pthread_t xfer;          /* device state transfer thread */
+    bool xfer_running;
+    int xfer_fd;
+    enum vub_state_dir xfer_dir;
+    int xfer_rc;
+    bool xfer_done;          /* a transfer finished and CHECK_DEVICE_STATE may report it */
+};
+
+/* ---- control.c: the protocol state machine ---- */
+/* vub__ctl_dispatch() - handle d->ctl->msg (valid) and reply as owed.  Sets conn_dead on send failure. */
+void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m);
+/* vub__ctl_rejected() - the endpoint rejected a message with @rc: answer what it could not (zeroed
+ *  GET_SHMEM_CONFIG); return true if the connection can go on. */
+bool vub__ctl_rejected(vub_daemon *d, vhu_msg *m, int rc);
+/* vub__ctl_reset() - stop every ring, reset queues and the device (RESET_DEVICE and disconnect). */
+void vub__ctl_reset(vub_daemon *d);
+/* vub__ctl_disconnected() - after the connection is gone: reset, forget memory, logs, back-end channel. */
+void vub__ctl_disconnected(vub_daemon *d);
+/* vub__ctl_connected() - a new connection: compute the offers, reset the per-connection state. */
+void vub__ctl_connected(vub_daemon *d);
+
+/* ---- device.c: one wrapper per op, defaults and result checks in one place ---- */
+int vub__dev_features_acked(vub_daemon *d, uint64_t features);
+int vub__dev_get_config(vub_daemon *d, uint32_t off, void *buf, uint32_t len);
+int vub__dev_set_config(vub_daemon *d, uint32_t off, const void *buf, uint32_t len, uint32_t flags);
+int vub__dev_mem_changed(vub_daemon *d, const vmem_map *map);
+int vub__dev_queue_started(vub_daemon *d, vub_queue *q);
+int vub__dev_queue_stopped(vub_daemon *d, vub_queue *q);
+int vub__dev_queue_enabled(vub_daemon *d, vub_queue *q, bool enabled);
+int vub__dev_queue_kicked(vub_daemon *d, vub_queue *q);
+void vub__dev_reset(vub_daemon *d);
+int vub__dev_get_shmem_config(vub_daemon *d, vhu_shmem_config *out);
+int vub__dev_state_transfer(vub_daemon *d, enum vub_state_dir dir, int fd);
+bool vub__dev_has_config(const vub_daemon *d);
+bool vub__dev_has_shmem(const vub_daemon *d);
+bool vub__dev_has_state(const vub_daemon *d);
+/* vub__shmem_config_check() - nregions = number of non-zero sizes, sizes page multiples. 0 / -EINVAL. */
+int vub__shmem_config_check(const vhu_shmem_config *c, uint64_t page);
+
+/* ---- worker.c ---- */
+int vub__worker_init(vub_daemon *d, vub__worker *w, unsigned index);
+int vub__worker_start(vub__worker *w);
+void vub__worker_fini(vub__worker *w); /* quit, join, free */
+/* vub__worker_call() - run fn(w, arg) on the worker thread and wait for it.  Threads: control. */
+void vub__worker_call(vub__worker *w, void (*fn)(vub__worker *w, void *arg), void *arg);
+/* vub__worker_wake() - look at pending kicks soon.  Threads: any. */
+void vub__worker_wake(vub__worker *w);
+/* (W) helpers used by the calls in control.c */
+void vub__worker_refresh(vub__worker *w);
+void vub__queue_run(vub_queue *q);           /* (W) call queue_kicked, signal err on breakage */
+int vub__queue_start(vub_queue *q);          /* (W) */
+void vub__queue_stop(vub_queue *q);          /* (W) */
+void vub__queue_set_kick(vub_queue *q, int owned_fd); /* (W) -1: poll */
+void vub__queue_init_watchers(vub_queue *q);          /* at creation */
+
+/* ---- backend.c ---- */
+int vub__backend_init(vub_daemon *d, struct vub_backend *b);
+void vub__backend_fini(struct vub_backend *b);
+/* vub__backend_set() - new channel fd (owned) for a connection with protocol features @proto; -1 closes. */
+void vub__backend_set(struct vub_backend *b, int owned_fd, uint64_t proto);
+void vub__backend_set_shmem(struct vub_backend *b, const vhu_shmem_config *c); /* NULL: none */
+int vub__backend_vring_call(struct vub_backend *b, unsigned index); /* in-band call; any thread */
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* The device's handle on a queue (cvmm/vub/queue.h). */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cvmm/vq/notify.h"
+#include "internal.h"
+
+vq_queue *vub_queue_vq(vub_queue *q) { return q->vq; }
+unsigned vub_queue_index(const vub_queue *q) { return q->index; }
+unsigned vub_queue_worker(const vub_queue *q) { return q->w->index; }
+bool vub_queue_started(const vub_queue *q) { return q->started; }
+bool vub_queue_enabled(const vub_queue *q) { return q->enabled; }
+const vmem_map *vub_queue_map(const vub_queue *q) { return q->w->map; }
+struct ev_loop *vub_queue_loop(const vub_queue *q) { return q->w->loop; }
+void vub_queue_set_priv(vub_queue *q, void *priv) { q->priv = priv; }
+void *vub_queue_priv(const vub_queue *q) { return q->priv; }
+
+int vub_queue_signal(vub_queue *q)
+{
+    if (q->call_fd >= 0) {
+        uint64_t one = 1;
+        for (;;) {
+            if (write(q->call_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+                return 1;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) /* counter saturated: the driver has a notification pending anyway */
+                return 1;
+            cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: call eventfd write failed: %s", q->d->name, q->index,
+                      strerror(errno));
+            return -EIO;
+        }
+    }
+    int rc = vub__backend_vring_call(&q->d->backend, q->index);
+    return rc == 0 ? 1 : 0;
+}
+
+int vub_queue_notify(vub_queue *q)
+{
+    if (!q->started || !vq_needs_notify(q->vq))
+        return 0;
+    return vub_queue_signal(q);
+}
+
+int vub_queue_kick(vub_queue *q)
+{
+    atomic_store_explicit(&q->kick_pending, true, memory_order_release);
+    vub__worker_wake(q->w);
+    return 0;
+}
