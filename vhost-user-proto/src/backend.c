@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* backend.c - the back-end endpoint: receive the front-end's requests, send replies (cvmm/vhu/backend.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvmm/fd.h"
+#include "cvmm/log.h"
+#include "cvmm/vhu/backend.h"
+#include "cvmm/vhu/conn.h"
+#include "internal.h"
+
+struct vhu_backend {
+    vhu_conn *conn;
+    const struct cvmm_log *log;
+    uint64_t offered;
+    vhu_validate_ctx ctx;
+    char name[32];
+};
+
+int vhu_backend_new(const vhu_backend_config *cfg, int owned_fd, vhu_backend **out)
+{
+    if (owned_fd < 0 || !out) {
+        cvmm_close(&owned_fd);
+        return -EINVAL;
+    }
+    vhu_backend *b = calloc(1, sizeof(*b));
+    if (!b) {
+        cvmm_close(&owned_fd);
+        return -ENOMEM;
+    }
+    vhu__name_copy(b->name, sizeof(b->name), cfg ? cfg->name : NULL, "vhu-backend");
+    b->log = cfg ? cfg->log : NULL;
+    b->offered = cfg ? cfg->protocol_features : 0;
+    b->ctx.log = b->log;
+    b->ctx.name = b->name;
+    b->ctx.num_queues = cfg ? cfg->num_queues : 0;
+    vhu_conn_config cc = {.log = b->log, .name = b->name, .timeout_ms = cfg ? cfg->timeout_ms : 0};
+    int rc = vhu_conn_new(&cc, owned_fd, &b->conn);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+void vhu_backend_free(vhu_backend *b)
+{
+    if (!b)
+        return;
+    vhu_conn_free(b->conn);
+    free(b);
+}
+
+int vhu_backend_fd(const vhu_backend *b) { return vhu_conn_fd(b->conn); }
+
+const vhu_validate_ctx *vhu_backend_ctx(const vhu_backend *b) { return &b->ctx; }
+
+void vhu_backend_set_num_queues(vhu_backend *b, uint32_t num_queues) { b->ctx.num_queues = num_queues; }
+
+static int send_reply(vhu_backend *b, const vhu_msg *req, const void *payload, uint32_t size, const int *fds,
+                      uint32_t nfds)
+{
+    vhu_msg r;
+    vhu_msg_init(&r, req->hdr.request, VHU_FLAG_REPLY);
+    if (vhu_msg_set_payload(&r, payload, size) < 0 || nfds > VHU_MAX_FDS || (nfds && !fds)) {
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: %s reply: bad arguments (size %u, %u fds)", b->name,
+                  vhu_req_name(req->hdr.request), size, nfds);
+        return -EINVAL;
+    }
+    for (uint32_t i = 0; i < nfds; i++)
+        r.fds[i] = fds[i];
+    r.nfds = nfds;
+    int rc = vhu_validate_reply(&r, req, &b->ctx);
+    if (rc < 0)
+        return -EINVAL; /* logged by the validator */
+    return vhu_conn_send(b->conn, &r);
+}
+
+/* Answer a rejected request if the spec gives the answer an error form. */
+static void answer_rejected(vhu_backend *b, const vhu_msg *m, int err)
+{
+    enum vhu_owed owed = vhu_req_owed(m, &b->ctx);
+    if (owed == VHU_OWED_ACK) {
+        uint64_t v = (uint64_t)-err;
+        (void)send_reply(b, m, &v, sizeof(v), NULL, 0);
+    } else if (owed == VHU_OWED_REPLY && m->hdr.request == VHU_REQ_GET_CONFIG) {
+        (void)send_reply(b, m, NULL, 0, NULL, 0); /* spec: an empty GET_CONFIG reply is the error */
+    } else if (owed == VHU_OWED_REPLY) {
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: %s owes a reply that has no error form: close the connection",
+                  b->name, vhu_req_name(m->hdr.request));
+    }
+}
+
+static int check_protocol_features(vhu_backend *b, uint64_t v)
+{
+    if (v & ~b->offered) {
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: SET_PROTOCOL_FEATURES 0x%llx acks bits 0x%llx we did not offer",
+                  b->name, (unsigned long long)v, (unsigned long long)(v & ~b->offered));
+        return -EPROTO;
+    }
+    uint64_t need = VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_BACKEND_REQ) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK);
+    if ((v & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS)) && (v & need) != need) {
+        cvmm_logf(b->log, CVMM_LOG_WARN,
+                  "%s: SET_PROTOCOL_FEATURES 0x%llx: INBAND_NOTIFICATIONS without BACKEND_REQ and REPLY_ACK",
+                  b->name, (unsigned long long)v);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int vhu_backend_recv(vhu_backend *b, vhu_msg *m)
+{
+    int rc = vhu_conn_recv(b->conn, m);
+    if (rc == -EBADF) {
+        answer_rejected(b, m, rc); /* complete frame, fds lost: m->hdr is valid, m has no fds */
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    rc = vhu_validate_req(m, &b->ctx);
+    if (rc == 0 && m->hdr.request == VHU_REQ_SET_PROTOCOL_FEATURES)
+        rc = check_protocol_features(b, m->payload.u64);
+    if (rc < 0) {
+        vhu_msg_close_fds(m);
+        answer_rejected(b, m, rc);
+        return rc;
+    }
+    switch (m->hdr.request) {
+    case VHU_REQ_SET_PROTOCOL_FEATURES: b->ctx.protocol_features = m->payload.u64; break;
+    case VHU_REQ_POSTCOPY_LISTEN: b->ctx.postcopy_listening = true; break;
+    case VHU_REQ_POSTCOPY_END: b->ctx.postcopy_listening = false; break;
+    default: break;
+    }
+    return 0;
+}
+
+int vhu_backend_reply(vhu_backend *b, const vhu_msg *req, const void *payload, uint32_t size, const int *fds,
+                      uint32_t nfds)
+{
+    return send_reply(b, req, payload, size, fds, nfds);
+}
+
+int vhu_backend_reply_u64(vhu_backend *b, const vhu_msg *req, uint64_t v)
+{
+    return send_reply(b, req, &v, sizeof(v), NULL, 0);
+}
+
+int vhu_backend_ack(vhu_backend *b, const vhu_msg *req, int status)
+{
+    if (vhu_req_owed(req, &b->ctx) != VHU_OWED_ACK)
+        return 0;
+    uint64_t v = status < 0 ? (uint64_t)-status : (uint64_t)status;
+    return send_reply(b, req, &v, sizeof(v), NULL, 0);
+}
