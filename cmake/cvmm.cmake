@@ -69,6 +69,8 @@ function(cvmm_install_library folder tgt)
     endforeach()
     set(CVMM_PC_NAME cvmm-${folder})
     set(CVMM_PC_REQUIRES ${pc_requires})
+    # Relocatable: the prefix is found from the .pc file's own folder (libdir/pkgconfig).
+    file(RELATIVE_PATH CVMM_PC_UP /x/${CMAKE_INSTALL_LIBDIR}/pkgconfig /x)
     string(REPLACE ";" " " libs "${A_LIBS}")
     if(type STREQUAL "INTERFACE_LIBRARY")
       set(CVMM_PC_LIBS "${libs}")
