@@ -40,6 +40,8 @@ struct vq_queue {
     bool event_idx;
     bool avail_wrap;        /* packed: driver ring wrap counter expected next */
     bool used_wrap;         /* packed: device ring wrap counter for the next used write */
+    uint16_t avail_expect;  /* packed: AVAIL|USED bits of an available descriptor (from avail_wrap) */
+    uint16_t used_bits;     /* packed: AVAIL|USED bits of a used descriptor (from used_wrap) */
     uint16_t mask;          /* split: size - 1 */
     uint16_t next_avail;    /* split: free-running; packed: position */
     uint16_t shadow_avail;  /* split: last avail->idx read */
@@ -112,11 +114,19 @@ bool vq__packed_needs_notify(vq_queue *q);
 int vq__packed_enable_notification(vq_queue *q);
 void vq__packed_disable_notification(vq_queue *q);
 
-/** vq__packed_is_avail() - does descriptor flags @f mark an available descriptor for wrap counter @wrap? */
-static inline bool vq__packed_is_avail(uint16_t f, bool wrap)
+#define VQ__AVAIL_USED ((1u << 7) | (1u << 15))
+
+/** vq__packed_sync_wrap() - recompute the cached flag patterns after a wrap counter changed. */
+static inline void vq__packed_sync_wrap(vq_queue *q)
 {
-    bool a = (f & (1u << 7)) != 0, u = (f & (1u << 15)) != 0;
-    return a == wrap && u != wrap;
+    q->avail_expect = q->avail_wrap ? (1u << 7) : (1u << 15);
+    q->used_bits = q->used_wrap ? VQ__AVAIL_USED : 0;
+}
+
+/** vq__packed_is_avail() - does descriptor flags @f mark an available descriptor for the queue? */
+static inline bool vq__packed_is_avail(const vq_queue *q, uint16_t f)
+{
+    return (f & VQ__AVAIL_USED) == q->avail_expect;
 }
 
 #endif

@@ -11,7 +11,7 @@ int vq__packed_pop(vq_queue *q, vq_chain *c)
     /* Acquire pairs with the driver's barrier before it stores the first descriptor's flags: the whole list
      * (written before that store) is visible once the flags say "available". */
     uint16_t f = vmem_hva_load_acquire_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS);
-    if (!vq__packed_is_avail(f, q->avail_wrap))
+    if (!vq__packed_is_avail(q, f))
         return 0;
     uint32_t n = 1, last = pos;
     while (f & VQ_DESC_F_NEXT) {
@@ -32,6 +32,7 @@ int vq__packed_pop(vq_queue *q, vq_chain *c)
     if (np >= size) {
         np -= size;
         q->avail_wrap = !q->avail_wrap;
+        vq__packed_sync_wrap(q);
     }
     q->next_avail = (uint16_t)np;
     c->head = id;
@@ -56,9 +57,9 @@ static inline void put_used(vq_queue *q, uint32_t pos, uint16_t id, uint32_t len
     vmem_hva_store_relaxed_le16(d + 12, id);
 }
 
-static inline uint16_t used_flags(bool wrap, uint32_t len)
+static inline uint16_t used_flags(uint16_t bits, uint32_t len)
 {
-    return (uint16_t)((wrap ? (VQ_DESC_F_AVAIL | VQ_DESC_F_USED) : 0) | (len ? VQ_DESC_F_WRITE : 0));
+    return (uint16_t)(bits | (len ? VQ_DESC_F_WRITE : 0));
 }
 
 static inline void advance_used(vq_queue *q, uint32_t n)
@@ -67,8 +68,15 @@ static inline void advance_used(vq_queue *q, uint32_t n)
     if (np >= q->size) {
         np -= q->size;
         q->used_wrap = !q->used_wrap;
+        vq__packed_sync_wrap(q);
     }
     q->next_used = (uint16_t)np;
+}
+
+static __attribute__((noinline, cold)) int mark_used(vq_queue *q, uint32_t pos)
+{
+    vq__mark(q, q->desc_gpa + 16ull * pos + 8, 8);
+    return 0;
 }
 
 int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
@@ -76,12 +84,16 @@ int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
     if (CVMM_UNLIKELY(id >= q->size || !(q->inflight[id] & VQ__INFLIGHT)))
         return -EINVAL;
     uint32_t n = (q->inflight[id] & 0x7fffu) + 1u, pos = q->next_used;
+    uint16_t flags = used_flags(q->used_bits, len);
+    uint8_t *d = desc_at(q, pos);
     q->inflight[id] = 0;
-    put_used(q, pos, id, len);
-    /* Release pairs with the driver's acquire of these flags: id and len are visible first. */
-    vmem_hva_store_release_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS, used_flags(q->used_wrap, len));
-    vq__mark(q, q->desc_gpa + 16ull * pos + 8, 8);
     advance_used(q, n);
+    vmem_hva_store_relaxed_le32(d + 8, len);
+    vmem_hva_store_relaxed_le16(d + 12, id);
+    /* Release pairs with the driver's acquire of these flags: id and len are visible first. */
+    vmem_hva_store_release_le16(d + VQ_PACKED_DESC_FLAGS, flags);
+    if (CVMM_UNLIKELY(q->dlog != NULL))
+        return mark_used(q, pos);
     return 0;
 }
 
@@ -100,13 +112,13 @@ int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
     if (n == 0)
         return 0;
     uint32_t first = q->next_used;
-    bool first_wrap = q->used_wrap;
+    uint16_t first_bits = q->used_bits;
     advance_used(q, (q->inflight[e[0].head] & 0x7fffu) + 1u);
     for (unsigned i = 1; i < n; i++) {
         uint16_t id = e[i].head;
         uint32_t pos = q->next_used;
         put_used(q, pos, id, e[i].len);
-        vmem_hva_store_relaxed_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS, used_flags(q->used_wrap, e[i].len));
+        vmem_hva_store_relaxed_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS, used_flags(q->used_bits, e[i].len));
         vq__mark(q, q->desc_gpa + 16ull * pos + 8, 8);
         advance_used(q, (q->inflight[id] & 0x7fffu) + 1u);
         q->inflight[id] = 0;
@@ -114,7 +126,7 @@ int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
     put_used(q, first, e[0].head, e[0].len);
     /* The first descriptor's flags go last, with release: the driver polls that slot first, so it sees the
      * whole batch at once (pairs with its acquire of the flags). */
-    vmem_hva_store_release_le16(desc_at(q, first) + VQ_PACKED_DESC_FLAGS, used_flags(first_wrap, e[0].len));
+    vmem_hva_store_release_le16(desc_at(q, first) + VQ_PACKED_DESC_FLAGS, used_flags(first_bits, e[0].len));
     vq__mark(q, q->desc_gpa + 16ull * first + 8, 8);
     q->inflight[e[0].head] = 0;
     return 0;
@@ -168,7 +180,7 @@ int vq__packed_enable_notification(vq_queue *q)
      * between making a descriptor available and reading the device event suppression. */
     vmem_fence_seq_cst();
     uint16_t f = vmem_hva_load_acquire_le16(desc_at(q, q->next_avail) + VQ_PACKED_DESC_FLAGS);
-    return vq__packed_is_avail(f, q->avail_wrap);
+    return vq__packed_is_avail(q, f);
 }
 
 void vq__packed_disable_notification(vq_queue *q)

@@ -30,6 +30,7 @@ static void reset_position(vq_queue *q)
 {
     q->next_avail = q->shadow_avail = q->next_used = 0;
     q->avail_wrap = q->used_wrap = true;
+    vq__packed_sync_wrap(q);
     q->signalled_used = 0;
     q->signalled_valid = false;
     if (q->inflight)

@@ -187,7 +187,7 @@ int vq_reader_iovec(vq_reader *r, struct iovec *iov, int max) { return export_io
 
 int vq_reader_read_le16(vq_reader *r, uint16_t *v)
 {
-    uint16_t x;
+    uint16_t x = 0;
     int rc = move(&r->priv, OP_READ, (uint8_t *)&x, sizeof(x));
     if (rc == 0)
         *v = cvmm_le16_to_cpu(x);
@@ -195,7 +195,7 @@ int vq_reader_read_le16(vq_reader *r, uint16_t *v)
 }
 int vq_reader_read_le32(vq_reader *r, uint32_t *v)
 {
-    uint32_t x;
+    uint32_t x = 0;
     int rc = move(&r->priv, OP_READ, (uint8_t *)&x, sizeof(x));
     if (rc == 0)
         *v = cvmm_le32_to_cpu(x);
@@ -203,7 +203,7 @@ int vq_reader_read_le32(vq_reader *r, uint32_t *v)
 }
 int vq_reader_read_le64(vq_reader *r, uint64_t *v)
 {
-    uint64_t x;
+    uint64_t x = 0;
     int rc = move(&r->priv, OP_READ, (uint8_t *)&x, sizeof(x));
     if (rc == 0)
         *v = cvmm_le64_to_cpu(x);

@@ -33,6 +33,7 @@ int vq_queue_set_state(vq_queue *q, const vq_state *s)
         q->next_used = s->next_used;
         q->avail_wrap = s->avail_wrap;
         q->used_wrap = s->used_wrap;
+        vq__packed_sync_wrap(q);
         memset(q->inflight, 0, sizeof(q->inflight[0]) * q->max_size);
     }
     q->signalled_valid = false;
