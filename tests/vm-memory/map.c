@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* tests/vm-memory/map.c - building maps, lookup and translation (cvmm/vmem/map.h). */
+#include "cvmm/checked.h"
 #include "helpers.h"
 
 /* Two regions with a hole: [0, 64K) and [1M, 1M+64K); user addresses 0x7f0000000000 and 0x7f1000000000. */
@@ -327,4 +328,105 @@ Test(vmem_map, region_at_the_top_of_the_address_space)
     cr_assert_eq(vmem_map_translate(m2, UINT64_MAX - 4095, 4096, &p), 0);
     cr_assert_eq(vmem_map_translate(m2, UINT64_MAX - 4096, 2, &p), -EFAULT);
     vmem_map_free(m2);
+}
+
+/* ---- the lookup table against a reference scan, on awkward layouts ---------------------------------- */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static const vmem_region *reference_find(const vmem_map *m, uint64_t gpa)
+{
+    for (size_t i = 0; i < vmem_map_count(m); i++) {
+        const vmem_region *r = vmem_map_region(m, i);
+        if (gpa >= vmem_region_gpa(r) && gpa - vmem_region_gpa(r) < vmem_region_size(r))
+            return r;
+    }
+    return NULL;
+}
+
+static void probe(const vmem_map *m, uint64_t gpa)
+{
+    const vmem_region *want = reference_find(m, gpa), *got = NULL;
+    int rc = vmem_map_find(m, gpa, &got);
+    cr_assert_eq(rc, want ? 0 : -EFAULT, "gpa 0x%llx", (unsigned long long)gpa);
+    if (want)
+        cr_assert_eq(got, want, "gpa 0x%llx", (unsigned long long)gpa);
+}
+
+static void probe_all(const vmem_map *m)
+{
+    for (size_t i = 0; i < vmem_map_count(m); i++) {
+        const vmem_region *r = vmem_map_region(m, i);
+        uint64_t a = vmem_region_gpa(r), z = a + (vmem_region_size(r) - 1);
+        probe(m, a);
+        probe(m, z);
+        probe(m, a - 1);
+        probe(m, z + 1);
+        probe(m, a + rnd() % vmem_region_size(r));
+    }
+    for (int k = 0; k < 2000; k++)
+        probe(m, rnd());
+    probe(m, 0);
+    probe(m, UINT64_MAX);
+}
+
+/* Up to @n regions of 4 KiB .. 64 MiB (NORESERVE) from @start, with gaps of up to @gap_bits bits; stops
+ * early at the top of the address space. */
+static vmem_map *random_layout(size_t n, uint64_t start, unsigned gap_bits)
+{
+    vmem_region *rs[VMEM_MAX_REGIONS];
+    uint64_t gpa = start;
+    size_t k = 0;
+    while (k < n) {
+        uint64_t size = (1 + rnd() % 16384) * 4096, gap = gap_bits ? (rnd() >> (64 - gap_bits)) & ~4095ull : 0;
+        if (!cvmm_add_u64(gpa, gap, &gpa) || !cvmm_range_ok(gpa, size))
+            break;
+        rs[k++] = anon_region(gpa, size, VMEM_REGION_NORESERVE);
+        if (!cvmm_add_u64(gpa, size, &gpa))
+            break;
+    }
+    cr_assert_gt(k, 4, "layout too small to use the table");
+    return map_of(rs, k, NULL);
+}
+
+Test(vmem_map, lookup_agrees_with_a_linear_scan_on_random_layouts)
+{
+    static const struct {
+        size_t n;
+        uint64_t start;
+        unsigned gap_bits;
+    } shapes[] = {
+        {5, 0, 0},            /* the smallest table, adjacent regions */
+        {8, 1ull << 32, 20},  /* small gaps */
+        {64, 0, 36},          /* wide gaps */
+        {200, 0, 50},         /* very sparse */
+        {40, (1ull << 63) + 4096, 58}, /* runs into the top of the address space */
+        {509, 4096, 12},      /* the maximum, dense */
+    };
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        vmem_map *m = random_layout(shapes[i].n, shapes[i].start, shapes[i].gap_bits);
+        probe_all(m);
+        vmem_map_free(m);
+    }
+}
+
+Test(vmem_map, lookup_with_many_regions_in_one_bucket)
+{
+    /* 300 tiny regions packed at the bottom and one region near 2^63: every tiny region shares the first
+     * bucket, so lookups take the binary search inside it. */
+    vmem_region *rs[301];
+    for (size_t i = 0; i < 300; i++)
+        rs[i] = anon_region(i * 8192, 4096, 0);
+    rs[300] = anon_region(1ull << 63, 4096, 0);
+    vmem_map *m = map_of(rs, 301, NULL);
+    probe_all(m);
+    for (uint64_t a = 0; a < 300 * 8192; a += 1024)
+        probe(m, a);
+    vmem_map_free(m);
 }

@@ -18,53 +18,85 @@ static CVMM_ALWAYS_INLINE void dirty(const vmem_map *m, uint64_t gpa, uint64_t l
         (void)vmem_log_mark(m->dlog, gpa, len);
 }
 
-/* Walk [gpa, gpa+len) (len > 0, no wrap) across adjacent slots.  With @buf NULL only check; otherwise copy
- * (the check must have passed).  Return: 0; -EFAULT a byte is unmapped; -EPERM (write) read-only. */
-static int walk_copy(const vmem_map *m, uint64_t gpa, uint8_t *buf, size_t len, bool write, bool copy)
+/* memcpy() that keeps small copies inline (guest objects of 1-16 bytes are common: ring entries,
+ * headers); larger ones go to the C library's tuned memcpy. */
+static CVMM_ALWAYS_INLINE void copy(void *dst, const void *src, size_t n)
 {
-    const struct vmem_slot *s = vmem__slot_find(m, gpa), *end = m->slots + m->n;
-    uint64_t a = gpa, left = len;
-    for (;;) {
-        if (!s)
-            return -EFAULT;
-        if (write && s->ro)
-            return -EPERM;
-        uint64_t room = s->last - a; /* bytes available after a, minus one */
-        uint64_t n = left - 1 <= room ? left : room + 1;
-        if (copy) {
-            uint8_t *h = s->hva + (a - s->gpa);
-            if (write)
-                memcpy(h, buf, (size_t)n);
-            else
-                memcpy(buf, h, (size_t)n);
-            buf += n;
-        }
-        left -= n;
-        if (left == 0)
-            return 0;
-        a = s->last + 1; /* cannot wrap: the range does not */
-        s = s + 1 < end && s[1].gpa == a ? s + 1 : NULL;
+    uint8_t *d = dst;
+    const uint8_t *p = src;
+    if (n > 16) {
+        memcpy(d, p, n);
+    } else if (n >= 8) { /* two possibly overlapping 8-byte moves */
+        uint64_t x, y;
+        memcpy(&x, p, 8);
+        memcpy(&y, p + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, p, 4);
+        memcpy(&y, p + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = p[i];
     }
 }
 
-static __attribute__((noinline)) int copy_slow(const vmem_map *m, uint64_t gpa, void *buf, size_t len, bool write)
+/* A copy that leaves the region of @s (NULL: gpa unmapped), or len 0, or a read-only target: check the
+ * whole range across adjacent slots first, then copy piecewise.  Nothing is copied on failure. */
+static __attribute__((noinline)) int copy_slow(const vmem_map *m, const struct vmem_slot *s, uint64_t gpa,
+                                               uint8_t *buf, size_t len, bool write)
 {
-    const char *op = write ? "write" : "read";
+    int rc;
     if (len == 0)
         return 0;
     if (!cvmm_range_ok(gpa, len)) {
-        vmem__map_fault(m, op, gpa, len, -EOVERFLOW);
-        return -EOVERFLOW;
+        rc = -EOVERFLOW;
+        goto fail;
     }
-    int rc = walk_copy(m, gpa, buf, len, write, false);
-    if (rc < 0) {
-        vmem__map_fault(m, op, gpa, len, rc);
-        return rc;
+    const struct vmem_slot *t = s, *end = m->slots + m->n;
+    uint64_t a = gpa, left = len;
+    for (;;) {
+        if (!t) {
+            rc = -EFAULT;
+            goto fail;
+        }
+        if (write && t->ro) {
+            rc = -EPERM;
+            goto fail;
+        }
+        uint64_t room = t->last - a; /* bytes available from a on, minus one */
+        if (left - 1 <= room)
+            break;
+        left -= room + 1;
+        a = t->last + 1; /* cannot wrap: the range does not */
+        t = t + 1 < end && t[1].gpa == a ? t + 1 : NULL;
     }
-    (void)walk_copy(m, gpa, buf, len, write, true);
+    /* Checked: copy from s on. */
+    a = gpa;
+    left = len;
+    for (t = s;; t++) {
+        uint64_t room = t->last - a;
+        size_t n = left - 1 <= room ? (size_t)left : (size_t)(room + 1);
+        uint8_t *h = t->hva + (a - t->gpa);
+        if (write)
+            copy(h, buf, n);
+        else
+            copy(buf, h, n);
+        buf += n;
+        left -= n;
+        if (left == 0)
+            break;
+        a = t->last + 1;
+    }
     if (write)
         dirty(m, gpa, len);
     return 0;
+fail:
+    vmem__map_fault(m, write ? "write" : "read", gpa, len, rc);
+    return rc;
 }
 
 int vmem_read(const vmem_map *m, uint64_t gpa, void *buf, size_t len)
@@ -72,21 +104,21 @@ int vmem_read(const vmem_map *m, uint64_t gpa, void *buf, size_t len)
     const struct vmem_slot *s = vmem__slot_find(m, gpa);
     /* len - 1 wraps for len 0, which the slow path handles. */
     if (CVMM_LIKELY(s && (uint64_t)len - 1 <= s->last - gpa)) {
-        memcpy(buf, s->hva + (gpa - s->gpa), len);
+        copy(buf, s->hva + (gpa - s->gpa), len);
         return 0;
     }
-    return copy_slow(m, gpa, buf, len, false);
+    return copy_slow(m, s, gpa, buf, len, false);
 }
 
 int vmem_write(const vmem_map *m, uint64_t gpa, const void *buf, size_t len)
 {
     const struct vmem_slot *s = vmem__slot_find(m, gpa);
     if (CVMM_LIKELY(s && (uint64_t)len - 1 <= s->last - gpa && !s->ro)) {
-        memcpy(s->hva + (gpa - s->gpa), buf, len);
+        copy(s->hva + (gpa - s->gpa), buf, len);
         dirty(m, gpa, len);
         return 0;
     }
-    return copy_slow(m, gpa, (void *)(uintptr_t)buf, len, true);
+    return copy_slow(m, s, gpa, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 /* The exact errno of a failed typed access of @size bytes. */

@@ -38,16 +38,66 @@ struct vmem_slot {
     uint64_t ro; /* non-zero: read-only */
 };
 
-/* Up to this many regions a linear scan beats the binary search (measured with bench-vm-memory). */
+/* Up to this many regions a linear scan is as fast as anything (measured with bench-vm-memory). */
 #define VMEM__LINEAR_MAX 4u
+
+/** One bucket of the lookup table: the slots that can hold an address of the bucket are
+ *  slots[lo .. lo + extra] (the last one whose gpa <= the address is the candidate). */
+struct vmem_bucket {
+    uint16_t lo, extra;
+};
+
+/** Largest lookup table (buckets); 4 buckets per region up to that. */
+#define VMEM__BUCKETS_MAX 4096u
 
 struct vmem_map {
     size_t n;
+    uint64_t base;           /* slots[0].gpa */
+    uint32_t nb;             /* buckets (a power of two), 0 when n <= VMEM__LINEAR_MAX */
+    uint32_t shift;          /* bucket of gpa: (gpa - base) >> shift */
+    const struct vmem_bucket *tab;
     vmem_region **regions;   /* n entries, parallel to slots, sorted by gpa */
     vmem_log *dlog;          /* NULL: logging off */
     const struct cvmm_log *log;
-    struct vmem_slot slots[]; /* n entries, then the regions array */
+    struct vmem_slot slots[]; /* n entries, then the regions array, then the nb buckets */
 };
+
+/** vmem__slot_in() - does slot @s contain @gpa?  (Cannot wrap: a slot is at most 2^64 - 1 bytes.) */
+static CVMM_ALWAYS_INLINE bool vmem__slot_in(const struct vmem_slot *s, uint64_t gpa)
+{
+    return gpa - s->gpa <= s->last - s->gpa;
+}
+
+/** vmem__slot_find() - the slot containing @gpa, or NULL.
+ *  A few regions: a linear scan.  More: the bucket of @gpa in the map's table (the guest-physical span of
+ *  the map cut into nb equal power-of-two buckets) names the one or few slots that can hold it, so a
+ *  lookup is two dependent loads; buckets that several regions share fall back to a short scan or, if
+ *  large, a branch-free binary search.  Costs are in benches/vm-memory.c (mem_find_region_256). */
+static CVMM_ALWAYS_INLINE const struct vmem_slot *vmem__slot_find(const vmem_map *m, uint64_t gpa)
+{
+    const struct vmem_slot *s = m->slots;
+    if (m->nb == 0) {
+        for (size_t i = 0; i < m->n; i++)
+            if (vmem__slot_in(&s[i], gpa))
+                return &s[i];
+        return NULL;
+    }
+    uint64_t b = (gpa - m->base) >> m->shift; /* gpa < base wraps: any bucket, the final check refuses */
+    if (CVMM_UNLIKELY(b >= m->nb))
+        return NULL;
+    struct vmem_bucket e = m->tab[b];
+    s += e.lo;
+    if (CVMM_UNLIKELY(e.extra != 0)) {
+        /* The last slot in s[0 .. extra] whose gpa <= @gpa. */
+        size_t n = (size_t)e.extra + 1;
+        while (n > 1) {
+            size_t half = n / 2;
+            s = s[half].gpa <= gpa ? s + half : s;
+            n -= half;
+        }
+    }
+    return vmem__slot_in(s, gpa) ? s : NULL;
+}
 
 struct vmem_log {
     atomic_uint refs;
@@ -59,30 +109,6 @@ struct vmem_log {
     size_t map_len;
     const struct cvmm_log *log;
 };
-
-/** vmem__slot_find() - the slot containing @gpa, or NULL.  Branch-light: a linear scan for a few regions,
- *  otherwise a binary search on the slots' start addresses. */
-static CVMM_ALWAYS_INLINE const struct vmem_slot *vmem__slot_find(const vmem_map *m, uint64_t gpa)
-{
-    size_t n = m->n;
-    const struct vmem_slot *s = m->slots;
-    if (n <= VMEM__LINEAR_MAX) {
-        for (size_t i = 0; i < n; i++)
-            if (gpa - s[i].gpa <= s[i].last - s[i].gpa)
-                return &s[i];
-        return NULL;
-    }
-    /* Find the last slot whose gpa <= @gpa. */
-    const struct vmem_slot *base = s;
-    while (n > 1) {
-        size_t half = n / 2;
-        base = base[half].gpa <= gpa ? base + half : base;
-        n -= half;
-    }
-    if (gpa - base->gpa <= base->last - base->gpa)
-        return base;
-    return NULL;
-}
 
 /** vmem__map_fault() - log a failed guest access at DEBUG (callers probe; the virtqueue logs once). */
 void vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc);

@@ -26,6 +26,47 @@ static int cmp_region_gpa(const void *a, const void *b)
 
 static uint64_t region_last(const vmem_region *r) { return r->gpa + (r->size - 1); }
 
+/* Buckets of the lookup table for @n regions: 0 (linear scan) or about 4 per region, a power of two. */
+static uint32_t buckets_for(size_t n)
+{
+    uint32_t nb = 8;
+    if (n <= VMEM__LINEAR_MAX)
+        return 0;
+    while (nb < 4 * n && nb < VMEM__BUCKETS_MAX)
+        nb <<= 1;
+    return nb;
+}
+
+/* Fill @tab (m->nb buckets) from m's sorted slots; see vmem__slot_find(). */
+static void build_table(vmem_map *m, struct vmem_bucket *tab)
+{
+    size_t n = m->n, i = 0, j = 0;
+    uint64_t span = m->slots[n - 1].last - m->slots[0].gpa;
+    uint32_t shift = 0;
+    while (shift < 63 && (span >> shift) >= m->nb)
+        shift++;
+    m->base = m->slots[0].gpa;
+    m->shift = shift;
+    for (uint64_t b = 0; b < m->nb; b++) {
+        if (b > (span >> shift)) { /* past the last byte: only misses land here */
+            tab[b] = (struct vmem_bucket){.lo = (uint16_t)(n - 1), .extra = 0};
+            continue;
+        }
+        uint64_t off = b << shift, end_off; /* off <= span: no wrap below */
+        if (!cvmm_add_u64(off, (1ull << shift) - 1, &end_off) || end_off > span)
+            end_off = span;
+        uint64_t start = m->base + off, last = m->base + end_off;
+        while (i + 1 < n && m->slots[i + 1].gpa <= start)
+            i++;
+        if (j < i)
+            j = i;
+        while (j + 1 < n && m->slots[j + 1].gpa <= last)
+            j++;
+        tab[b] = (struct vmem_bucket){.lo = (uint16_t)i, .extra = (uint16_t)(j - i)};
+    }
+    m->tab = tab;
+}
+
 /* Build a map of @n regions (copied, sorted, overlap-checked, referenced). */
 static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, const struct cvmm_log *log,
                      vmem_map **out)
@@ -44,15 +85,21 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
             return -EINVAL;
         }
     }
-    vmem_map *m = malloc(sizeof(*m) + n * (sizeof(struct vmem_slot) + sizeof(vmem_region *)));
+    uint32_t nb = buckets_for(n);
+    vmem_map *m = malloc(sizeof(*m) + n * (sizeof(struct vmem_slot) + sizeof(vmem_region *)) +
+                         nb * sizeof(struct vmem_bucket));
     if (!m) {
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: map of %zu regions: out of memory", n);
         return -ENOMEM;
     }
     m->n = n;
     m->regions = (vmem_region **)(void *)&m->slots[n];
+    m->nb = nb;
+    m->tab = NULL;
     m->log = log;
     m->dlog = NULL;
+    m->base = 0;
+    m->shift = 0;
     if (n)
         memcpy(m->regions, regions, n * sizeof(*regions));
     if (n > 1)
@@ -73,6 +120,8 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
         m->slots[i] = (struct vmem_slot){
             .gpa = r->gpa, .last = region_last(r), .hva = r->hva, .ro = (r->flags & VMEM_REGION_READ_ONLY) != 0};
     }
+    if (nb)
+        build_table(m, (struct vmem_bucket *)(void *)&m->regions[n]);
     if (dlog)
         m->dlog = vmem_log_ref(dlog);
     *out = m;
