@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Rings end to end: mock-driver chains over memfd memory, kicked through eventfds, completed by the test
+ * device on a worker, used entries and call eventfds back; ring states per the spec. */
+#include "vub_test.h"
+
+TestSuite(vring, .init = vt_init, .fini = vt_fini, .timeout = 10);
+
+static void ready(struct vt_ring *r, enum vq_layout layout, bool event_idx)
+{
+    uint64_t f = (1ull << VUB_F_VERSION_1) | (event_idx ? 1ull << VUB_F_RING_EVENT_IDX : 0) |
+                 (layout == VQ_LAYOUT_PACKED ? 1ull << VUB_F_RING_PACKED : 0);
+    vt_negotiate(f, VT_PROTO_DEFAULT);
+    vt_memory(2, 1 << 20, 0);
+    vt_ring_setup(r, 0, layout, 64, event_idx, false);
+}
+
+Test(vring, split_chain_is_completed_and_call_signalled)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    uint64_t data = (1 << 20) + 0x1000; /* in region 1 */
+    uint16_t h = vt_add_chain(&r, data, 100);
+    vt_kick(&r);
+    cr_assert(vt_wait_fd(r.call, 2000), "call eventfd not signalled");
+    cr_assert_eq(vt_wait_used(&r, h), 100);
+    uint8_t buf[100];
+    cr_assert_eq(vmem_read(vt.map, data + 128, buf, sizeof(buf)), 0);
+    for (unsigned i = 0; i < sizeof(buf); i++)
+        cr_assert_eq(buf[i], VT_PATTERN);
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 1);
+    vt_ring_free(&r);
+}
+
+Test(vring, packed_chain_is_completed)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_PACKED, false);
+    for (int i = 0; i < 100; i++) { /* wraps the 64-entry ring */
+        uint16_t h = vt_add_chain(&r, 0x100000 + 0x1000, 8);
+        vt_kick(&r);
+        cr_assert_eq(vt_wait_used(&r, h), 8);
+    }
+    vt_ring_free(&r);
+}
+
+Test(vring, get_vring_base_stops_the_ring_and_set_base_restarts_it)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    for (int i = 0; i < 5; i++) {
+        uint16_t h = vt_add_chain(&r, 0x100000, 16);
+        vt_kick(&r);
+        vt_wait_used(&r, h);
+    }
+    uint32_t base = 0;
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
+    cr_assert_eq(base, 5);
+    cr_assert_eq(atomic_load(&vt.dev.stopped[0]), 1);
+    /* stopped: a chain made available now is not processed */
+    uint16_t h = vt_add_chain(&r, 0x100000, 16);
+    vt_kick(&r);
+    vt_sleep_ms(50);
+    uint16_t hh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_used(r.mk, &hh, &len), 0);
+    /* restart from the saved base with a new kick fd: the pending chain is processed without a kick */
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, base), 0);
+    int kick2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, kick2), 0);
+    cr_assert_eq(vt_wait_used(&r, h), 16);
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 2);
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
+    cr_assert_eq(base, 6);
+    close(kick2);
+    vt_ring_free(&r);
+}
+
+Test(vring, packed_vring_base_round_trips_positions_and_wrap_counters)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_PACKED, false);
+    for (int i = 0; i < 70; i++) {
+        uint16_t h = vt_add_chain(&r, 0x100000, 8); /* 3 descriptors each: wraps the 64 ring */
+        vt_kick(&r);
+        vt_wait_used(&r, h);
+    }
+    uint32_t base = 0;
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
+    uint32_t pos = (70u * 3) % 64, wraps = (70u * 3) / 64;
+    bool wrap = (wraps % 2) == 0; /* starts at 1, flips per pass */
+    cr_assert_eq(base & 0x7fff, pos);
+    cr_assert_eq((base >> 15) & 1, wrap);
+    cr_assert_eq((base >> 16) & 0x7fff, pos);
+    cr_assert_eq(base >> 31, wrap);
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, base), 0);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, r.kick), 0);
+    uint16_t h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    cr_assert_eq(vt_wait_used(&r, h), 8);
+    vt_ring_free(&r);
+}
+
+Test(vring, event_idx_suppresses_the_call)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, true);
+    uint16_t h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    cr_assert(vt_wait_fd(r.call, 2000)); /* the first used entry after start notifies */
+    vt_wait_used(&r, h);
+    cr_assert_eq(vq_mock_set_used_event(r.mk, 10), 0); /* driver: call me after used idx passes 10 */
+    h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, h);                 /* idx 2: no call */
+    cr_assert_not(vt_wait_fd(r.call, 100));
+    for (int i = 0; i < 9; i++) {        /* idx 11 passes used_event 10: call */
+        h = vt_add_chain(&r, 0x100000, 8);
+        vt_kick(&r);
+        vt_wait_used(&r, h);
+    }
+    cr_assert(vt_wait_fd(r.call, 2000));
+    vt_ring_free(&r);
+}
+
+Test(vring, no_interrupt_flag_suppresses_the_call)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    uint16_t h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, h);
+    (void)vt_wait_fd(r.call, 100);
+    cr_assert_eq(vq_mock_set_no_interrupt(r.mk, true), 0);
+    h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, h);
+    cr_assert_not(vt_wait_fd(r.call, 100));
+    vt_ring_free(&r);
+}
+
+Test(vring, ring_without_kick_fd_is_polled)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    uint32_t base;
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, -1), 0); /* NOFD: poll */
+    uint16_t h = vt_add_chain(&r, 0x100000, 8); /* no kick */
+    cr_assert_eq(vt_wait_used(&r, h), 8);
+    vt_ring_free(&r);
+}
+
+Test(vring, broken_ring_signals_the_err_eventfd_once)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    cr_assert_eq(vq_mock_publish_head(r.mk, 200), 0); /* head >= size */
+    vt_kick(&r);
+    cr_assert(vt_wait_fd(r.err, 2000), "err eventfd not signalled");
+    vt_kick(&r);
+    cr_assert_not(vt_wait_fd(r.err, 100));
+    vt_ring_free(&r);
+}
+
+Test(vring, enable_and_disable_reach_the_device_while_started)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    cr_assert_eq(atomic_load(&vt.dev.last_enabled[0]), 1);
+    cr_assert_eq(vhu_frontend_set_vring_enable(vt.fe, 0, false), 0);
+    cr_assert_eq(atomic_load(&vt.dev.last_enabled[0]), 0);
+    /* started and disabled: still processed (the device decides about side effects) */
+    uint16_t h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, h);
+    vt_ring_free(&r);
+}
+
+Test(vring, rings_use_guest_physical_addresses_with_gpa_addresses)
+{
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_GPA_ADDRESSES));
+    cr_assert(vhu_frontend_protocol_features(vt.fe) & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_GPA_ADDRESSES));
+    /* with GPA_ADDRESSES the user address duplicates the guest address */
+    vmem_region_desc rd = {.gpa = 0, .size = 1 << 20, .user_addr = 0};
+    cr_assert_eq(vmem_region_new_memfd(&rd, &vt.log, &vt.regs[0]), 0);
+    vt.nregs = 1;
+    cr_assert_eq(vmem_map_new(vt.regs, 1, NULL, &vt.log, &vt.map), 0);
+    vhu_mem_region w = {.guest_addr = 0, .size = 1 << 20, .user_addr = 0};
+    int fd = vmem_region_fd(vt.regs[0]);
+    cr_assert_eq(vhu_frontend_set_mem_table(vt.fe, &w, &fd, 1), 0);
+    vt_ring_setup(&r, 1, VQ_LAYOUT_SPLIT, 64, false, true);
+    uint16_t h = vt_add_chain(&r, 0x80000, 32);
+    vt_kick(&r);
+    cr_assert_eq(vt_wait_used(&r, h), 32);
+    vt_ring_free(&r);
+}
+
+Test(vring, kick_before_memory_table_is_refused)
+{
+    uint64_t f;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    (void)f;
+    vhu_vring_addr a = {.index = 0, .desc = VT_UVA_BASE, .avail = VT_UVA_BASE + 0x1000, .used = VT_UVA_BASE + 0x2000};
+    cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 64), 0);
+    cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0); /* kept until memory arrives */
+    int kick = eventfd(0, EFD_CLOEXEC);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, kick), -EREMOTEIO);
+    close(kick);
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 0);
+}
+
+TestSuite(vring_workers, .init = vt_init_workers, .fini = vt_fini, .timeout = 10);
+
+Test(vring_workers, queues_on_two_workers_run_concurrently)
+{
+    struct vt_ring r[VT_QUEUES];
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(2, 1 << 20, 0);
+    for (unsigned i = 0; i < VT_QUEUES; i++)
+        vt_ring_setup(&r[i], i, VQ_LAYOUT_SPLIT, 64, false, false);
+    for (int round = 0; round < 20; round++) {
+        uint16_t h[VT_QUEUES];
+        for (unsigned i = 0; i < VT_QUEUES; i++) {
+            h[i] = vt_add_chain(&r[i], 0x100000 + 0x1000 * i, 16);
+            vt_kick(&r[i]);
+        }
+        for (unsigned i = 0; i < VT_QUEUES; i++)
+            cr_assert_eq(vt_wait_used(&r[i], h[i]), 16);
+    }
+    cr_assert_eq(atomic_load(&vt.dev.chains), 20 * VT_QUEUES);
+    for (unsigned i = 0; i < VT_QUEUES; i++)
+        vt_ring_free(&r[i]);
+}

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Shared fixture of the vhost-user-backend suites: a test device, a daemon serving a UNIX socket on its own
+ * control thread, our vhost-user-proto front-end on the test thread, memfd guest memory and mock drivers. */
+#ifndef VUB_TEST_H
+#define VUB_TEST_H
+
+/* Each suite uses a part of the fixture. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cvmm/vhu/frontend.h"
+#include "cvmm/vmem.h"
+#include "cvmm/vq/chain.h"
+#include "cvmm/vq/mock.h"
+#include "cvmm/vq/notify.h"
+#include "cvmm/vub.h"
+
+#define VT_QUEUES 4
+#define VT_CONFIG_SIZE 16
+#define VT_PATTERN 0xa5
+#define VT_UVA_BASE 0x7f0000000000ull /* front-end virtual address of gpa 0 */
+
+/* ---- the test device ---- */
+struct tdev {
+    atomic_uint kicks;
+    atomic_uint chains;
+    atomic_uint started[VT_QUEUES];
+    atomic_uint stopped[VT_QUEUES];
+    atomic_uint enabled_calls;
+    atomic_uint resets;
+    atomic_uint mem_changes;
+    atomic_int last_enabled[VT_QUEUES];
+    atomic_ullong acked;
+    atomic_int kick_error;  /* returned by queue_kicked when non-zero (after processing nothing) */
+    atomic_uint delay_us;   /* per chain, to keep the worker busy */
+    pthread_mutex_t mu;
+    uint8_t config[VT_CONFIG_SIZE];
+    vhu_shmem_config shmem;
+    uint8_t state_byte; /* device state saved/loaded */
+    atomic_int state_loaded;
+    vub_daemon *d;
+};
+
+static int tdev_kicked(void *ctx, vub_queue *q)
+{
+    struct tdev *t = ctx;
+    vq_queue *vq = vub_queue_vq(q);
+    vq_chain c;
+    int rc;
+    atomic_fetch_add(&t->kicks, 1);
+    int err = atomic_load(&t->kick_error);
+    if (err)
+        return err;
+    do {
+        (void)vq_disable_notification(vq);
+        while ((rc = vq_pop(vq, &c)) == 1) {
+            vq_desc_info di;
+            uint32_t written = 0;
+            int w;
+            while ((w = vq_chain_next(vq, &c, &di)) == 1) {
+                if (di.write && di.len) {
+                    memset(di.hva, VT_PATTERN, di.len);
+                    (void)vmem_map_mark_dirty(vub_queue_map(q), di.gpa, di.len);
+                    written += di.len;
+                }
+            }
+            if (w < 0)
+                return w;
+            unsigned us = atomic_load(&t->delay_us);
+            if (us)
+                usleep(us);
+            if (vq_add_used(vq, c.head, written) < 0)
+                return -EIO;
+            atomic_fetch_add(&t->chains, 1);
+        }
+        if (rc < 0)
+            return rc;
+    } while (vq_enable_notification(vq) == 1);
+    return vub_queue_notify(q) < 0 ? -EIO : 0;
+}
+
+static int tdev_started(void *ctx, vub_queue *q)
+{
+    struct tdev *t = ctx;
+    atomic_fetch_add(&t->started[vub_queue_index(q)], 1);
+    return 0;
+}
+static int tdev_stopped(void *ctx, vub_queue *q)
+{
+    struct tdev *t = ctx;
+    atomic_fetch_add(&t->stopped[vub_queue_index(q)], 1);
+    return 0;
+}
+static int tdev_enabled(void *ctx, vub_queue *q, bool en)
+{
+    struct tdev *t = ctx;
+    atomic_fetch_add(&t->enabled_calls, 1);
+    atomic_store(&t->last_enabled[vub_queue_index(q)], en);
+    return 0;
+}
+static int tdev_features(void *ctx, uint64_t f)
+{
+    atomic_store(&((struct tdev *)ctx)->acked, f);
+    return 0;
+}
+static void tdev_reset(void *ctx) { atomic_fetch_add(&((struct tdev *)ctx)->resets, 1); }
+static int tdev_mem(void *ctx, const vmem_map *m)
+{
+    (void)m;
+    atomic_fetch_add(&((struct tdev *)ctx)->mem_changes, 1);
+    return 0;
+}
+static int tdev_get_config(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+    struct tdev *t = ctx;
+    pthread_mutex_lock(&t->mu);
+    memcpy(buf, t->config + off, len);
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+static int tdev_set_config(void *ctx, uint32_t off, const void *buf, uint32_t len, uint32_t flags)
+{
+    struct tdev *t = ctx;
+    (void)flags;
+    if (off < 4) /* bytes 0-3 are read-only */
+        return -EPERM;
+    pthread_mutex_lock(&t->mu);
+    memcpy(t->config + off, buf, len);
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+static int tdev_shmem(void *ctx, vhu_shmem_config *out)
+{
+    struct tdev *t = ctx;
+    *out = t->shmem;
+    return 0;
+}
+static int tdev_save(void *ctx, int fd)
+{
+    struct tdev *t = ctx;
+    return write(fd, &t->state_byte, 1) == 1 ? 0 : -EIO;
+}
+static int tdev_load(void *ctx, int fd)
+{
+    struct tdev *t = ctx;
+    uint8_t b[8];
+    ssize_t n = read(fd, b, sizeof(b));
+    if (n != 1)
+        return -EINVAL;
+    t->state_byte = b[0];
+    atomic_store(&t->state_loaded, 1);
+    return 0;
+}
+
+static const vub_device_ops tdev_ops = {
+    .features_acked = tdev_features,
+    .get_config = tdev_get_config,
+    .set_config = tdev_set_config,
+    .mem_changed = tdev_mem,
+    .queue_started = tdev_started,
+    .queue_stopped = tdev_stopped,
+    .queue_enabled = tdev_enabled,
+    .queue_kicked = tdev_kicked,
+    .reset = tdev_reset,
+    .state_save = tdev_save,
+    .state_load = tdev_load,
+};
+static const vub_device_ops tdev_ops_shmem = {
+    .features_acked = tdev_features,
+    .get_config = tdev_get_config,
+    .set_config = tdev_set_config,
+    .queue_started = tdev_started,
+    .queue_stopped = tdev_stopped,
+    .queue_kicked = tdev_kicked,
+    .reset = tdev_reset,
+    .get_shmem_config = tdev_shmem,
+};
+static const vub_device_ops tdev_ops_min = {.queue_kicked = tdev_kicked};
+
+#define VT_DEV_FEATURES ((1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_EVENT_IDX) | (1ull << VUB_F_RING_PACKED))
+
+/* ---- the fixture ---- */
+struct vt {
+    char dir[64];
+    char path[108];
+    struct tdev dev;
+    vub_device_info info;
+    uint16_t qw[VT_QUEUES];
+    vub_daemon *d;
+    pthread_t th;
+    bool running;
+    vhu_frontend *fe;
+    vmem_region *regs[32];
+    unsigned nregs;
+    vmem_map *map; /* the driver's view of guest memory */
+    int fds_at_start;
+    struct cvmm_log log;
+};
+
+static struct vt vt;
+
+static int vt_count_fds(void)
+{
+    int n = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(dir)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n;
+}
+
+static void vt_quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
+{
+    (void)opaque;
+    if (getenv("VT_VERBOSE"))
+        fprintf(stderr, "[%d] %s\n", (int)lvl, line);
+}
+
+static void *vt_run(void *arg)
+{
+    (void)vub_daemon_run(arg);
+    return NULL;
+}
+
+struct vt_opts {
+    const vub_device_ops *ops;
+    unsigned nworkers;
+    bool serve_once;
+    uint64_t extra_proto;
+    bool no_frontend;
+};
+
+static void vt_start_daemon(const struct vt_opts *o)
+{
+    vub_daemon_config cfg = {
+        .ops = o->ops ? o->ops : &tdev_ops,
+        .info = &vt.info,
+        .ctx = &vt.dev,
+        .nworkers = o->nworkers,
+        .log = &vt.log,
+        .serve_once = o->serve_once,
+    };
+    vt.info = (vub_device_info){
+        .name = "tdev",
+        .num_queues = VT_QUEUES,
+        .max_queue_size = 256,
+        .features = VT_DEV_FEATURES,
+        .protocol_features = o->extra_proto,
+        .config_size = VT_CONFIG_SIZE,
+        .queue_worker = o->nworkers > 1 ? vt.qw : NULL,
+    };
+    for (unsigned i = 0; i < VT_QUEUES; i++)
+        vt.qw[i] = o->nworkers > 1 ? (uint16_t)(i % o->nworkers) : 0;
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    vt.dev.d = vt.d;
+    cr_assert_eq(vub_daemon_listen(vt.d, vt.path), 0);
+    cr_assert_eq(pthread_create(&vt.th, NULL, vt_run, vt.d), 0);
+    vt.running = true;
+}
+
+static void vt_connect(void)
+{
+    vhu_frontend_config fc = {.log = &vt.log, .name = "fe", .timeout_ms = 3000};
+    cr_assert_eq(vhu_frontend_connect(&fc, vt.path, &vt.fe), 0);
+}
+
+static void vt_setup(const struct vt_opts *o)
+{
+    signal(SIGPIPE, SIG_IGN);
+    memset(&vt, 0, sizeof(vt));
+    vt.log = (struct cvmm_log){.fn = vt_quiet, .level = getenv("VT_VERBOSE") ? CVMM_LOG_DEBUG : CVMM_LOG_WARN};
+    pthread_mutex_init(&vt.dev.mu, NULL);
+    for (unsigned i = 0; i < VT_CONFIG_SIZE; i++)
+        vt.dev.config[i] = (uint8_t)(0x10 + i);
+    vt.fds_at_start = vt_count_fds();
+    snprintf(vt.dir, sizeof(vt.dir), "/tmp/vubtest.XXXXXX");
+    cr_assert_not_null(mkdtemp(vt.dir));
+    snprintf(vt.path, sizeof(vt.path), "%s/sock", vt.dir);
+    vt_start_daemon(o);
+    if (!o->no_frontend)
+        vt_connect();
+}
+
+static void vt_init(void) { vt_setup(&(struct vt_opts){0}); }
+static void vt_init_shmem(void) { vt_setup(&(struct vt_opts){.ops = &tdev_ops_shmem}); }
+static void vt_init_min(void) { vt_setup(&(struct vt_opts){.ops = &tdev_ops_min}); }
+static void vt_init_workers(void) { vt_setup(&(struct vt_opts){.nworkers = 2}); }
+
+static void vt_stop_daemon(void)
+{
+    if (vt.running) {
+        vub_daemon_stop(vt.d);
+        pthread_join(vt.th, NULL);
+        vt.running = false;
+    }
+    vub_daemon_free(vt.d);
+    vt.d = NULL;
+}
+
+static void vt_fini(void)
+{
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    vt_stop_daemon();
+    vmem_map_free(vt.map);
+    vt.map = NULL;
+    for (unsigned i = 0; i < vt.nregs; i++)
+        vmem_region_unref(vt.regs[i]);
+    vt.nregs = 0;
+    unlink(vt.path);
+    rmdir(vt.dir);
+    pthread_mutex_destroy(&vt.dev.mu);
+    cr_expect_eq(vt_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", vt_count_fds(), vt.fds_at_start);
+}
+
+#define VT_PROTO_DEFAULT                                                                                     \
+    (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK) |                       \
+     VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) |         \
+     VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_LOG_SHMFD) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_STATUS) |                   \
+     VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_RESET_DEVICE))
+
+/* Negotiate @features (device bits; PROTOCOL_FEATURES added) and the offered subset of @proto. */
+static void vt_negotiate(uint64_t features, uint64_t proto)
+{
+    uint64_t f, p;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
+    cr_assert(f & (1ull << VHU_F_PROTOCOL_FEATURES));
+    cr_assert_eq(vhu_frontend_set_owner(vt.fe), 0);
+    cr_assert_eq(vhu_frontend_get_protocol_features(vt.fe, &p), 0);
+    cr_assert_eq(vhu_frontend_set_protocol_features(vt.fe, p & proto), 0);
+    cr_assert_eq(vhu_frontend_set_features(vt.fe, (features & f) | (1ull << VHU_F_PROTOCOL_FEATURES)), 0);
+}
+
+/* Guest memory: @n memfd regions of @size bytes at gpa i * @stride (stride 0: size), sent as one table. */
+static void vt_memory(unsigned n, uint64_t size, uint64_t stride)
+{
+    vhu_mem_region wr[VHU_MEM_REGIONS_MAX];
+    int fds[VHU_MEM_REGIONS_MAX];
+    cr_assert(n <= VHU_MEM_REGIONS_MAX);
+    if (!stride)
+        stride = size;
+    for (unsigned i = 0; i < n; i++) {
+        vmem_region_desc rd = {.gpa = i * stride, .size = size, .user_addr = VT_UVA_BASE + i * stride};
+        cr_assert_eq(vmem_region_new_memfd(&rd, &vt.log, &vt.regs[vt.nregs]), 0);
+        wr[i] = (vhu_mem_region){.guest_addr = rd.gpa, .size = size, .user_addr = rd.user_addr};
+        fds[i] = vmem_region_fd(vt.regs[vt.nregs]);
+        vt.nregs++;
+    }
+    vmem_map_free(vt.map);
+    cr_assert_eq(vmem_map_new(vt.regs, vt.nregs, NULL, &vt.log, &vt.map), 0);
+    cr_assert_eq(vhu_frontend_set_mem_table(vt.fe, wr, fds, n), 0);
+}
+
+/* One ring driven by a mock driver; rings of queue i live at gpa 0x10000 * (i + 1) of region 0. */
+struct vt_ring {
+    unsigned index;
+    vq_mock *mk;
+    int kick, call, err;
+    uint64_t desc, driver, device;
+};
+
+static void vt_ring_addrs(struct vt_ring *r, unsigned index)
+{
+    r->index = index;
+    r->desc = 0x10000ull * (index + 1);
+    r->driver = r->desc + 0x4000;
+    r->device = r->desc + 0x8000;
+}
+
+static void vt_ring_setup(struct vt_ring *r, unsigned index, enum vq_layout layout, uint32_t size, bool event_idx,
+                          bool gpa_addresses)
+{
+    vt_ring_addrs(r, index);
+    vq_mock_config mc = {.layout = layout, .size = size, .event_idx = event_idx, .desc_gpa = r->desc,
+                         .driver_gpa = r->driver, .device_gpa = r->device};
+    cr_assert_eq(vq_mock_new(vt.map, &mc, &r->mk), 0);
+    r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    uint64_t off = gpa_addresses ? 0 : VT_UVA_BASE;
+    vhu_vring_addr a = {.index = index, .desc = r->desc + off, .avail = r->driver + off, .used = r->device + off};
+    cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, index, size), 0);
+    cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, index, layout == VQ_LAYOUT_PACKED ? 0x80008000u : 0), 0);
+    cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, index, r->call), 0);
+    cr_assert_eq(vhu_frontend_set_vring_err(vt.fe, index, r->err), 0);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, index, r->kick), 0);
+    cr_assert_eq(vhu_frontend_set_vring_enable(vt.fe, index, true), 0);
+}
+
+static void vt_ring_free(struct vt_ring *r)
+{
+    vq_mock_free(r->mk);
+    r->mk = NULL;
+    close(r->kick);
+    close(r->call);
+    close(r->err);
+}
+
+static void vt_kick(struct vt_ring *r)
+{
+    uint64_t one = 1;
+    cr_assert_eq(write(r->kick, &one, 8), 8);
+}
+
+/* Wait until @fd (an eventfd) is signalled; consume it.  Return: true signalled within @ms. */
+static bool vt_wait_fd(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) != 1)
+        return false;
+    uint64_t v;
+    return read(fd, &v, 8) == 8;
+}
+
+/* Add one chain (2 readable 64-byte buffers + 1 writable of @wlen) at data gpa @data; kick if needed. */
+static uint16_t vt_add_chain(struct vt_ring *r, uint64_t data, uint32_t wlen)
+{
+    vq_mock_buf b[3] = {{data, 64, false}, {data + 64, 64, false}, {data + 128, wlen, true}};
+    uint16_t head;
+    cr_assert_eq(vq_mock_add(r->mk, b, 3, &head), 0);
+    return head;
+}
+
+static void vt_sleep_ms(int ms);
+
+/* Wait for one used entry (polling the used ring: the call eventfd is left alone); returns its len. */
+static uint32_t vt_wait_used(struct vt_ring *r, uint16_t want_head)
+{
+    uint16_t head;
+    uint32_t len;
+    for (int i = 0; i < 3000; i++) {
+        int rc = vq_mock_used(r->mk, &head, &len);
+        cr_assert_geq(rc, 0);
+        if (rc == 1) {
+            cr_assert_eq(head, want_head);
+            return len;
+        }
+        vt_sleep_ms(1);
+    }
+    cr_assert_fail("no used entry for head %u", want_head);
+    return 0;
+}
+
+static void vt_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+#endif
