@@ -40,7 +40,8 @@ extern "C" {
 /** vq_chain - one available chain being walked (caller-allocated; fill it with vq_pop()). */
 typedef struct vq_chain {
     uint16_t head;  /* read-only.  split: head descriptor index; packed: buffer id.  For vq_add_used(). */
-    uint16_t ndesc; /* read-only.  ring descriptors the chain occupies (an indirect table counts once) */
+    uint16_t ndesc; /* read-only.  packed: ring descriptors of the list (an indirect one counts once);
+                     * split: 1 (the chain's length is only known once walked) */
     struct {
         const uint8_t *table; /* host address of the descriptor table walked now (ring or indirect) */
         uint64_t table_gpa;   /* its guest address, to re-translate after vq_queue_set_map() */
