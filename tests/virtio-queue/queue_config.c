@@ -315,3 +315,18 @@ Test(queue_config, packed_restore_continues_processing, .init = fx_packed, .fini
     cr_assert_eq(vq_mock_used(fx_mk, &h, &l), 0);
     vq_queue_free(q2);
 }
+
+Test(queue_config, size_change_retranslates_rings, .init = fx_memory)
+{
+    vq_queue *q = new_queue(VQ_LAYOUT_SPLIT, 1024);
+    cr_assert_eq(vq_queue_set_size(q, 64), 0);
+    /* A 64-entry table fits in the last KiB of region 0; a 1024-entry one would cross into region 1. */
+    cr_assert_eq(vq_queue_set_addrs(q, R1_GPA - 1024, 0x2000, 0x3000), 0);
+    cr_assert_eq(vq_queue_set_map(q, fx_map), 0);
+    cr_assert_eq(vq_queue_set_size(q, 1024), -EFAULT);
+    cr_assert_eq(vq_queue_set_ready(q, true), -EPROTO);
+    cr_assert_eq(vq_queue_set_size(q, 64), 0);
+    cr_assert_eq(vq_queue_set_ready(q, true), 0);
+    vq_queue_free(q);
+    fx_teardown();
+}
