@@ -46,6 +46,7 @@ struct tdev {
     atomic_ullong acked;
     atomic_int kick_error;  /* returned by queue_kicked when non-zero (after processing nothing) */
     atomic_uint delay_us;   /* per chain, to keep the worker busy */
+    atomic_int busy;        /* 1 while a chain is being processed (during the delay) */
     pthread_mutex_t mu;
     uint8_t config[VT_CONFIG_SIZE];
     vhu_shmem_config shmem;
@@ -67,21 +68,26 @@ static int tdev_kicked(void *ctx, vub_queue *q)
     do {
         (void)vq_disable_notification(vq);
         while ((rc = vq_pop(vq, &c)) == 1) {
-            vq_desc_info di;
+            vq_desc_info di, wr[16];
+            unsigned nwr = 0;
             uint32_t written = 0;
             int w;
-            while ((w = vq_chain_next(vq, &c, &di)) == 1) {
-                if (di.write && di.len) {
-                    memset(di.hva, VT_PATTERN, di.len);
-                    (void)vmem_map_mark_dirty(vub_queue_map(q), di.gpa, di.len);
-                    written += di.len;
-                }
-            }
+            while ((w = vq_chain_next(vq, &c, &di)) == 1)
+                if (di.write && di.len && nwr < 16)
+                    wr[nwr++] = di;
             if (w < 0)
                 return w;
             unsigned us = atomic_load(&t->delay_us);
-            if (us)
+            if (us) { /* hold the buffers across a delay: memory must stay mapped meanwhile */
+                atomic_store(&t->busy, 1);
                 usleep(us);
+            }
+            for (unsigned i = 0; i < nwr; i++) {
+                memset(wr[i].hva, VT_PATTERN, wr[i].len);
+                (void)vmem_map_mark_dirty(vub_queue_map(q), wr[i].gpa, wr[i].len);
+                written += wr[i].len;
+            }
+            atomic_store(&t->busy, 0);
             if (vq_add_used(vq, c.head, written) < 0)
                 return -EIO;
             atomic_fetch_add(&t->chains, 1);

@@ -189,7 +189,11 @@ static void w_features(vub__worker *w, void *arg)
     struct features_call *fc = arg;
     for (unsigned i = 0; i < w->nqueues; i++) {
         vub_queue *q = w->queues[i];
-        int rc = vq_queue_set_features(q->vq, fc->layout, fc->event_idx);
+        int rc = 0;
+        /* A running ring keeps its layout: SET_FEATURES while rings run (LOG_ALL for migration) is fine as
+         * long as the ring features stay the same. */
+        if (vq_queue_layout(q->vq) != fc->layout || vq_queue_event_idx(q->vq) != fc->event_idx)
+            rc = vq_queue_set_features(q->vq, fc->layout, fc->event_idx);
         if (rc < 0) {
             cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: cannot change ring features: %s", q->d->name,
                       q->index, strerror(-rc));
