@@ -55,7 +55,7 @@ static void check(int rc, const char *what)
 
 struct one {
     const vmem_map *m;
-    uint8_t buf[4096];
+    uint8_t buf[4096] __attribute__((aligned(64)));
 };
 
 static uint64_t read_u64(void *arg, uint64_t iters)
@@ -102,7 +102,7 @@ struct place {
     const vmem_map *m;
     uint64_t gpa;
     size_t len;
-    uint8_t buf[512];
+    uint8_t buf[512] __attribute__((aligned(64)));
 };
 
 static uint64_t read_at(void *arg, uint64_t iters)

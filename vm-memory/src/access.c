@@ -18,6 +18,40 @@ static CVMM_ALWAYS_INLINE void dirty(const vmem_map *m, uint64_t gpa, uint64_t l
         (void)vmem_log_mark(m->dlog, gpa, len);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VMEM_HAVE_AVX2_COPY 1
+#ifndef VMEM_AVX2_MIN
+#define VMEM_AVX2_MIN 1024
+#endif
+typedef uint8_t vmem_v32 __attribute__((vector_size(32), aligned(1), may_alias));
+
+/* Copy n >= 128 bytes with 32-byte AVX2 moves, four per iteration, the tail as the last 128 bytes
+ * (overlapping what was already copied).  glibc's memcpy switches to `rep movsb` at 4 KiB with AVX, which
+ * on the AMD EPYC machines we measure on is ~20% slower for an L1-hot page, and several times slower when
+ * source and destination are misaligned to each other by 8. */
+static __attribute__((noinline, target("avx2"))) void copy_avx2(uint8_t *d, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        vmem_v32 a = *(const vmem_v32 *)(p + i), b = *(const vmem_v32 *)(p + i + 32);
+        vmem_v32 c = *(const vmem_v32 *)(p + i + 64), e = *(const vmem_v32 *)(p + i + 96);
+        *(vmem_v32 *)(d + i) = a;
+        *(vmem_v32 *)(d + i + 32) = b;
+        *(vmem_v32 *)(d + i + 64) = c;
+        *(vmem_v32 *)(d + i + 96) = e;
+    }
+    if (i < n) {
+        i = n - 128;
+        vmem_v32 a = *(const vmem_v32 *)(p + i), b = *(const vmem_v32 *)(p + i + 32);
+        vmem_v32 c = *(const vmem_v32 *)(p + i + 64), e = *(const vmem_v32 *)(p + i + 96);
+        *(vmem_v32 *)(d + i) = a;
+        *(vmem_v32 *)(d + i + 32) = b;
+        *(vmem_v32 *)(d + i + 64) = c;
+        *(vmem_v32 *)(d + i + 96) = e;
+    }
+}
+#endif
+
 /* memcpy() that keeps small copies inline (guest objects of 1-16 bytes are common: ring entries,
  * headers); larger ones go to the C library's tuned memcpy. */
 static CVMM_ALWAYS_INLINE void copy(void *dst, const void *src, size_t n)
@@ -25,6 +59,12 @@ static CVMM_ALWAYS_INLINE void copy(void *dst, const void *src, size_t n)
     uint8_t *d = dst;
     const uint8_t *p = src;
     if (n > 16) {
+#ifdef VMEM_HAVE_AVX2_COPY
+        if (n >= VMEM_AVX2_MIN && __builtin_cpu_supports("avx2")) {
+            copy_avx2(d, p, n);
+            return;
+        }
+#endif
         memcpy(d, p, n);
     } else if (n >= 8) { /* two possibly overlapping 8-byte moves */
         uint64_t x, y;
