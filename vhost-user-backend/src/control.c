@@ -15,7 +15,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cvmm/checked.h"
@@ -592,18 +594,43 @@ static int h_get_shmem_config(vub_daemon *d, vhu_msg *m)
 }
 
 /* GET_SHMEM_CONFIG the endpoint refused because F_SHMEM was not negotiated: a zeroed config, as the
- * issue asks (a front-end that sends it anyway must not wait forever). */
+ * issue asks (a front-end that sends it anyway must not wait forever).  vhu_backend_reply() validates
+ * replies against the negotiated features and would refuse it, so the frame is written here: header and
+ * 2056 zero bytes in one send() (nothing else is in flight on the socket between messages). */
 static void reply_zero_shmem(vub_daemon *d, vhu_msg *m)
 {
-    vhu_shmem_config *zero = calloc(1, sizeof(*zero));
+    struct {
+        vhu_hdr h;
+        vhu_shmem_config c;
+    } __attribute__((packed)) *f = calloc(1, sizeof(*f));
     cvmm_logf(d->log, CVMM_LOG_WARN, "%s: GET_SHMEM_CONFIG without VHOST_USER_PROTOCOL_F_SHMEM negotiated, "
               "replying zeroed", d->name);
-    if (zero) {
-        (void)reply(d, m, zero, sizeof(*zero), NULL, 0);
-        free(zero);
-    } else {
+    if (!f) {
         d->ctl->conn_dead = true;
+        return;
     }
+    f->h.request = m->hdr.request;
+    f->h.flags = VHU_VERSION | VHU_FLAG_REPLY;
+    f->h.size = sizeof(f->c);
+    int fd = vhu_backend_fd(d->ctl->conn);
+    size_t done = 0;
+    while (done < sizeof(*f)) {
+        ssize_t n = send(fd, (const char *)f + done, sizeof(*f) - done, MSG_NOSIGNAL);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            if (poll(&p, 1, 5000) != 1)
+                break;
+        } else {
+            break;
+        }
+    }
+    if (done != sizeof(*f))
+        d->ctl->conn_dead = true;
+    free(f);
 }
 
 /* ---- inflight I/O tracking buffer (spec "Inflight I/O tracking") ---- */
