@@ -60,7 +60,7 @@ const vhu_validate_ctx *vhu_backend_ctx(const vhu_backend *b) { return &b->ctx; 
 void vhu_backend_set_num_queues(vhu_backend *b, uint32_t num_queues) { b->ctx.num_queues = num_queues; }
 
 static int send_reply(vhu_backend *b, const vhu_msg *req, const void *payload, uint32_t size, const int *fds,
-                      uint32_t nfds)
+                      uint32_t nfds, bool check)
 {
     vhu_msg r;
     vhu_msg_init(&r, req->hdr.request, VHU_FLAG_REPLY);
@@ -72,7 +72,9 @@ static int send_reply(vhu_backend *b, const vhu_msg *req, const void *payload, u
     for (uint32_t i = 0; i < nfds; i++)
         r.fds[i] = fds[i];
     r.nfds = nfds;
-    int rc = vhu_validate_reply(&r, req, &b->ctx);
+    /* Error answers to rejected requests (answer_rejected()) are not checked: the request may have an
+     * unknown id or lack its gating feature, and the answer is a plain u64 or an empty GET_CONFIG. */
+    int rc = check ? vhu_validate_reply(&r, req, &b->ctx) : 0;
     if (rc < 0)
         return -EINVAL; /* logged by the validator */
     return vhu_conn_send(b->conn, &r);
@@ -84,9 +86,9 @@ static void answer_rejected(vhu_backend *b, const vhu_msg *m, int err)
     enum vhu_owed owed = vhu_req_owed(m, &b->ctx);
     if (owed == VHU_OWED_ACK) {
         uint64_t v = (uint64_t)-err;
-        (void)send_reply(b, m, &v, sizeof(v), NULL, 0);
+        (void)send_reply(b, m, &v, sizeof(v), NULL, 0, false);
     } else if (owed == VHU_OWED_REPLY && m->hdr.request == VHU_REQ_GET_CONFIG) {
-        (void)send_reply(b, m, NULL, 0, NULL, 0); /* spec: an empty GET_CONFIG reply is the error */
+        (void)send_reply(b, m, NULL, 0, NULL, 0, false); /* spec: an empty GET_CONFIG reply is the error */
     } else if (owed == VHU_OWED_REPLY) {
         cvmm_logf(b->log, CVMM_LOG_WARN, "%s: %s owes a reply that has no error form: close the connection",
                   b->name, vhu_req_name(m->hdr.request));
@@ -139,12 +141,12 @@ int vhu_backend_recv(vhu_backend *b, vhu_msg *m)
 int vhu_backend_reply(vhu_backend *b, const vhu_msg *req, const void *payload, uint32_t size, const int *fds,
                       uint32_t nfds)
 {
-    return send_reply(b, req, payload, size, fds, nfds);
+    return send_reply(b, req, payload, size, fds, nfds, true);
 }
 
 int vhu_backend_reply_u64(vhu_backend *b, const vhu_msg *req, uint64_t v)
 {
-    return send_reply(b, req, &v, sizeof(v), NULL, 0);
+    return send_reply(b, req, &v, sizeof(v), NULL, 0, true);
 }
 
 int vhu_backend_ack(vhu_backend *b, const vhu_msg *req, int status)
@@ -152,5 +154,5 @@ int vhu_backend_ack(vhu_backend *b, const vhu_msg *req, int status)
     if (vhu_req_owed(req, &b->ctx) != VHU_OWED_ACK)
         return 0;
     uint64_t v = status < 0 ? (uint64_t)-status : (uint64_t)status;
-    return send_reply(b, req, &v, sizeof(v), NULL, 0);
+    return send_reply(b, req, &v, sizeof(v), NULL, 0, true);
 }
