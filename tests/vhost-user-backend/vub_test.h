@@ -333,7 +333,7 @@ static void vt_fini(void)
     unlink(vt.path);
     rmdir(vt.dir);
     pthread_mutex_destroy(&vt.dev.mu);
-    cr_expect_eq(vt_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", vt_count_fds(), vt.fds_at_start);
+    cr_assert_eq(vt_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", vt_count_fds(), vt.fds_at_start);
 }
 
 #define VT_PROTO_DEFAULT                                                                                     \

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Hostile and unlucky front-ends: malformed, truncated, oversized and wrong-fd-count messages, disconnects
+ * in the middle of a message, reconnects, shutdown while connected, the other ways to get a front-end
+ * (--fd, client mode) and signals.  Every test checks that no fd leaks (.fini). */
+#include <ev.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "vub_test.h"
+
+TestSuite(robustness, .init = vt_init, .fini = vt_fini, .timeout = 10);
+
+static int raw_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, vt.path);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static void raw_send(int fd, uint32_t req, uint32_t flags, uint32_t size, const void *p, size_t plen, const int *fds,
+                     unsigned nfds)
+{
+    char buf[12 + 8192];
+    vhu_hdr h = {.request = req, .flags = VHU_VERSION | flags, .size = size};
+    memcpy(buf, &h, 12);
+    if (plen)
+        memcpy(buf + 12, p, plen);
+    struct iovec iov = {.iov_base = buf, .iov_len = 12 + plen};
+    char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds) {
+        memset(cbuf, 0, sizeof(cbuf));
+        mh.msg_control = cbuf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)(12 + plen));
+}
+
+/* Receive one reply: returns its payload size, or -1 on EOF/timeout. */
+static int raw_recv(int fd, vhu_hdr *h, void *p, size_t cap)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, 3000) != 1)
+        return -1;
+    if (recv(fd, h, 12, MSG_WAITALL) != 12)
+        return -1;
+    if (h->size > cap || (h->size && recv(fd, p, h->size, MSG_WAITALL) != (ssize_t)h->size))
+        return -1;
+    return (int)h->size;
+}
+
+static bool raw_closed(int fd)
+{
+    char c;
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    return poll(&pf, 1, 3000) == 1 && recv(fd, &c, 1, 0) == 0;
+}
+
+/* A raw front-end that negotiated REPLY_ACK. */
+static int raw_negotiated(void)
+{
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    int fd = raw_connect();
+    uint64_t v = VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+    raw_send(fd, VHU_REQ_SET_PROTOCOL_FEATURES, 0, 8, &v, 8, NULL, 0);
+    return fd;
+}
+
+static uint64_t raw_ack(int fd, uint32_t want_req)
+{
+    vhu_hdr h;
+    uint64_t v = 0;
+    cr_assert_eq(raw_recv(fd, &h, &v, sizeof(v)), 8, "no ack for request %u", want_req);
+    cr_assert_eq(h.request, want_req);
+    cr_assert(h.flags & VHU_FLAG_REPLY);
+    return v;
+}
+
+static void still_serving(int fd)
+{
+    vhu_hdr h;
+    uint64_t v;
+    raw_send(fd, VHU_REQ_GET_FEATURES, 0, 0, NULL, 0, NULL, 0);
+    cr_assert_eq(raw_recv(fd, &h, &v, sizeof(v)), 8);
+    cr_assert_eq(h.request, VHU_REQ_GET_FEATURES);
+    cr_assert(v & (1ull << VHU_F_PROTOCOL_FEATURES));
+}
+
+static void serves_a_new_front_end(void)
+{
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    vt_connect();
+    uint64_t n;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);
+    cr_assert(n & (1ull << VHU_F_PROTOCOL_FEATURES));
+}
+
+Test(robustness, unknown_request_gets_an_error_ack_and_the_connection_goes_on)
+{
+    int fd = raw_negotiated();
+    raw_send(fd, 99, VHU_FLAG_NEED_REPLY, 0, NULL, 0, NULL, 0);
+    cr_assert_neq(raw_ack(fd, 99), 0);
+    raw_send(fd, VHU_REQ_GPU_SET_SOCKET, VHU_FLAG_NEED_REPLY, 0, NULL, 0, NULL, 0); /* fd missing as well */
+    cr_assert_neq(raw_ack(fd, VHU_REQ_GPU_SET_SOCKET), 0);
+    still_serving(fd);
+    close(fd);
+}
+
+Test(robustness, wrong_payload_size_gets_an_error_ack)
+{
+    int fd = raw_negotiated();
+    uint32_t half = 0;
+    raw_send(fd, VHU_REQ_SET_VRING_NUM, VHU_FLAG_NEED_REPLY, 4, &half, 4, NULL, 0);
+    cr_assert_eq(raw_ack(fd, VHU_REQ_SET_VRING_NUM), EBADMSG);
+    uint64_t big[4] = {0};
+    raw_send(fd, VHU_REQ_SET_FEATURES, VHU_FLAG_NEED_REPLY, 32, big, 32, NULL, 0);
+    cr_assert_eq(raw_ack(fd, VHU_REQ_SET_FEATURES), EBADMSG);
+    still_serving(fd);
+    close(fd);
+}
+
+Test(robustness, wrong_fd_counts_get_an_error_ack_and_the_fds_are_closed)
+{
+    int fd = raw_negotiated();
+    int e1 = eventfd(0, EFD_CLOEXEC), e2 = eventfd(0, EFD_CLOEXEC);
+    uint64_t idx = 0; /* SET_VRING_KICK without NOFD bit and without fd */
+    raw_send(fd, VHU_REQ_SET_VRING_KICK, VHU_FLAG_NEED_REPLY, 8, &idx, 8, NULL, 0);
+    cr_assert_eq(raw_ack(fd, VHU_REQ_SET_VRING_KICK), EBADF);
+    idx = VHU_VRING_NOFD_MASK; /* NOFD bit but an fd anyway */
+    int one[1] = {e1};
+    raw_send(fd, VHU_REQ_SET_VRING_CALL, VHU_FLAG_NEED_REPLY, 8, &idx, 8, one, 1);
+    cr_assert_eq(raw_ack(fd, VHU_REQ_SET_VRING_CALL), EBADF);
+    /* SET_MEM_TABLE announcing 2 regions with 1 fd */
+    vhu_mem_table t = {.nregions = 2};
+    t.regions[0] = (vhu_mem_region){.guest_addr = 0, .size = 4096, .user_addr = 0x1000};
+    t.regions[1] = (vhu_mem_region){.guest_addr = 8192, .size = 4096, .user_addr = 0x3000};
+    raw_send(fd, VHU_REQ_SET_MEM_TABLE, VHU_FLAG_NEED_REPLY, 8 + 64, &t, 8 + 64, one, 1);
+    cr_assert_eq(raw_ack(fd, VHU_REQ_SET_MEM_TABLE), EBADF);
+    /* more fds than any message may carry: the kernel truncates, the message is refused */
+    int many[12];
+    for (int i = 0; i < 12; i++)
+        many[i] = i % 2 ? e1 : e2;
+    raw_send(fd, VHU_REQ_SET_LOG_FD, VHU_FLAG_NEED_REPLY, 0, NULL, 0, many, 12);
+    cr_assert_eq(raw_ack(fd, VHU_REQ_SET_LOG_FD), EBADF);
+    still_serving(fd);
+    close(e1);
+    close(e2);
+    close(fd);
+}
+
+Test(robustness, memory_table_with_an_unmappable_fd_is_refused)
+{
+    int fd = raw_negotiated();
+    int e = eventfd(0, EFD_CLOEXEC);
+    vhu_mem_table t = {.nregions = 1};
+    t.regions[0] = (vhu_mem_region){.guest_addr = 0, .size = 1 << 20, .user_addr = 0x10000};
+    raw_send(fd, VHU_REQ_SET_MEM_TABLE, VHU_FLAG_NEED_REPLY, 8 + 32, &t, 8 + 32, &e, 1);
+    cr_assert_neq(raw_ack(fd, VHU_REQ_SET_MEM_TABLE), 0);
+    still_serving(fd);
+    close(e);
+    close(fd);
+}
+
+Test(robustness, oversized_message_closes_the_connection_and_the_next_one_is_served)
+{
+    int fd = raw_negotiated();
+    raw_send(fd, VHU_REQ_SET_CONFIG, 0, 1 << 20, NULL, 0, NULL, 0);
+    cr_assert(raw_closed(fd));
+    close(fd);
+    serves_a_new_front_end();
+}
+
+Test(robustness, bad_version_closes_the_connection)
+{
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    int fd = raw_connect();
+    char b[12] = {1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0}; /* version 2 */
+    cr_assert_eq(send(fd, b, 12, MSG_NOSIGNAL), 12);
+    cr_assert(raw_closed(fd));
+    close(fd);
+    serves_a_new_front_end();
+}
+
+Test(robustness, reply_owed_without_error_form_closes_the_connection)
+{
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    int fd = raw_connect();
+    uint64_t junk = 1;
+    raw_send(fd, VHU_REQ_GET_FEATURES, 0, 8, &junk, 8, NULL, 0); /* GET_FEATURES has no payload */
+    cr_assert(raw_closed(fd));
+    close(fd);
+    serves_a_new_front_end();
+}
+
+Test(robustness, disconnect_in_the_middle_of_a_message_then_reconnect)
+{
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    for (int i = 0; i < 100 && atomic_load(&vt.dev.resets) == 0; i++)
+        vt_sleep_ms(10);
+    cr_assert_eq(atomic_load(&vt.dev.resets), 1, "the device is reset when the front-end goes");
+    cr_assert_eq(atomic_load(&vt.dev.stopped[0]), 1);
+    int fd = raw_connect();
+    char part[12 + 3];
+    vhu_hdr h = {.request = VHU_REQ_SET_FEATURES, .flags = VHU_VERSION, .size = 8};
+    memcpy(part, &h, 12);
+    memset(part + 12, 0, 3);
+    cr_assert_eq(send(fd, part, sizeof(part), MSG_NOSIGNAL), (ssize_t)sizeof(part));
+    vt_sleep_ms(20);
+    close(fd); /* 5 payload bytes never come */
+    vt_ring_free(&r);
+    vmem_map_free(vt.map);
+    vt.map = NULL;
+    for (unsigned i = 0; i < vt.nregs; i++)
+        vmem_region_unref(vt.regs[i]);
+    vt.nregs = 0;
+    /* a new front-end sets everything up again and rings work */
+    vt_connect();
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    uint16_t hd = vt_add_chain(&r, 0x80000, 8);
+    vt_kick(&r);
+    cr_assert_eq(vt_wait_used(&r, hd), 8);
+    vt_ring_free(&r);
+}
+
+Test(robustness, shutdown_while_connected_with_running_rings)
+{
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    uint16_t hd = vt_add_chain(&r, 0x80000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, hd);
+    vt_stop_daemon(); /* vub_daemon_stop from this thread, run returns, free */
+    cr_assert_eq(atomic_load(&vt.dev.stopped[0]), 1);
+    cr_assert_eq(atomic_load(&vt.dev.resets), 1);
+    uint64_t f;
+    cr_assert_neq(vhu_frontend_get_features(vt.fe, &f), 0, "the connection is closed");
+    vt_ring_free(&r);
+}
+
+Test(robustness, flood_of_kicks_and_messages_with_a_failing_device)
+{
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    atomic_store(&vt.dev.kick_error, -EIO); /* logged once, not per kick */
+    for (int i = 0; i < 200; i++) {
+        vt_kick(&r);
+        uint64_t n;
+        cr_assert_eq(vhu_frontend_get_queue_num(vt.fe, &n), 0);
+    }
+    atomic_store(&vt.dev.kick_error, 0);
+    uint16_t hd = vt_add_chain(&r, 0x80000, 8);
+    vt_kick(&r);
+    cr_assert_eq(vt_wait_used(&r, hd), 8);
+    vt_ring_free(&r);
+}
+
+/* ---- other ways to get a front-end ---- */
+
+static void init_none(void) { vt_setup(&(struct vt_opts){.no_frontend = true}); }
+TestSuite(robustness_modes, .init = init_none, .fini = vt_fini, .timeout = 10);
+
+static void *run_thread(void *arg)
+{
+    (void)vub_daemon_run(arg);
+    return NULL;
+}
+
+Test(robustness_modes, serve_fd_with_a_connected_socket)
+{
+    vt_stop_daemon();
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log};
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    cr_assert_eq(vub_daemon_serve_fd(vt.d, sv[1]), 0);
+    cr_assert_eq(vub_daemon_serve_fd(vt.d, dup(sv[0])), -EBUSY);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
+    vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = 3000};
+    cr_assert_eq(vhu_frontend_new(&fc, sv[0], &vt.fe), 0);
+    uint64_t n;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);
+    vhu_frontend_free(vt.fe); /* a connected --fd serves one front-end: run returns */
+    vt.fe = NULL;
+    pthread_join(th, NULL);
+}
+
+Test(robustness_modes, serve_fd_refuses_what_is_not_a_socket)
+{
+    vt_stop_daemon();
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log};
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    int e = eventfd(0, EFD_CLOEXEC);
+    cr_assert_eq(vub_daemon_serve_fd(vt.d, e), -EBADF); /* taken and closed */
+    cr_assert_eq(vub_daemon_serve_fd(vt.d, -1), -EBADF);
+}
+
+Test(robustness_modes, client_mode_connects_to_a_listening_front_end_and_reconnects)
+{
+    vt_stop_daemon();
+    char path[120];
+    snprintf(path, sizeof(path), "%s/fe", vt.dir);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log};
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    cr_assert_eq(vub_daemon_connect(vt.d, path), 0); /* nobody listens yet: it retries */
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
+    vt_sleep_ms(150);
+    cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(lfd, 1), 0);
+    for (int round = 0; round < 2; round++) {
+        struct pollfd pf = {.fd = lfd, .events = POLLIN};
+        cr_assert_eq(poll(&pf, 1, 3000), 1);
+        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        cr_assert_geq(c, 0);
+        vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = 3000};
+        cr_assert_eq(vhu_frontend_new(&fc, c, &vt.fe), 0);
+        uint64_t n;
+        cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);
+        vhu_frontend_free(vt.fe); /* the daemon connects again */
+        vt.fe = NULL;
+    }
+    vub_daemon_stop(vt.d);
+    pthread_join(th, NULL);
+    close(lfd);
+    unlink(path);
+}
+
+Test(robustness_modes, serve_once_returns_after_the_first_front_end)
+{
+    vt_stop_daemon();
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log, .serve_once = true};
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    cr_assert_eq(vub_daemon_listen(vt.d, vt.path), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
+    vt_connect();
+    uint64_t n;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    pthread_join(th, NULL); /* returns by itself */
+}
+
+Test(robustness_modes, sigterm_stops_a_daemon_that_handles_signals)
+{
+    vt_stop_daemon();
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log,
+                             .handle_signals = true};
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    cr_assert_eq(vub_daemon_listen(vt.d, vt.path), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
+    vt_connect();
+    uint64_t n;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);
+    kill(getpid(), SIGTERM);
+    pthread_join(th, NULL);
+    cr_assert_eq(atomic_load(&vt.dev.resets), 1);
+    vt_stop_daemon();
+    ev_loop_destroy(ev_default_loop(0)); /* the program's loop: the daemon borrowed it */
+}
+
+Test(robustness_modes, bad_configurations_are_refused)
+{
+    vub_daemon *d;
+    vub_device_info info = {.num_queues = 2};
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &info, .log = &vt.log};
+    cr_assert_eq(vub_daemon_new(NULL, &d), -EINVAL);
+    cr_assert_eq(vub_daemon_new(&(vub_daemon_config){.ops = &tdev_ops, .log = &vt.log}, &d), -EINVAL);
+    vub_device_ops noop = {0};
+    cr_assert_eq(vub_daemon_new(&(vub_daemon_config){.ops = &noop, .info = &info, .log = &vt.log}, &d), -EINVAL);
+    info.num_queues = 0;
+    cr_assert_eq(vub_daemon_new(&cfg, &d), -EINVAL);
+    info.num_queues = 257;
+    cr_assert_eq(vub_daemon_new(&cfg, &d), -EINVAL);
+    info.num_queues = 2;
+    info.max_queue_size = 65536;
+    cr_assert_eq(vub_daemon_new(&cfg, &d), -EINVAL);
+    info.max_queue_size = 0;
+    uint16_t map[2] = {0, 3};
+    info.queue_worker = map;
+    cfg.nworkers = 2;
+    cr_assert_eq(vub_daemon_new(&cfg, &d), -EINVAL); /* worker 3 of 2 */
+    cfg.nworkers = 65;
+    cr_assert_eq(vub_daemon_new(&cfg, &d), -EINVAL);
+    cfg.nworkers = 0; /* derived from the map: 4 workers */
+    cr_assert_eq(vub_daemon_new(&cfg, &d), 0);
+    cr_assert_eq(vub_daemon_run(d), -EPROTO); /* nothing to serve */
+    cr_assert_eq(vub_daemon_listen(d, ""), -EINVAL);
+    char longp[200];
+    memset(longp, 'a', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = 0;
+    cr_assert_eq(vub_daemon_listen(d, longp), -EINVAL);
+    cr_assert_null(vub_daemon_queue(d, 2));
+    cr_assert_not_null(vub_daemon_queue(d, 1));
+    cr_assert_eq(vub_queue_worker(vub_daemon_queue(d, 1)), 3);
+    vub_daemon_free(d);
+    vub_daemon_free(NULL);
+}
