@@ -49,12 +49,21 @@ int vq__packed_pop(vq_queue *q, vq_chain *c)
     return 1;
 }
 
-/* Write id and len of a used descriptor at @pos; the flags are stored by the caller. */
-static inline void put_used(vq_queue *q, uint32_t pos, uint16_t id, uint32_t len)
+/* put_used() - write len, id and flags of a used descriptor (its last 8 bytes), flags last.
+ * One aligned 8-byte store makes all three visible at once (single-copy atomicity on every supported CPU),
+ * so a driver whose acquire load of the flags sees the new value also sees the new id and len; the caller
+ * puts a release fence before it when the store publishes.  ThreadSanitizer cannot relate an 8-byte store
+ * to the driver's 2-byte flag load, so under TSan the same order is spelled out: len and id, then a
+ * release store of the flags. */
+static inline void put_used(uint8_t *d, uint32_t len, uint16_t id, uint16_t flags)
 {
-    uint8_t *d = desc_at(q, pos);
+#if defined(__SANITIZE_THREAD__)
     vmem_hva_store_relaxed_le32(d + 8, len);
     vmem_hva_store_relaxed_le16(d + 12, id);
+    vmem_hva_store_release_le16(d + 14, flags);
+#else
+    vmem_hva_store_relaxed_le64(d + 8, (uint64_t)len | (uint64_t)id << 32 | (uint64_t)flags << 48);
+#endif
 }
 
 static inline uint16_t used_flags(uint16_t bits, uint32_t len)
@@ -88,10 +97,10 @@ int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
     uint8_t *d = desc_at(q, pos);
     q->inflight[id] = 0;
     advance_used(q, n);
-    vmem_hva_store_relaxed_le32(d + 8, len);
-    vmem_hva_store_relaxed_le16(d + 12, id);
-    /* Release pairs with the driver's acquire of these flags: id and len are visible first. */
-    vmem_hva_store_release_le16(d + VQ_PACKED_DESC_FLAGS, flags);
+    /* Release fence + one store: pairs with the driver's acquire of the flags; everything the device
+     * wrote into the buffers is visible before the descriptor turns used. */
+    vmem_fence_release();
+    put_used(d, len, id, flags);
     if (CVMM_UNLIKELY(q->dlog != NULL))
         return mark_used(q, pos);
     return 0;
@@ -117,16 +126,15 @@ int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
     for (unsigned i = 1; i < n; i++) {
         uint16_t id = e[i].head;
         uint32_t pos = q->next_used;
-        put_used(q, pos, id, e[i].len);
-        vmem_hva_store_relaxed_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS, used_flags(q->used_bits, e[i].len));
+        put_used(desc_at(q, pos), e[i].len, id, used_flags(q->used_bits, e[i].len));
         vq__mark(q, q->desc_gpa + 16ull * pos + 8, 8);
         advance_used(q, (q->inflight[id] & 0x7fffu) + 1u);
         q->inflight[id] = 0;
     }
-    put_used(q, first, e[0].head, e[0].len);
-    /* The first descriptor's flags go last, with release: the driver polls that slot first, so it sees the
-     * whole batch at once (pairs with its acquire of the flags). */
-    vmem_hva_store_release_le16(desc_at(q, first) + VQ_PACKED_DESC_FLAGS, used_flags(first_bits, e[0].len));
+    /* The first descriptor goes last, after a release fence: the driver polls that slot first, so it sees
+     * the whole batch at once (pairs with its acquire of the first descriptor's flags). */
+    vmem_fence_release();
+    put_used(desc_at(q, first), e[0].len, e[0].head, used_flags(first_bits, e[0].len));
     vq__mark(q, q->desc_gpa + 16ull * first + 8, 8);
     q->inflight[e[0].head] = 0;
     return 0;

@@ -35,11 +35,12 @@ int vq__split_pop(vq_queue *q, vq_chain *c)
     return 1;
 }
 
+/* One used element, as one 8-byte copy: the driver reads it only after its acquire of used->idx, which the
+ * release store of the index publishes (elements are data, not polled fields). */
 static inline void put_used(vq_queue *q, uint16_t slot, uint16_t head, uint32_t len)
 {
-    uint8_t *e = q->device + VQ_SPLIT_USED_RING(slot);
-    vmem_hva_store_relaxed_le32(e, head);
-    vmem_hva_store_relaxed_le32(e + 4, len);
+    uint64_t v = cvmm_cpu_to_le64((uint64_t)head | (uint64_t)len << 32);
+    memcpy(q->device + VQ_SPLIT_USED_RING(slot), &v, sizeof(v));
 }
 
 int vq__split_add_used(vq_queue *q, uint16_t head, uint32_t len)
