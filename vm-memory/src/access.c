@@ -103,7 +103,7 @@ static __attribute__((noinline)) int copy_slow(const vmem_map *m, const struct v
             rc = -EFAULT;
             goto fail;
         }
-        if (write && t->ro) {
+        if (write && vmem__slot_ro(t)) {
             rc = -EPERM;
             goto fail;
         }
@@ -135,8 +135,7 @@ static __attribute__((noinline)) int copy_slow(const vmem_map *m, const struct v
         dirty(m, gpa, len);
     return 0;
 fail:
-    vmem__map_fault(m, write ? "write" : "read", gpa, len, rc);
-    return rc;
+    return vmem__map_fault(m, write ? "write" : "read", gpa, len, rc);
 }
 
 int vmem_read(const vmem_map *m, uint64_t gpa, void *buf, size_t len)
@@ -153,7 +152,7 @@ int vmem_read(const vmem_map *m, uint64_t gpa, void *buf, size_t len)
 int vmem_write(const vmem_map *m, uint64_t gpa, const void *buf, size_t len)
 {
     const struct vmem_slot *s = vmem__slot_find(m, gpa);
-    if (CVMM_LIKELY(s && (uint64_t)len - 1 <= s->last - gpa && !s->ro)) {
+    if (CVMM_LIKELY(s && (uint64_t)len - 1 <= s->last - gpa && !vmem__slot_ro(s))) {
         copy(s->hva + (gpa - s->gpa), buf, len);
         dirty(m, gpa, len);
         return 0;
@@ -171,12 +170,11 @@ static __attribute__((noinline)) int typed_fail(const vmem_map *m, const char *o
         rc = -EINVAL;
     else if (!s || size - 1 > s->last - gpa)
         rc = -EFAULT;
-    else if (write && s->ro)
+    else if (write && vmem__slot_ro(s))
         rc = -EPERM;
     else
         rc = -EFAULT; /* not reached: the fast path would have succeeded */
-    vmem__map_fault(m, op, gpa, size, rc);
-    return rc;
+    return vmem__map_fault(m, op, gpa, size, rc);
 }
 
 /* Host address of naturally aligned [gpa, gpa+size), or NULL. */
@@ -185,7 +183,7 @@ static CVMM_ALWAYS_INLINE uint8_t *typed_hva(const vmem_map *m, uint64_t gpa, ui
     if (CVMM_UNLIKELY(gpa & (size - 1)))
         return NULL;
     const struct vmem_slot *s = vmem__slot_find(m, gpa);
-    if (CVMM_UNLIKELY(!s || size - 1 > s->last - gpa || (write && s->ro)))
+    if (CVMM_UNLIKELY(!s || size - 1 > s->last - gpa || (write && vmem__slot_ro(s))))
         return NULL;
     return s->hva + (gpa - s->gpa);
 }
@@ -239,7 +237,7 @@ int vmem_map_iovec(const vmem_map *m, uint64_t gpa, uint64_t len, bool write, st
             rc = -EFAULT;
             goto fail;
         }
-        if (write && s->ro) {
+        if (write && vmem__slot_ro(s)) {
             rc = -EPERM;
             goto fail;
         }
@@ -263,6 +261,5 @@ int vmem_map_iovec(const vmem_map *m, uint64_t gpa, uint64_t len, bool write, st
         s = s + 1 < end && s[1].gpa == a ? s + 1 : NULL;
     }
 fail:
-    vmem__map_fault(m, write ? "iovec (write)" : "iovec", gpa, len, rc);
-    return rc;
+    return vmem__map_fault(m, write ? "iovec (write)" : "iovec", gpa, len, rc);
 }

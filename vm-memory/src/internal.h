@@ -35,11 +35,14 @@ struct vmem_slot {
     uint64_t gpa;
     uint64_t last;
     uint8_t *hva;
-    uint64_t ro; /* non-zero: read-only */
+    uintptr_t tag; /* the vmem_region pointer, | 1 if the region is read-only */
 };
 
-/* Up to this many regions a linear scan is as fast as anything (measured with bench-vm-memory). */
-#define VMEM__LINEAR_MAX 4u
+static CVMM_ALWAYS_INLINE bool vmem__slot_ro(const struct vmem_slot *s) { return s->tag & 1u; }
+static CVMM_ALWAYS_INLINE vmem_region *vmem__slot_region(const struct vmem_slot *s)
+{
+    return (vmem_region *)(s->tag & ~(uintptr_t)1);
+}
 
 /** One bucket of the lookup table: the slots that can hold an address of the bucket are
  *  slots[lo .. lo + extra] (the last one whose gpa <= the address is the candidate). */
@@ -47,13 +50,13 @@ struct vmem_bucket {
     uint16_t lo, extra;
 };
 
-/** Largest lookup table (buckets); 4 buckets per region up to that. */
+/** Largest lookup table (buckets); 4 buckets per region (at least 8) up to that. */
 #define VMEM__BUCKETS_MAX 4096u
 
 struct vmem_map {
     size_t n;
     uint64_t base;           /* slots[0].gpa */
-    uint32_t nb;             /* buckets (a power of two), 0 when n <= VMEM__LINEAR_MAX */
+    uint32_t nb;             /* buckets (a power of two), 0 for an empty map */
     uint32_t shift;          /* bucket of gpa: (gpa - base) >> shift */
     const struct vmem_bucket *tab;
     vmem_region **regions;   /* n entries, parallel to slots, sorted by gpa */
@@ -69,21 +72,15 @@ static CVMM_ALWAYS_INLINE bool vmem__slot_in(const struct vmem_slot *s, uint64_t
 }
 
 /** vmem__slot_find() - the slot containing @gpa, or NULL.
- *  A few regions: a linear scan.  More: the bucket of @gpa in the map's table (the guest-physical span of
- *  the map cut into nb equal power-of-two buckets) names the one or few slots that can hold it, so a
- *  lookup is two dependent loads; buckets that several regions share fall back to a short scan or, if
- *  large, a branch-free binary search.  Costs are in benches/vm-memory.c (mem_find_region_256). */
+ *  The bucket of @gpa in the map's table (the guest-physical span of the map cut into nb equal
+ *  power-of-two buckets) names the one or few slots that can hold it, so a lookup is two dependent loads
+ *  whatever the number of regions; buckets that several regions share fall back to a branch-free binary
+ *  search among them.  Costs are in benches/vm-memory.c (mem_find_region_256, mem_read_u64). */
 static CVMM_ALWAYS_INLINE const struct vmem_slot *vmem__slot_find(const vmem_map *m, uint64_t gpa)
 {
     const struct vmem_slot *s = m->slots;
-    if (m->nb == 0) {
-        for (size_t i = 0; i < m->n; i++)
-            if (vmem__slot_in(&s[i], gpa))
-                return &s[i];
-        return NULL;
-    }
     uint64_t b = (gpa - m->base) >> m->shift; /* gpa < base wraps: any bucket, the final check refuses */
-    if (CVMM_UNLIKELY(b >= m->nb))
+    if (CVMM_UNLIKELY(b >= m->nb)) /* always for an empty map (nb 0) */
         return NULL;
     struct vmem_bucket e = m->tab[b];
     s += e.lo;
@@ -110,8 +107,9 @@ struct vmem_log {
     const struct cvmm_log *log;
 };
 
-/** vmem__map_fault() - log a failed guest access at DEBUG (callers probe; the virtqueue logs once). */
-void vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc);
+/** vmem__map_fault() - log a failed guest access at DEBUG (callers probe; the virtqueue logs once).
+ *  Return: @rc, so that fast paths end in a tail call. */
+__attribute__((cold)) int vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc);
 
 /** vmem__mmap_fd() - map [offset, offset+size) of @fd, rounded out to the page (on hugetlbfs to st_blksize).
  *  Return: 0 with the mapping in base and len, and hva the byte at @offset; -errno. */

@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-void vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc)
+int vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc)
 {
     const char *what = rc == -EFAULT ? "unmapped or leaves its region"
                        : rc == -EOVERFLOW ? "wraps"
@@ -16,6 +16,7 @@ void vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t l
                                        : "refused";
     cvmm_logf(m->log, CVMM_LOG_DEBUG, "vmem: %s gpa 0x%llx len %llu %s", op, (unsigned long long)gpa,
               (unsigned long long)len, what);
+    return rc;
 }
 
 static int cmp_region_gpa(const void *a, const void *b)
@@ -26,11 +27,11 @@ static int cmp_region_gpa(const void *a, const void *b)
 
 static uint64_t region_last(const vmem_region *r) { return r->gpa + (r->size - 1); }
 
-/* Buckets of the lookup table for @n regions: 0 (linear scan) or about 4 per region, a power of two. */
+/* Buckets of the lookup table for @n regions: about 4 per region, a power of two, at least 8 (0 if n is 0). */
 static uint32_t buckets_for(size_t n)
 {
     uint32_t nb = 8;
-    if (n <= VMEM__LINEAR_MAX)
+    if (n == 0)
         return 0;
     while (nb < 4 * n && nb < VMEM__BUCKETS_MAX)
         nb <<= 1;
@@ -118,7 +119,10 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
     for (size_t i = 0; i < n; i++) {
         vmem_region *r = vmem_region_ref(m->regions[i]);
         m->slots[i] = (struct vmem_slot){
-            .gpa = r->gpa, .last = region_last(r), .hva = r->hva, .ro = (r->flags & VMEM_REGION_READ_ONLY) != 0};
+            .gpa = r->gpa,
+            .last = region_last(r),
+            .hva = r->hva,
+            .tag = (uintptr_t)r | ((r->flags & VMEM_REGION_READ_ONLY) ? 1u : 0u)};
     }
     if (nb)
         build_table(m, (struct vmem_bucket *)(void *)&m->regions[n]);
@@ -195,27 +199,31 @@ const struct cvmm_log *vmem_map_logger(const vmem_map *m) { return m->log; }
 int vmem_map_find(const vmem_map *m, uint64_t gpa, const vmem_region **out)
 {
     const struct vmem_slot *s = vmem__slot_find(m, gpa);
-    if (CVMM_UNLIKELY(!s)) {
-        vmem__map_fault(m, "find", gpa, 1, -EFAULT);
-        return -EFAULT;
-    }
-    *out = m->regions[s - m->slots];
+    if (CVMM_UNLIKELY(!s))
+        return vmem__map_fault(m, "find", gpa, 1, -EFAULT);
+    *out = vmem__slot_region(s);
     return 0;
+}
+
+/* The exact errno of a failed translation. */
+static __attribute__((noinline, cold)) int translate_fail(const vmem_map *m, uint64_t gpa, uint64_t len,
+                                                          bool write)
+{
+    const struct vmem_slot *s = vmem__slot_find(m, gpa);
+    int rc = len == 0                         ? -EINVAL
+             : !cvmm_range_ok(gpa, len)       ? -EOVERFLOW
+             : !s || len - 1 > s->last - gpa  ? -EFAULT
+             : write && vmem__slot_ro(s)      ? -EPERM
+                                              : -EFAULT;
+    return vmem__map_fault(m, write ? "translate_mut" : "translate", gpa, len, rc);
 }
 
 static CVMM_ALWAYS_INLINE int translate(const vmem_map *m, uint64_t gpa, uint64_t len, bool write, void **hva)
 {
-    if (CVMM_UNLIKELY(len == 0 || !cvmm_range_ok(gpa, len))) {
-        int rc = len == 0 ? -EINVAL : -EOVERFLOW;
-        vmem__map_fault(m, write ? "translate_mut" : "translate", gpa, len, rc);
-        return rc;
-    }
     const struct vmem_slot *s = vmem__slot_find(m, gpa);
-    if (CVMM_UNLIKELY(!s || len - 1 > s->last - gpa || (write && s->ro))) {
-        int rc = s && len - 1 <= s->last - gpa ? -EPERM : -EFAULT;
-        vmem__map_fault(m, write ? "translate_mut" : "translate", gpa, len, rc);
-        return rc;
-    }
+    /* len 0 makes len - 1 wrap, and a range that wraps cannot fit: both fail the one check. */
+    if (CVMM_UNLIKELY(!s || len - 1 > s->last - gpa || (write && vmem__slot_ro(s))))
+        return translate_fail(m, gpa, len, write);
     *hva = s->hva + (gpa - s->gpa);
     return 0;
 }
