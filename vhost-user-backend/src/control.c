@@ -452,7 +452,7 @@ static void w_enable(vub__worker *w, void *arg)
     vq_queue_set_enabled(q->vq, en);
     rc->rc = vub__dev_queue_enabled(q->d, q, en);
     if (en && q->started) /* buffers queued while disabled may wait for the device now */
-        vub__queue_run(q);
+        atomic_store_explicit(&q->kick_pending, true, memory_order_relaxed);
 }
 
 static int h_set_vring_enable(vub_daemon *d, vhu_msg *m)
@@ -468,8 +468,8 @@ static void w_inband_kick(vub__worker *w, void *arg)
     (void)w;
     struct ring_call *rc = arg;
     rc->rc = rc->q->started;
-    if (rc->q->started)
-        vub__queue_run(rc->q);
+    if (rc->q->started) /* after the answer: see vub__queue_start() */
+        atomic_store_explicit(&rc->q->kick_pending, true, memory_order_relaxed);
 }
 
 static int h_vring_kick(vub_daemon *d, vhu_msg *m)

@@ -115,6 +115,8 @@ static void async_cb(struct ev_loop *loop, ev_async *a, int revents)
         pthread_mutex_unlock(&w->mu);
         c = next;
     }
+    /* Calls may have queued work (a started ring's first look); more may arrive meanwhile: the async
+     * watcher fires again for those. */
     for (unsigned i = 0; i < w->nqueues; i++) {
         vub_queue *q = w->queues[i];
         if (atomic_exchange_explicit(&q->kick_pending, false, memory_order_acq_rel))
@@ -285,8 +287,10 @@ int vub__queue_start(vub_queue *q)
         return rc;
     }
     vub__queue_set_kick(q, q->kick_fd); /* arm the watcher for the fd we have (same fd: no close) */
-    /* Back-ends SHOULD NOT rely on a kick after SET_VRING_KICK: look at the ring once now. */
-    vub__queue_run(q);
+    /* Back-ends SHOULD NOT rely on a kick after SET_VRING_KICK: look at the ring once, right after the
+     * control thread got its answer (async_cb runs pending kicks after the calls), so that a device that
+     * signals in-band never waits for a front-end that waits for us. */
+    atomic_store_explicit(&q->kick_pending, true, memory_order_relaxed);
     return 0;
 }
 

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Device state transfer (SET_DEVICE_STATE_FD / CHECK_DEVICE_STATE), the inflight buffer
+ * (GET/SET_INFLIGHT_FD) and in-band notifications (VRING_KICK / BACKEND_VRING_CALL). */
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include "vub_test.h"
+
+#define PB(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
+
+static void init_all(void)
+{
+    vt_setup(&(struct vt_opts){.extra_proto = PB(INFLIGHT_SHMFD) | PB(INBAND_NOTIFICATIONS)});
+}
+TestSuite(migration, .init = init_all, .fini = vt_fini, .timeout = 10);
+
+Test(migration, device_state_is_saved_into_the_front_ends_pipe)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
+    vt.dev.state_byte = 0x5a;
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int bfd = -2;
+    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+    cr_assert_eq(bfd, -1, "the back-end uses the front-end's channel");
+    close(p[1]);
+    uint8_t b[8];
+    cr_assert_eq(read(p[0], b, sizeof(b)), 1);
+    cr_assert_eq(b[0], 0x5a);
+    cr_assert_eq(read(p[0], b, sizeof(b)), 0, "EOF: the back-end closed its end");
+    close(p[0]);
+    cr_assert_eq(vhu_frontend_check_device_state(vt.fe), 0);
+}
+
+Test(migration, device_state_is_loaded_and_checked)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int bfd;
+    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd), 0);
+    close(p[0]);
+    uint8_t v = 0x33;
+    cr_assert_eq(write(p[1], &v, 1), 1);
+    close(p[1]);
+    cr_assert_eq(vhu_frontend_check_device_state(vt.fe), 0);
+    cr_assert_eq(atomic_load(&vt.dev.state_loaded), 1);
+    cr_assert_eq(vt.dev.state_byte, 0x33);
+}
+
+Test(migration, bad_state_fails_the_check)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int bfd;
+    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd), 0);
+    close(p[0]);
+    cr_assert_eq(write(p[1], "toolong", 7), 7); /* the test device wants exactly one byte */
+    close(p[1]);
+    cr_assert_eq(vhu_frontend_check_device_state(vt.fe), -EREMOTEIO);
+    cr_assert_eq(vhu_frontend_check_device_state(vt.fe), -EREMOTEIO, "no transfer to check");
+}
+
+Test(migration, unknown_phase_is_refused)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int bfd;
+    int rc = vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE, 7, p[1], &bfd);
+    cr_assert(rc == -EREMOTEIO || rc == -EINVAL, "rc %d", rc);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(migration, inflight_buffer_has_the_spec_layout)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    vhu_inflight inf;
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, VT_QUEUES, 128, &inf, &fd), 0);
+    cr_assert_geq(fd, 0);
+    uint64_t per = (16 + 16 * 128 + 63) & ~63ull; /* split: 16-byte header, 16-byte DescStateSplit */
+    cr_assert_eq(inf.mmap_size, per * VT_QUEUES);
+    cr_assert_eq(inf.num_queues, VT_QUEUES);
+    cr_assert_eq(inf.queue_size, 128);
+    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, (off_t)inf.mmap_offset);
+    cr_assert_neq(m, MAP_FAILED);
+    for (unsigned q = 0; q < VT_QUEUES; q++) {
+        uint16_t version, desc_num;
+        memcpy(&version, m + per * q + 8, 2);
+        memcpy(&desc_num, m + per * q + 10, 2);
+        cr_assert_eq(version, 1);
+        cr_assert_eq(desc_num, 128);
+    }
+    munmap(m, inf.mmap_size);
+    /* hand it back after a "reconnect" */
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    close(fd);
+    /* refused shapes: error form is mmap_size 0 without an fd */
+    fd = -2;
+    int rc = vhu_frontend_get_inflight_fd(vt.fe, VT_QUEUES + 1, 128, &inf, &fd);
+    cr_assert(rc != 0 || (inf.mmap_size == 0 && fd < 0), "rc %d size %llu fd %d", rc,
+              (unsigned long long)inf.mmap_size, fd);
+}
+
+Test(migration, packed_inflight_regions_are_bigger)
+{
+    vt_negotiate((1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_PACKED), VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    vhu_inflight inf;
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 2, 100, &inf, &fd), 0);
+    cr_assert_eq(inf.mmap_size, 2 * ((32 + 32 * 100 + 63) & ~63ull));
+    close(fd);
+}
+
+/* ---- in-band notifications ---- */
+static atomic_int inband_calls;
+static int fe_vring_call(void *ctx, uint32_t index)
+{
+    (void)ctx;
+    if (index == 0)
+        atomic_fetch_add(&inband_calls, 1);
+    return 0;
+}
+static const vhu_frontend_backend_ops fe_ops = {.vring_call = fe_vring_call};
+static atomic_int serving;
+static void *serve_thread(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&serving)) {
+        int rc = vhu_frontend_backend_serve(vt.fe, 20);
+        if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN)
+            break;
+    }
+    return NULL;
+}
+
+Test(migration, in_band_kicks_start_the_ring_and_calls_come_back_in_band)
+{
+    uint64_t proto = VT_PROTO_DEFAULT | PB(BACKEND_REQ) | PB(INBAND_NOTIFICATIONS);
+    vt_negotiate(1ull << VUB_F_VERSION_1, proto);
+    cr_assert(vhu_frontend_protocol_features(vt.fe) & PB(INBAND_NOTIFICATIONS));
+    cr_assert_eq(vhu_frontend_set_backend_req_fd(vt.fe, &fe_ops, NULL), 0);
+    vt_memory(1, 1 << 20, 0);
+    struct vt_ring r;
+    vt_ring_addrs(&r, 0);
+    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver,
+                         .device_gpa = r.device};
+    cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
+    vhu_vring_addr a = {.index = 0, .desc = VT_UVA_BASE + r.desc, .avail = VT_UVA_BASE + r.driver,
+                        .used = VT_UVA_BASE + r.device};
+    cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 64), 0);
+    cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, 0), 0);
+    cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, 0, -1), 0); /* no call fd: in-band calls */
+    cr_assert_eq(vhu_frontend_set_vring_enable(vt.fe, 0, true), 0);
+    atomic_store(&serving, 1);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, serve_thread, NULL), 0);
+    uint16_t h = vt_add_chain(&r, 0x80000, 8);
+    cr_assert_eq(vhu_frontend_vring_kick(vt.fe, 0), 0); /* starts the stopped ring and kicks it */
+    cr_assert_eq(vt_wait_used(&r, h), 8);
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 1);
+    for (int i = 0; i < 3; i++) {
+        h = vt_add_chain(&r, 0x80000, 8);
+        cr_assert_eq(vhu_frontend_vring_kick(vt.fe, 0), 0);
+        cr_assert_eq(vt_wait_used(&r, h), 8);
+    }
+    for (int i = 0; i < 200 && atomic_load(&inband_calls) < 4; i++)
+        vt_sleep_ms(5);
+    cr_assert_geq(atomic_load(&inband_calls), 4);
+    atomic_store(&serving, 0);
+    pthread_join(th, NULL);
+    vq_mock_free(r.mk);
+}
