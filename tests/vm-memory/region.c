@@ -237,3 +237,62 @@ Test(vmem_region, huge_anon_without_noreserve_fails_cleanly)
     cr_assert_eq(count_fds(), before, "the memfd is closed on failure");
     cr_assert_null(r);
 }
+
+Test(vmem_region, offsets_beyond_off_t_are_einval)
+{
+    vmem_region *r = NULL;
+    vmem_region_desc d = {.gpa = 0, .size = 4096, .mmap_offset = 1ull << 63};
+    cr_assert_eq(vmem_region_new_fd(&d, zero_memfd(4096), &test_log, &r), -EINVAL);
+    cr_assert_null(r);
+}
+
+Test(vmem_region, sizes_near_2_64_fail_without_wrapping)
+{
+    vmem_region *r = NULL;
+    vmem_region_desc d = {.gpa = 0, .size = UINT64_MAX - 100};
+    cr_assert_eq(vmem_region_new_anon(&d, &test_log, &r), -EINVAL, "page round-up would wrap");
+    d.size = (1ull << 63) + 4096;
+    cr_assert_eq(vmem_region_new_memfd(&d, &test_log, &r), -EFBIG, "beyond off_t");
+    d.size = UINT64_MAX - 100;
+    cr_assert_eq(vmem_region_new_fd(&d, zero_memfd(4096), &test_log, &r), -EINVAL, "page round-up would wrap");
+    cr_assert_null(r);
+}
+
+Test(vmem_region, memfd_size_is_sealed)
+{
+    vmem_region *r = memfd_region(0, 8192, 0);
+    cr_assert_eq(ftruncate(vmem_region_fd(r), 4096), -1, "a shrink would turn accesses into SIGBUS");
+    cr_assert_eq(errno, EPERM);
+    vmem_region_unref(r);
+}
+
+/* On hugetlbfs the mapping must start at a huge-page boundary: the region rounds mmap_offset down to the
+ * file's block size.  Skipped when the machine has no free huge pages. */
+Test(vmem_region, hugetlbfs_offset_rounds_to_the_huge_page)
+{
+    const uint64_t huge = 2 * MiB;
+    int fd = memfd_create("cvmm-huge", MFD_CLOEXEC | MFD_HUGETLB);
+    if (fd < 0)
+        cr_skip_test("no hugetlbfs memfd: %s", strerror(errno));
+    if (ftruncate(fd, (off_t)(2 * huge)) != 0) {
+        close(fd);
+        cr_skip_test("hugetlbfs ftruncate: %s", strerror(errno));
+    }
+    uint8_t *w = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (w == MAP_FAILED) {
+        close(fd);
+        cr_skip_test("no free huge pages (vm.nr_hugepages)");
+    }
+    w[huge + 4096] = 0x77;
+    w[huge + 8191] = 0x78;
+    vmem_region *r;
+    vmem_region_desc d = {.gpa = 0x10000, .size = 4096, .mmap_offset = huge + 4096};
+    cr_assert_eq(vmem_region_new_fd(&d, dup(fd), &test_log, &r), 0);
+    uint8_t *h = vmem_region_hva(r);
+    cr_assert_eq(h[0], 0x77);
+    cr_assert_eq(h[4095], 0x78);
+    cr_assert_eq(((uintptr_t)h - 4096) % huge, 0, "mapped from the huge page boundary");
+    vmem_region_unref(r);
+    munmap(w, 2 * huge);
+    close(fd);
+}
