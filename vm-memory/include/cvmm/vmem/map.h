@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /** cvmm/vmem/map.h - an immutable snapshot of guest memory: sorted, non-overlapping regions (at most
- *  VMEM_MAX_REGIONS) with binary-search lookup, and optionally a dirty log.
+ *  VMEM_MAX_REGIONS), and optionally a dirty log.  Lookup: the map's guest-physical span is cut into up to
+ *  4096 equal power-of-two buckets that name the candidate regions, so finding a region costs two
+ *  dependent loads for typical layouts (a bucket that several regions share is binary-searched); built
+ *  once per map, in O(regions + buckets).
  *
  *  A map never changes once built.  Adding or removing a region, or turning the dirty log on or off, builds
  *  a new map (sharing the regions by reference) which the owner publishes through a vmem_guest
