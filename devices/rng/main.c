@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* cvmm-rng - a vhost-user-rng back-end: virtio-rng fed by getrandom().
+ *
+ *   cvmm-rng --socket-path=PATH | --fd=FDNUM  [--client] [--serve-once] [--log-level=LEVEL]
+ *   cvmm-rng --print-capabilities
+ *
+ * Follows the vhost-user spec's back-end program conventions: no daemonizing, exit 0 on SIGTERM/SIGINT,
+ * exit 1 with a message on stderr when start-up fails.  The request handling lives in rng.c. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cvmm/vub.h"
+#include "rng.h"
+
+#define PROG "cvmm-rng"
+
+static void log_stderr(void *opaque, enum cvmm_log_level lvl, const char *line)
+{
+    (void)opaque;
+    fprintf(stderr, PROG ": %s: %s\n", cvmm_log_level_name(lvl), line);
+}
+
+static int rng_kicked(void *ctx, vub_queue *q)
+{
+    const struct cvmm_log *log = ctx;
+    if (!vub_queue_enabled(q))
+        return 0; /* a disabled ring is left alone: queue_enabled() kicks it when it is enabled */
+    int rc = rng_queue_process(vub_queue_vq(q), log);
+    int nrc = vub_queue_notify(q);
+    if (rc < 0)
+        return rc;
+    return nrc < 0 ? nrc : 0;
+}
+
+static int rng_enabled(void *ctx, vub_queue *q, bool enabled)
+{
+    (void)ctx;
+    if (enabled && vub_queue_started(q))
+        return vub_queue_kick(q);
+    return 0;
+}
+
+static const vub_device_ops rng_ops = {
+    .queue_kicked = rng_kicked,
+    .queue_enabled = rng_enabled,
+};
+
+int main(int argc, char **argv)
+{
+    vub_cmdline cl;
+    char err[256];
+    if (vub_cmdline_parse(argc, argv, NULL, 0, NULL, &cl, err, sizeof(err)) < 0) {
+        fprintf(stderr, PROG ": %s (see --help)\n", err);
+        return 1;
+    }
+    if (cl.help)
+        return vub_cmdline_usage(STDOUT_FILENO, PROG, NULL, 0) < 0 ? 1 : 0;
+    if (cl.print_capabilities)
+        return vub_print_capabilities(STDOUT_FILENO, "rng", NULL) < 0 ? 1 : 0;
+    struct cvmm_log log = {.fn = log_stderr, .level = cl.log_level};
+    static const vub_device_info info = {
+        .name = "rng",
+        .num_queues = 1,
+        .max_queue_size = 1024,
+        .features = (1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_INDIRECT_DESC) |
+                    (1ull << VUB_F_RING_EVENT_IDX) | (1ull << VUB_F_RING_PACKED),
+    };
+    vub_daemon_config dc = {
+        .ops = &rng_ops,
+        .info = &info,
+        .ctx = &log,
+        .nworkers = cl.workers ? cl.workers : 1,
+        .log = &log,
+        .serve_once = cl.serve_once,
+        .handle_signals = true,
+    };
+    vub_daemon *d = NULL;
+    int rc = vub_daemon_new(&dc, &d);
+    if (rc < 0) {
+        fprintf(stderr, PROG ": cannot start the daemon: %s\n", strerror(-rc));
+        goto out;
+    }
+    rc = vub_cmdline_serve(&cl, d);
+    if (rc < 0) {
+        fprintf(stderr, PROG ": cannot serve %s%s: %s\n", cl.socket_path ? "socket " : "fd",
+                cl.socket_path ? cl.socket_path : "", strerror(-rc));
+        goto out;
+    }
+    cvmm_logf(&log, CVMM_LOG_INFO, "serving virtio-rng on %s%s", cl.socket_path ? cl.socket_path : "an inherited fd",
+              cl.client ? " (client)" : "");
+    rc = vub_daemon_run(d);
+    if (rc < 0)
+        fprintf(stderr, PROG ": %s\n", strerror(-rc));
+out:
+    vub_daemon_free(d);
+    return rc < 0 ? 1 : 0;
+}
