@@ -186,6 +186,10 @@ Test(vmem_log, new_fd_errors)
     cr_assert_eq(vmem_log_new_fd(fd, UINT64_MAX - 10, 100, &test_log, &l), -EINVAL);
     cr_assert_eq(vmem_log_new_fd(-1, 0, 64, &test_log, &l), -EBADF);
     cr_assert_eq(vmem_log_new_fd(999, 0, 64, &test_log, &l), -EBADF);
+    cap.lines = 0;
+    cr_assert_eq(vmem_log_new_fd(fd, 4000, 200, &test_log, &l), -EINVAL, "past the end of the file");
+    cr_assert_eq(cap.lines, 1);
+    cr_assert(strstr(cap.last, "vmem: dirty log: fd"), "line: %s", cap.last);
     int ro = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     cap.lines = 0;
     cr_assert_eq(vmem_log_new_fd(ro, 0, 64, &test_log, &l), -EACCES, "needs a writable fd");

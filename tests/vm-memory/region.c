@@ -214,15 +214,25 @@ Test(vmem_region, bad_fd_is_ebadf)
     cr_assert_null(r);
 }
 
-Test(vmem_region, mapping_beyond_a_small_file_is_allowed_but_size_too_big_fails)
+/* A mapping past the end of its file would SIGBUS on the first access: refused up front (as rust-vmm's
+ * MappingPastEof). */
+Test(vmem_region, region_past_the_end_of_its_file_is_einval)
 {
-    /* mmap maps past EOF (accesses would SIGBUS): the library cannot see that from the fd alone, but a
-     * size no mmap can satisfy reports mmap's errno. */
     vmem_region *r = NULL;
-    vmem_region_desc d = {.gpa = 0, .size = 1ull << 62};
-    int rc = vmem_region_new_fd(&d, zero_memfd(4096), &test_log, &r);
-    cr_assert(rc == -ENOMEM || rc == -EINVAL || rc == -EOVERFLOW, "rc %d", rc);
+    int fd = zero_memfd(8192);
+    vmem_region_desc d = {.gpa = 0, .size = 4096, .mmap_offset = 4096};
+    cr_assert_eq(vmem_region_new_fd(&d, dup(fd), &test_log, &r), 0, "exactly up to the end");
+    vmem_region_unref(r);
+    r = NULL;
+    d.size = 4097;
+    cap.lines = 0;
+    cr_assert_eq(vmem_region_new_fd(&d, dup(fd), &test_log, &r), -EINVAL);
+    cr_assert_eq(cap.lines, 1);
+    cr_assert(strstr(cap.last, "shorter than offset + size"), "line: %s", cap.last);
+    d.size = 1ull << 62;
+    cr_assert_eq(vmem_region_new_fd(&d, dup(fd), &test_log, &r), -EINVAL);
     cr_assert_null(r);
+    close(fd);
 }
 
 Test(vmem_region, huge_anon_without_noreserve_fails_cleanly)

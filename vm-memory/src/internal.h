@@ -111,9 +111,11 @@ struct vmem_log {
  *  Return: @rc, so that fast paths end in a tail call. */
 __attribute__((cold)) int vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc);
 
-/** vmem__mmap_fd() - map [offset, offset+size) of @fd, rounded out to the page (on hugetlbfs to st_blksize).
- *  Return: 0 with the mapping in base and len, and hva the byte at @offset; -errno. */
-int vmem__mmap_fd(int fd, uint64_t offset, uint64_t size, int prot, int extra_flags, void **base,
-                  size_t *len, uint8_t **hva);
+/** vmem__mmap_fd() - map [offset, offset+size) of @fd MAP_SHARED, rounded out to the page (on hugetlbfs
+ *  to st_blksize); a regular file must be at least offset + size bytes long.  Logs one line naming
+ *  @what on failure.  Return: 0 with the mapping in base and len, and hva the byte at @offset; -EBADF;
+ *  -EINVAL; the mmap errno. */
+int vmem__mmap_fd(int fd, uint64_t offset, uint64_t size, int prot, int extra_flags, const struct cvmm_log *log,
+                  const char *what, void **base, size_t *len, uint8_t **hva);
 
 #endif

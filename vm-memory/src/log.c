@@ -21,10 +21,9 @@ int vmem_log_new_fd(int fd, uint64_t offset, uint64_t size, const struct cvmm_lo
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: dirty log: out of memory");
         return -ENOMEM;
     }
-    int rc = vmem__mmap_fd(fd, offset, size, PROT_READ | PROT_WRITE, 0, &l->map_base, &l->map_len, &l->bits);
+    int rc = vmem__mmap_fd(fd, offset, size, PROT_READ | PROT_WRITE, 0, log, "dirty log", &l->map_base,
+                           &l->map_len, &l->bits);
     if (rc < 0) {
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: dirty log fd %d offset 0x%llx size 0x%llx: mmap: %s", fd,
-                  (unsigned long long)offset, (unsigned long long)size, strerror(-rc));
         free(l);
         return rc;
     }

@@ -2,6 +2,7 @@
 /* vm-memory/src/region.c - guest memory regions: mmap of an fd, memfd or anonymous memory (cvmm/vmem/region.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,24 +15,42 @@
 
 #define VMEM_HUGETLBFS_MAGIC 0x958458f6u
 
-int vmem__mmap_fd(int fd, uint64_t offset, uint64_t size, int prot, int extra_flags, void **base, size_t *len,
-                  uint8_t **hva)
+int vmem__mmap_fd(int fd, uint64_t offset, uint64_t size, int prot, int extra_flags, const struct cvmm_log *log,
+                  const char *what, void **base, size_t *len, uint8_t **hva)
 {
     struct stat st;
     struct statfs sfs;
-    if (fd < 0 || fstat(fd, &st) < 0)
+    const char *why = NULL;
+    int rc = -EINVAL;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: fd %d is not open", what, fd);
         return -EBADF;
-    uint64_t align = (uint64_t)sysconf(_SC_PAGESIZE);
+    }
+    uint64_t align = (uint64_t)sysconf(_SC_PAGESIZE), end;
     if (fstatfs(fd, &sfs) == 0 && (uint64_t)sfs.f_type == VMEM_HUGETLBFS_MAGIC && st.st_blksize > 0 &&
         cvmm_is_pow2((uint64_t)st.st_blksize))
         align = (uint64_t)st.st_blksize;
     uint64_t start = offset & ~(align - 1), delta = offset - start, want, maplen;
-    if (!cvmm_add_u64(delta, size, &want) || !cvmm_align_up_u64(want, align, &maplen) || maplen > SIZE_MAX ||
-        start > (uint64_t)INT64_MAX)
+    if (!cvmm_add_u64(delta, size, &want) || !cvmm_align_up_u64(want, align, &maplen) || maplen > SIZE_MAX)
+        why = "the mapping length wraps";
+    else if (start > (uint64_t)INT64_MAX || !cvmm_add_u64(offset, size, &end))
+        why = "the offset is beyond any file";
+    /* Pages past the end of a file raise SIGBUS when touched: refuse them up front (memfd, tmpfs,
+     * hugetlbfs and plain files have a size; devices do not). */
+    else if (S_ISREG(st.st_mode) && (st.st_size < 0 || (uint64_t)st.st_size < end))
+        why = "the file is shorter than offset + size";
+    if (why) {
+        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: fd %d offset 0x%llx size 0x%llx refused: %s (file size %lld)",
+                  what, fd, (unsigned long long)offset, (unsigned long long)size, why, (long long)st.st_size);
         return -EINVAL;
+    }
     void *p = mmap(NULL, (size_t)maplen, prot, MAP_SHARED | extra_flags, fd, (off_t)start);
-    if (p == MAP_FAILED)
-        return -errno;
+    if (p == MAP_FAILED) {
+        rc = -errno;
+        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: mmap of fd %d offset 0x%llx size 0x%llx: %s", what, fd,
+                  (unsigned long long)offset, (unsigned long long)size, strerror(-rc));
+        return rc;
+    }
     *base = p;
     *len = (size_t)maplen;
     *hva = (uint8_t *)p + delta;
@@ -107,14 +126,12 @@ int vmem_region_new_fd(const vmem_region_desc *d, int owned_fd, const struct cvm
     rc = region_alloc(d, log, &r);
     if (rc < 0)
         goto fail_fd;
-    rc = vmem__mmap_fd(owned_fd, d->mmap_offset, d->size, prot_of(d), flags_of(d), &r->map_base, &r->map_len,
-                       &r->hva);
-    if (rc < 0) {
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: region gpa 0x%llx size 0x%llx: mmap of fd %d at 0x%llx: %s",
-                  (unsigned long long)d->gpa, (unsigned long long)d->size, owned_fd,
-                  (unsigned long long)d->mmap_offset, strerror(-rc));
+    char what[64];
+    snprintf(what, sizeof(what), "region gpa 0x%llx", (unsigned long long)d->gpa);
+    rc = vmem__mmap_fd(owned_fd, d->mmap_offset, d->size, prot_of(d), flags_of(d), log, what, &r->map_base,
+                       &r->map_len, &r->hva);
+    if (rc < 0)
         goto fail_alloc;
-    }
     r->fd = owned_fd;
     *out = r;
     return 0;

@@ -22,7 +22,8 @@ extern "C" {
 typedef struct vmem_log vmem_log;
 
 /** vmem_log_new_fd() - map @size bytes of the log at @offset of @fd (MAP_SHARED, read-write).
- *  Return: 0; -EINVAL size 0 or offset + size wraps; -EBADF bad fd; mmap errno.
+ *  Return: 0; -EINVAL size 0, offset + size wraps, or @fd is a regular file shorter than offset + size;
+ *  -EBADF bad fd; mmap errno.
  *  Ownership: @fd is borrowed (the mapping stays valid after the caller closes it); *out owned, release with
  *  vmem_log_unref().  @log borrowed, must outlive the object.  Threads: any. */
 int vmem_log_new_fd(int fd, uint64_t offset, uint64_t size, const struct cvmm_log *log, vmem_log **out);

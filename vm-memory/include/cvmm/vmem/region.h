@@ -40,8 +40,9 @@ typedef struct vmem_region vmem_region;
  *  its length is rounded up likewise, as the spec's "mmap offset" requires.
  *  Return: 0; -EINVAL zero size, bad flags, d->gpa + size / mmap_offset + size / user_addr + size wraps
  *  (a region may end exactly at 2^64), or misaligned: gpa and mmap_offset differ modulo 8, so a naturally
- *  aligned guest u64 would be misaligned in the host; -EBADF bad fd; -ENOMEM or the mmap errno when mapping
- *  fails.
+ *  aligned guest u64 would be misaligned in the host, or the fd is a regular file (memfd, tmpfs, hugetlbfs)
+ *  shorter than mmap_offset + size (its pages past the end would SIGBUS); -EBADF bad fd; -ENOMEM or the
+ *  mmap errno when mapping fails.
  *  Ownership: takes @owned_fd on every path (closed on failure, kept open by the region otherwise: see
  *  vmem_region_fd()); *out is owned, release with vmem_region_unref().  @log is borrowed and must outlive
  *  the region.  Threads: any. */
