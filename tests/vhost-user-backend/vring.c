@@ -108,6 +108,7 @@ Test(vring, event_idx_suppresses_the_call)
     vt_kick(&r);
     cr_assert(vt_wait_fd(r.call, 2000)); /* the first used entry after start notifies */
     vt_wait_used(&r, h);
+    (void)vt_wait_fd(r.call, 50);        /* drain: start-up and first entry may signal apart */
     cr_assert_eq(vq_mock_set_used_event(r.mk, 10), 0); /* driver: call me after used idx passes 10 */
     h = vt_add_chain(&r, 0x100000, 8);
     vt_kick(&r);

@@ -7,7 +7,11 @@
 /* Each suite uses a part of the fixture. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 
+#ifdef VT_MINI_CRITERION
+#include "mini_criterion.h"
+#else
 #include <criterion/criterion.h>
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>

@@ -221,6 +221,7 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
     }
     c->features = f;
     c->features_set = true;
+    atomic_store_explicit(&d->features_acked, f, memory_order_release);
     struct features_call fc = {
         .layout = (f & (1ull << VUB_F_RING_PACKED)) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
         .event_idx = (f & (1ull << VUB_F_RING_EVENT_IDX)) != 0,
@@ -527,6 +528,7 @@ static int h_reset_device(vub_daemon *d)
     vub__ctl_reset(d);
     c->features = 0;
     c->features_set = false;
+    atomic_store_explicit(&d->features_acked, 0, memory_order_release);
     c->status = 0;
     bool inband = (c->proto & PBIT(INBAND_NOTIFICATIONS)) != 0;
     for (unsigned i = 0; i < d->nworkers; i++)
@@ -905,6 +907,7 @@ void vub__ctl_connected(vub_daemon *d)
         c->offered_proto |= PBIT(DEVICE_STATE);
     c->features = 0;
     c->features_set = false;
+    atomic_store_explicit(&d->features_acked, 0, memory_order_release);
     c->proto = 0;
     atomic_store_explicit(&d->proto_acked, 0, memory_order_release);
     c->owner = false;
@@ -927,6 +930,7 @@ void vub__ctl_disconnected(vub_daemon *d)
     cvmm_close(&c->log_fd);
     inflight_unmap(c);
     c->features = 0;
+    atomic_store_explicit(&d->features_acked, 0, memory_order_release);
     c->proto = 0;
     atomic_store_explicit(&d->proto_acked, 0, memory_order_release);
     c->shmem_cached = false;

@@ -464,5 +464,11 @@ vub_backend *vub_daemon_backend(vub_daemon *d) { return &d->backend; }
 struct ev_loop *vub_daemon_loop(vub_daemon *d) { return d->ctl->loop; }
 vub_queue *vub_daemon_queue(vub_daemon *d, unsigned index) { return index < d->nqueues ? &d->queues[index] : NULL; }
 bool vub_daemon_connected(const vub_daemon *d) { return d->ctl->conn != NULL; }
-uint64_t vub_daemon_features(const vub_daemon *d) { return d->ctl->features; }
-uint64_t vub_daemon_protocol_features(const vub_daemon *d) { return d->ctl->proto; }
+uint64_t vub_daemon_features(const vub_daemon *d)
+{
+    return atomic_load_explicit(&((vub_daemon *)d)->features_acked, memory_order_acquire);
+}
+uint64_t vub_daemon_protocol_features(const vub_daemon *d)
+{
+    return atomic_load_explicit(&((vub_daemon *)d)->proto_acked, memory_order_acquire);
+}

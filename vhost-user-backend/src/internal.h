@@ -102,7 +102,8 @@ struct vub_daemon {
     vub_queue *queues;
     vmem_guest *guest;
     _Atomic uint64_t mem_gen;   /* odd while a map is being published (see worker.c) */
-    _Atomic uint64_t proto_acked; /* negotiated protocol features, read by workers */
+    _Atomic uint64_t proto_acked; /* negotiated protocol features (any thread) */
+    _Atomic uint64_t features_acked; /* negotiated virtio features (any thread) */
     struct vub_backend backend;
     struct vub__ctl *ctl;       /* control loop, connection and protocol state (control.c) */
 };

@@ -92,7 +92,7 @@ vub_queue *vub_daemon_queue(vub_daemon *d, unsigned index);
 bool vub_daemon_connected(const vub_daemon *d);
 
 /** vub_daemon_features() / vub_daemon_protocol_features() - what the current front-end acked (0 if
- *  none).  Threads: control (workers see features through queue_started()). */
+ *  none).  Threads: any (atomic reads; a worker op sees the features acked before its ring started). */
 uint64_t vub_daemon_features(const vub_daemon *d);
 uint64_t vub_daemon_protocol_features(const vub_daemon *d);
 
