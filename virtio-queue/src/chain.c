@@ -147,6 +147,19 @@ int vq_chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
         return vq__not_running(q, VQ__RUN_NONE);
     if (c->priv.mode == VQ__WALK_DONE)
         return 0;
+    if (c->priv.mode == VQ__WALK_PACKED_ONE) {
+        /* vq_pop() read the list's only descriptor already (once; these are the validated locals). */
+        struct raw_desc d = {c->priv.one_addr, c->priv.one_len, 0, c->priv.one_flags};
+        c->priv.mode = VQ__WALK_DONE;
+        if (CVMM_UNLIKELY(d.flags & VQ_DESC_F_INDIRECT)) {
+            int rc = enter_indirect(q, c, &d, VQ__WALK_PACKED_IND);
+            if (rc < 0)
+                return rc;
+            c->priv.gen = q->gen;
+            return packed_next(q, c, out);
+        }
+        return yield(q, c, &d, out);
+    }
     if (CVMM_UNLIKELY(c->priv.gen != q->gen)) {
         int rc = refresh_table(q, c);
         if (rc < 0)

@@ -20,7 +20,7 @@
 enum { VQ__RUN_NONE = 0, VQ__RUN_SPLIT = 1, VQ__RUN_PACKED = 2 };
 
 /* vq_chain.priv.mode */
-enum { VQ__WALK_DONE = 0, VQ__WALK_SPLIT, VQ__WALK_SPLIT_IND, VQ__WALK_PACKED, VQ__WALK_PACKED_IND };
+enum { VQ__WALK_DONE = 0, VQ__WALK_SPLIT, VQ__WALK_SPLIT_IND, VQ__WALK_PACKED, VQ__WALK_PACKED_IND, VQ__WALK_PACKED_ONE };
 
 /* Packed in-flight table entry: bit 15 in flight, bits 0-14 descriptors - 1. */
 #define VQ__INFLIGHT 0x8000u

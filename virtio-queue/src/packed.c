@@ -13,6 +13,38 @@ int vq__packed_pop(vq_queue *q, vq_chain *c)
     uint16_t f = vmem_hva_load_acquire_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS);
     if (!vq__packed_is_avail(q, f))
         return 0;
+    if (CVMM_LIKELY(!(f & VQ_DESC_F_NEXT))) {
+        /* A list of one descriptor (the common case): read it now, its cache line is hot. */
+        uint8_t b[14];
+        memcpy(b, desc_at(q, pos), sizeof(b));
+        uint64_t addr;
+        uint32_t len;
+        uint16_t id;
+        memcpy(&addr, b, 8);
+        memcpy(&len, b + 8, 4);
+        memcpy(&id, b + 12, 2);
+        id = cvmm_le16_to_cpu(id);
+        if (CVMM_UNLIKELY(id >= size))
+            return vq__fail(q, "descriptor at %u has buffer id %u (size %u)", pos, id, size);
+        if (CVMM_UNLIKELY(q->inflight[id] != 0))
+            return vq__fail(q, "buffer id %u made available again while in use", id);
+        q->inflight[id] = VQ__INFLIGHT;
+        if (++pos == size) {
+            pos = 0;
+            q->avail_wrap = !q->avail_wrap;
+            vq__packed_sync_wrap(q);
+        }
+        q->next_avail = (uint16_t)pos;
+        c->head = id;
+        c->ndesc = 1;
+        c->priv.one_addr = cvmm_le64_to_cpu(addr);
+        c->priv.one_len = cvmm_le32_to_cpu(len);
+        c->priv.one_flags = f;
+        c->priv.total = 0;
+        c->priv.mode = VQ__WALK_PACKED_ONE;
+        c->priv.writing = false;
+        return 1;
+    }
     uint32_t n = 1, last = pos;
     while (f & VQ_DESC_F_NEXT) {
         if (CVMM_UNLIKELY(n == size))

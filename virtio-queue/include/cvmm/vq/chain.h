@@ -50,6 +50,9 @@ typedef struct vq_chain {
         uint32_t tsize;       /* entries in the table */
         uint32_t next;        /* next entry to read */
         uint32_t ttl;         /* entries still allowed before the walk counts as a loop */
+        uint64_t one_addr;    /* packed list of one descriptor: that descriptor, read by vq_pop() */
+        uint32_t one_len;
+        uint16_t one_flags;
         uint8_t mode;         /* which table and how to step (private) */
         bool writing;         /* a device-writable descriptor was seen */
     } priv;

@@ -71,13 +71,15 @@ void vq_queue_free(vq_queue *q);
 void vq_queue_reset(vq_queue *q);
 
 /** vq_queue_set_features() - ring layout and VIRTIO_F_EVENT_IDX, as negotiated.
+ *  Changing the layout resets the ring position (vq_state) and re-translates the areas.
  *  Return: 0; -EINVAL bad layout, or split with a size that is not a power of two; -EBUSY the queue is
- *  ready.  Threads: owner. */
+ *  ready; translation errors as vq_queue_set_size().  Threads: owner. */
 int vq_queue_set_features(vq_queue *q, enum vq_layout layout, bool event_idx);
 
 /** vq_queue_set_size() - the queue size (vhost-user SET_VRING_NUM).
- *  Return: 0; -EINVAL 0, > max_size, or not a power of two for a split ring; -EBUSY the queue is ready.
- *  Threads: owner. */
+ *  Return: 0; -EINVAL 0, > max_size, or not a power of two for a split ring (nothing changes); -EBUSY the
+ *  queue is ready; -EFAULT/-EPERM/-EOVERFLOW as vq_queue_set_addrs() when the resized areas no longer
+ *  translate (the size is kept; the queue cannot start until they do).  Threads: owner. */
 int vq_queue_set_size(vq_queue *q, uint32_t size);
 
 /** vq_queue_set_addrs() - guest physical addresses of the descriptor area (table or ring), the driver
@@ -85,9 +87,10 @@ int vq_queue_set_size(vq_queue *q, uint32_t size);
  *  ring; packed: device event suppression).  Alignment: split 16/2/4, packed 16/4/4.  Also resets the
  *  used-ring log address (vq_queue_set_log_addr()) to @device.  If a map is set the areas are
  *  re-translated at once (allowed while ready, as vhost-user does when logging starts).
- *  Return: 0; -EINVAL misaligned; -EFAULT (map set) an area is not inside one region; -EPERM (map set) an
- *  area the device writes lies in a read-only region.  On error the addresses are kept but the queue
- *  cannot run until a later call succeeds.  Threads: owner. */
+ *  Return: 0; -EINVAL misaligned (nothing changes); -EOVERFLOW, -EFAULT (map set) an area wraps or is not
+ *  inside one region; -EPERM (map set) an area the device writes lies in a read-only region.  After
+ *  -EFAULT/-EPERM the addresses are kept but the queue cannot run until a later call (or a later
+ *  vq_queue_set_map()) translates them.  Threads: owner. */
 int vq_queue_set_addrs(vq_queue *q, uint64_t desc, uint64_t driver, uint64_t device);
 
 /** vq_queue_set_log_addr() - guest physical address under which writes to the used ring are marked in
@@ -99,10 +102,11 @@ void vq_queue_set_log_addr(vq_queue *q, uint64_t log_gpa);
 /** vq_queue_set_map() - use @m from now on: translate the ring areas into cached host pointers and drop
  *  the buffer-region cache.  NULL detaches the map (the queue cannot run until a map is set).  When @m has
  *  a dirty log (vmem_map_dirty_log()) every ring write and every Writer write is marked in it.
- *  Return: 0 (also when no addresses are set yet); -EFAULT an area is not inside one region; -EPERM an
- *  area the device writes is read-only.  On error the queue keeps no pointer into @m and cannot run.
- *  Ownership: @m borrowed, must stay valid until the next vq_queue_set_map() or vq_queue_free().
- *  Threads: owner. */
+ *  Return: 0 (also when no addresses are set yet); -EOVERFLOW, -EFAULT an area wraps or is not inside one
+ *  region; -EPERM an area the device writes is read-only.  On error the queue keeps @m (a later
+ *  vq_queue_set_addrs() translates against it) but cannot run until a translation succeeds.
+ *  Ownership: @m borrowed, must stay valid until the next vq_queue_set_map() or vq_queue_free(), also
+ *  when this call fails.  Threads: owner. */
 int vq_queue_set_map(vq_queue *q, const vmem_map *m);
 
 /** vq_queue_set_ready() - start (true) or stop (false) the queue (vhost-user: SET_VRING_KICK starts,

@@ -5,7 +5,8 @@
  *  ones after them.  Both are caller-allocated values that walk the chain lazily with vq_chain_next(): set
  *  up costs nothing, and each descriptor is translated when the cursor reaches it.  A cursor may be copied
  *  (a copy is an independent cursor).  Every operation either succeeds completely or leaves the cursor as
- *  it was (-ENOSPC), except -EIO, after which the queue is broken.  Writes through a vq_writer, and ranges
+ *  it was (-ENOSPC), except -EIO, after which the queue is broken (and -EPROTO, returned when the queue
+ *  was stopped meanwhile).  Writes through a vq_writer, and ranges
  *  the caller writes through exported iovecs then passes to vq_writer_advance(), are marked in the dirty
  *  log when the queue's map has one.  A cursor made from a chain must not outlive the queue.
  *  Threads: owner (cvmm/vq/queue.h). */
