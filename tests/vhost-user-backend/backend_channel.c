@@ -307,3 +307,14 @@ Test(backend_channel_badshm, invalid_device_config_is_replaced_by_a_zeroed_one)
     cr_assert_eq(c.mem_size[0], 0);
     cr_assert_eq(c.mem_size[5], 0);
 }
+
+Test(backend_channel, get_shared_object_without_an_export_answers_without_fd)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(SHARED_OBJECT));
+    vhu_shared_object o = {{1, 2, 3}};
+    int fd = 5;
+    cr_assert_eq(vhu_frontend_get_shared_object(vt.fe, &o, &fd), -ENOENT);
+    cr_assert_eq(fd, -1);
+    uint64_t n;
+    cr_assert_eq(vhu_frontend_get_queue_num(vt.fe, &n), 0);
+}

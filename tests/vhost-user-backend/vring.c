@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Rings end to end: mock-driver chains over memfd memory, kicked through eventfds, completed by the test
  * device on a worker, used entries and call eventfds back; ring states per the spec. */
+#include <ev.h>
+
 #include "vub_test.h"
 
 TestSuite(vring, .init = vt_init, .fini = vt_fini, .timeout = 10);
@@ -232,4 +234,60 @@ Test(vring_workers, queues_on_two_workers_run_concurrently)
     cr_assert_eq(atomic_load(&vt.dev.chains), 20 * VT_QUEUES);
     for (unsigned i = 0; i < VT_QUEUES; i++)
         vt_ring_free(&r[i]);
+}
+
+/* ---- device watchers on the worker loop ---- */
+static ev_timer timers[VT_QUEUES];
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop, (void)revents;
+    (void)tdev_kicked(&vt.dev, t->data);
+}
+static int timer_started(void *ctx, vub_queue *q)
+{
+    ev_timer *t = &timers[vub_queue_index(q)];
+    ev_timer_init(t, timer_cb, 0.001, 0.001);
+    t->data = q;
+    ev_timer_start(vub_queue_loop(q), t);
+    return tdev_started(ctx, q);
+}
+static int timer_stopped(void *ctx, vub_queue *q)
+{
+    ev_timer_stop(vub_queue_loop(q), &timers[vub_queue_index(q)]);
+    return tdev_stopped(ctx, q);
+}
+static const vub_device_ops tdev_ops_timer = {
+    .queue_kicked = tdev_kicked, .queue_started = timer_started, .queue_stopped = timer_stopped};
+static void init_timer(void) { vt_setup(&(struct vt_opts){.ops = &tdev_ops_timer}); }
+
+TestSuite(vring_timer, .init = init_timer, .fini = vt_fini, .timeout = 10);
+
+Test(vring_timer, a_device_timer_on_the_worker_loop_processes_the_ring)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    for (int i = 0; i < 10; i++) {
+        uint16_t h = vt_add_chain(&r, 0x100000, 8); /* no kick: the timer finds it */
+        cr_assert_eq(vt_wait_used(&r, h), 8);
+    }
+    uint32_t base;
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0); /* stops the timer */
+    cr_assert_eq(base, 10);
+    vt_add_chain(&r, 0x100000, 8);
+    vt_sleep_ms(30);
+    uint16_t hh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_used(r.mk, &hh, &len), 0, "a stopped ring was processed");
+    vt_ring_free(&r);
+}
+
+Test(vring, vub_queue_kick_from_another_thread_runs_the_handler)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    uint16_t h = vt_add_chain(&r, 0x100000, 8);
+    cr_assert_eq(vub_queue_kick(vub_daemon_queue(vt.d, 0)), 0);
+    cr_assert_eq(vt_wait_used(&r, h), 8);
+    cr_assert_eq(vub_queue_index(vub_daemon_queue(vt.d, 3)), 3);
+    vt_ring_free(&r);
 }

@@ -856,6 +856,10 @@ void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m)
     case VHU_REQ_CHECK_DEVICE_STATE:
         (void)h_check_device_state(d, m);
         return;
+    case VHU_REQ_GET_SHARED_OBJECT: /* we export no dma-bufs: the answer without an fd is "not found" */
+        cvmm_logf(d->log, CVMM_LOG_INFO, "%s: GET_SHARED_OBJECT: no exported object", d->name);
+        (void)reply(d, m, NULL, 0, NULL, 0);
+        return;
     case VHU_REQ_IOTLB_MSG: /* VIRTIO_F_ACCESS_PLATFORM is never offered: no IOTLB */
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: IOTLB_MSG without an IOMMU", d->name);
         (void)reply_u64(d, m, 1);
