@@ -3,6 +3,7 @@
  * in the middle of a message, reconnects, shutdown while connected, the other ways to get a front-end
  * (--fd, client mode) and signals.  Every test checks that no fd leaks (.fini). */
 #include <ev.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -422,4 +423,52 @@ Test(robustness_modes, bad_configurations_are_refused)
     cr_assert_eq(vub_queue_worker(vub_daemon_queue(d, 1)), 3);
     vub_daemon_free(d);
     vub_daemon_free(NULL);
+}
+
+Test(robustness, vring_indices_out_of_range_never_reach_a_queue)
+{
+    int fd = raw_negotiated();
+    uint64_t v = 200 | VHU_VRING_NOFD_MASK;
+    raw_send(fd, VHU_REQ_SET_VRING_KICK, VHU_FLAG_NEED_REPLY, 8, &v, 8, NULL, 0);
+    cr_assert_neq(raw_ack(fd, VHU_REQ_SET_VRING_KICK), 0);
+    raw_send(fd, VHU_REQ_SET_VRING_CALL, VHU_FLAG_NEED_REPLY, 8, &v, 8, NULL, 0);
+    cr_assert_neq(raw_ack(fd, VHU_REQ_SET_VRING_CALL), 0);
+    vhu_vring_state st = {.index = VT_QUEUES, .num = 1};
+    raw_send(fd, VHU_REQ_SET_VRING_ENABLE, VHU_FLAG_NEED_REPLY, 8, &st, 8, NULL, 0);
+    cr_assert_neq(raw_ack(fd, VHU_REQ_SET_VRING_ENABLE), 0);
+    vhu_vring_addr a = {.index = 1000};
+    raw_send(fd, VHU_REQ_SET_VRING_ADDR, VHU_FLAG_NEED_REPLY, sizeof(a), &a, sizeof(a), NULL, 0);
+    cr_assert_neq(raw_ack(fd, VHU_REQ_SET_VRING_ADDR), 0);
+    still_serving(fd);
+    /* GET_VRING_BASE owes a reply that has no error form: the connection is closed */
+    raw_send(fd, VHU_REQ_GET_VRING_BASE, 0, 8, &st, 8, NULL, 0);
+    cr_assert(raw_closed(fd));
+    close(fd);
+    serves_a_new_front_end();
+}
+
+Test(robustness, a_pipe_as_call_fd_never_blocks_the_worker)
+{
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0); /* blocking, and nobody reads it */
+    cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, 0, p[1]), 0);
+    int fl = fcntl(p[1], F_GETFL);
+    cr_assert(fl & O_NONBLOCK, "the daemon made writes to it non-blocking");
+    char junk[4096] = {0};
+    while (write(p[1], junk, sizeof(junk)) > 0) /* fill it */
+        ;
+    for (int i = 0; i < 5; i++) {
+        uint16_t h = vt_add_chain(&r, 0x80000, 8);
+        vt_kick(&r);
+        cr_assert_eq(vt_wait_used(&r, h), 8);
+    }
+    uint32_t base;
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0); /* the worker still answers */
+    close(p[0]);
+    close(p[1]);
+    vt_ring_free(&r);
 }

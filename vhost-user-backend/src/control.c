@@ -12,6 +12,7 @@
  * SET_VRING_ENABLE (accepted at any time, also before SET_FEATURES), all enabled by a SET_FEATURES
  * without VHOST_USER_F_PROTOCOL_FEATURES. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,18 @@ static int h_set_vring_fd(vub_daemon *d, vhu_msg *m, void (*fn)(vub__worker *, v
 {
     vub_queue *q = &d->queues[m->payload.u64 & VHU_VRING_IDX_MASK];
     struct ring_call rc = {.q = q, .fd = (m->payload.u64 & VHU_VRING_NOFD_MASK) ? -1 : vhu_msg_take_fd(m, 0)};
+    /* A worker must never block on a front-end's fd (a full pipe passed as call fd would stall it and,
+     * through vub__worker_call(), the control thread): writes to call/err fds are non-blocking.  QEMU's
+     * eventfds are non-blocking already. */
+    if (rc.fd >= 0) {
+        int fl = fcntl(rc.fd, F_GETFL);
+        if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(rc.fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+            cvmm_logf(d->log, CVMM_LOG_WARN, "%s: vq%u: unusable notification fd: %s", d->name, q->index,
+                      strerror(errno));
+            cvmm_close(&rc.fd);
+            return -EBADF;
+        }
+    }
     vub__worker_call(q->w, fn, &rc);
     return 0;
 }
