@@ -199,7 +199,9 @@ static void rx_take_fds(vhu_conn *c, struct msghdr *mh)
     }
 }
 
-int vhu_conn_recv(vhu_conn *c, vhu_msg *m)
+/* @dontwait: MSG_DONTWAIT, so that vhu_conn_recv_wait() never blocks inside recvmsg() on a blocking socket
+ * (its timeout would not fire); vhu_conn_recv() keeps the socket's own mode. */
+static int recv_impl(vhu_conn *c, vhu_msg *m, bool dontwait)
 {
     if (vhu_conn_broken(c))
         return -EIO;
@@ -222,7 +224,7 @@ int vhu_conn_recv(vhu_conn *c, vhu_msg *m)
         struct iovec iov = {dst, want};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
                             .msg_controllen = sizeof(ctl.buf)};
-        ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+        ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | (dontwait ? MSG_DONTWAIT : 0));
         if (n < 0) {
             int err = -errno;
             if (err == -EINTR)
@@ -272,12 +274,14 @@ int vhu_conn_recv(vhu_conn *c, vhu_msg *m)
     return 0;
 }
 
+int vhu_conn_recv(vhu_conn *c, vhu_msg *m) { return recv_impl(c, m, false); }
+
 int vhu_conn_recv_wait(vhu_conn *c, vhu_msg *m, int timeout_ms)
 {
     int t = timeout_ms == 0 ? vhu__timeout(c->timeout_ms) : timeout_ms;
     int64_t deadline = t < 0 ? -1 : vhu__now_ms() + t;
     for (;;) {
-        int rc = vhu_conn_recv(c, m);
+        int rc = recv_impl(c, m, true);
         if (rc != -EAGAIN)
             return rc;
         int left = -1;

@@ -75,7 +75,8 @@ int vhu_conn_send(vhu_conn *c, const vhu_msg *m);
 int vhu_conn_recv(vhu_conn *c, vhu_msg *m);
 
 /** vhu_conn_recv_wait() - vhu_conn_recv() that polls while it gets -EAGAIN, for up to @timeout_ms
- *  (0 = the connection's timeout_ms, < 0 = forever).  Return: as vhu_conn_recv(), or -ETIMEDOUT (the
+ *  (0 = the connection's timeout_ms, < 0 = forever).  It reads with MSG_DONTWAIT, so the timeout holds on
+ *  a blocking socket too.  Return: as vhu_conn_recv(), or -ETIMEDOUT (the
  *  partial message, if any, is kept).  Threads: owner of the receiving side. */
 int vhu_conn_recv_wait(vhu_conn *c, vhu_msg *m, int timeout_ms);
 
