@@ -42,28 +42,31 @@ static int refresh_table(vq_queue *q, vq_chain *c)
     return 0;
 }
 
-static int enter_indirect(vq_queue *q, vq_chain *c, const struct raw_desc *d, uint8_t mode)
+/* Switch @c to the indirect table [addr, addr+len).  Out of line: the hot path passes scalars, so the
+ * descriptor never has to leave registers. */
+static __attribute__((noinline)) int enter_indirect(vq_queue *q, vq_chain *c, uint64_t addr, uint32_t len,
+                                                   uint8_t mode)
 {
-    if (d->len == 0 || (d->len & 15u) != 0)
-        return vq__fail(q, "chain %u: indirect table length %u is not a non-zero multiple of 16", c->head,
-                        d->len);
-    if ((d->len >> 4) > VQ__MAX_INDIRECT)
-        return vq__fail(q, "chain %u: indirect table of %u entries is too long", c->head, d->len >> 4);
+    if (len == 0 || (len & 15u) != 0)
+        return vq__fail(q, "chain %u: indirect table length %u is not a non-zero multiple of 16", c->head, len);
+    if ((len >> 4) > VQ__MAX_INDIRECT)
+        return vq__fail(q, "chain %u: indirect table of %u entries is too long", c->head, len >> 4);
     uint8_t *t;
-    if (vq__translate(q, d->addr, d->len, false, &t) != 0)
+    if (vq__translate(q, addr, len, false, &t) != 0)
         return vq__fail(q, "chain %u: indirect table 0x%llx+%u is not inside one memory region", c->head,
-                        (unsigned long long)d->addr, d->len);
+                        (unsigned long long)addr, len);
     c->priv.table = t;
-    c->priv.table_gpa = d->addr;
-    c->priv.tsize = d->len >> 4;
+    c->priv.table_gpa = addr;
+    c->priv.tsize = len >> 4;
     c->priv.next = 0;
-    c->priv.ttl = d->len >> 4;
+    c->priv.ttl = len >> 4;
     c->priv.mode = mode;
+    c->priv.gen = q->gen;
     return 0;
 }
 
 /* Common tail: ordering, total length and address checks, then fill @out. */
-static inline int yield(vq_queue *q, vq_chain *c, const struct raw_desc *d, vq_desc_info *out)
+static CVMM_ALWAYS_INLINE int yield(vq_queue *q, vq_chain *c, const struct raw_desc *d, vq_desc_info *out)
 {
     bool write = (d->flags & VQ_DESC_F_WRITE) != 0;
     if (CVMM_UNLIKELY(!write && c->priv.writing))
@@ -86,7 +89,7 @@ static inline int yield(vq_queue *q, vq_chain *c, const struct raw_desc *d, vq_d
     return 1;
 }
 
-static int split_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
+static CVMM_ALWAYS_INLINE int split_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
 {
     struct raw_desc d;
     for (;;) {
@@ -99,7 +102,7 @@ static int split_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
                 return vq__fail(q, "chain %u: nested indirect table", c->head);
             if (d.flags & VQ_DESC_F_NEXT)
                 return vq__fail(q, "chain %u: descriptor with both INDIRECT and NEXT", c->head);
-            int rc = enter_indirect(q, c, &d, VQ__WALK_SPLIT_IND);
+            int rc = enter_indirect(q, c, d.addr, d.len, VQ__WALK_SPLIT_IND);
             if (rc < 0)
                 return rc;
             continue;
@@ -115,7 +118,7 @@ static int split_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
     }
 }
 
-static int packed_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
+static CVMM_ALWAYS_INLINE int packed_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
 {
     struct raw_desc d;
     for (;;) {
@@ -132,7 +135,7 @@ static int packed_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
                 return vq__fail(q, "chain %u: nested indirect table", c->head);
             if (c->ndesc != 1 || (d.flags & VQ_DESC_F_NEXT))
                 return vq__fail(q, "chain %u: INDIRECT inside a list of %u descriptors", c->head, c->ndesc);
-            int rc = enter_indirect(q, c, &d, VQ__WALK_PACKED_IND);
+            int rc = enter_indirect(q, c, d.addr, d.len, VQ__WALK_PACKED_IND);
             if (rc < 0)
                 return rc;
             continue;
@@ -150,15 +153,13 @@ int vq_chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
     if (c->priv.mode == VQ__WALK_PACKED_ONE) {
         /* vq_pop() read the list's only descriptor already (once; these are the validated locals). */
         struct raw_desc d = {c->priv.one_addr, c->priv.one_len, 0, c->priv.one_flags};
-        c->priv.mode = VQ__WALK_DONE;
-        if (CVMM_UNLIKELY(d.flags & VQ_DESC_F_INDIRECT)) {
-            int rc = enter_indirect(q, c, &d, VQ__WALK_PACKED_IND);
-            if (rc < 0)
-                return rc;
-            c->priv.gen = q->gen;
-            return packed_next(q, c, out);
+        if (CVMM_LIKELY(!(d.flags & VQ_DESC_F_INDIRECT))) {
+            c->priv.mode = VQ__WALK_DONE;
+            return yield(q, c, &d, out);
         }
-        return yield(q, c, &d, out);
+        int rc = enter_indirect(q, c, d.addr, d.len, VQ__WALK_PACKED_IND);
+        if (rc < 0)
+            return rc; /* then walk the table below */
     }
     if (CVMM_UNLIKELY(c->priv.gen != q->gen)) {
         int rc = refresh_table(q, c);

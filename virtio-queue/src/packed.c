@@ -26,14 +26,15 @@ int vq__packed_pop(vq_queue *q, vq_chain *c)
         id = cvmm_le16_to_cpu(id);
         if (CVMM_UNLIKELY(id >= size))
             return vq__fail(q, "descriptor at %u has buffer id %u (size %u)", pos, id, size);
-        if (CVMM_UNLIKELY(q->inflight[id] != 0))
+        uint16_t *slot = &q->inflight[id];
+        if (CVMM_UNLIKELY(*slot != 0))
             return vq__fail(q, "buffer id %u made available again while in use", id);
-        q->inflight[id] = VQ__INFLIGHT;
         if (++pos == size) {
             pos = 0;
             q->avail_wrap = !q->avail_wrap;
             vq__packed_sync_wrap(q);
         }
+        *slot = VQ__INFLIGHT;
         q->next_avail = (uint16_t)pos;
         c->head = id;
         c->ndesc = 1;
@@ -45,16 +46,18 @@ int vq__packed_pop(vq_queue *q, vq_chain *c)
         c->priv.writing = false;
         return 1;
     }
-    uint32_t n = 1, last = pos;
-    while (f & VQ_DESC_F_NEXT) {
+    const uint8_t *first = q->desc, *end = q->desc + 16u * size, *p = desc_at(q, pos);
+    uint32_t n = 1;
+    while (f & VQ_DESC_F_NEXT) { /* find the list's end: the buffer id sits in its last descriptor */
         if (CVMM_UNLIKELY(n == size))
             return vq__fail(q, "descriptor list at %u is longer than the ring (%u)", pos, size);
-        if (++last == size)
-            last = 0;
-        f = vmem_hva_load_relaxed_le16(desc_at(q, last) + VQ_PACKED_DESC_FLAGS);
+        p += 16;
+        if (p == end)
+            p = first;
+        f = vmem_hva_load_relaxed_le16(p + VQ_PACKED_DESC_FLAGS);
         n++;
     }
-    uint16_t id = vmem_hva_load_relaxed_le16(desc_at(q, last) + 12);
+    uint16_t id = vmem_hva_load_relaxed_le16(p + 12);
     if (CVMM_UNLIKELY(id >= size))
         return vq__fail(q, "descriptor list at %u has buffer id %u (size %u)", pos, id, size);
     if (CVMM_UNLIKELY(q->inflight[id] != 0))
@@ -122,18 +125,30 @@ static __attribute__((noinline, cold)) int mark_used(vq_queue *q, uint32_t pos)
 
 int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
 {
-    if (CVMM_UNLIKELY(id >= q->size || !(q->inflight[id] & VQ__INFLIGHT)))
+    /* Every field is loaded before the first store (stores through uint8_t/uint16_t pointers could alias
+     * the queue and force reloads). */
+    uint32_t size = q->size, pos = q->next_used;
+    if (CVMM_UNLIKELY(id >= size))
         return -EINVAL;
-    uint32_t n = (q->inflight[id] & 0x7fffu) + 1u, pos = q->next_used;
+    uint16_t *slot = &q->inflight[id], v = *slot;
+    if (CVMM_UNLIKELY(!(v & VQ__INFLIGHT)))
+        return -EINVAL;
     uint16_t flags = used_flags(q->used_bits, len);
     uint8_t *d = desc_at(q, pos);
-    q->inflight[id] = 0;
-    advance_used(q, n);
+    bool logging = q->dlog != NULL;
+    uint32_t np = pos + (v & 0x7fffu) + 1u;
+    if (np >= size) {
+        np -= size;
+        q->used_wrap = !q->used_wrap;
+        vq__packed_sync_wrap(q);
+    }
+    q->next_used = (uint16_t)np;
+    *slot = 0;
     /* Release fence + one store: pairs with the driver's acquire of the flags; everything the device
      * wrote into the buffers is visible before the descriptor turns used. */
     vmem_fence_release();
     put_used(d, len, id, flags);
-    if (CVMM_UNLIKELY(q->dlog != NULL))
+    if (CVMM_UNLIKELY(logging))
         return mark_used(q, pos);
     return 0;
 }
