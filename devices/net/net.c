@@ -159,6 +159,8 @@ static int rx_read(struct net_q *nq)
                 return 0;
             return -errno;
         }
+        if (n == 0) /* a socket port whose peer closed (a tap never reads 0) */
+            return -EPIPE;
         if ((size_t)n <= nq->hdr_len) { /* no frame behind the header: nothing to deliver */
             nq->dropped++;
             continue;

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* cvmm-net's device (devices/net/net.c) in a daemon on its own thread, driven by our vhost-user-proto
+ * front-end with memfd guest memory and mock drivers; the port is a SOCK_SEQPACKET socketpair standing in
+ * for the tap (it keeps frame boundaries, as a tap does).  Checks the virtio-net header handling both ways:
+ * header sizes (10/12), num_buffers with MRG_RXBUF, zeroed headers, malformed tx chains, rx without
+ * buffers, config space and the offered features. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cvmm/vhu/frontend.h"
+#include "cvmm/vmem.h"
+#include "cvmm/vq/mock.h"
+#include "cvmm/vub.h"
+#include "net.h"
+
+#define UVA 0x7f0000000000ull
+#define MEM (4u << 20)
+#define DATA 0x100000ull /* guest buffers from here on */
+
+struct ring {
+    vq_mock *mk;
+    int kick, call;
+};
+
+static struct {
+    char dir[64], path[108];
+    int sp[2]; /* sp[0]: the device's port; sp[1]: the test's end ("the network") */
+    net_dev *dev;
+    vub_daemon *d;
+    pthread_t th;
+    vhu_frontend *fe;
+    vmem_region *reg;
+    vmem_map *map;
+    struct ring r[2]; /* 0 rx, 1 tx */
+    struct cvmm_log log;
+    int fds_at_start;
+    net_stats stats;
+} t;
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void quiet(void *o, enum cvmm_log_level l, const char *line)
+{
+    (void)o, (void)l;
+    if (getenv("NT_VERBOSE"))
+        fprintf(stderr, "%s\n", line);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *run(void *arg)
+{
+    (void)vub_daemon_run(arg);
+    return NULL;
+}
+
+static void start(unsigned pairs, bool sink, bool mac, uint16_t mtu)
+{
+    signal(SIGPIPE, SIG_IGN);
+    memset(&t, 0, sizeof(t));
+    t.log = (struct cvmm_log){.fn = quiet, .level = getenv("NT_VERBOSE") ? CVMM_LOG_DEBUG : CVMM_LOG_WARN};
+    t.fds_at_start = count_fds();
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, t.sp), 0);
+    int ports[2] = {t.sp[0], t.sp[0]};
+    net_config nc = {.queue_pairs = pairs, .sink = sink, .port_fds = sink ? NULL : ports, .has_mac = mac,
+                     .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}, .mtu = mtu, .log = &t.log};
+    cr_assert_eq(net_dev_new(&nc, &t.dev), 0);
+    vub_daemon_config dc = {.ops = net_dev_ops(), .info = net_dev_info(t.dev), .ctx = t.dev, .log = &t.log};
+    cr_assert_eq(vub_daemon_new(&dc, &t.d), 0);
+    snprintf(t.dir, sizeof(t.dir), "/tmp/nettest.XXXXXX");
+    cr_assert_not_null(mkdtemp(t.dir));
+    snprintf(t.path, sizeof(t.path), "%s/sock", t.dir);
+    cr_assert_eq(vub_daemon_listen(t.d, t.path), 0);
+    cr_assert_eq(pthread_create(&t.th, NULL, run, t.d), 0);
+    vhu_frontend_config fc = {.log = &t.log, .name = "fe", .timeout_ms = 3000};
+    cr_assert_eq(vhu_frontend_connect(&fc, t.path, &t.fe), 0);
+}
+
+static void init_tap(void) { start(1, false, false, 0); }
+static void init_sink(void) { start(1, true, false, 0); }
+
+static void fini(void)
+{
+    vhu_frontend_free(t.fe);
+    if (t.d) {
+        vub_daemon_stop(t.d);
+        pthread_join(t.th, NULL);
+        vub_daemon_free(t.d);
+    }
+    net_dev_stats(t.dev, &t.stats);
+    net_dev_free(t.dev);
+    for (int i = 0; i < 2; i++) {
+        vq_mock_free(t.r[i].mk);
+        if (t.r[i].kick > 0)
+            close(t.r[i].kick);
+        if (t.r[i].call > 0)
+            close(t.r[i].call);
+    }
+    vmem_map_free(t.map);
+    vmem_region_unref(t.reg);
+    close(t.sp[0]);
+    close(t.sp[1]);
+    unlink(t.path);
+    rmdir(t.dir);
+    cr_expect_eq(count_fds(), t.fds_at_start, "fd leak");
+}
+
+/* Negotiate @features (device bits), memory, and both rings of pair 0. */
+static void bring_up(uint64_t features, enum vq_layout layout)
+{
+    uint64_t f, p;
+    if (layout == VQ_LAYOUT_PACKED)
+        features |= 1ull << VUB_F_RING_PACKED;
+    cr_assert_eq(vhu_frontend_get_features(t.fe, &f), 0);
+    cr_assert_eq(vhu_frontend_set_owner(t.fe), 0);
+    cr_assert_eq(vhu_frontend_get_protocol_features(t.fe, &p), 0);
+    cr_assert_eq(vhu_frontend_set_protocol_features(t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) |
+                                                                VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK))), 0);
+    cr_assert_eq(features & ~f, 0, "features 0x%llx not offered (0x%llx)", (unsigned long long)features,
+                 (unsigned long long)f);
+    cr_assert_eq(vhu_frontend_set_features(t.fe, features | (1ull << VHU_F_PROTOCOL_FEATURES)), 0);
+    vmem_region_desc rd = {.gpa = 0, .size = MEM, .user_addr = UVA};
+    cr_assert_eq(vmem_region_new_memfd(&rd, &t.log, &t.reg), 0);
+    cr_assert_eq(vmem_map_new(&t.reg, 1, NULL, &t.log, &t.map), 0);
+    vhu_mem_region wr = {.guest_addr = 0, .size = MEM, .user_addr = UVA};
+    int fd = vmem_region_fd(t.reg);
+    cr_assert_eq(vhu_frontend_set_mem_table(t.fe, &wr, &fd, 1), 0);
+    for (unsigned i = 0; i < 2; i++) {
+        uint64_t desc = 0x10000ull * (i + 1);
+        vq_mock_config mc = {.layout = layout, .size = 256, .desc_gpa = desc, .driver_gpa = desc + 0x4000,
+                             .device_gpa = desc + 0x8000};
+        cr_assert_eq(vq_mock_new(t.map, &mc, &t.r[i].mk), 0);
+        t.r[i].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        t.r[i].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        vhu_vring_addr a = {.index = i, .desc = UVA + desc, .avail = UVA + desc + 0x4000, .used = UVA + desc + 0x8000};
+        cr_assert_eq(vhu_frontend_set_vring_num(t.fe, i, 256), 0);
+        cr_assert_eq(vhu_frontend_set_vring_addr(t.fe, &a), 0);
+        cr_assert_eq(vhu_frontend_set_vring_base(t.fe, i, layout == VQ_LAYOUT_PACKED ? 0x80008000u : 0), 0);
+        cr_assert_eq(vhu_frontend_set_vring_call(t.fe, i, t.r[i].call), 0);
+        cr_assert_eq(vhu_frontend_set_vring_kick(t.fe, i, t.r[i].kick), 0);
+        cr_assert_eq(vhu_frontend_set_vring_enable(t.fe, i, true), 0);
+    }
+}
+
+#define F(b) (1ull << (b))
+#define MODERN (F(VUB_F_VERSION_1) | F(NET_F_MRG_RXBUF))
+
+static void kick(unsigned i)
+{
+    uint64_t one = 1;
+    cr_assert_eq(write(t.r[i].kick, &one, 8), 8);
+}
+
+/* Wait for a used entry on ring @i; return 1 with head/len, 0 after @ms. */
+static int wait_used(unsigned i, uint16_t *head, uint32_t *len, int ms)
+{
+    for (int k = 0; k < ms; k++) {
+        int rc = vq_mock_used(t.r[i].mk, head, len);
+        cr_assert_geq(rc, 0);
+        if (rc == 1)
+            return 1;
+        sleep_ms(1);
+    }
+    return 0;
+}
+
+/* Receive one frame from the port (the tap side), waiting up to 2 s. */
+static ssize_t port_recv(void *buf, size_t cap, int ms)
+{
+    struct pollfd p = {.fd = t.sp[1], .events = POLLIN};
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    return recv(t.sp[1], buf, cap, 0);
+}
+
+static void port_send(const void *buf, size_t len)
+{
+    cr_assert_eq(send(t.sp[1], buf, len, 0), (ssize_t)len);
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(seed + i * 7);
+}
+
+TestSuite(net_rxtx, .timeout = 10);
+
+/* ---- tx ---- */
+
+Test(net_rxtx, tx_header_is_zeroed_and_frame_sent_whole, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    uint8_t hdr[12], frame[100], got[256];
+    memset(hdr, 0xff, sizeof(hdr)); /* garbage flags/gso: must not reach the tap */
+    fill(frame, sizeof(frame), 1);
+    cr_assert_eq(vmem_write(t.map, DATA, hdr, 12), 0);
+    cr_assert_eq(vmem_write(t.map, DATA + 12, frame, 30), 0); /* header + part of the frame, then the rest */
+    cr_assert_eq(vmem_write(t.map, DATA + 0x1000, frame + 30, 70), 0);
+    vq_mock_buf b[2] = {{DATA, 42, false}, {DATA + 0x1000, 70, false}};
+    uint16_t head, h;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[1].mk, b, 2, &head), 0);
+    kick(1);
+    cr_assert_eq(port_recv(got, sizeof(got), 2000), 112);
+    uint8_t zero[12] = {0};
+    cr_assert_arr_eq(got, zero, 12);
+    cr_assert_arr_eq(got + 12, frame, 100);
+    cr_assert_eq(wait_used(1, &h, &len, 2000), 1);
+    cr_assert_eq(h, head);
+    cr_assert_eq(len, 0);
+}
+
+Test(net_rxtx, tx_short_chain_is_dropped_and_the_queue_goes_on, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    uint8_t frame[60] = {0}, got[256];
+    fill(frame + 12, 48, 9);
+    cr_assert_eq(vmem_write(t.map, DATA + 0x1000, frame, sizeof(frame)), 0);
+    vq_mock_buf shortb = {DATA, 8, false};       /* less than a header */
+    vq_mock_buf hdronly = {DATA, 12, false};     /* a header and no frame */
+    vq_mock_buf wr = {DATA + 0x2000, 64, true};  /* only device-writable: no frame at all */
+    vq_mock_buf good = {DATA + 0x1000, 60, false};
+    uint16_t h[4], uh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &shortb, 1, &h[0]), 0);
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &hdronly, 1, &h[1]), 0);
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &wr, 1, &h[2]), 0);
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &good, 1, &h[3]), 0);
+    kick(1);
+    cr_assert_eq(port_recv(got, sizeof(got), 2000), 60, "only the good chain reaches the port");
+    cr_assert_arr_eq(got + 12, frame + 12, 48);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
+        cr_assert_eq(uh, h[i]);
+    }
+    cr_assert_eq(port_recv(got, sizeof(got), 50), -1);
+    vhu_frontend_free(t.fe);
+    t.fe = NULL;
+    vub_daemon_stop(t.d);
+    pthread_join(t.th, NULL);
+    vub_daemon_free(t.d);
+    t.d = NULL;
+    net_dev_stats(t.dev, &t.stats);
+    cr_assert_eq(t.stats.tx_packets, 1);
+    cr_assert_eq(t.stats.tx_bytes, 48);
+    cr_assert_eq(t.stats.tx_dropped, 3);
+}
+
+Test(net_rxtx, tx_chain_of_many_pieces_is_copied, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    enum { N = 100 };
+    vq_mock_buf b[N];
+    uint8_t frame[N * 16], got[N * 16 + 64];
+    fill(frame, sizeof(frame), 3);
+    memset(frame, 0, 12);
+    for (unsigned i = 0; i < N; i++) {
+        b[i] = (vq_mock_buf){DATA + i * 32, 16, false};
+        cr_assert_eq(vmem_write(t.map, DATA + i * 32, frame + i * 16, 16), 0);
+    }
+    uint16_t head, h;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[1].mk, b, N, &head), 0);
+    kick(1);
+    cr_assert_eq(port_recv(got, sizeof(got), 2000), (ssize_t)sizeof(frame));
+    cr_assert_arr_eq(got, frame, sizeof(frame));
+    cr_assert_eq(wait_used(1, &h, &len, 2000), 1);
+    cr_assert_eq(h, head);
+}
+
+Test(net_rxtx, sink_counts_and_returns_every_chain, .init = init_sink, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_PACKED);
+    uint16_t h, uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 10; i++) {
+        vq_mock_buf b = {DATA + i * 0x100, 12 + 64, false};
+        cr_assert_eq(vq_mock_add(t.r[1].mk, &b, 1, &h), 0);
+    }
+    kick(1);
+    for (unsigned i = 0; i < 10; i++)
+        cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
+    vhu_frontend_free(t.fe);
+    t.fe = NULL;
+    vub_daemon_stop(t.d);
+    pthread_join(t.th, NULL);
+    vub_daemon_free(t.d);
+    t.d = NULL;
+    net_dev_stats(t.dev, &t.stats);
+    cr_assert_eq(t.stats.tx_packets, 10);
+    cr_assert_eq(t.stats.tx_bytes, 640);
+}
+
+/* ---- rx ---- */
+
+static void rx_frame(uint8_t *pkt, size_t flen, unsigned hdr)
+{
+    memset(pkt, 0xee, hdr); /* whatever the tap says (DATA_VALID...) is replaced */
+    fill(pkt + hdr, flen, 5);
+    port_send(pkt, hdr + flen);
+}
+
+Test(net_rxtx, rx_mergeable_spans_buffers_and_sets_num_buffers, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    uint16_t h[3], uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 3; i++) {
+        vq_mock_buf b = {DATA + i * 0x1000, 1500, true};
+        cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h[i]), 0);
+    }
+    kick(0);
+    static uint8_t pkt[12 + 3000], got[3000];
+    rx_frame(pkt, 3000 - 12, 12); /* 3000 bytes with the header: two buffers */
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(uh, h[0]);
+    cr_assert_eq(len, 1500);
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(uh, h[1]);
+    cr_assert_eq(len, 1500);
+    cr_assert_eq(vmem_read(t.map, DATA, got, 1500), 0);
+    cr_assert_eq(vmem_read(t.map, DATA + 0x1000, got + 1500, 1500), 0);
+    uint8_t want_hdr[12] = {0};
+    want_hdr[10] = 2; /* num_buffers = 2, little-endian */
+    cr_assert_arr_eq(got, want_hdr, 12);
+    cr_assert_arr_eq(got + 12, pkt + 12, 3000 - 12);
+    cr_assert_eq(wait_used(0, &uh, &len, 20), 0, "the third buffer stays with the device");
+}
+
+Test(net_rxtx, rx_without_mrg_uses_one_chain_num_buffers_1, .init = init_tap, .fini = fini)
+{
+    bring_up(F(VUB_F_VERSION_1), VQ_LAYOUT_PACKED);
+    vq_mock_buf b[2] = {{DATA, 12, true}, {DATA + 0x1000, 2048, true}};
+    uint16_t h, uh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[0].mk, b, 2, &h), 0);
+    kick(0);
+    uint8_t pkt[12 + 100], got[112];
+    rx_frame(pkt, 100, 12);
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(uh, h);
+    cr_assert_eq(len, 112);
+    cr_assert_eq(vmem_read(t.map, DATA, got, 12), 0);
+    cr_assert_eq(vmem_read(t.map, DATA + 0x1000, got + 12, 100), 0);
+    uint8_t want_hdr[12] = {0};
+    want_hdr[10] = 1;
+    cr_assert_arr_eq(got, want_hdr, 12);
+    cr_assert_arr_eq(got + 12, pkt + 12, 100);
+}
+
+Test(net_rxtx, rx_legacy_header_is_10_bytes, .init = init_tap, .fini = fini)
+{
+    bring_up(0, VQ_LAYOUT_SPLIT);
+    vq_mock_buf b = {DATA, 2048, true};
+    uint16_t h, uh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    kick(0);
+    uint8_t pkt[10 + 64], got[74];
+    rx_frame(pkt, 64, 10); /* the port carries 10-byte headers now (TUNSETVNETHDRSZ 10 on a tap) */
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(len, 74);
+    cr_assert_eq(vmem_read(t.map, DATA, got, 74), 0);
+    uint8_t zero[10] = {0};
+    cr_assert_arr_eq(got, zero, 10);
+    cr_assert_arr_eq(got + 10, pkt + 10, 64);
+    /* tx the other way round: a 10-byte header is stripped */
+    uint8_t f[10 + 50] = {0}, out[128];
+    fill(f + 10, 50, 77);
+    cr_assert_eq(vmem_write(t.map, DATA + 0x4000, f, sizeof(f)), 0);
+    vq_mock_buf tb = {DATA + 0x4000, sizeof(f), false};
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &tb, 1, &h), 0);
+    kick(1);
+    cr_assert_eq(port_recv(out, sizeof(out), 2000), 60);
+    cr_assert_arr_eq(out + 10, f + 10, 50);
+}
+
+Test(net_rxtx, rx_waits_for_buffers_then_delivers_in_order, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    uint8_t pkt[12 + 80], got[92];
+    uint16_t h, uh;
+    uint32_t len;
+    rx_frame(pkt, 80, 12);
+    pkt[12] = 0xaa;
+    port_send(pkt, sizeof(pkt)); /* a second frame, told apart by its first byte */
+    sleep_ms(50);
+    cr_assert_eq(vq_mock_used(t.r[0].mk, &uh, &len), 0);
+    for (unsigned i = 0; i < 2; i++) {
+        vq_mock_buf b = {DATA + i * 0x1000, 2048, true};
+        cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    }
+    kick(0);
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(len, 92);
+    cr_assert_eq(vmem_read(t.map, DATA, got, 92), 0);
+    cr_assert_eq(got[12], 5, "first frame first");
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(vmem_read(t.map, DATA + 0x1000, got, 92), 0);
+    cr_assert_eq(got[12], 0xaa);
+}
+
+Test(net_rxtx, rx_frame_too_big_without_mrg_is_dropped_chain_kept, .init = init_tap, .fini = fini)
+{
+    bring_up(F(VUB_F_VERSION_1), VQ_LAYOUT_SPLIT);
+    vq_mock_buf b = {DATA, 128, true};
+    uint16_t h, uh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    kick(0);
+    static uint8_t big[12 + 1000], small[12 + 40];
+    rx_frame(big, 1000, 12);
+    rx_frame(small, 40, 12);
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(uh, h);
+    cr_assert_eq(len, 52, "the small frame got the chain the big one could not use");
+}
+
+Test(net_rxtx, rx_chain_smaller_than_header_comes_back_empty, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    vq_mock_buf tiny = {DATA, 4, true}, ok = {DATA + 0x1000, 2048, true};
+    uint16_t h1, h2, uh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[0].mk, &tiny, 1, &h1), 0);
+    cr_assert_eq(vq_mock_add(t.r[0].mk, &ok, 1, &h2), 0);
+    kick(0);
+    uint8_t pkt[12 + 64];
+    rx_frame(pkt, 64, 12);
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(uh, h1);
+    cr_assert_eq(len, 0);
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(uh, h2);
+    cr_assert_eq(len, 76);
+}
+
+/* ---- features and config space ---- */
+
+Test(net_rxtx, offered_features_follow_the_config)
+{
+    static const struct {
+        unsigned pairs;
+        bool mac;
+        uint16_t mtu;
+    } cases[] = {{1, false, 0}, {4, true, 1400}};
+    for (unsigned i = 0; i < 2; i++) {
+        net_dev *n;
+        int fds[4] = {100, 101, 102, 103}; /* never used: no daemon */
+        net_config nc = {.queue_pairs = cases[i].pairs, .port_fds = fds, .has_mac = cases[i].mac,
+                         .mtu = cases[i].mtu};
+        cr_assert_eq(net_dev_new(&nc, &n), 0);
+        const vub_device_info *info = net_dev_info(n);
+        cr_assert_eq(info->num_queues, 2 * cases[i].pairs);
+        cr_assert_eq(!!(info->features & F(NET_F_MQ)), cases[i].pairs > 1);
+        cr_assert_eq(!!(info->features & F(NET_F_MAC)), cases[i].mac);
+        cr_assert_eq(!!(info->features & F(NET_F_MTU)), cases[i].mtu != 0);
+        cr_assert(info->features & F(NET_F_MRG_RXBUF));
+        cr_assert(info->features & F(VUB_F_RING_PACKED));
+        cr_assert_eq(info->features & F(NET_F_CTRL_VQ), 0);
+        for (unsigned q = 0; q < info->num_queues; q++)
+            cr_assert_eq(info->queue_worker[q], 0);
+        net_dev_free(n);
+    }
+    net_config bad[] = {{.queue_pairs = 0, .sink = true}, {.queue_pairs = 129, .sink = true},
+                        {.queue_pairs = 1, .sink = false, .port_fds = NULL},
+                        {.queue_pairs = 1, .sink = true, .nworkers = 65}};
+    for (unsigned i = 0; i < 4; i++) {
+        net_dev *n = NULL;
+        cr_assert_eq(net_dev_new(&bad[i], &n), -EINVAL);
+        cr_assert_null(n);
+    }
+}
+
+Test(net_rxtx, pairs_spread_over_workers)
+{
+    net_dev *n;
+    net_config nc = {.queue_pairs = 3, .sink = true, .nworkers = 2};
+    cr_assert_eq(net_dev_new(&nc, &n), 0);
+    const uint16_t *qw = net_dev_info(n)->queue_worker;
+    uint16_t want[6] = {0, 0, 1, 1, 0, 0};
+    cr_assert_arr_eq(qw, want, sizeof(want));
+    net_dev_free(n);
+}
+
+static void init_mac_mtu(void) { start(2, true, true, 1400); }
+
+Test(net_rxtx, config_space_has_mac_status_pairs_mtu, .init = init_mac_mtu, .fini = fini)
+{
+    uint64_t p;
+    uint8_t cfg[12];
+    cr_assert_eq(vhu_frontend_get_protocol_features(t.fe, &p), 0);
+    cr_assert(p & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ));
+    cr_assert_eq(vhu_frontend_set_protocol_features(t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) |
+                                                                VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ))), 0);
+    uint64_t nq;
+    cr_assert_eq(vhu_frontend_get_queue_num(t.fe, &nq), 0);
+    cr_assert_eq(nq, 4);
+    cr_assert_eq(vhu_frontend_get_config(t.fe, 0, cfg, sizeof(cfg), 0), 0);
+    uint8_t want[12] = {0x52, 0x54, 0, 0x12, 0x34, 0x56, NET_S_LINK_UP, 0, 2, 0, 1400 & 0xff, 1400 >> 8};
+    cr_assert_arr_eq(cfg, want, 12);
+}
