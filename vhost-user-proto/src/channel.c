@@ -86,11 +86,10 @@ static int request_locked(vhu_backend_channel *ch, vhu_msg *req, vhu_msg *reply)
     rc = vhu_conn_recv_wait(ch->conn, reply, ch->timeout_ms);
     if (rc == -ETIMEDOUT)
         return vhu__conn_break(ch->conn, rc, "no answer from the front-end");
-    if (rc < 0) {
-        if (rc == -EBADF)
-            vhu__conn_break(ch->conn, rc, "answer with bad fds");
+    if (rc == -EBADF)
+        return vhu__conn_break(ch->conn, -EIO, "answer with truncated fds");
+    if (rc < 0)
         return rc;
-    }
     rc = vhu_validate_backend_reply(reply, req, &ch->ctx);
     if (rc < 0) {
         vhu_msg_close_fds(reply);
