@@ -250,3 +250,21 @@ Test(rw, reader_survives_map_swap, .init = fx_split)
     cr_assert_eq(vq_queue_set_map(fx_q, fx_map), 0);
     vmem_map_free(copy);
 }
+
+Test(rw, zero_byte_moves_on_a_fresh_cursor, .init = fx_split)
+{
+    uint32_t rl[1] = {8}, wl[1] = {8};
+    vq_chain c;
+    add_chain(rl, 1, wl, 1, &c);
+    vq_reader r;
+    vq_writer w;
+    vq_reader_init(&r, fx_q, &c);
+    vq_writer_init(&w, fx_q, &c);
+    uint8_t b[1];
+    cr_assert_eq(vq_reader_read(&r, b, 0), 0, "no segment loaded yet: nothing is copied");
+    cr_assert_eq(vq_writer_write(&w, b, 0), 0);
+    cr_assert_eq(vq_reader_skip(&r, 0), 0);
+    cr_assert_eq(vq_writer_advance(&w, 0), 0);
+    cr_assert_eq(vq_reader_bytes_read(&r), 0);
+    cr_assert_eq(vq_writer_bytes_written(&w), 0);
+}

@@ -54,6 +54,8 @@ static int refresh(struct vq__cursor *k)
 
 static inline void piece(struct vq__cursor *k, enum op op, uint8_t *buf, uint32_t n)
 {
+    if (n == 0)
+        return; /* a zero-byte move may have no segment (hva NULL): memcpy must not see it */
     switch (op) {
     case OP_READ: memcpy(buf, k->hva, n); break;
     case OP_WRITE:
