@@ -29,15 +29,13 @@ struct vq_mock {
     bool wrap, used_wrap;
 };
 
-static int fail_einval(void) { return -EINVAL; }
-
 int vq_mock_new(const vmem_map *m, const vq_mock_config *cfg, vq_mock **out)
 {
     uint32_t size = cfg->size ? cfg->size : 256;
     bool split = cfg->layout == VQ_LAYOUT_SPLIT;
     if (size > VQ_MAX_SIZE || (split && !cvmm_is_pow2(size)) || (cfg->desc_gpa & 15) ||
         (cfg->driver_gpa & (split ? 1 : 3)) || (cfg->device_gpa & 3))
-        return fail_einval();
+        return -EINVAL;
     vq_mock *mk = calloc(1, sizeof(*mk));
     if (!mk)
         return -ENOMEM;
