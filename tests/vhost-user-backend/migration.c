@@ -178,3 +178,60 @@ Test(migration, in_band_kicks_start_the_ring_and_calls_come_back_in_band)
     pthread_join(th, NULL);
     vq_mock_free(r.mk);
 }
+
+/* A device that records each chain it takes in the spec's split inflight layout. */
+static int inflight_kicked(void *ctx, vub_queue *q)
+{
+    void *region;
+    size_t size;
+    if (vub_queue_inflight(q, &region, &size) == 0) {
+        uint8_t *r = region;
+        uint64_t counter = 0x1234 + vub_queue_index(q);
+        r[16] = 1;                  /* desc[0].inflight */
+        memcpy(r + 16 + 8, &counter, 8); /* desc[0].counter */
+    }
+    return tdev_kicked(ctx, q);
+}
+static const vub_device_ops tdev_ops_inflight = {.queue_kicked = inflight_kicked};
+static void init_inflight(void)
+{
+    vt_setup(&(struct vt_opts){.ops = &tdev_ops_inflight, .extra_proto = PB(INFLIGHT_SHMFD)});
+}
+TestSuite(migration_inflight, .init = init_inflight, .fini = vt_fini, .timeout = 10);
+
+Test(migration_inflight, queues_see_their_region_of_the_inflight_buffer)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    vhu_inflight inf;
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 2, 64, &inf, &fd), 0);
+    vt_memory(1, 1 << 20, 0);
+    struct vt_ring r0, r3;
+    vt_ring_setup(&r0, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    vt_ring_setup(&r3, 3, VQ_LAYOUT_SPLIT, 64, false, false); /* beyond num_queues 2: no region */
+    uint16_t h = vt_add_chain(&r0, 0x80000, 8);
+    vt_kick(&r0);
+    vt_wait_used(&r0, h);
+    h = vt_add_chain(&r3, 0x90000, 8);
+    vt_kick(&r3);
+    vt_wait_used(&r3, h);
+    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    uint64_t counter;
+    memcpy(&counter, m + 16 + 8, 8);
+    cr_assert_eq(m[16], 1);
+    cr_assert_eq(counter, 0x1234);
+    uint64_t per = inf.mmap_size / 2;
+    cr_assert_eq(m[per + 16], 0, "queue 1 never ran");
+    munmap(m, inf.mmap_size);
+    /* a new front-end hands the buffer back: the device sees what it recorded */
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    inf.queue_size = 0;
+    cr_assert_neq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    inf.queue_size = 64;
+    inf.mmap_size = 64; /* too small for 2 queues of 64 */
+    cr_assert_neq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    close(fd);
+    vt_ring_free(&r0);
+    vt_ring_free(&r3);
+}

@@ -676,8 +676,35 @@ static uint64_t inflight_queue_bytes(bool packed, uint16_t queue_size)
     return (b + INFLIGHT_ALIGN - 1) & ~(uint64_t)(INFLIGHT_ALIGN - 1);
 }
 
-static void inflight_unmap(struct vub__ctl *c)
+struct inflight_call {
+    uint8_t *base;
+    uint64_t per;
+    unsigned nq;
+};
+
+static void w_inflight(vub__worker *w, void *arg)
 {
+    struct inflight_call *ic = arg;
+    for (unsigned i = 0; i < w->nqueues; i++) {
+        vub_queue *q = w->queues[i];
+        bool has = ic->base && q->index < ic->nq;
+        q->inflight = has ? ic->base + ic->per * q->index : NULL;
+        q->inflight_size = has ? ic->per : 0;
+    }
+}
+
+/* Give the queues their regions of a new buffer (NULL: none); workers let go of the old one first. */
+static void inflight_publish(vub_daemon *d, void *base, uint64_t per, unsigned nq)
+{
+    struct inflight_call ic = {.base = base, .per = per, .nq = nq};
+    for (unsigned i = 0; i < d->nworkers; i++)
+        vub__worker_call(&d->workers[i], w_inflight, &ic);
+}
+
+static void inflight_unmap(vub_daemon *d)
+{
+    struct vub__ctl *c = d->ctl;
+    inflight_publish(d, NULL, 0, 0);
     if (c->inflight)
         munmap(c->inflight, c->inflight_size);
     c->inflight = NULL;
@@ -714,9 +741,10 @@ static int h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
         memcpy(qr + 8, &version, 2);
         memcpy(qr + 10, &num, 2);
     }
-    inflight_unmap(c);
+    inflight_unmap(d);
     c->inflight = p;
     c->inflight_size = total;
+    inflight_publish(d, p, per, in.num_queues);
     out.mmap_size = total;
     out.mmap_offset = 0;
 out:
@@ -731,7 +759,10 @@ static int h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
     struct vub__ctl *c = d->ctl;
     vhu_inflight in = {0};
     memcpy(&in, &m->payload.inflight, m->hdr.size < sizeof(in) ? m->hdr.size : sizeof(in));
-    if (in.mmap_size == 0 || in.mmap_size > SIZE_MAX || in.num_queues > d->nqueues) {
+    bool packed = (c->features & (1ull << VUB_F_RING_PACKED)) != 0;
+    uint64_t per = inflight_queue_bytes(packed, in.queue_size);
+    if (in.mmap_size == 0 || in.mmap_size > SIZE_MAX || in.num_queues > d->nqueues || in.queue_size == 0 ||
+        per * in.num_queues > in.mmap_size) {
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD with size %llu for %u queues refused", d->name,
                   (unsigned long long)in.mmap_size, in.num_queues);
         return -EINVAL;
@@ -742,9 +773,10 @@ static int h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cannot map the inflight buffer: %s", d->name, strerror(e));
         return -e;
     }
-    inflight_unmap(c);
+    inflight_unmap(d);
     c->inflight = p;
     c->inflight_size = in.mmap_size;
+    inflight_publish(d, p, per, in.num_queues);
     return 0;
 }
 
@@ -958,7 +990,7 @@ void vub__ctl_disconnected(vub_daemon *d)
     vmem_log_unref(c->dlog);
     c->dlog = NULL;
     cvmm_close(&c->log_fd);
-    inflight_unmap(c);
+    inflight_unmap(d);
     c->features = 0;
     atomic_store_explicit(&d->features_acked, 0, memory_order_release);
     c->proto = 0;

@@ -40,6 +40,8 @@ struct vub_queue {
     ev_io kick_w;          /* (W) */
     ev_idle poll_w;        /* (W) */
     void *priv;            /* (W) the device's pointer */
+    void *inflight;        /* (W) this queue's region of the inflight buffer, or NULL */
+    size_t inflight_size;  /* (W) */
     atomic_bool kick_pending; /* (A) vub_queue_kick() / in-band VRING_KICK */
     /* (C) ring configuration as the front-end sent it */
     uint32_t num;          /* SET_VRING_NUM (0: not sent) */

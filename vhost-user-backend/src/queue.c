@@ -44,6 +44,15 @@ int vub_queue_notify(vub_queue *q)
     return vub_queue_signal(q);
 }
 
+int vub_queue_inflight(const vub_queue *q, void **region, size_t *size)
+{
+    if (!q->inflight)
+        return -ENOENT;
+    *region = q->inflight;
+    *size = q->inflight_size;
+    return 0;
+}
+
 int vub_queue_kick(vub_queue *q)
 {
     atomic_store_explicit(&q->kick_pending, true, memory_order_release);

@@ -67,6 +67,15 @@ int vub_queue_signal(vub_queue *q);
 void vub_queue_set_priv(vub_queue *q, void *priv);
 void *vub_queue_priv(const vub_queue *q);
 
+/** vub_queue_inflight() - this queue's region of the inflight I/O tracking buffer (GET/SET_INFLIGHT_FD,
+ *  VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD, which a device opts into through info.protocol_features): the
+ *  spec's QueueRegionSplit or QueueRegionPacked (by VIRTIO_F_RING_PACKED), shared with the front-end so
+ *  that a restarted back-end can resubmit what was in flight.  The device updates it as the spec's
+ *  "Inflight I/O tracking" section says.
+ *  Return: 0 (*region, *size filled); -ENOENT the front-end set no buffer for this queue.
+ *  Ownership: *region borrowed, valid until the current worker callback returns.  Threads: worker. */
+int vub_queue_inflight(const vub_queue *q, void **region, size_t *size);
+
 /** vub_queue_kick() - schedule queue_kicked() on the queue's worker (e.g. after the device gained buffers
  *  of its own, or from another thread).  Return: 0.  Threads: any. */
 int vub_queue_kick(vub_queue *q);
