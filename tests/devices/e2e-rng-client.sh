@@ -15,7 +15,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[ "${1:-}" = --bin ] && [ -x "${2:-}" ] || { echo "usage: $0 --bin PATH" >&2; exit 2; }
+if [ "${1:-}" != --bin ] || [ ! -x "${2:-}" ]; then echo "usage: $0 --bin PATH" >&2; exit 2; fi
 BIN=$2
 e2e_init rng-client-reconnect
 SOCK=$E2E_TMP/rng.sock
