@@ -186,3 +186,43 @@ Test(negotiation_min, device_without_config_ops_offers_no_config_and_refuses_it)
     uint64_t n;
     cr_assert_eq(vhu_frontend_get_queue_num(vt.fe, &n), 0);
 }
+
+Test(negotiation, a_failing_features_acked_op_is_an_error_reply)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT);
+    atomic_store(&vt.dev.features_error, -ENOTSUP);
+    cr_assert_eq(vhu_frontend_set_features(vt.fe, 1ull << VUB_F_VERSION_1), -EREMOTEIO);
+    atomic_store(&vt.dev.features_error, 0);
+    cr_assert_eq(vhu_frontend_set_features(vt.fe, 1ull << VUB_F_VERSION_1), 0);
+}
+
+Test(negotiation, a_failing_queue_started_op_leaves_the_ring_stopped)
+{
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    atomic_store(&vt.dev.start_error, -EIO);
+    vt_ring_addrs(&r, 0);
+    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver,
+                         .device_gpa = r.device};
+    cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
+    vhu_vring_addr a = {.index = 0, .desc = VT_UVA_BASE + r.desc, .avail = VT_UVA_BASE + r.driver,
+                        .used = VT_UVA_BASE + r.device};
+    cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 64), 0);
+    cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
+    int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, kick), -EREMOTEIO);
+    uint16_t h;
+    vq_mock_buf b = {.gpa = 0x80000, .len = 8, .write = true};
+    cr_assert_eq(vq_mock_add(r.mk, &b, 1, &h), 0);
+    uint64_t one = 1;
+    cr_assert_eq(write(kick, &one, 8), 8);
+    vt_sleep_ms(30);
+    uint32_t len;
+    cr_assert_eq(vq_mock_used(r.mk, &h, &len), 0, "a ring whose start failed was processed");
+    atomic_store(&vt.dev.start_error, 0);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, kick), 0);
+    cr_assert_eq(vt_wait_used(&r, h), 8);
+    close(kick);
+    vq_mock_free(r.mk);
+}

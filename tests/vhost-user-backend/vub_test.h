@@ -51,6 +51,8 @@ struct tdev {
     atomic_int kick_error;  /* returned by queue_kicked when non-zero (after processing nothing) */
     atomic_uint delay_us;   /* per chain, to keep the worker busy */
     atomic_int busy;        /* 1 while a chain is being processed (during the delay) */
+    atomic_int start_error; /* returned by queue_started */
+    atomic_int features_error; /* returned by features_acked */
     pthread_mutex_t mu;
     uint8_t config[VT_CONFIG_SIZE];
     vhu_shmem_config shmem;
@@ -105,6 +107,9 @@ static int tdev_kicked(void *ctx, vub_queue *q)
 static int tdev_started(void *ctx, vub_queue *q)
 {
     struct tdev *t = ctx;
+    int err = atomic_load(&t->start_error);
+    if (err)
+        return err;
     atomic_fetch_add(&t->started[vub_queue_index(q)], 1);
     return 0;
 }
@@ -123,7 +128,11 @@ static int tdev_enabled(void *ctx, vub_queue *q, bool en)
 }
 static int tdev_features(void *ctx, uint64_t f)
 {
-    atomic_store(&((struct tdev *)ctx)->acked, f);
+    struct tdev *t = ctx;
+    int err = atomic_load(&t->features_error);
+    if (err)
+        return err;
+    atomic_store(&t->acked, f);
     return 0;
 }
 static void tdev_reset(void *ctx) { atomic_fetch_add(&((struct tdev *)ctx)->resets, 1); }

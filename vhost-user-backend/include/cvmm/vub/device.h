@@ -66,7 +66,8 @@ typedef struct vub_device_ops {
 
     /** mem_changed() - guest memory is now @map (SET_MEM_TABLE, ADD/REM_MEM_REG, logging on/off).  The
      *  map is borrowed and only valid during the call (workers get theirs through vub_queue_map()).
-     *  NULL: nothing.  Threads: control. */
+     *  The map is in use whatever the op returns: a failure is only logged.  NULL: nothing.
+     *  Threads: control. */
     int (*mem_changed)(void *ctx, const vmem_map *map);
 
     /** queue_started() - @q was started (SET_VRING_KICK / in-band VRING_KICK): its ring is ready and
