@@ -210,3 +210,70 @@ Test(memory, set_log_base_with_a_bad_fd_is_refused)
     uint64_t n;
     cr_assert_eq(vhu_frontend_get_queue_num(vt.fe, &n), 0);
 }
+
+struct pump {
+    struct vt_ring *r;
+    atomic_int stop;
+    int done;
+    int failed;
+};
+
+static void *pump_main(void *arg)
+{
+    struct pump *p = arg;
+    while (!atomic_load(&p->stop)) {
+        vq_mock_buf b[2] = {{0x80000, 64, false}, {0x81000, 512, true}};
+        uint16_t h, hh;
+        uint32_t len;
+        if (vq_mock_add(p->r->mk, b, 2, &h) < 0) {
+            p->failed = 1;
+            break;
+        }
+        uint64_t one = 1;
+        if (write(p->r->kick, &one, 8) != 8) {
+            p->failed = 2;
+            break;
+        }
+        int rc = 0;
+        for (int i = 0; i < 3000 && (rc = vq_mock_used(p->r->mk, &hh, &len)) == 0; i++)
+            vt_sleep_ms(1);
+        if (rc != 1 || hh != h || len != 512) {
+            p->failed = 3;
+            break;
+        }
+        p->done++;
+    }
+    return NULL;
+}
+
+Test(memory, regions_come_and_go_under_traffic)
+{
+    struct vt_ring r;
+    ready(&r);
+    struct pump p = {.r = &r};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, pump_main, &p), 0);
+    for (int i = 0; i < 40; i++) {
+        vmem_region *x;
+        uint64_t gpa = (64ull + (uint64_t)(i % 4)) << 20;
+        add_region(gpa, 1 << 20, &x);
+        vhu_mem_region w = {.guest_addr = gpa, .size = 1 << 20, .user_addr = VT_UVA_BASE + gpa};
+        cr_assert_eq(vhu_frontend_rem_mem_reg(vt.fe, &w), 0);
+        vmem_region_unref(x);
+        if (i % 10 == 0) { /* and a whole new table now and then: the ring's region stays */
+            vhu_mem_region t[8];
+            int fds[8];
+            for (unsigned k = 0; k < 8; k++) {
+                t[k] = (vhu_mem_region){.guest_addr = (4ull << 20) * k, .size = 1 << 20,
+                                        .user_addr = VT_UVA_BASE + (4ull << 20) * k};
+                fds[k] = vmem_region_fd(vt.regs[k]);
+            }
+            cr_assert_eq(vhu_frontend_set_mem_table(vt.fe, t, fds, 8), 0);
+        }
+    }
+    atomic_store(&p.stop, 1);
+    pthread_join(th, NULL);
+    cr_assert_eq(p.failed, 0, "pump failed at step %d after %d chains", p.failed, p.done);
+    cr_assert_gt(p.done, 0);
+    vt_ring_free(&r);
+}
