@@ -155,7 +155,12 @@ struct vub__ctl {
     bool xfer_done;          /* a transfer finished and CHECK_DEVICE_STATE may report it */
 };
 
+#define PBIT(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
+
 /* ---- control.c: the protocol state machine ---- */
+/* vub__reply() / vub__reply_u64() - explicit reply to @m; a send failure marks the connection dead. */
+int vub__reply(vub_daemon *d, const vhu_msg *m, const void *p, uint32_t size, const int *fds, uint32_t nfds);
+int vub__reply_u64(vub_daemon *d, const vhu_msg *m, uint64_t v);
 /* vub__ctl_dispatch() - handle d->ctl->msg (valid) and reply as owed.  Sets conn_dead on send failure. */
 void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m);
 /* vub__ctl_rejected() - the endpoint rejected a message with @rc: answer what it could not (zeroed
@@ -167,6 +172,38 @@ void vub__ctl_reset(vub_daemon *d);
 void vub__ctl_disconnected(vub_daemon *d);
 /* vub__ctl_connected() - a new connection: compute the offers, reset the per-connection state. */
 void vub__ctl_connected(vub_daemon *d);
+
+/* ---- mem.c: guest memory messages ---- */
+int vub__publish(vub_daemon *d, vmem_map *owned_map); /* to the workers; mem_gen odd meanwhile */
+int vub__update_log(vub_daemon *d);                   /* re-publish if the dirty log to use changed */
+int vub__h_set_mem_table(vub_daemon *d, vhu_msg *m);
+int vub__h_add_mem_reg(vub_daemon *d, vhu_msg *m);
+int vub__h_rem_mem_reg(vub_daemon *d, vhu_msg *m);
+int vub__h_set_log_base(vub_daemon *d, vhu_msg *m);   /* replies itself when LOG_SHMFD owes a reply */
+int vub__h_set_log_fd(vub_daemon *d, vhu_msg *m);
+
+/* ---- rings.c: ring messages (vub__h_get_vring_base replies itself) ---- */
+int vub__h_set_vring_num(vub_daemon *d, vhu_msg *m);
+int vub__h_set_vring_addr(vub_daemon *d, vhu_msg *m);
+int vub__h_set_vring_base(vub_daemon *d, vhu_msg *m);
+int vub__h_get_vring_base(vub_daemon *d, vhu_msg *m);
+int vub__h_set_vring_kick(vub_daemon *d, vhu_msg *m);
+int vub__h_set_vring_fd(vub_daemon *d, vhu_msg *m, void (*fn)(vub__worker *, void *));
+void vub__w_set_call(vub__worker *w, void *arg);
+void vub__w_set_err(vub__worker *w, void *arg);
+int vub__h_set_vring_enable(vub_daemon *d, vhu_msg *m);
+int vub__h_vring_kick(vub_daemon *d, vhu_msg *m);
+int vub__h_reset_device(vub_daemon *d);
+void vub__w_disable_all(vub__worker *w, void *arg);   /* RESET_OWNER */
+void vub__w_set_inband(vub__worker *w, void *arg);    /* arg: bool * */
+
+/* ---- migration.c: inflight buffer and device state (the GET/SET/CHECK handlers reply themselves) ---- */
+int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m);
+int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m);
+void vub__inflight_unmap(vub_daemon *d);
+int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m);
+int vub__h_check_device_state(vub_daemon *d, vhu_msg *m);
+int vub__xfer_join(vub_daemon *d);                    /* -EPROTO: no transfer */
 
 /* ---- device.c: one wrapper per op, defaults and result checks in one place ---- */
 int vub__dev_features_acked(vub_daemon *d, uint64_t features);

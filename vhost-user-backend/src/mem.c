@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Guest memory messages: SET_MEM_TABLE, ADD/REM_MEM_REG, SET_LOG_BASE/SET_LOG_FD, and publishing maps to
+ * the workers (see worker.c for the reader side). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cvmm/checked.h"
+#include "cvmm/fd.h"
+#include "cvmm/vhu/backend.h"
+#include "cvmm/vmem/region.h"
+#include "cvmm/vq/split.h"
+#include "cvmm/vq/state.h"
+#include "internal.h"
+
+/* ---- guest memory ---- */
+
+/* Publish @owned (taken) to the workers.  mem_gen is odd during the vub__publish (see worker.c). */
+int vub__publish(vub_daemon *d, vmem_map *owned)
+{
+    atomic_fetch_add_explicit(&d->mem_gen, 1, memory_order_seq_cst);
+    int rc = vmem_guest_publish(d->guest, owned);
+    atomic_fetch_add_explicit(&d->mem_gen, 1, memory_order_seq_cst);
+    if (rc < 0) {
+        cvmm_logf(d->log, CVMM_LOG_ERROR, "%s: publishing the memory map failed: %s", d->name, strerror(-rc));
+        return rc;
+    }
+    (void)vub__dev_mem_changed(d, vmem_guest_map(d->guest));
+    return 0;
+}
+
+static vmem_log *wanted_log(const vub_daemon *d)
+{
+    const struct vub__ctl *c = d->ctl;
+    return c->dlog && (c->features & (1ull << VHU_F_LOG_ALL)) ? c->dlog : NULL;
+}
+
+/* Re-publish the current regions if the dirty log to use changed. */
+int vub__update_log(vub_daemon *d)
+{
+    const vmem_map *cur = vmem_guest_map(d->guest);
+    vmem_log *want = wanted_log(d);
+    if (vmem_map_dirty_log(cur) == want)
+        return 0;
+    vmem_map *m;
+    int rc = vmem_map_with_log(cur, want, &m);
+    if (rc < 0)
+        return rc;
+    return vub__publish(d, m);
+}
+
+static int region_from_wire(vub_daemon *d, const vhu_mem_region *w, int owned_fd, vmem_region **out)
+{
+    vmem_region_desc desc = {
+        .gpa = w->guest_addr,
+        .size = w->size,
+        .user_addr = w->user_addr,
+        .mmap_offset = w->mmap_offset,
+    };
+    int rc = vmem_region_new_fd(&desc, owned_fd, d->log, out);
+    if (rc < 0)
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cannot map region gpa 0x%llx size 0x%llx: %s", d->name,
+                  (unsigned long long)w->guest_addr, (unsigned long long)w->size, strerror(-rc));
+    return rc;
+}
+
+int vub__h_set_mem_table(vub_daemon *d, vhu_msg *m)
+{
+    const vhu_mem_table *t = &m->payload.mem;
+    vmem_region *regs[VHU_MEM_REGIONS_MAX] = {0};
+    uint32_t n = t->nregions;
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++)
+        rc = region_from_wire(d, &t->regions[i], vhu_msg_take_fd(m, i), &regs[i]);
+    vmem_map *map = NULL;
+    if (rc == 0)
+        rc = vmem_map_new(regs, n, wanted_log(d), d->log, &map);
+    for (uint32_t i = 0; i < n; i++)
+        vmem_region_unref(regs[i]);
+    if (rc < 0)
+        return rc;
+    return vub__publish(d, map);
+}
+
+int vub__h_add_mem_reg(vub_daemon *d, vhu_msg *m)
+{
+    vmem_region *r;
+    int rc = region_from_wire(d, &m->payload.mem_reg.region, vhu_msg_take_fd(m, 0), &r);
+    if (rc < 0)
+        return rc;
+    vmem_map *map;
+    rc = vmem_map_with_region(vmem_guest_map(d->guest), r, &map);
+    vmem_region_unref(r);
+    if (rc < 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: ADD_MEM_REG refused: %s", d->name, strerror(-rc));
+        return rc;
+    }
+    return vub__publish(d, map);
+}
+
+int vub__h_rem_mem_reg(vub_daemon *d, vhu_msg *m)
+{
+    const vhu_mem_region *w = &m->payload.mem_reg.region;
+    vmem_map *map;
+    int rc = vmem_map_without_region(vmem_guest_map(d->guest), w->guest_addr, w->size, w->user_addr, &map);
+    if (rc < 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: REM_MEM_REG of an unknown region gpa 0x%llx size 0x%llx", d->name,
+                  (unsigned long long)w->guest_addr, (unsigned long long)w->size);
+        return rc;
+    }
+    return vub__publish(d, map); /* a passed fd (allowed by the spec) is closed after dispatch */
+}
+
+int vub__h_set_log_base(vub_daemon *d, vhu_msg *m)
+{
+    struct vub__ctl *c = d->ctl;
+    int rc;
+    vmem_log *l = NULL;
+    if (m->nfds != 1) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_LOG_BASE without a log fd", d->name);
+        rc = -EBADF;
+    } else {
+        rc = vmem_log_new_fd(m->fds[0], m->payload.log.offset, m->payload.log.size, d->log, &l);
+    }
+    if (rc == 0) {
+        vmem_log *old = c->dlog;
+        c->dlog = l;
+        rc = vub__update_log(d);
+        if (rc < 0) {
+            c->dlog = old;
+            vmem_log_unref(l);
+        } else {
+            vmem_log_unref(old); /* the published maps hold their own references */
+        }
+    }
+    if (vhu_req_owed(m, vhu_backend_ctx(c->conn)) == VHU_OWED_REPLY)
+        (void)vub__reply_u64(d, m, rc == 0 ? 0 : 1);
+    return rc;
+}
+
+int vub__h_set_log_fd(vub_daemon *d, vhu_msg *m)
+{
+    cvmm_close(&d->ctl->log_fd);
+    d->ctl->log_fd = vhu_msg_take_fd(m, 0);
+    return 0;
+}
+

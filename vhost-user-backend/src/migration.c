@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Reconnect and migration support: the inflight I/O tracking buffer (GET/SET_INFLIGHT_FD) and the device
+ * state transfer (SET_DEVICE_STATE_FD / CHECK_DEVICE_STATE). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cvmm/checked.h"
+#include "cvmm/fd.h"
+#include "cvmm/vhu/backend.h"
+#include "cvmm/vmem/region.h"
+#include "cvmm/vq/split.h"
+#include "cvmm/vq/state.h"
+#include "internal.h"
+
+/* ---- inflight I/O tracking buffer (spec "Inflight I/O tracking") ---- */
+
+#define INFLIGHT_ALIGN 64u
+#define INFLIGHT_SPLIT_HDR 16u   /* features u64, version, desc_num, last_batch_head, used_idx */
+#define INFLIGHT_SPLIT_DESC 16u  /* DescStateSplit */
+#define INFLIGHT_PACKED_HDR 32u  /* 29 bytes of fields, padded to the 8-byte alignment of desc[] */
+#define INFLIGHT_PACKED_DESC 32u /* DescStatePacked */
+
+static uint64_t inflight_queue_bytes(bool packed, uint16_t queue_size)
+{
+    uint64_t b = packed ? INFLIGHT_PACKED_HDR + (uint64_t)INFLIGHT_PACKED_DESC * queue_size
+                        : INFLIGHT_SPLIT_HDR + (uint64_t)INFLIGHT_SPLIT_DESC * queue_size;
+    return (b + INFLIGHT_ALIGN - 1) & ~(uint64_t)(INFLIGHT_ALIGN - 1);
+}
+
+struct inflight_call {
+    uint8_t *base;
+    uint64_t per;
+    unsigned nq;
+};
+
+static void w_inflight(vub__worker *w, void *arg)
+{
+    struct inflight_call *ic = arg;
+    for (unsigned i = 0; i < w->nqueues; i++) {
+        vub_queue *q = w->queues[i];
+        bool has = ic->base && q->index < ic->nq;
+        q->inflight = has ? ic->base + ic->per * q->index : NULL;
+        q->inflight_size = has ? ic->per : 0;
+    }
+}
+
+/* Give the queues their regions of a new buffer (NULL: none); workers let go of the old one first. */
+static void inflight_publish(vub_daemon *d, void *base, uint64_t per, unsigned nq)
+{
+    struct inflight_call ic = {.base = base, .per = per, .nq = nq};
+    for (unsigned i = 0; i < d->nworkers; i++)
+        vub__worker_call(&d->workers[i], w_inflight, &ic);
+}
+
+void vub__inflight_unmap(vub_daemon *d)
+{
+    struct vub__ctl *c = d->ctl;
+    inflight_publish(d, NULL, 0, 0);
+    if (c->inflight)
+        munmap(c->inflight, c->inflight_size);
+    c->inflight = NULL;
+    c->inflight_size = 0;
+}
+
+int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
+{
+    struct vub__ctl *c = d->ctl;
+    vhu_inflight in = {0};
+    memcpy(&in, &m->payload.inflight, m->hdr.size < sizeof(in) ? m->hdr.size : sizeof(in));
+    vhu_inflight out = {.num_queues = in.num_queues, .queue_size = in.queue_size};
+    bool packed = (c->features & (1ull << VUB_F_RING_PACKED)) != 0;
+    uint64_t per = inflight_queue_bytes(packed, in.queue_size), total = per * in.num_queues;
+    int fd = -1, rc = 0;
+    void *p = MAP_FAILED;
+    if (in.num_queues == 0 || in.num_queues > d->nqueues || in.queue_size == 0 ||
+        in.queue_size > d->max_queue_size) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: GET_INFLIGHT_FD for %u queues of %u entries refused", d->name,
+                  in.num_queues, in.queue_size);
+        rc = -EINVAL;
+        goto out;
+    }
+    fd = memfd_create("cvmm-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0 || ftruncate(fd, (off_t)total) < 0 ||
+        (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        rc = -errno;
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cannot create the inflight buffer: %s", d->name, strerror(errno));
+        goto out;
+    }
+    for (unsigned i = 0; i < in.num_queues; i++) { /* version 1, desc_num; the rest is zero */
+        uint8_t *qr = (uint8_t *)p + per * i;
+        uint16_t version = 1, num = in.queue_size;
+        memcpy(qr + 8, &version, 2);
+        memcpy(qr + 10, &num, 2);
+    }
+    vub__inflight_unmap(d);
+    c->inflight = p;
+    c->inflight_size = total;
+    inflight_publish(d, p, per, in.num_queues);
+    out.mmap_size = total;
+    out.mmap_offset = 0;
+out:
+    /* mmap_size 0 and no fd is the error form front-ends check for */
+    (void)vub__reply(d, m, &out, sizeof(out), rc == 0 ? &fd : NULL, rc == 0 ? 1 : 0);
+    cvmm_close(&fd);
+    return rc;
+}
+
+int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
+{
+    struct vub__ctl *c = d->ctl;
+    vhu_inflight in = {0};
+    memcpy(&in, &m->payload.inflight, m->hdr.size < sizeof(in) ? m->hdr.size : sizeof(in));
+    bool packed = (c->features & (1ull << VUB_F_RING_PACKED)) != 0;
+    uint64_t per = inflight_queue_bytes(packed, in.queue_size);
+    if (in.mmap_size == 0 || in.mmap_size > SIZE_MAX || in.num_queues > d->nqueues || in.queue_size == 0 ||
+        per * in.num_queues > in.mmap_size) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD with size %llu for %u queues refused", d->name,
+                  (unsigned long long)in.mmap_size, in.num_queues);
+        return -EINVAL;
+    }
+    void *p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], (off_t)in.mmap_offset);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cannot map the inflight buffer: %s", d->name, strerror(e));
+        return -e;
+    }
+    vub__inflight_unmap(d);
+    c->inflight = p;
+    c->inflight_size = in.mmap_size;
+    inflight_publish(d, p, per, in.num_queues);
+    return 0;
+}
+
+/* ---- device state transfer (SET_DEVICE_STATE_FD / CHECK_DEVICE_STATE) ---- */
+
+static void *xfer_main(void *arg)
+{
+    vub_daemon *d = arg;
+    struct vub__ctl *c = d->ctl;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE); /* a front-end that closed its end gives EPIPE, not a dead process */
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    c->xfer_rc = vub__dev_state_transfer(d, c->xfer_dir, c->xfer_fd);
+    cvmm_close(&c->xfer_fd);
+    return NULL;
+}
+
+int vub__xfer_join(vub_daemon *d)
+{
+    struct vub__ctl *c = d->ctl;
+    if (!c->xfer_running)
+        return -EPROTO;
+    pthread_join(c->xfer, NULL);
+    c->xfer_running = false;
+    return c->xfer_rc;
+}
+
+int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m)
+{
+    struct vub__ctl *c = d->ctl;
+    const vhu_device_state *ts = &m->payload.transfer_state;
+    int rc = 0;
+    if (c->xfer_running)
+        (void)vub__xfer_join(d); /* a previous transfer the front-end never checked */
+    c->xfer_done = false;
+    if (ts->phase != VHU_TRANSFER_STATE_PHASE_STOPPED || ts->direction > VHU_TRANSFER_STATE_DIRECTION_LOAD) {
+        rc = -EINVAL;
+    } else {
+        c->xfer_dir = ts->direction == VHU_TRANSFER_STATE_DIRECTION_SAVE ? VUB_STATE_SAVE : VUB_STATE_LOAD;
+        if ((c->xfer_dir == VUB_STATE_SAVE && !d->ops->state_save) ||
+            (c->xfer_dir == VUB_STATE_LOAD && !d->ops->state_load)) {
+            rc = vub__dev_state_transfer(d, c->xfer_dir, -1); /* logs, -ENOTSUP */
+        } else {
+            c->xfer_fd = vhu_msg_take_fd(m, 0);
+            c->xfer_rc = 0;
+            int e = pthread_create(&c->xfer, NULL, xfer_main, d);
+            if (e != 0) {
+                cvmm_close(&c->xfer_fd);
+                rc = -e;
+            } else {
+                c->xfer_running = true;
+            }
+        }
+    }
+    if (rc < 0)
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_DEVICE_STATE_FD refused: %s", d->name, strerror(-rc));
+    (void)vub__reply_u64(d, m, VHU_DEVICE_STATE_NOFD_MASK | (rc < 0 ? 1u : 0u));
+    return rc;
+}
+
+int vub__h_check_device_state(vub_daemon *d, vhu_msg *m)
+{
+    int rc = vub__xfer_join(d);
+    if (rc == -EPROTO)
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: CHECK_DEVICE_STATE without a transfer", d->name);
+    (void)vub__reply_u64(d, m, rc == 0 ? 0 : 1);
+    return rc;
+}
+
