@@ -4,7 +4,11 @@
  * for the tap (it keeps frame boundaries, as a tap does).  Checks the virtio-net header handling both ways:
  * header sizes (10/12), num_buffers with MRG_RXBUF, zeroed headers, malformed tx chains, rx without
  * buffers, config space and the offered features. */
+#ifdef NT_MINI_CRITERION /* the plain-program build for ThreadSanitizer (see tests/vhost-user-backend) */
+#include "../vhost-user-backend/mini_criterion.h"
+#else
 #include <criterion/criterion.h>
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
