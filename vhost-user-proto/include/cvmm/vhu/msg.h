@@ -138,13 +138,18 @@ _Static_assert(sizeof(vhu_hdr) == 12, "vhost-user header is 12 bytes");
  *
  *  Bit 21 vs 22: the spec (and the seed patch) make VHOST_USER_PROTOCOL_F_GPA_ADDRESSES bit 21 and
  *  VHOST_USER_PROTOCOL_F_SHMEM bit 22.  rust-vmm's vhost 0.16 defines SHMEM as bit 21; we follow the spec.
- *  What that means for a peer built on the old number:
- *   - bit 21 is only ever GPA_ADDRESSES to us.  We never read bit 21 as SHMEM, so GET_SHMEM_CONFIG and
- *     SHMEM_MAP/UNMAP are refused with -EPROTO unless bit 22 was negotiated, on both channels.
- *   - our back-end offers bit 21 only if its owner asks for GPA_ADDRESSES; an old peer that acks it while
- *     meaning SHMEM then sends host virtual user addresses, which the validator rejects (-EBADMSG: with
- *     GPA_ADDRESSES every region's user address must duplicate its guest address), instead of mapping
- *     the wrong thing.  Our front-end never sets bit 21 unless its caller does. */
+ *  Bit 21 is only ever GPA_ADDRESSES to us; nothing here reads it as SHMEM.  What that means for a peer
+ *  built on the old number:
+ *   - GET_SHMEM_CONFIG and SHMEM_MAP/UNMAP are refused with -EPROTO unless bit 22 was negotiated, on both
+ *     channels and in both directions (our front-end does not send them, our validators reject them; the
+ *     back-end endpoint answers a NEED_REPLY request with a REPLY_ACK of EPROTO).
+ *   - an old front-end that acks bit 21 (only possible if our back-end offered GPA_ADDRESSES) and then
+ *     sends host virtual user addresses has its SET_MEM_TABLE / ADD_MEM_REG rejected with -EBADMSG (with
+ *     GPA_ADDRESSES every region's user address must duplicate its guest address) instead of having the
+ *     wrong memory mapped.
+ *   - an old back-end that offers bit 21 meaning SHMEM: our front-end sets only the bits its caller asks
+ *     for; if the caller acks 21 it gets GPA_ADDRESSES semantics (user address = guest address), and the
+ *     old back-end's SHMEM_MAP requests are nacked with EPROTO. */
 enum vhu_protocol_feature {
     VHU_PROTOCOL_F_MQ = 0,
     VHU_PROTOCOL_F_LOG_SHMFD = 1,
