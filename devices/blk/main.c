@@ -6,7 +6,8 @@
  *   cvmm-blk --print-capabilities
  *
  * Follows the vhost-user spec's back-end program conventions: no daemonizing, exit 0 on SIGTERM/SIGINT,
- * exit 1 with a message on stderr when start-up fails.  The request handling lives in blk.c. */
+ * exit 1 with a message on stderr when start-up fails.  The requests are in blk.c, the device ops in
+ * device.c. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,18 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blk.h"
+#include "device.h"
 #include "cvmm/vub.h"
 
 #define PROG "cvmm-blk"
 
-struct blk_dev {
+struct blk_args {
     const char *path;
     bool read_only;
     unsigned num_queues;
     unsigned queue_size;
-    blk_disk disk;
-    struct blk_config cfg;
 };
 
 static void log_stderr(void *opaque, enum cvmm_log_level lvl, const char *line)
@@ -49,22 +48,22 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 
 static int opt_file(void *o, const char *arg)
 {
-    ((struct blk_dev *)o)->path = arg;
+    ((struct blk_args *)o)->path = arg;
     return *arg ? 0 : -EINVAL;
 }
 static int opt_ro(void *o, const char *arg)
 {
     (void)arg;
-    ((struct blk_dev *)o)->read_only = true;
+    ((struct blk_args *)o)->read_only = true;
     return 0;
 }
 static int opt_queues(void *o, const char *arg)
 {
-    return parse_uint(arg, 1, VUB_MAX_QUEUES, &((struct blk_dev *)o)->num_queues);
+    return parse_uint(arg, 1, VUB_MAX_QUEUES, &((struct blk_args *)o)->num_queues);
 }
 static int opt_qsize(void *o, const char *arg)
 {
-    struct blk_dev *b = o;
+    struct blk_args *b = o;
     int rc = parse_uint(arg, 2, VQ_MAX_SIZE, &b->queue_size);
     return rc == 0 && (b->queue_size & (b->queue_size - 1)) == 0 ? 0 : -EINVAL;
 }
@@ -78,48 +77,14 @@ static const vub_cmdline_option blk_opts[] = {
 };
 #define NOPTS (sizeof(blk_opts) / sizeof(blk_opts[0]))
 
-/* ---- the device operations ---- */
-
-static int blk_get_config(void *ctx, uint32_t off, void *buf, uint32_t len)
-{
-    struct blk_dev *b = ctx;
-    memcpy(buf, (const uint8_t *)&b->cfg + off, len); /* the library checked off + len <= config_size */
-    return 0;
-}
-
-static int blk_kicked(void *ctx, vub_queue *q)
-{
-    struct blk_dev *b = ctx;
-    if (!vub_queue_enabled(q))
-        return 0; /* a disabled ring is left alone: queue_enabled() kicks it when it is enabled */
-    int rc = blk_queue_process(&b->disk, vub_queue_vq(q));
-    int nrc = vub_queue_notify(q);
-    if (rc < 0)
-        return rc;
-    return nrc < 0 ? nrc : 0;
-}
-
-static int blk_enabled(void *ctx, vub_queue *q, bool enabled)
-{
-    (void)ctx;
-    if (enabled && vub_queue_started(q))
-        return vub_queue_kick(q); /* requests may have arrived while it was disabled */
-    return 0;
-}
-
-static const vub_device_ops blk_ops = {
-    .get_config = blk_get_config,
-    .queue_kicked = blk_kicked,
-    .queue_enabled = blk_enabled,
-};
-
 int main(int argc, char **argv)
 {
-    struct blk_dev b = {.num_queues = 1, .queue_size = 1024};
+    struct blk_args o = {.num_queues = 1, .queue_size = 1024};
+    blk_dev b = {0}; /* the device context: its disk is shared by the worker threads */
     vub_cmdline cl;
     char err[256];
     b.disk.fd = -1;
-    if (vub_cmdline_parse(argc, argv, blk_opts, NOPTS, &b, &cl, err, sizeof(err)) < 0) {
+    if (vub_cmdline_parse(argc, argv, blk_opts, NOPTS, &o, &cl, err, sizeof(err)) < 0) {
         fprintf(stderr, PROG ": %s (see --help)\n", err);
         return 1;
     }
@@ -129,39 +94,33 @@ int main(int argc, char **argv)
         static const char *const feats[] = {"read-only", "blk-file", NULL};
         return vub_print_capabilities(STDOUT_FILENO, "block", feats) < 0 ? 1 : 0;
     }
-    if (!b.path) {
+    if (!o.path) {
         fprintf(stderr, PROG ": --blk-file=PATH is required (see --help)\n");
         return 1;
     }
     struct cvmm_log log = {.fn = log_stderr, .level = cl.log_level};
-    if (blk_disk_open(&b.disk, b.path, b.read_only, &log) < 0)
+    if (blk_disk_open(&b.disk, o.path, o.read_only, &log) < 0)
         return 1; /* blk_disk_open() said why */
-    blk_disk_config(&b.disk, b.num_queues, &b.cfg);
-
-    vub_device_info info = {
-        .name = "blk",
-        .num_queues = b.num_queues,
-        .max_queue_size = b.queue_size,
-        .features = blk_disk_features(&b.disk, b.num_queues) | (1ull << VUB_F_VERSION_1) |
-                    (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << VUB_F_RING_EVENT_IDX) |
-                    (1ull << VUB_F_RING_PACKED),
-        .config_size = sizeof(b.cfg),
-    };
+    vub_daemon *d = NULL;
+    int rc = blk_dev_init(&b, o.num_queues, o.queue_size);
+    if (rc < 0) {
+        fprintf(stderr, PROG ": %s\n", strerror(-rc));
+        goto out;
+    }
     /* One worker per queue (up to the library's limit) unless --workers says otherwise. */
-    unsigned nworkers = cl.workers ? cl.workers : b.num_queues;
+    unsigned nworkers = cl.workers ? cl.workers : o.num_queues;
     if (nworkers > VUB_MAX_WORKERS)
         nworkers = VUB_MAX_WORKERS;
     vub_daemon_config dc = {
-        .ops = &blk_ops,
-        .info = &info,
+        .ops = &blk_dev_ops,
+        .info = &b.info,
         .ctx = &b,
         .nworkers = nworkers,
         .log = &log,
         .serve_once = cl.serve_once,
         .handle_signals = true,
     };
-    vub_daemon *d = NULL;
-    int rc = vub_daemon_new(&dc, &d);
+    rc = vub_daemon_new(&dc, &d);
     if (rc < 0) {
         fprintf(stderr, PROG ": cannot start the daemon: %s\n", strerror(-rc));
         goto out;
@@ -172,9 +131,9 @@ int main(int argc, char **argv)
                 cl.socket_path ? cl.socket_path : "", strerror(-rc));
         goto out;
     }
-    cvmm_logf(&log, CVMM_LOG_INFO, "serving %s (%llu sectors of 512 bytes, %s, %u queue%s) on %s%s", b.path,
-              (unsigned long long)b.disk.sectors, b.read_only ? "read-only" : "read-write", b.num_queues,
-              b.num_queues == 1 ? "" : "s", cl.socket_path ? cl.socket_path : "an inherited fd",
+    cvmm_logf(&log, CVMM_LOG_INFO, "serving %s (%llu sectors of 512 bytes, %s, %u queue%s) on %s%s", o.path,
+              (unsigned long long)b.disk.sectors, o.read_only ? "read-only" : "read-write", o.num_queues,
+              o.num_queues == 1 ? "" : "s", cl.socket_path ? cl.socket_path : "an inherited fd",
               cl.client ? " (client)" : "");
     rc = vub_daemon_run(d);
     if (rc < 0)

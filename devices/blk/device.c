@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* device.c - cvmm-blk's vhost-user device operations (device.h). */
+#include "device.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cvmm/vub/queue.h"
+
+int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
+{
+    if (!b || num_queues == 0 || num_queues > VUB_MAX_QUEUES || max_queue_size == 0 || max_queue_size > VQ_MAX_SIZE)
+        return -EINVAL;
+    blk_disk_config(&b->disk, num_queues, &b->cfg);
+    b->info = (vub_device_info){
+        .name = "blk",
+        .num_queues = num_queues,
+        .max_queue_size = max_queue_size,
+        .features = blk_disk_features(&b->disk, num_queues) | (1ull << VUB_F_VERSION_1) |
+                    (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << VUB_F_RING_EVENT_IDX) |
+                    (1ull << VUB_F_RING_PACKED),
+        .config_size = sizeof(b->cfg),
+    };
+    return 0;
+}
+
+static int blk_get_config(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+    blk_dev *b = ctx;
+    memcpy(buf, (const uint8_t *)&b->cfg + off, len); /* the library checked off + len <= config_size */
+    return 0;
+}
+
+static int blk_kicked(void *ctx, vub_queue *q)
+{
+    blk_dev *b = ctx;
+    if (!vub_queue_enabled(q))
+        return 0; /* a disabled ring is left alone: blk_enabled() kicks it when it is enabled again */
+    int rc = blk_queue_process(&b->disk, vub_queue_vq(q));
+    int nrc = vub_queue_notify(q);
+    if (rc < 0)
+        return rc;
+    return nrc < 0 ? nrc : 0;
+}
+
+static int blk_enabled(void *ctx, vub_queue *q, bool enabled)
+{
+    (void)ctx;
+    if (enabled && vub_queue_started(q))
+        return vub_queue_kick(q); /* requests may have arrived while it was disabled */
+    return 0;
+}
+
+const vub_device_ops blk_dev_ops = {
+    .get_config = blk_get_config,
+    .queue_kicked = blk_kicked,
+    .queue_enabled = blk_enabled,
+};
