@@ -26,6 +26,9 @@
 
 #ifdef __cplusplus
 extern "C" {
+#define VHU_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define VHU_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -117,7 +120,7 @@ typedef struct __attribute__((packed)) vhu_hdr {
     uint32_t flags;
     uint32_t size; /* payload bytes that follow */
 } vhu_hdr;
-_Static_assert(sizeof(vhu_hdr) == 12, "vhost-user header is 12 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_hdr) == 12, "vhost-user header is 12 bytes");
 
 #define VHU_HDR_SIZE 12u
 /** Largest payload we accept or send.  The biggest fixed layout is vhu_shmem_config (2056 bytes); 4096 is
@@ -188,7 +191,7 @@ typedef struct __attribute__((packed)) vhu_vring_state {
     uint32_t index;
     uint32_t num;
 } vhu_vring_state;
-_Static_assert(sizeof(vhu_vring_state) == 8, "vring state is 8 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_vring_state) == 8, "vring state is 8 bytes");
 
 #define VHU_VRING_SIZE_MAX 32768u
 #define VHU_VRING_F_LOG 0x1u /* vhu_vring_addr.flags bit 0 (VHOST_VRING_F_LOG) */
@@ -202,7 +205,7 @@ typedef struct __attribute__((packed)) vhu_vring_addr {
     uint64_t avail;
     uint64_t log;
 } vhu_vring_addr;
-_Static_assert(sizeof(vhu_vring_addr) == 40, "vring address is 40 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_vring_addr) == 40, "vring address is 40 bytes");
 
 /** The u64 of SET_VRING_KICK/CALL/ERR: bits 0-7 vring index, bit 8 = no fd (poll instead). */
 #define VHU_VRING_IDX_MASK 0xffull
@@ -215,7 +218,7 @@ typedef struct __attribute__((packed)) vhu_mem_region {
     uint64_t user_addr; /* with GPA_ADDRESSES: a guest physical address equal to guest_addr */
     uint64_t mmap_offset;
 } vhu_mem_region;
-_Static_assert(sizeof(vhu_mem_region) == 32, "memory region is 32 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_mem_region) == 32, "memory region is 32 bytes");
 
 /** With VHU_PROTOCOL_F_XEN_MMAP the region description carries two extra fields. */
 typedef struct __attribute__((packed)) vhu_mem_region_xen {
@@ -223,7 +226,7 @@ typedef struct __attribute__((packed)) vhu_mem_region_xen {
     uint32_t xen_mmap_flags; /* VHU_XEN_MMAP_* */
     uint32_t domid;
 } vhu_mem_region_xen;
-_Static_assert(sizeof(vhu_mem_region_xen) == 40, "xen memory region is 40 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_mem_region_xen) == 40, "xen memory region is 40 bytes");
 
 #define VHU_XEN_MMAP_FOREIGN 0x1u
 #define VHU_XEN_MMAP_GRANT 0x2u
@@ -240,34 +243,34 @@ typedef struct __attribute__((packed)) vhu_mem_table {
     uint32_t padding;
     vhu_mem_region regions[VHU_MEM_REGIONS_MAX];
 } vhu_mem_table;
-_Static_assert(sizeof(vhu_mem_table) == 8 + 8 * 32, "memory table is 264 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_mem_table) == 8 + 8 * 32, "memory table is 264 bytes");
 
 typedef struct __attribute__((packed)) vhu_mem_table_xen {
     uint32_t nregions;
     uint32_t padding;
     vhu_mem_region_xen regions[VHU_MEM_REGIONS_MAX];
 } vhu_mem_table_xen;
-_Static_assert(sizeof(vhu_mem_table_xen) == 8 + 8 * 40, "xen memory table is 328 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_mem_table_xen) == 8 + 8 * 40, "xen memory table is 328 bytes");
 
 /** Single memory region description (ADD_MEM_REG / REM_MEM_REG). */
 typedef struct __attribute__((packed)) vhu_mem_reg {
     uint64_t padding;
     vhu_mem_region region;
 } vhu_mem_reg;
-_Static_assert(sizeof(vhu_mem_reg) == 40, "single memory region is 40 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_mem_reg) == 40, "single memory region is 40 bytes");
 
 typedef struct __attribute__((packed)) vhu_mem_reg_xen {
     uint64_t padding;
     vhu_mem_region_xen region;
 } vhu_mem_reg_xen;
-_Static_assert(sizeof(vhu_mem_reg_xen) == 48, "single xen memory region is 48 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_mem_reg_xen) == 48, "single xen memory region is 48 bytes");
 
 /** Log description (SET_LOG_BASE with LOG_SHMFD; without it the payload is a bare u64). */
 typedef struct __attribute__((packed)) vhu_log {
     uint64_t size;
     uint64_t offset;
 } vhu_log;
-_Static_assert(sizeof(vhu_log) == 16, "log description is 16 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_log) == 16, "log description is 16 bytes");
 
 #define VHU_LOG_PAGE 0x1000u
 
@@ -281,7 +284,7 @@ typedef struct __attribute__((packed)) vhu_iotlb_msg {
     uint8_t type; /* VHU_IOTLB_* */
     uint8_t padding[6];
 } vhu_iotlb_msg;
-_Static_assert(sizeof(vhu_iotlb_msg) == 32, "iotlb message is 32 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_iotlb_msg) == 32, "iotlb message is 32 bytes");
 #define VHU_IOTLB_MSG_MIN_SIZE 26u
 
 #define VHU_ACCESS_NONE 0u
@@ -305,8 +308,8 @@ typedef struct __attribute__((packed)) vhu_config {
     uint32_t flags; /* VHU_CONFIG_FLAG_* (a value, not a mask) */
     uint8_t data[VHU_CONFIG_DATA_MAX];
 } vhu_config;
-_Static_assert(offsetof(vhu_config, data) == VHU_CONFIG_HDR_SIZE, "config header is 12 bytes");
-_Static_assert(sizeof(vhu_config) == VHU_PAYLOAD_MAX, "config fills the payload");
+VHU_STATIC_ASSERT(offsetof(vhu_config, data) == VHU_CONFIG_HDR_SIZE, "config header is 12 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_config) == VHU_PAYLOAD_MAX, "config fills the payload");
 #define VHU_CONFIG_FLAG_WRITABLE 0u  /* front-end message for writable fields */
 #define VHU_CONFIG_FLAG_MIGRATION 1u /* live migration */
 
@@ -316,7 +319,7 @@ typedef struct __attribute__((packed)) vhu_vring_area {
     uint64_t size;
     uint64_t offset;
 } vhu_vring_area;
-_Static_assert(sizeof(vhu_vring_area) == 24, "vring area is 24 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_vring_area) == 24, "vring area is 24 bytes");
 
 /** Inflight description (GET/SET_INFLIGHT_FD).  The spec lists 20 bytes of fields; QEMU, DPDK,
  *  libvhost-user and rust-vmm all send the C struct padded to 24.  We send 24 and accept 20..24. */
@@ -327,21 +330,21 @@ typedef struct __attribute__((packed)) vhu_inflight {
     uint16_t queue_size;
     uint32_t padding;
 } vhu_inflight;
-_Static_assert(sizeof(vhu_inflight) == 24, "inflight description is 24 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_inflight) == 24, "inflight description is 24 bytes");
 #define VHU_INFLIGHT_MIN_SIZE 20u
 
 /** VhostUserShared: a UUID whose first three components are big-endian (bytes are kept as they come). */
 typedef struct __attribute__((packed)) vhu_shared_object {
     uint8_t uuid[16];
 } vhu_shared_object;
-_Static_assert(sizeof(vhu_shared_object) == 16, "shared object is 16 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_shared_object) == 16, "shared object is 16 bytes");
 
 /** Device state transfer parameters (SET_DEVICE_STATE_FD). */
 typedef struct __attribute__((packed)) vhu_device_state {
     uint32_t direction; /* VHU_TRANSFER_STATE_DIRECTION_* */
     uint32_t phase;     /* VHU_TRANSFER_STATE_PHASE_* */
 } vhu_device_state;
-_Static_assert(sizeof(vhu_device_state) == 8, "device state transfer parameters are 8 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_device_state) == 8, "device state transfer parameters are 8 bytes");
 #define VHU_TRANSFER_STATE_DIRECTION_SAVE 0u
 #define VHU_TRANSFER_STATE_DIRECTION_LOAD 1u
 #define VHU_TRANSFER_STATE_PHASE_STOPPED 0u
@@ -358,7 +361,7 @@ typedef struct __attribute__((packed)) vhu_mmap {
     uint64_t len;
     uint64_t flags; /* VHU_MMAP_F_* */
 } vhu_mmap;
-_Static_assert(sizeof(vhu_mmap) == 40, "MMAP request is 40 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_mmap) == 40, "MMAP request is 40 bytes");
 #define VHU_MMAP_F_WRITABLE 0x1ull /* bit 0: read-write, else read-only */
 #define VHU_MMAP_F_KNOWN VHU_MMAP_F_WRITABLE
 
@@ -370,7 +373,7 @@ typedef struct __attribute__((packed)) vhu_shmem_config {
     uint32_t padding;
     uint64_t mem_size[VHU_SHMEM_REGIONS_MAX];
 } vhu_shmem_config;
-_Static_assert(sizeof(vhu_shmem_config) == 2056, "VhostUserShMemConfig is 2056 bytes");
+VHU_STATIC_ASSERT(sizeof(vhu_shmem_config) == 2056, "VhostUserShMemConfig is 2056 bytes");
 
 /** CREATE_CRYPTO_SESSION: the spec names a "crypto session description" but does not define its layout
  *  (QEMU's and DPDK's structs differ), so it travels as opaque bytes, 1..VHU_PAYLOAD_MAX of them. */
@@ -397,7 +400,7 @@ typedef union vhu_payload {
     vhu_shmem_config shmem;
     uint8_t raw[VHU_PAYLOAD_MAX];
 } vhu_payload;
-_Static_assert(sizeof(vhu_payload) == VHU_PAYLOAD_MAX, "payload buffer");
+VHU_STATIC_ASSERT(sizeof(vhu_payload) == VHU_PAYLOAD_MAX, "payload buffer");
 
 /** A vhost-user message (transparent, caller-allocated, ~4.2 KiB).  Only hdr.size payload bytes are
  *  meaningful; read a typed member only after the validator (cvmm/vhu/validate.h) accepted the message.
