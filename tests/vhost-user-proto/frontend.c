@@ -179,9 +179,15 @@ Test(frontend, shmem_config_sparse_zero_and_invalid)
     vhu_shmem_config zero = {0};
     vhu_msg_set_payload(&r, &zero, sizeof(zero));
     queue_reply(&r);
-    cr_assert_eq(vhu_frontend_get_shmem_config(f, &got), 0);
-    cr_assert_eq(got.nregions, 0);
-    cr_assert_eq(got.mem_size[2], 0);
+    memset(&got, 0xff, sizeof(got));
+    cr_assert_eq(vhu_frontend_get_shmem_config(f, &got), -EPROTO, "the answer changed (sparse -> zero)");
+    cr_assert_eq(got.nregions, UINT32_MAX, "*out untouched");
+    sent(VHU_REQ_GET_SHMEM_CONFIG, 0, NULL);
+    vhu_msg_set_payload(&r, &c, sizeof(c));
+    queue_reply(&r);
+    memset(&got, 0xff, sizeof(got));
+    cr_assert_eq(vhu_frontend_get_shmem_config(f, &got), 0, "the same answer again");
+    cr_assert_eq(got.mem_size[2], 0x200000);
     sent(VHU_REQ_GET_SHMEM_CONFIG, 0, NULL);
     c.mem_size[2] = 0x200001;
     vhu_msg_set_payload(&r, &c, sizeof(c));

@@ -567,11 +567,18 @@ int vhu_frontend_get_shmem_config(vhu_frontend *f, vhu_shmem_config *out)
     int rc = vhu_frontend_request(f, &m, &r);
     if (rc < 0)
         return rc;
-    memcpy(out, &r.payload.shmem, sizeof(*out));
+    /* Spec: "The shared information will remain valid and unchanged for the entire lifetime of the
+     * connection."  A back-end that changes it is refused; we keep the first answer. */
     pthread_mutex_lock(&f->shmem_lock);
+    if (f->have_shmem && memcmp(&f->shmem, &r.payload.shmem, sizeof(f->shmem)) != 0) {
+        pthread_mutex_unlock(&f->shmem_lock);
+        cvmm_logf(f->log, CVMM_LOG_WARN, "%s: GET_SHMEM_CONFIG answer changed during the connection", f->name);
+        return -EPROTO;
+    }
     memcpy(&f->shmem, &r.payload.shmem, sizeof(f->shmem));
     f->have_shmem = true;
     pthread_mutex_unlock(&f->shmem_lock);
+    memcpy(out, &r.payload.shmem, sizeof(*out));
     return 0;
 }
 

@@ -87,7 +87,10 @@ static const vhu_msg_rule vhu_req_rules[VHU_REQ_MAX] = {
                                     (uint32_t)sizeof(vhu_shmem_config), 0, 0),
 };
 
-/* Back-end -> front-end requests.  Every one may carry NEED_REPLY (REPLY_ACK), answered with a u64. */
+/* Back-end -> front-end requests.  Every one may carry NEED_REPLY (REPLY_ACK), answered with a u64.
+ * fds: the spec lets a back-end send fds when BACKEND_SEND_FD is negotiated, yet defines HOST_NOTIFIER and
+ * SHMEM_MAP (gated by their own features only) as carrying one.  Like QEMU's reader we accept those two
+ * fds under their own feature, and the rows refuse fds on every other back-end request. */
 static const vhu_msg_rule vhu_backend_req_rules[VHU_BACKEND_REQ_MAX] = {
     [VHU_BACKEND_REQ_IOTLB_MSG] = RN(VHU_IOTLB_MSG_MIN_SIZE, 32, 0, 0, NONE_),
     [VHU_BACKEND_REQ_CONFIG_CHANGE_MSG] = RN(0, 0, 0, 0, PF(CONFIG)),

@@ -123,7 +123,9 @@ int vhu_frontend_set_device_state_fd(vhu_frontend *f, uint32_t direction, uint32
                                      int *backend_fd);
 int vhu_frontend_check_device_state(vhu_frontend *f);
 /** GET_SHMEM_CONFIG (needs VHU_PROTOCOL_F_SHMEM, bit 22).  The reply is validated (nregions equals the
- *  number of non-zero sizes, page-aligned sizes) and kept to bound SHMEM_MAP requests. */
+ *  number of non-zero sizes, page-aligned sizes) and kept to bound SHMEM_MAP/UNMAP requests (outside a
+ *  region: nacked with EFAULT before any op runs).  The spec says the answer never changes during a
+ *  connection: a different second answer returns -EPROTO and the first one stays in force. */
 int vhu_frontend_get_shmem_config(vhu_frontend *f, vhu_shmem_config *out);
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -143,7 +145,9 @@ typedef struct vhu_frontend_backend_ops {
     int (*shared_object_remove)(void *ctx, const vhu_shared_object *obj);
     /** On 0, *out_fd must be an fd; it is sent to the back-end and then closed (the op gives it up). */
     int (*shared_object_lookup)(void *ctx, const vhu_shared_object *obj, int *out_fd);
-    /** *fd: the fd to map; take it by setting *fd = -1, else it is closed after the op returns. */
+    /** *fd: the fd to map; take it by setting *fd = -1, else it is closed after the op returns.  The range
+     *  was checked against the GET_SHMEM_CONFIG answer if the front-end asked for one; refusing a map over
+     *  an existing mapping (spec: "shall fail") is the op's job, it knows its mappings. */
     int (*shmem_map)(void *ctx, const vhu_mmap *map, int *fd);
     int (*shmem_unmap)(void *ctx, const vhu_mmap *map);
 } vhu_frontend_backend_ops;
