@@ -269,7 +269,17 @@ Test(conn, invalid_sends_are_einval)
     m.hdr.size = 8;
     m.nfds = VHU_MAX_FDS + 1;
     cr_assert_eq(vhu_conn_send(rx, &m), -EINVAL);
+    m.nfds = 1;
+    m.fds[0] = -1;
+    cr_assert_eq(vhu_conn_send(rx, &m), -EBADF, "a hole in fds[]");
+    int fd = dup(sv[0]);
+    close(fd);
+    m.fds[0] = fd; /* a closed fd: sendmsg() refuses it whole */
+    cr_assert_eq(vhu_conn_send(rx, &m), -EBADF);
     cr_assert_not(vhu_conn_broken(rx));
+    char b;
+    cr_assert_eq(recv(sv[0], &b, 1, MSG_DONTWAIT), -1, "no byte reached the peer");
+    cr_assert_eq(errno, EAGAIN);
 }
 
 Test(conn, waiting_for_a_message_times_out)

@@ -119,6 +119,13 @@ int vhu_conn_send(vhu_conn *c, const vhu_msg *m)
                   m->hdr.size, m->nfds);
         return -EINVAL;
     }
+    for (uint32_t i = 0; i < m->nfds; i++) {
+        if (m->fds[i] < 0) {
+            cvmm_logf(c->log, CVMM_LOG_WARN, "%s: refusing to send id %u: fds[%u] is %d", c->name, m->hdr.request,
+                      i, m->fds[i]);
+            return -EBADF;
+        }
+    }
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * VHU_MAX_FDS)];
@@ -151,7 +158,11 @@ int vhu_conn_send(vhu_conn *c, const vhu_msg *m)
                     return set_broken(c, rc, "partial write could not finish");
                 continue;
             }
-            return set_broken(c, err == -EWOULDBLOCK ? -EAGAIN : err, "sendmsg failed");
+            if (sent == 0 && err == -EBADF) { /* a closed fd in fds[]: nothing left, the stream is intact */
+                cvmm_logf(c->log, CVMM_LOG_WARN, "%s: id %u: an fd to send is not open", c->name, m->hdr.request);
+                return -EBADF;
+            }
+            return set_broken(c, err, "sendmsg failed");
         }
         sent += (size_t)n;
         if (sent >= total)

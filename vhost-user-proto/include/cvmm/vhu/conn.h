@@ -54,7 +54,8 @@ bool vhu_conn_broken(const vhu_conn *c);
 
 /** vhu_conn_send() - send @m (12 + hdr.size bytes and fds[0..nfds)).
  *  Return: 0 sent whole; -EAGAIN non-blocking socket full and nothing was sent (retry later, nothing
- *  changed); -EINVAL hdr.size > VHU_PAYLOAD_MAX or nfds > VHU_MAX_FDS; -EPIPE the peer closed;
+ *  changed); -EINVAL hdr.size > VHU_PAYLOAD_MAX or nfds > VHU_MAX_FDS; -EBADF an fds[i] (i < nfds) is
+ *  negative or not open (nothing sent, the connection stays usable); -EPIPE the peer closed;
  *  -ETIMEDOUT a partial write could not finish within timeout_ms (broken); -EIO broken; other -errno
  *  from sendmsg (broken).  Ownership: borrows @m and its fds (the peer gets duplicates).  Threads: owner
  *  of the sending side. */
