@@ -48,7 +48,25 @@ int vq__packed_pop(vq_queue *q, vq_chain *c)
     }
     const uint8_t *first = q->desc, *end = q->desc + 16u * size, *p = desc_at(q, pos);
     uint32_t n = 1;
-    while (f & VQ_DESC_F_NEXT) { /* find the list's end: the buffer id sits in its last descriptor */
+    /* Find the list's end: the buffer id sits in its last descriptor.  Four at a time while they all
+     * continue and neither the ring's end nor the size limit is near. */
+    while ((f & VQ_DESC_F_NEXT) && end - p > 4 * 16 && n + 4 < size) {
+        uint16_t f1 = vmem_hva_load_relaxed_le16(p + 16 + VQ_PACKED_DESC_FLAGS);
+        uint16_t f2 = vmem_hva_load_relaxed_le16(p + 32 + VQ_PACKED_DESC_FLAGS);
+        uint16_t f3 = vmem_hva_load_relaxed_le16(p + 48 + VQ_PACKED_DESC_FLAGS);
+        uint16_t f4 = vmem_hva_load_relaxed_le16(p + 64 + VQ_PACKED_DESC_FLAGS);
+        if (!(f1 & f2 & f3 & f4 & VQ_DESC_F_NEXT)) { /* the end is among them: the first without NEXT */
+            unsigned k = !(f1 & VQ_DESC_F_NEXT) ? 1 : !(f2 & VQ_DESC_F_NEXT) ? 2 : !(f3 & VQ_DESC_F_NEXT) ? 3 : 4;
+            p += 16 * k;
+            n += k;
+            f = 0;
+            break;
+        }
+        p += 64;
+        n += 4;
+        f = f4;
+    }
+    while (f & VQ_DESC_F_NEXT) {
         if (CVMM_UNLIKELY(n == size))
             return vq__fail(q, "descriptor list at %u is longer than the ring (%u)", pos, size);
         p += 16;
