@@ -330,3 +330,13 @@ Test(queue_config, size_change_retranslates_rings, .init = fx_memory)
     vq_queue_free(q);
     fx_teardown();
 }
+
+Test(queue_config, ring_address_wrapping_is_eoverflow, .init = fx_memory)
+{
+    vq_queue *q = new_queue(VQ_LAYOUT_PACKED, 256);
+    cr_assert_eq(vq_queue_set_map(q, fx_map), 0);
+    cr_assert_eq(vq_queue_set_addrs(q, UINT64_MAX - 0x7ff, 0x2000, 0x3000), -EOVERFLOW);
+    cr_assert_eq(vq_queue_set_ready(q, true), -EPROTO);
+    vq_queue_free(q);
+    fx_teardown();
+}
