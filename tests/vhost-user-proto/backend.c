@@ -270,6 +270,27 @@ Test(backend, postcopy_listening_makes_set_mem_table_reply)
     cr_assert_eq(vhu_backend_recv(be, &got), 0);
     cr_assert_eq(vhu_req_owed(&got, vhu_backend_ctx(be)), VHU_OWED_REPLY);
     vhu_msg_close_fds(&got);
+    /* the back-end replies with its mappings, then waits for the front-end's acknowledgement */
+    vhu_msg r;
+    vhu_msg_build_u64(&r, VHU_REQ_SET_MEM_TABLE, VHU_FLAG_REPLY, 0); /* QEMU acks with the REPLY flag */
+    peer_send(&r);
+    cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), 0);
+    vhu_msg_build_u64(&r, VHU_REQ_SET_MEM_TABLE, 0, 0); /* our front-end: an empty table */
+    peer_send(&r);
+    cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), 0);
+    vhu_msg_build_u64(&r, VHU_REQ_SET_MEM_TABLE, 0, 1);
+    peer_send(&r);
+    cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), -EREMOTEIO);
+    int before = count_fds();
+    vhu_msg_build_u64(&r, VHU_REQ_SET_MEM_TABLE, 0, 0);
+    vhu_msg_add_fd(&r, memfd);
+    peer_send(&r);
+    cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), -EBADMSG);
+    cr_assert_eq(count_fds(), before);
+    vhu_msg_build_u64(&r, VHU_REQ_SET_FEATURES, 0, 0);
+    peer_send(&r);
+    cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), -EPROTO);
+    cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), -ETIMEDOUT);
     vhu_msg_init(&m, VHU_REQ_POSTCOPY_END, 0);
     peer_send(&m);
     cr_assert_eq(vhu_backend_recv(be, &got), 0);

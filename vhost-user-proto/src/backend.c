@@ -12,6 +12,7 @@
 
 struct vhu_backend {
     vhu_conn *conn;
+    int timeout_ms;
     const struct cvmm_log *log;
     uint64_t offered;
     vhu_validate_ctx ctx;
@@ -35,6 +36,7 @@ int vhu_backend_new(const vhu_backend_config *cfg, int owned_fd, vhu_backend **o
     b->ctx.log = b->log;
     b->ctx.name = b->name;
     b->ctx.num_queues = cfg ? cfg->num_queues : 0;
+    b->timeout_ms = vhu__timeout(cfg ? cfg->timeout_ms : 0);
     vhu_conn_config cc = {.log = b->log, .name = b->name, .timeout_ms = cfg ? cfg->timeout_ms : 0};
     int rc = vhu_conn_new(&cc, owned_fd, &b->conn);
     if (rc < 0) {
@@ -155,4 +157,27 @@ int vhu_backend_ack(vhu_backend *b, const vhu_msg *req, int status)
         return 0;
     uint64_t v = status < 0 ? (uint64_t)-status : (uint64_t)status;
     return send_reply(b, req, &v, sizeof(v), NULL, 0, true);
+}
+
+int vhu_backend_recv_postcopy_ack(vhu_backend *b, const vhu_msg *req)
+{
+    vhu_msg m;
+    int rc = vhu_conn_recv_wait(b->conn, &m, b->timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (m.hdr.request != req->hdr.request) {
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: waiting for the postcopy %s acknowledgement, got %s", b->name,
+                  vhu_req_name(req->hdr.request), vhu_req_name(m.hdr.request));
+        rc = -EPROTO;
+    } else if (m.hdr.size != sizeof(uint64_t) || m.nfds != 0) {
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: postcopy %s acknowledgement: %u bytes, %u fds", b->name,
+                  vhu_req_name(req->hdr.request), m.hdr.size, m.nfds);
+        rc = -EBADMSG;
+    } else if (m.payload.u64 != 0) {
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: postcopy %s acknowledgement is %llu", b->name,
+                  vhu_req_name(req->hdr.request), (unsigned long long)m.payload.u64);
+        rc = -EREMOTEIO;
+    }
+    vhu_msg_close_fds(&m);
+    return rc;
 }

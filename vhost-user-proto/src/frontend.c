@@ -139,6 +139,18 @@ int vhu_frontend_request(vhu_frontend *f, vhu_msg *req, vhu_msg *reply)
         vhu_msg_close_fds(r);
         return vhu__conn_break(f->conn, rc, "malformed reply");
     }
+    if (owed == VHU_OWED_REPLY && f->ctx.postcopy_listening &&
+        (req->hdr.request == VHU_REQ_SET_MEM_TABLE || req->hdr.request == VHU_REQ_ADD_MEM_REG)) {
+        /* Spec, SET_MEM_TABLE: the front-end answers the back-end's mappings "with an empty
+         * VHOST_USER_SET_MEM_TABLE as an acknowledgement" (8 zero bytes, no NEED_REPLY, no fds). */
+        vhu_msg ack;
+        vhu_msg_build_u64(&ack, req->hdr.request, 0, 0);
+        rc = vhu_conn_send(f->conn, &ack);
+        if (rc < 0) {
+            vhu_msg_close_fds(r);
+            return rc;
+        }
+    }
     if (owed == VHU_OWED_ACK && r->payload.u64 != 0) {
         cvmm_logf(f->log, CVMM_LOG_INFO, "%s: back-end nacked %s with %llu", f->name, vhu_req_name(req->hdr.request),
                   (unsigned long long)r->payload.u64);

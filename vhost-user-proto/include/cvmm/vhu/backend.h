@@ -91,6 +91,14 @@ int vhu_backend_reply_u64(vhu_backend *b, const vhu_msg *req, uint64_t v);
  *  vhu_conn_send() errors.  Threads: owner. */
 int vhu_backend_ack(vhu_backend *b, const vhu_msg *req, int status);
 
+/** vhu_backend_recv_postcopy_ack() - after replying to SET_MEM_TABLE or ADD_MEM_REG while postcopy
+ *  listening, wait (up to timeout_ms) for the front-end's acknowledgement: the same request id with an
+ *  8-byte zero payload ("an empty VHOST_USER_SET_MEM_TABLE"; QEMU sends it with the REPLY flag set, which
+ *  is accepted here and only here).  Only then may the guest fault on the regions.
+ *  Return: 0; -EPROTO another message came (it is dropped, its fds closed); -EBADMSG wrong size or fds;
+ *  -EREMOTEIO a non-zero value; -ETIMEDOUT; vhu_conn_recv() errors.  Threads: owner. */
+int vhu_backend_recv_postcopy_ack(vhu_backend *b, const vhu_msg *req);
+
 /* ------------------------------------------------------------------------------------------------------ */
 /* The back-end channel (back-end -> front-end requests)                                                   */
 

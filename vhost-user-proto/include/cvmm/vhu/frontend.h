@@ -70,7 +70,8 @@ int vhu_frontend_reset_owner(vhu_frontend *f);
 int vhu_frontend_get_queue_num(vhu_frontend *f, uint64_t *num);
 int vhu_frontend_get_max_mem_slots(vhu_frontend *f, uint64_t *slots);
 
-/* Memory.  fds[i] backs regions[i]. */
+/* Memory.  fds[i] backs regions[i].  After vhu_frontend_postcopy_listen(), SET_MEM_TABLE and ADD_MEM_REG
+ * wait for the back-end's mappings and acknowledge them with an empty SET_MEM_TABLE / ADD_MEM_REG. */
 int vhu_frontend_set_mem_table(vhu_frontend *f, const vhu_mem_region *regions, const int *fds, uint32_t n);
 int vhu_frontend_add_mem_reg(vhu_frontend *f, const vhu_mem_region *region, int fd);
 int vhu_frontend_rem_mem_reg(vhu_frontend *f, const vhu_mem_region *region);
