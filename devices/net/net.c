@@ -15,6 +15,9 @@
 #include "net.h"
 #include "tap.h"
 
+/* Frames (rx) or chains (tx) one call handles before the worker's other queues get their turn. */
+#define NET_BUDGET 256u
+
 /* One queue's device state; owned by the queue's worker (stats are read after the workers ended). */
 struct net_q {
     net_dev *dev;
@@ -217,9 +220,14 @@ static int rx_process(struct net_q *nq)
     vub_queue *q = nq->q;
     vq_queue *vq = vub_queue_vq(q);
     int rc = 0;
+    unsigned budget = NET_BUDGET;
     if (nq->fd < 0 || !vub_queue_started(q) || !vub_queue_enabled(q))
         return 0;
     for (;;) {
+        if (budget-- == 0) { /* let the other queues of this worker run; the watcher calls again */
+            rx_watch(nq, true);
+            break;
+        }
         if (!nq->pend) {
             rc = rx_read(nq);
             if (rc < 0) { /* not EAGAIN: stop watching (level-triggered) until the next rx kick */
@@ -371,10 +379,12 @@ static int tx_process(struct net_q *nq)
     int rc;
     if (!vub_queue_started(q) || !vub_queue_enabled(q))
         return 0; /* a disabled ring is left alone: no side effects */
+    unsigned budget = NET_BUDGET;
     do {
         if ((rc = vq_disable_notification(vq)) < 0)
             return rc;
-        while ((rc = vq_pop(vq, &c)) == 1) {
+        while ((rc = budget ? vq_pop(vq, &c) : 0) == 1) {
+            budget--;
             uint16_t head = c.head;
             rc = nq->fd < 0 ? tx_sink(nq, vq, &c) : tx_port(nq, vq, &c);
             if (rc < 0)
@@ -394,6 +404,10 @@ static int tx_process(struct net_q *nq)
         }
         if (rc < 0)
             return rc;
+        if (budget == 0) { /* more may wait: come back after the worker's other queues (kicks stay off) */
+            (void)vub_queue_kick(q);
+            break;
+        }
     } while ((rc = vq_enable_notification(vq)) == 1);
     if (rc < 0)
         return rc;

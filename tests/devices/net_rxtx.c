@@ -321,6 +321,25 @@ Test(net_rxtx, sink_counts_and_returns_every_chain, .init = init_sink, .fini = f
     cr_assert_eq(t.stats.tx_bytes, 640);
 }
 
+Test(net_rxtx, tx_full_ring_goes_past_the_budget, .init = init_sink, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    uint16_t h, uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 256; i++) { /* the whole ring: the worker yields once (budget 256) and resumes */
+        vq_mock_buf b = {DATA + i * 0x100, 12 + 60, false};
+        cr_assert_eq(vq_mock_add(t.r[1].mk, &b, 1, &h), 0);
+    }
+    kick(1);
+    for (unsigned i = 0; i < 256; i++)
+        cr_assert_eq(wait_used(1, &uh, &len, 2000), 1, "chain %u not returned", i);
+    vq_mock_buf b = {DATA, 12 + 60, false}; /* and the queue still answers kicks */
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &b, 1, &h), 0);
+    kick(1);
+    cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
+    cr_assert_eq(uh, h);
+}
+
 /* ---- rx ---- */
 
 static void rx_frame(uint8_t *pkt, size_t flen, unsigned hdr)
