@@ -548,3 +548,47 @@ Test(frontend, connect_to_a_path)
     cr_assert_eq(vhu_frontend_new(NULL, -1, &c), -EINVAL);
     vhu_frontend_free(NULL);
 }
+
+Test(frontend, bad_arguments_are_einval_and_send_nothing)
+{
+    negotiate(ALL_PF & ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK));
+    uint64_t v;
+    int fd;
+    vhu_inflight in = {0};
+    vhu_shared_object o = {{0}};
+    uint32_t rs;
+    cr_assert_eq(vhu_frontend_get_vring_base(f, 0, NULL), -EINVAL);
+    cr_assert_eq(vhu_frontend_set_vring_addr(f, NULL), -EINVAL);
+    cr_assert_eq(vhu_frontend_get_config(f, 0, &v, 0, 0), -EINVAL);
+    cr_assert_eq(vhu_frontend_get_config(f, 0, &v, VHU_CONFIG_DATA_MAX + 1, 0), -EINVAL);
+    cr_assert_eq(vhu_frontend_set_config(f, 0, NULL, 4, 0), -EINVAL);
+    cr_assert_eq(vhu_frontend_iotlb_msg(f, NULL, &v), -EINVAL);
+    cr_assert_eq(vhu_frontend_create_crypto_session(f, NULL, 1, 1, &rs), -EINVAL);
+    cr_assert_eq(vhu_frontend_create_crypto_session(f, &v, 9, 8, &rs), -EINVAL, "size > cap");
+    cr_assert_eq(vhu_frontend_postcopy_advise(f, NULL), -EINVAL);
+    cr_assert_eq(vhu_frontend_get_inflight_fd(f, 1, 1, NULL, &fd), -EINVAL);
+    cr_assert_eq(vhu_frontend_set_inflight_fd(f, &in, -1), -EINVAL);
+    cr_assert_eq(vhu_frontend_get_status(f, NULL), -EINVAL);
+    cr_assert_eq(vhu_frontend_get_shared_object(f, NULL, &fd), -EINVAL);
+    cr_assert_eq(vhu_frontend_get_shared_object(f, &o, NULL), -EINVAL);
+    cr_assert_eq(vhu_frontend_set_device_state_fd(f, 0, 0, -1, &fd), -EINVAL);
+    cr_assert_eq(vhu_frontend_get_shmem_config(f, NULL), -EINVAL);
+    cr_assert_eq(vhu_frontend_rem_mem_reg(f, NULL), -EINVAL);
+    sent_nothing();
+    /* a crypto reply larger than the caller's buffer */
+    vhu_msg r;
+    vhu_msg_init(&r, VHU_REQ_CREATE_CRYPTO_SESSION, VHU_FLAG_REPLY);
+    uint8_t big[32] = {0};
+    vhu_msg_set_payload(&r, big, sizeof(big));
+    queue_reply(&r);
+    uint8_t session[16] = {1};
+    cr_assert_eq(vhu_frontend_create_crypto_session(f, session, 4, sizeof(session), &rs), -ENOSPC);
+    cr_assert_eq(session[0], 1, "untouched");
+    /* channel constructor */
+    vhu_backend_channel *ch;
+    cr_assert_eq(vhu_backend_channel_new(NULL, -1, &ch), -EINVAL);
+    int d = dup(memfd);
+    cr_assert_eq(vhu_backend_channel_new(NULL, d, NULL), -EINVAL);
+    cr_assert_not(fd_is_open(d), "taken on failure too");
+    vhu_backend_channel_free(NULL);
+}
