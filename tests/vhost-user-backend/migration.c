@@ -235,3 +235,67 @@ Test(migration_inflight, queues_see_their_region_of_the_inflight_buffer)
     vt_ring_free(&r0);
     vt_ring_free(&r3);
 }
+
+Test(migration, a_transfer_the_front_end_leaves_hanging_is_cancelled)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int bfd;
+    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd), 0);
+    close(p[0]); /* the write end stays open and silent: the device's read blocks */
+    cr_assert_eq(vhu_frontend_check_device_state(vt.fe), -EREMOTEIO); /* after 2 s, not forever */
+    vhu_frontend_free(vt.fe);                                          /* disconnect: cancelled after 1 s */
+    vt.fe = NULL;
+    for (int i = 0; i < 300 && atomic_load(&vt.dev.resets) == 0; i++)
+        vt_sleep_ms(10);
+    cr_assert_eq(atomic_load(&vt.dev.resets), 1);
+    vt_connect();
+    uint64_t f;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
+    close(p[1]);
+}
+
+Test(migration, a_large_state_flows_through_the_pipe)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
+    vt.dev.state_byte = 0x77;
+    atomic_store(&vt.dev.state_big, 1);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int bfd;
+    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+    close(p[1]);
+    static uint8_t buf[65536];
+    size_t total = 0, bad = 0;
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            bad += buf[i] != 0x77;
+        total += (size_t)n;
+    }
+    close(p[0]);
+    cr_assert_eq(total, 1u << 20);
+    cr_assert_eq(bad, 0);
+    cr_assert_eq(vhu_frontend_check_device_state(vt.fe), 0);
+}
+
+Test(migration, a_save_the_front_end_never_reads_is_cut_off_at_disconnect)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
+    atomic_store(&vt.dev.state_big, 1);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int bfd;
+    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+    close(p[1]);
+    vhu_frontend_free(vt.fe); /* never reads p[0] */
+    vt.fe = NULL;
+    for (int i = 0; i < 300 && atomic_load(&vt.dev.resets) == 0; i++)
+        vt_sleep_ms(10);
+    cr_assert_eq(atomic_load(&vt.dev.resets), 1);
+    close(p[0]);
+}

@@ -58,6 +58,7 @@ struct tdev {
     vhu_shmem_config shmem;
     uint8_t state_byte; /* device state saved/loaded */
     atomic_int state_loaded;
+    atomic_int state_big;
     vub_daemon *d;
 };
 
@@ -170,6 +171,18 @@ static int tdev_shmem(void *ctx, vhu_shmem_config *out)
 static int tdev_save(void *ctx, int fd)
 {
     struct tdev *t = ctx;
+    if (atomic_load(&t->state_big)) { /* 1 MiB: more than any pipe holds */
+        static uint8_t chunk[65536];
+        memset(chunk, t->state_byte, sizeof(chunk));
+        for (int i = 0; i < 16; i++)
+            for (size_t done = 0; done < sizeof(chunk);) {
+                ssize_t n = write(fd, chunk + done, sizeof(chunk) - done);
+                if (n <= 0)
+                    return -EIO;
+                done += (size_t)n;
+            }
+        return 0;
+    }
     return write(fd, &t->state_byte, 1) == 1 ? 0 : -EIO;
 }
 static int tdev_load(void *ctx, int fd)

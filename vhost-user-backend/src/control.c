@@ -349,7 +349,7 @@ void vub__ctl_disconnected(vub_daemon *d)
     vub__backend_set(&d->backend, -1, 0);
     vub__ctl_reset(d);
     if (c->xfer_running)
-        (void)vub__xfer_join(d);
+        (void)vub__xfer_join(d, 1000, true);
     vmem_map *empty;
     if (vmem_map_new(NULL, 0, NULL, d->log, &empty) == 0)
         (void)vub__publish(d, empty);

@@ -234,7 +234,7 @@ int vub_daemon_new(const vub_daemon_config *cfg, vub_daemon **out)
     struct vub__ctl *c = d->ctl;
     c->listen_fd = -1;
     c->log_fd = -1;
-    c->xfer_fd = -1;
+    c->xfer_dev_fd = c->relay_src = c->relay_dst = c->xfer_cancel = -1;
     c->serve_once = cfg->serve_once;
     rc = vub__backend_init(d, &d->backend);
     if (rc < 0)

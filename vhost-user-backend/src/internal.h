@@ -147,12 +147,17 @@ struct vub__ctl {
     vhu_shmem_config shmem;  /* the device's config, asked once per connection */
     void *inflight;          /* GET/SET_INFLIGHT_FD mapping */
     size_t inflight_size;
-    pthread_t xfer;          /* device state transfer thread */
+    /* device state transfer: the device's op runs on xfer with our end of a pipe; relay copies between
+     * that pipe and the front-end's fd and can be told to give up (cancel eventfd), so a front-end that
+     * leaves the transfer hanging never blocks the device, or us, forever (migration.c) */
+    pthread_t xfer, relay;
     bool xfer_running;
-    int xfer_fd;
+    bool xfer_joined;        /* the device's thread is joined, the relay may still run */
     enum vub_state_dir xfer_dir;
     int xfer_rc;
-    bool xfer_done;          /* a transfer finished and CHECK_DEVICE_STATE may report it */
+    int xfer_dev_fd;         /* the device's end (xfer thread) */
+    int relay_src, relay_dst;/* relay thread's ends */
+    int xfer_cancel;         /* eventfd: relay gives up */
 };
 
 #define PBIT(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
@@ -203,7 +208,10 @@ int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m);
 void vub__inflight_unmap(vub_daemon *d);
 int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m);
 int vub__h_check_device_state(vub_daemon *d, vhu_msg *m);
-int vub__xfer_join(vub_daemon *d);                    /* -EPROTO: no transfer */
+/* vub__xfer_join() - wait up to @timeout_ms for the transfer; then cut it off (@cancel: the device sees EOF
+ * or EPIPE) or leave it running.  Return: the op's result; -EPROTO no transfer; -ETIMEDOUT (cut off, or
+ * still running). */
+int vub__xfer_join(vub_daemon *d, int timeout_ms, bool cancel);
 
 /* ---- device.c: one wrapper per op, defaults and result checks in one place ---- */
 int vub__dev_features_acked(vub_daemon *d, uint64_t features);

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -140,56 +143,173 @@ int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
 
 /* ---- device state transfer (SET_DEVICE_STATE_FD / CHECK_DEVICE_STATE) ---- */
 
+/* How long CHECK_DEVICE_STATE waits for the device (the front-end has closed its end by then), and how long
+ * a disconnect or a new transfer waits before cutting off a transfer the front-end left hanging. */
+#define XFER_CHECK_MS 2000
+#define XFER_CANCEL_MS 1000
+#define RELAY_BUF 65536
+
 static void *xfer_main(void *arg)
 {
     vub_daemon *d = arg;
     struct vub__ctl *c = d->ctl;
     sigset_t s;
     sigemptyset(&s);
-    sigaddset(&s, SIGPIPE); /* a front-end that closed its end gives EPIPE, not a dead process */
+    sigaddset(&s, SIGPIPE); /* a reader that went away gives EPIPE, not a dead process */
     pthread_sigmask(SIG_BLOCK, &s, NULL);
-    c->xfer_rc = vub__dev_state_transfer(d, c->xfer_dir, c->xfer_fd);
-    cvmm_close(&c->xfer_fd);
+    c->xfer_rc = vub__dev_state_transfer(d, c->xfer_dir, c->xfer_dev_fd);
+    cvmm_close(&c->xfer_dev_fd); /* SAVE: end of data for the relay */
     return NULL;
 }
 
-int vub__xfer_join(vub_daemon *d)
+/* Wait until @fd is ready for @ev; false if cancelled or the fd failed. */
+static bool relay_wait(int fd, short ev, int cancel)
+{
+    struct pollfd p[2] = {{.fd = fd, .events = ev}, {.fd = cancel, .events = POLLIN}};
+    for (;;) {
+        int n = poll(p, 2, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (p[1].revents & POLLIN))
+            return false;
+        if (p[0].revents & (ev | POLLHUP | POLLERR))
+            return true;
+    }
+}
+
+static void *relay_main(void *arg)
+{
+    struct vub__ctl *c = arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    char *buf = malloc(RELAY_BUF);
+    while (buf && relay_wait(c->relay_src, POLLIN, c->xfer_cancel)) {
+        ssize_t n = read(c->relay_src, buf, RELAY_BUF);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* end of data (or a broken source) */
+        ssize_t done = 0;
+        while (done < n) {
+            if (!relay_wait(c->relay_dst, POLLOUT, c->xfer_cancel))
+                goto out;
+            ssize_t w = write(c->relay_dst, buf + done, (size_t)(n - done));
+            if (w < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (w <= 0)
+                goto out;
+            done += w;
+        }
+    }
+out:
+    free(buf);
+    /* LOAD: the device's read sees EOF; SAVE: the front-end sees EOF, and the device's next write EPIPE */
+    cvmm_close(&c->relay_dst);
+    cvmm_close(&c->relay_src);
+    return NULL;
+}
+
+static bool join_until(pthread_t t, const struct timespec *deadline)
+{
+    return pthread_timedjoin_np(t, NULL, deadline) == 0;
+}
+
+int vub__xfer_join(vub_daemon *d, int timeout_ms, bool cancel)
 {
     struct vub__ctl *c = d->ctl;
     if (!c->xfer_running)
         return -EPROTO;
-    pthread_join(c->xfer, NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    /* the device first, then the relay (SAVE: it drains what the device wrote); both within the deadline */
+    if (!c->xfer_joined)
+        c->xfer_joined = join_until(c->xfer, &ts);
+    bool done = c->xfer_joined && join_until(c->relay, &ts);
+    if (!done) {
+        if (!cancel) {
+            cvmm_logf(d->log, CVMM_LOG_WARN, "%s: device state transfer still running after %d ms", d->name,
+                      timeout_ms);
+            return -ETIMEDOUT;
+        }
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cutting off a device state transfer the front-end left hanging",
+                  d->name);
+        uint64_t one = 1;
+        (void)!write(c->xfer_cancel, &one, sizeof(one));
+        if (!c->xfer_joined)
+            pthread_join(c->xfer, NULL);
+        pthread_join(c->relay, NULL);
+    }
     c->xfer_running = false;
-    return c->xfer_rc;
+    c->xfer_joined = false;
+    cvmm_close(&c->xfer_cancel);
+    return done ? c->xfer_rc : -ETIMEDOUT;
 }
 
 int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m)
 {
     struct vub__ctl *c = d->ctl;
     const vhu_device_state *ts = &m->payload.transfer_state;
-    int rc = 0;
+    int rc = 0, p[2] = {-1, -1};
     if (c->xfer_running)
-        (void)vub__xfer_join(d); /* a previous transfer the front-end never checked */
-    c->xfer_done = false;
+        (void)vub__xfer_join(d, XFER_CANCEL_MS, true); /* a previous transfer the front-end never checked */
     if (ts->phase != VHU_TRANSFER_STATE_PHASE_STOPPED || ts->direction > VHU_TRANSFER_STATE_DIRECTION_LOAD) {
         rc = -EINVAL;
-    } else {
-        c->xfer_dir = ts->direction == VHU_TRANSFER_STATE_DIRECTION_SAVE ? VUB_STATE_SAVE : VUB_STATE_LOAD;
-        if ((c->xfer_dir == VUB_STATE_SAVE && !d->ops->state_save) ||
-            (c->xfer_dir == VUB_STATE_LOAD && !d->ops->state_load)) {
-            rc = vub__dev_state_transfer(d, c->xfer_dir, -1); /* logs, -ENOTSUP */
-        } else {
-            c->xfer_fd = vhu_msg_take_fd(m, 0);
-            c->xfer_rc = 0;
-            int e = pthread_create(&c->xfer, NULL, xfer_main, d);
-            if (e != 0) {
-                cvmm_close(&c->xfer_fd);
-                rc = -e;
-            } else {
-                c->xfer_running = true;
-            }
+        goto out;
+    }
+    c->xfer_dir = ts->direction == VHU_TRANSFER_STATE_DIRECTION_SAVE ? VUB_STATE_SAVE : VUB_STATE_LOAD;
+    if ((c->xfer_dir == VUB_STATE_SAVE && !d->ops->state_save) ||
+        (c->xfer_dir == VUB_STATE_LOAD && !d->ops->state_load)) {
+        rc = vub__dev_state_transfer(d, c->xfer_dir, -1); /* logs, -ENOTSUP */
+        goto out;
+    }
+    int fe = vhu_msg_take_fd(m, 0);
+    c->xfer_cancel = eventfd(0, EFD_CLOEXEC);
+    if (c->xfer_cancel < 0 || pipe2(p, O_CLOEXEC) < 0) {
+        rc = -errno;
+        cvmm_close(&fe);
+        cvmm_close(&c->xfer_cancel);
+        goto out;
+    }
+    if (c->xfer_dir == VUB_STATE_LOAD) { /* front-end -> relay -> pipe -> device */
+        c->relay_src = fe;
+        c->relay_dst = p[1];
+        c->xfer_dev_fd = p[0];
+    } else { /* device -> pipe -> relay -> front-end */
+        c->xfer_dev_fd = p[1];
+        c->relay_src = p[0];
+        c->relay_dst = fe;
+    }
+    /* the relay never blocks in read/write (it polls with the cancel eventfd); the fd it writes to is ours
+     * or the front-end's pipe end meant for us alone */
+    (void)fcntl(c->relay_dst, F_SETFL, fcntl(c->relay_dst, F_GETFL) | O_NONBLOCK);
+    c->xfer_rc = 0;
+    int e = pthread_create(&c->relay, NULL, relay_main, c);
+    if (e == 0) {
+        e = pthread_create(&c->xfer, NULL, xfer_main, d);
+        if (e != 0) { /* stop the relay again */
+            uint64_t one = 1;
+            (void)!write(c->xfer_cancel, &one, sizeof(one));
+            pthread_join(c->relay, NULL);
         }
     }
+    if (e != 0) {
+        rc = -e;
+        cvmm_close(&c->relay_src);
+        cvmm_close(&c->relay_dst);
+        cvmm_close(&c->xfer_dev_fd);
+        cvmm_close(&c->xfer_cancel);
+        goto out;
+    }
+    c->xfer_running = true;
+out:
     if (rc < 0)
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_DEVICE_STATE_FD refused: %s", d->name, strerror(-rc));
     (void)vub__reply_u64(d, m, VHU_DEVICE_STATE_NOFD_MASK | (rc < 0 ? 1u : 0u));
@@ -198,7 +318,7 @@ int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m)
 
 int vub__h_check_device_state(vub_daemon *d, vhu_msg *m)
 {
-    int rc = vub__xfer_join(d);
+    int rc = vub__xfer_join(d, XFER_CHECK_MS, false);
     if (rc == -EPROTO)
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: CHECK_DEVICE_STATE without a transfer", d->name);
     (void)vub__reply_u64(d, m, rc == 0 ? 0 : 1);

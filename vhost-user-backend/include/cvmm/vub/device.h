@@ -101,10 +101,14 @@ typedef struct vub_device_ops {
     int (*get_shmem_config)(void *ctx, vhu_shmem_config *out);
 
     /** state_save() / state_load() - device state transfer (VHOST_USER_PROTOCOL_F_DEVICE_STATE): write
-     *  the whole state into @fd, or read it until EOF.  @fd is borrowed (the library closes it after the
-     *  call, which marks the end of the data for SAVE).  Blocking I/O is fine.  The result is what
-     *  CHECK_DEVICE_STATE reports.  Both NULL: F_DEVICE_STATE not offered; one NULL: that direction gets
-     *  -ENOTSUP.  Threads: a transfer thread (the device is suspended: no queue runs). */
+     *  the whole state into @fd, or read it until EOF.  @fd is the library's end of a pipe, borrowed (the
+     *  library closes it after the call, which marks the end of the data for SAVE); the library relays
+     *  between it and the front-end's channel.  Blocking I/O is fine.  The result is what
+     *  CHECK_DEVICE_STATE reports (it waits up to 2 s for it).  If the front-end leaves a transfer
+     *  hanging (disconnects, or starts another one, and 1 s passes), the library cuts the pipe: a LOAD
+     *  sees EOF, a SAVE gets EPIPE (SIGPIPE is blocked on that thread).  Both NULL: F_DEVICE_STATE not
+     *  offered; one NULL: that direction gets -ENOTSUP.  Threads: a transfer thread of the library (the
+     *  device is suspended: no queue runs). */
     int (*state_save)(void *ctx, int fd);
     int (*state_load)(void *ctx, int fd);
 } vub_device_ops;
