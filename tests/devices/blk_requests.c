@@ -619,3 +619,71 @@ Test(blk_requests, partial_last_sector_is_not_exposed, .init = split_rw, .fini =
     cr_assert_eq(blk_disk_open(&T.disk, T.path, false, &T.log), 0);
     cr_assert_eq(T.disk.sectors, DISK_SECTORS);
 }
+
+/* ---- a block device (a loop device over the disk file; skipped without root or loop support) ---- */
+
+static char loopdev[64];
+
+static void loop_setup(void)
+{
+    split_rw();
+    blk_disk_close(&T.disk);
+    loopdev[0] = '\0';
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "losetup --find --show %s 2>/dev/null", T.path);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(loopdev, sizeof(loopdev), p))
+            loopdev[0] = '\0';
+        pclose(p);
+    }
+    loopdev[strcspn(loopdev, "\n")] = '\0';
+}
+
+static void loop_teardown(void)
+{
+    if (loopdev[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+        cr_expect_eq(system(cmd), 0);
+    }
+    teardown();
+}
+
+Test(blk_requests, block_device_size_requests_discard_and_zeroes, .init = loop_setup, .fini = loop_teardown)
+{
+    if (!loopdev[0])
+        cr_skip_test("no loop device (needs root and losetup)");
+    cr_assert_eq(blk_disk_open(&T.disk, loopdev, false, &T.log), 0);
+    cr_assert(T.disk.is_bdev);
+    cr_assert_eq(T.disk.sectors, DISK_SECTORS);
+    cr_assert_eq(T.disk.blk_size, 512);
+    cr_assert_eq(run_req(BLK_T_IN, 4, 512, true), 513);
+    cr_assert_eq(status(), BLK_S_OK);
+    cr_assert_eq(gp(DATA_GPA, 1)[0], disk_byte(4 * 512));
+    fill_guest(DATA_GPA, 1024, 42);
+    cr_assert_eq(run_req(BLK_T_OUT, 10, 1024, false), 1);
+    cr_assert_eq(status(), BLK_S_OK);
+    cr_assert_eq(run_req(BLK_T_FLUSH, 0, 0, false), 1);
+    cr_assert_eq(status(), BLK_S_OK);
+    put_seg(DATA_GPA + 0x10000, 64, 8, 0);
+    put_seg(DATA_GPA + 0x10010, 80, 8, BLK_WRITE_ZEROES_FLAG_UNMAP);
+    put_hdr(HDR_GPA, BLK_T_WRITE_ZEROES, 0);
+    vq_mock_buf b[3] = {{HDR_GPA, 16, false}, {DATA_GPA + 0x10000, 32, false}, {STATUS_GPA, 1, true}};
+    cr_assert_eq(run_chain(b, 3, false), 1);
+    cr_assert_eq(status(), BLK_S_OK);
+    put_seg(DATA_GPA + 0x10000, 128, 8, 0);
+    put_hdr(HDR_GPA, BLK_T_DISCARD, 0);
+    b[1].len = 16;
+    cr_assert_eq(run_chain(b, 3, false), 1);
+    cr_assert_eq(status(), BLK_S_OK);
+    cr_assert_eq(run_req(BLK_T_IN, DISK_SECTORS, 512, true), 1);
+    cr_assert_eq(status(), BLK_S_IOERR);
+    blk_disk_close(&T.disk);
+    /* what the file behind the loop device now holds */
+    cr_assert(file_equals(10 * 512, gp(DATA_GPA, 1024), 1024));
+    cr_assert(file_zero(64 * 512, 8 * 512));
+    cr_assert(file_zero(80 * 512, 8 * 512));
+    cr_assert(file_matches_pattern(0, 10 * 512));
+    cr_assert(file_matches_pattern(88 * 512, 40 * 512));
+}
