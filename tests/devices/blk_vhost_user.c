@@ -4,6 +4,7 @@
  * front-end sees them, requests through kick and call eventfds on two queues, a request past the end of
  * the disk answered VIRTIO_BLK_S_IOERR, read-only mode, and a disabled ring left alone until enabled. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -41,7 +42,22 @@ static struct {
     vmem_map *map;
     struct ring r[NQ];
     struct cvmm_log log;
+    int fds_at_start;
 } T;
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
 
 static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
@@ -61,6 +77,7 @@ static void start(bool ro)
     signal(SIGPIPE, SIG_IGN);
     memset(&T, 0, sizeof(T));
     T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
+    T.fds_at_start = count_fds();
     snprintf(T.dir, sizeof(T.dir), "/tmp/blkvu.XXXXXX");
     cr_assert_not_null(mkdtemp(T.dir));
     snprintf(T.sock, sizeof(T.sock), "%s/s", T.dir);
@@ -103,6 +120,7 @@ static void stop(void)
     unlink(T.disk);
     unlink(T.sock);
     rmdir(T.dir);
+    cr_expect_eq(count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", count_fds(), T.fds_at_start);
 }
 
 /* Negotiate everything offered minus @drop (SPLIT_ONLY for split rings), map guest memory. */
