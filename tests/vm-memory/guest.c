@@ -197,7 +197,7 @@ Test(vmem_guest, offline_readers_do_not_delay_the_writer)
     while (atomic_load(&h.stage) != 1)
         sleep_ms(1);
     vmem_map *m = NULL;
-    for (int i = 0; i < 100; i++) { /* would take >= 100 ms if each waited for the reader's 1 ms naps */
+    for (int i = 0; i < 100; i++) { /* would hang: the reader only goes online after these publishes */
         m = tagged_map(0, (uint8_t)i);
         cr_assert_eq(vmem_guest_publish(guest, m), 0);
     }
