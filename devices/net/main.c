@@ -107,6 +107,7 @@ int main(int argc, char **argv)
     net_dev *dev = NULL;
     vub_daemon *d = NULL;
     int status = 1;
+    bool ran = false;
 
     signal(SIGPIPE, SIG_IGN);
     if (vub_cmdline_parse(argc, argv, net_opts, NOPTS, &o, &cl, err, sizeof(err)) < 0) {
@@ -170,6 +171,7 @@ int main(int argc, char **argv)
                 strerror(-rc));
         goto out;
     }
+    ran = true;
     rc = vub_daemon_run(d);
     if (rc < 0) {
         fprintf(stderr, "cvmm-net: %s\n", strerror(-rc));
@@ -178,7 +180,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     vub_daemon_free(d);
-    if (dev) {
+    if (ran) { /* the counters, once the workers ended */
         net_stats s;
         net_dev_stats(dev, &s);
         fprintf(stderr,
