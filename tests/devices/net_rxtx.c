@@ -157,7 +157,8 @@ static void bring_up(uint64_t features, enum vq_layout layout)
     for (unsigned i = 0; i < 2; i++) {
         uint64_t desc = 0x10000ull * (i + 1);
         vq_mock_config mc = {.layout = layout, .size = 256, .desc_gpa = desc, .driver_gpa = desc + 0x4000,
-                             .device_gpa = desc + 0x8000};
+                             .device_gpa = desc + 0x8000,
+                             .event_idx = (features >> VUB_F_RING_EVENT_IDX) & 1};
         cr_assert_eq(vq_mock_new(t.map, &mc, &t.r[i].mk), 0);
         t.r[i].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         t.r[i].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -339,6 +340,28 @@ Test(net_rxtx, tx_full_ring_goes_past_the_budget, .init = init_sink, .fini = fin
     cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
     cr_assert_eq(uh, h);
 }
+
+static void tx_rounds(enum vq_layout layout, bool event_idx)
+{
+    uint64_t f = MODERN | (event_idx ? 1ull << VUB_F_RING_EVENT_IDX : 0);
+    bring_up(f, layout);
+    uint16_t h, uh;
+    uint32_t len;
+    for (unsigned round = 0; round < 5; round++) { /* several wraps of the ring */
+        for (unsigned i = 0; i < 200; i++) {
+            vq_mock_buf b = {DATA + i * 0x100, 12 + 60, false};
+            cr_assert_eq(vq_mock_add(t.r[1].mk, &b, 1, &h), 0);
+        }
+        if (vq_mock_kick_needed(t.r[1].mk))
+            kick(1);
+        for (unsigned i = 0; i < 200; i++)
+            cr_assert_eq(wait_used(1, &uh, &len, 2000), 1, "round %u: chain %u not returned", round, i);
+    }
+}
+
+Test(net_rxtx, tx_split_event_idx_wraps, .init = init_sink, .fini = fini) { tx_rounds(VQ_LAYOUT_SPLIT, true); }
+Test(net_rxtx, tx_packed_wraps, .init = init_sink, .fini = fini) { tx_rounds(VQ_LAYOUT_PACKED, false); }
+Test(net_rxtx, tx_packed_event_idx_wraps, .init = init_sink, .fini = fini) { tx_rounds(VQ_LAYOUT_PACKED, true); }
 
 /* ---- rx ---- */
 
