@@ -4,6 +4,7 @@
  * (--fd, client mode) and signals.  Every test checks that no fd leaks (.fini). */
 #include <ev.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -470,5 +471,190 @@ Test(robustness, a_pipe_as_call_fd_never_blocks_the_worker)
     cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0); /* the worker still answers */
     close(p[0]);
     close(p[1]);
+    vt_ring_free(&r);
+}
+
+/* ---- random messages ---- */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static void drain(int fd)
+{
+    char buf[8192];
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        ;
+}
+
+static bool send_frame(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds) {
+        memset(cbuf, 0, sizeof(cbuf));
+        mh.msg_control = cbuf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
+}
+
+/* A fresh raw connection that negotiated a random subset of what the daemon offers. */
+static int fuzz_connect(uint64_t offered)
+{
+    int fd = raw_connect();
+    uint64_t p = offered & (rnd() % 4 ? ~0ull : rnd()) & ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS);
+    if (rnd() % 8) /* mostly front-end virtual addresses, as QEMU sends them */
+        p &= ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_GPA_ADDRESSES);
+    raw_send(fd, VHU_REQ_SET_PROTOCOL_FEATURES, 0, 8, &p, 8, NULL, 0);
+    uint64_t f = (rnd() % 2 ? 1ull << VHU_F_PROTOCOL_FEATURES : 0) | (1ull << VUB_F_VERSION_1) |
+                 (rnd() % 4 == 0 ? 1ull << VUB_F_RING_PACKED : 0) | (rnd() % 2 ? 1ull << VUB_F_RING_EVENT_IDX : 0);
+    raw_send(fd, VHU_REQ_SET_FEATURES, 0, 8, &f, 8, NULL, 0);
+    return fd;
+}
+
+static void fuzz_payload(uint32_t req, uint8_t *p, uint32_t size)
+{
+    for (uint32_t k = 0; k < size; k++)
+        p[k] = (uint8_t)rnd();
+    if (req == VHU_REQ_SET_LOG_BASE && size == 16) {
+        vhu_log l = {.size = rnd() % 4 ? 4096 : rnd() % (1 << 22), .offset = rnd() % 2 ? 0 : rnd() % 8192};
+        memcpy(p, &l, 16);
+        return;
+    }
+    if (size >= 8 && rnd() % 4) { /* small indices and counts reach the handlers */
+        uint32_t a = (uint32_t)(rnd() % 5), b = (uint32_t)(rnd() % 3 ? 64 : rnd() % 70000);
+        memcpy(p, &a, 4);
+        memcpy(p + 4, &b, 4);
+    }
+    if (req == VHU_REQ_SET_VRING_ENABLE && size == 8 && rnd() % 8) {
+        uint32_t v = (uint32_t)(rnd() % 2);
+        memcpy(p + 4, &v, 4);
+    }
+    if (req == VHU_REQ_GET_VRING_BASE && size == 8 && rnd() % 8)
+        memset(p + 4, 0, 4);
+    if ((req == VHU_REQ_GET_CONFIG || req == VHU_REQ_SET_CONFIG) && size >= 12 && rnd() % 4) {
+        uint32_t off = (uint32_t)(rnd() % 20), len = size - 12, fl = (uint32_t)(rnd() % 2);
+        memcpy(p, &off, 4);
+        memcpy(p + 4, &len, 4);
+        memcpy(p + 8, &fl, 4);
+    }
+    if ((req == VHU_REQ_SET_VRING_KICK || req == VHU_REQ_SET_VRING_CALL || req == VHU_REQ_SET_VRING_ERR) &&
+        size == 8) {
+        uint64_t v = rnd() % 5 | (rnd() % 3 == 0 ? VHU_VRING_NOFD_MASK : 0);
+        memcpy(p, &v, 8);
+    }
+    if (req == VHU_REQ_SET_MEM_TABLE && size >= 8 + 32) {
+        uint32_t n = (size - 8) / 32;
+        memcpy(p, &n, 4);
+        for (uint32_t k = 0; k < n; k++) {
+            vhu_mem_region r = {.guest_addr = (uint64_t)k << 20, .size = 1 << 20,
+                                .user_addr = VT_UVA_BASE + ((uint64_t)k << 20)};
+            if (rnd() % 4 == 0)
+                r.size = rnd() % (2 << 20);
+            memcpy(p + 8 + 32 * k, &r, 32);
+        }
+    }
+    if ((req == VHU_REQ_ADD_MEM_REG || req == VHU_REQ_REM_MEM_REG) && size >= 40) {
+        uint64_t gpa = (rnd() % 4) << 20;
+        vhu_mem_region r = {.guest_addr = gpa, .size = 1 << 20, .user_addr = VT_UVA_BASE + gpa};
+        memcpy(p + 8, &r, 32);
+    }
+    if (req == VHU_REQ_SET_VRING_ADDR && size == 40 && rnd() % 2) {
+        vhu_vring_addr a = {.index = (uint32_t)(rnd() % 5), .desc = VT_UVA_BASE + 0x10000,
+                            .avail = VT_UVA_BASE + 0x14000 + (rnd() % 2), .used = VT_UVA_BASE + 0x18000};
+        memcpy(p, &a, 40);
+    }
+}
+
+Test(robustness, random_messages_never_crash_or_hang_the_daemon)
+{
+    uint64_t offered;
+    cr_assert_eq(vhu_frontend_get_protocol_features(vt.fe, &offered), 0);
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    int mfd = memfd_create("fuzz", MFD_CLOEXEC), efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_eq(ftruncate(mfd, 4 << 20), 0);
+    static uint8_t junk[256 << 10]; /* rings full of garbage for the device to pop */
+    for (size_t k = 0; k < sizeof(junk); k++)
+        junk[k] = (uint8_t)rnd();
+    cr_assert_eq(pwrite(mfd, junk, sizeof(junk), 0x10000), (ssize_t)sizeof(junk));
+    int fd = fuzz_connect(offered), reconnects = 0;
+    static uint8_t frame[12 + 4096];
+    for (int i = 0; i < 6000; i++) {
+        static const uint32_t hot[] = {
+            VHU_REQ_SET_MEM_TABLE, VHU_REQ_ADD_MEM_REG, VHU_REQ_REM_MEM_REG, VHU_REQ_SET_VRING_NUM,
+            VHU_REQ_SET_VRING_ADDR, VHU_REQ_SET_VRING_BASE, VHU_REQ_GET_VRING_BASE, VHU_REQ_SET_VRING_KICK,
+            VHU_REQ_SET_VRING_CALL, VHU_REQ_SET_VRING_ERR, VHU_REQ_SET_VRING_ENABLE, VHU_REQ_SET_FEATURES,
+            VHU_REQ_GET_CONFIG, VHU_REQ_SET_CONFIG, VHU_REQ_RESET_DEVICE, VHU_REQ_SET_STATUS, VHU_REQ_SET_LOG_BASE,
+            VHU_REQ_SET_VRING_KICK, VHU_REQ_SET_VRING_ADDR, VHU_REQ_SET_MEM_TABLE};
+        uint32_t req = rnd() % 5 ? hot[rnd() % CVMM_ARRAY_SIZE(hot)] : (uint32_t)(rnd() % 46);
+        if (rnd() % 100 == 0)
+            req = (uint32_t)rnd();
+        const vhu_msg_rule *rule = vhu_req_rule(req);
+        uint32_t size = (uint32_t)(rnd() % 64);
+        unsigned nfds = (unsigned)(rnd() % 3);
+        if (rule && rnd() % 10) { /* mostly well-formed, so the handlers run */
+            uint32_t hi = rule->size_max < 300 ? rule->size_max : 300;
+            size = rule->size_min + (hi > rule->size_min ? (uint32_t)(rnd() % (hi - rule->size_min + 1)) : 0);
+            if (req == VHU_REQ_SET_MEM_TABLE)
+                size = 8 + 32 * (uint32_t)(1 + rnd() % 3);
+            if (req == VHU_REQ_ADD_MEM_REG || req == VHU_REQ_REM_MEM_REG)
+                size = 40;
+            if (req == VHU_REQ_GET_CONFIG || req == VHU_REQ_SET_CONFIG)
+                size = 12 + (uint32_t)(rnd() % 24);
+            nfds = rule->fds_min + (rule->fds_max > rule->fds_min ? (unsigned)(rnd() % 2) : 0);
+            if (req == VHU_REQ_SET_MEM_TABLE)
+                nfds = (size - 8) / 32;
+        }
+        uint32_t flags = VHU_VERSION | ((rnd() % 2) ? VHU_FLAG_NEED_REPLY : 0);
+        if (rnd() % 200 == 0)
+            flags = (uint32_t)rnd();
+        vhu_hdr h = {.request = req, .flags = flags, .size = size};
+        memcpy(frame, &h, 12);
+        fuzz_payload(req, frame + 12, size);
+        int fds[3] = {rnd() % 4 ? mfd : efd, rnd() % 2 ? mfd : efd, efd};
+        if (nfds > 3)
+            nfds = 3;
+        if (!send_frame(fd, frame, 12 + size, fds, nfds) || rnd() % 300 == 0) {
+            close(fd);
+            fd = fuzz_connect(offered);
+            reconnects++;
+            continue;
+        }
+        if (rnd() % 8 == 0) { /* kick whatever ring may run */
+            vt_sleep_ms(1);
+        }
+        drain(fd);
+        char c;
+        if (recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK) == 0) { /* the daemon closed it */
+            close(fd);
+            fd = fuzz_connect(offered);
+            reconnects++;
+        }
+    }
+    close(fd);
+    close(mfd);
+    close(efd);
+    cr_assert_gt(reconnects, 0);
+    /* still a working back-end */
+    vt_connect();
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    uint16_t hd = vt_add_chain(&r, 0x80000, 8);
+    vt_kick(&r);
+    cr_assert_eq(vt_wait_used(&r, hd), 8);
     vt_ring_free(&r);
 }
