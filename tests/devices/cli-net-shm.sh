@@ -50,7 +50,8 @@ for b in "$NET" "$SHM"; do
     expect_fail "$name unknown option" "unknown option" "$b" --bogus
     expect_fail "$name no socket" "socket-path" "$b"
 done
-"$NET" --print-capabilities | grep -q '"type": "net"' || fail "cvmm-net type is not net"
+caps=$("$NET" --print-capabilities)
+grep -q '"type": "net"' <<<"$caps" || fail "cvmm-net type is not net: $caps"
 
 S=--socket-path=$TMP/s.sock
 expect_fail "cvmm-net without --tap or --sink" "exactly one of --tap=NAME or --sink" "$NET" "$S"
