@@ -277,3 +277,24 @@ Test(memory, regions_come_and_go_under_traffic)
     cr_assert_gt(p.done, 0);
     vt_ring_free(&r);
 }
+
+/* QEMU 7.2's vhost-user-net with 2 queue pairs has 2 vhost devices on one connection; each one adds every
+ * region (ADD_MEM_REG is not one of its "one time" requests) and removes it again. */
+Test(memory, the_same_region_added_twice_is_counted_not_refused)
+{
+    struct vt_ring r;
+    ready(&r);
+    vmem_region *x;
+    uint64_t gpa = 64ull << 20;
+    add_region(gpa, 1 << 20, &x);
+    vhu_mem_region w = {.guest_addr = gpa, .size = 1 << 20, .user_addr = VT_UVA_BASE + gpa};
+    cr_assert_eq(vhu_frontend_add_mem_reg(vt.fe, &w, vmem_region_fd(x)), 0); /* the second device */
+    cr_assert_eq(vhu_frontend_rem_mem_reg(vt.fe, &w), 0);                      /* one of them leaves */
+    uint16_t h = vt_add_chain(&r, gpa + 0x1000, 8);                            /* still mapped */
+    vt_kick(&r);
+    cr_assert_eq(vt_wait_used(&r, h), 8);
+    cr_assert_eq(vhu_frontend_rem_mem_reg(vt.fe, &w), 0);          /* the last one: unmapped */
+    cr_assert_eq(vhu_frontend_rem_mem_reg(vt.fe, &w), -EREMOTEIO); /* and gone */
+    vmem_region_unref(x);
+    vt_ring_free(&r);
+}

@@ -351,6 +351,7 @@ void vub__ctl_disconnected(vub_daemon *d)
     if (c->xfer_running)
         (void)vub__xfer_join(d, 1000, true);
     vmem_map *empty;
+    vub__mem_forget_dups(d);
     if (vmem_map_new(NULL, 0, NULL, d->log, &empty) == 0)
         (void)vub__publish(d, empty);
     vmem_log_unref(c->dlog);

@@ -110,6 +110,12 @@ struct vub_daemon {
     struct vub__ctl *ctl;       /* control loop, connection and protocol state (control.c) */
 };
 
+/* A region added more than once (see mem.c). */
+struct vub__dup {
+    uint64_t gpa, size, uva;
+    unsigned extra; /* ADD_MEM_REGs beyond the first */
+};
+
 /* Control-thread state: the loop, the listening/connected sockets, the protocol state. */
 struct vub__ctl {
     struct ev_loop *loop;
@@ -142,6 +148,8 @@ struct vub__ctl {
     bool owner;
     uint64_t status;
     vmem_log *dlog;          /* SET_LOG_BASE log, or NULL */
+    struct vub__dup dups[VMEM_MAX_REGIONS]; /* regions added more than once */
+    unsigned ndups;
     int log_fd;              /* SET_LOG_FD eventfd */
     bool shmem_cached;
     vhu_shmem_config shmem;  /* the device's config, asked once per connection */
@@ -186,6 +194,7 @@ int vub__h_add_mem_reg(vub_daemon *d, vhu_msg *m);
 int vub__h_rem_mem_reg(vub_daemon *d, vhu_msg *m);
 int vub__h_set_log_base(vub_daemon *d, vhu_msg *m);   /* replies itself when LOG_SHMFD owes a reply */
 int vub__h_set_log_fd(vub_daemon *d, vhu_msg *m);
+void vub__mem_forget_dups(vub_daemon *d);
 
 /* ---- rings.c: ring messages (vub__h_get_vring_base replies itself) ---- */
 int vub__h_set_vring_num(vub_daemon *d, vhu_msg *m);

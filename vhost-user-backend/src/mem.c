@@ -70,8 +70,31 @@ static int region_from_wire(vub_daemon *d, const vhu_mem_region *w, int owned_fd
     return rc;
 }
 
+/* Duplicate ADD_MEM_REG.  QEMU 7.2 sends ADD_MEM_REG/REM_MEM_REG from every vhost device that shares the
+ * connection (vhost-user-net with several queue pairs: one device per pair), so the same region arrives
+ * once per device and is removed once per device.  An ADD of a region that is already mapped with the same
+ * guest address, size and user address is counted instead of refused, and a REM only unmaps it when the
+ * count is back to zero.  (The spec forbids overlapping regions, so an identical one is the same memory.) */
+static struct vub__dup *dup_find(struct vub__ctl *c, uint64_t gpa, uint64_t size, uint64_t uva)
+{
+    for (unsigned i = 0; i < c->ndups; i++)
+        if (c->dups[i].gpa == gpa && c->dups[i].size == size && c->dups[i].uva == uva)
+            return &c->dups[i];
+    return NULL;
+}
+
+void vub__mem_forget_dups(vub_daemon *d) { d->ctl->ndups = 0; }
+
+static bool mapped_exactly(const vmem_map *map, const vhu_mem_region *w)
+{
+    const vmem_region *r;
+    return vmem_map_find(map, w->guest_addr, &r) == 0 && vmem_region_gpa(r) == w->guest_addr &&
+           vmem_region_size(r) == w->size && vmem_region_user_addr(r) == w->user_addr;
+}
+
 int vub__h_set_mem_table(vub_daemon *d, vhu_msg *m)
 {
+    vub__mem_forget_dups(d);
     const vhu_mem_table *t = &m->payload.mem;
     vmem_region *regs[VHU_MEM_REGIONS_MAX] = {0};
     uint32_t n = t->nregions;
@@ -90,6 +113,21 @@ int vub__h_set_mem_table(vub_daemon *d, vhu_msg *m)
 
 int vub__h_add_mem_reg(vub_daemon *d, vhu_msg *m)
 {
+    struct vub__ctl *c = d->ctl;
+    const vhu_mem_region *w = &m->payload.mem_reg.region;
+    if (mapped_exactly(vmem_guest_map(d->guest), w)) {
+        struct vub__dup *dp = dup_find(c, w->guest_addr, w->size, w->user_addr);
+        if (!dp) {
+            if (c->ndups == VMEM_MAX_REGIONS)
+                return -ENOSPC;
+            dp = &c->dups[c->ndups++];
+            *dp = (struct vub__dup){.gpa = w->guest_addr, .size = w->size, .uva = w->user_addr};
+        }
+        dp->extra++;
+        cvmm_logf(d->log, CVMM_LOG_DEBUG, "%s: ADD_MEM_REG of mapped region gpa 0x%llx: counted (%u)", d->name,
+                  (unsigned long long)w->guest_addr, dp->extra);
+        return 0; /* the fd is closed after dispatch */
+    }
     vmem_region *r;
     int rc = region_from_wire(d, &m->payload.mem_reg.region, vhu_msg_take_fd(m, 0), &r);
     if (rc < 0)
@@ -106,7 +144,14 @@ int vub__h_add_mem_reg(vub_daemon *d, vhu_msg *m)
 
 int vub__h_rem_mem_reg(vub_daemon *d, vhu_msg *m)
 {
+    struct vub__ctl *c = d->ctl;
     const vhu_mem_region *w = &m->payload.mem_reg.region;
+    struct vub__dup *dp = dup_find(c, w->guest_addr, w->size, w->user_addr);
+    if (dp && dp->extra > 0) {
+        if (--dp->extra == 0)
+            *dp = c->dups[--c->ndups];
+        return 0;
+    }
     vmem_map *map;
     int rc = vmem_map_without_region(vmem_guest_map(d->guest), w->guest_addr, w->size, w->user_addr, &map);
     if (rc < 0) {
