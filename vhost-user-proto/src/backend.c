@@ -61,6 +61,11 @@ const vhu_validate_ctx *vhu_backend_ctx(const vhu_backend *b) { return &b->ctx; 
 
 void vhu_backend_set_num_queues(vhu_backend *b, uint32_t num_queues) { b->ctx.num_queues = num_queues; }
 
+void vhu_backend_set_protocol_features(vhu_backend *b, uint64_t features)
+{
+    b->ctx.protocol_features = features & b->offered;
+}
+
 static int send_reply(vhu_backend *b, const vhu_msg *req, const void *payload, uint32_t size, const int *fds,
                       uint32_t nfds, bool check)
 {

@@ -61,6 +61,12 @@ const vhu_validate_ctx *vhu_backend_ctx(const vhu_backend *b);
 /** vhu_backend_set_num_queues() - change the queue count used by the central index check (0 = off). */
 void vhu_backend_set_num_queues(vhu_backend *b, uint32_t num_queues);
 
+/** vhu_backend_set_protocol_features() - act as if a valid SET_PROTOCOL_FEATURES with @features had been
+ *  received (bits not offered are dropped).  For a back-end that carries the features of a previous
+ *  connection over to a front-end that reconnects without negotiating again (QEMU 7.2's vhost-user-rng in
+ *  server mode does).  Added for vhost-user-backend.  Threads: owner. */
+void vhu_backend_set_protocol_features(vhu_backend *b, uint64_t features);
+
 /** vhu_backend_recv() - receive one request and validate it (validate.h).
  *  Return: 0 *m is a valid request and owns its fds;
  *   -EAGAIN not complete yet (non-blocking socket);
