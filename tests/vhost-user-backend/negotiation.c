@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Negotiation, NEED_REPLY everywhere, queue count, slots, status, config space, reset. */
+#include <sys/socket.h>
+
 #include "vub_test.h"
 
 TestSuite(negotiation, .init = vt_init, .fini = vt_fini, .timeout = 10);
@@ -225,4 +227,60 @@ Test(negotiation, a_failing_queue_started_op_leaves_the_ring_stopped)
     cr_assert_eq(vt_wait_used(&r, h), 8);
     close(kick);
     vq_mock_free(r.mk);
+}
+
+static void init_off(void)
+{
+    vt_setup(&(struct vt_opts){.no_frontend = true});
+    vt.info.protocol_features_off = PB(CONFIGURE_MEM_SLOTS) | PB(STATUS);
+    vt_connect();
+}
+TestSuite(negotiation_off, .init = init_off, .fini = vt_fini, .timeout = 10);
+
+Test(negotiation_off, a_device_can_withhold_library_protocol_features)
+{
+    uint64_t p;
+    cr_assert_eq(vhu_frontend_get_protocol_features(vt.fe, &p), 0);
+    cr_assert_eq(p & (PB(CONFIGURE_MEM_SLOTS) | PB(STATUS)), 0);
+    cr_assert(p & PB(REPLY_ACK));
+}
+
+/* A front-end that reconnects and goes on as if the previous negotiation still held (QEMU 7.2's
+ * vhost-user-rng in server mode): the previous connection's protocol features carry over ... */
+Test(negotiation, a_front_end_that_does_not_renegotiate_keeps_the_previous_features)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    for (int i = 0; i < 100 && atomic_load(&vt.dev.resets) == 0; i++)
+        vt_sleep_ms(10);
+    vt_connect();
+    /* our front-end would refuse to send GET_STATUS unnegotiated: tell it what QEMU believes */
+    vhu_msg m, rep;
+    vhu_msg_build_u64(&m, VHU_REQ_SET_FEATURES, 0, (1ull << VUB_F_VERSION_1) | (1ull << VHU_F_PROTOCOL_FEATURES));
+    cr_assert_eq(vhu_frontend_request(vt.fe, &m, NULL), 0);
+    vhu_msg_init(&m, VHU_REQ_GET_STATUS, 0);
+    cr_assert_eq(vhu_frontend_request(vt.fe, &m, &rep), -EPROTO); /* the front-end's own check */
+    int fd = vhu_frontend_fd(vt.fe);
+    vhu_hdr h = {.request = VHU_REQ_GET_STATUS, .flags = VHU_VERSION};
+    cr_assert_eq(send(fd, &h, 12, MSG_NOSIGNAL), 12);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pf, 1, 3000), 1);
+    uint8_t buf[20];
+    cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 20, "GET_STATUS answered, the connection kept");
+    cr_assert_eq(vub_daemon_protocol_features(vt.d) & PB(STATUS), PB(STATUS));
+}
+
+/* ... but a front-end that starts negotiating gets a clean slate. */
+Test(negotiation, a_front_end_that_negotiates_again_starts_clean)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    for (int i = 0; i < 100 && atomic_load(&vt.dev.resets) == 0; i++)
+        vt_sleep_ms(10);
+    vt_connect();
+    uint64_t f;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
+    cr_assert_eq(vub_daemon_protocol_features(vt.d), 0);
 }

@@ -103,14 +103,30 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
 }
 
 
-static int h_set_protocol_features(vub_daemon *d, vhu_msg *m)
+/* Protocol features across reconnects.  QEMU 7.2's vhost-user-rng, serving a chardev in server mode,
+ * reconnects (to a restarted back-end, too) and goes on with SET_VRING_CALL, SET_FEATURES, GET_STATUS
+ * (with NEED_REPLY) without negotiating protocol features again: it still believes in the previous
+ * connection's.  So a new connection starts with the features the previous connection negotiated (in a
+ * new process: everything we offer except the two that change the meaning of messages, GPA_ADDRESSES and
+ * INBAND_NOTIFICATIONS, and SHMEM, newer than QEMU 7.2; the others only allow messages), and drops them again as soon as its first
+ * message starts a negotiation (GET_FEATURES, SET_OWNER, ...: every fresh front-end, QEMU's blk and net
+ * after a reconnect included). */
+#define PROTO_ASSUMED_MASK (~(PBIT(GPA_ADDRESSES) | PBIT(INBAND_NOTIFICATIONS) | PBIT(SHMEM)))
+
+static void set_proto(vub_daemon *d, uint64_t p)
 {
     struct vub__ctl *c = d->ctl;
-    c->proto = m->payload.u64; /* the endpoint refused bits we did not offer */
-    atomic_store_explicit(&d->proto_acked, c->proto, memory_order_release);
-    bool inband = (c->proto & PBIT(INBAND_NOTIFICATIONS)) != 0;
+    c->proto = p;
+    atomic_store_explicit(&d->proto_acked, p, memory_order_release);
+    bool inband = (p & PBIT(INBAND_NOTIFICATIONS)) != 0;
     for (unsigned i = 0; i < d->nworkers; i++)
         vub__worker_call(&d->workers[i], vub__w_set_inband, &inband);
+}
+
+static int h_set_protocol_features(vub_daemon *d, vhu_msg *m)
+{
+    set_proto(d, m->payload.u64); /* the endpoint refused bits we did not offer */
+    d->ctl->inherited = false;
     return 0;
 }
 
@@ -215,10 +231,50 @@ static void reply_zero_shmem(vub_daemon *d, vhu_msg *m)
 
 /* ---- dispatch ---- */
 
+void vub__ctl_inherit(vub_daemon *d)
+{
+    struct vub__ctl *c = d->ctl;
+    c->first_seen = false;
+    c->inherited = false;
+    uint64_t p = (c->prev_proto ? c->prev_proto : c->offered_proto & PROTO_ASSUMED_MASK) & c->offered_proto;
+    vhu_backend_set_protocol_features(c->conn, p);
+    set_proto(d, p);
+    c->inherited = true;
+}
+
+static void first_message(vub_daemon *d, const vhu_msg *m)
+{
+    struct vub__ctl *c = d->ctl;
+    if (c->first_seen)
+        return;
+    c->first_seen = true;
+    switch (m->hdr.request) {
+    case VHU_REQ_SET_PROTOCOL_FEATURES: /* the endpoint took the new set already; the handler does the rest */
+        c->inherited = false;
+        break;
+    case VHU_REQ_GET_FEATURES:
+    case VHU_REQ_SET_OWNER:
+    case VHU_REQ_RESET_OWNER:
+    case VHU_REQ_GET_PROTOCOL_FEATURES:
+        if (c->inherited) {
+            vhu_backend_set_protocol_features(c->conn, 0);
+            set_proto(d, 0);
+            c->inherited = false;
+        }
+        break;
+    default:
+        if (c->inherited)
+            cvmm_logf(d->log, CVMM_LOG_INFO, "%s: the front-end goes on without negotiating: assuming the "
+                      "protocol features of a previous connection (0x%llx)", d->name, (unsigned long long)c->proto);
+        break;
+    }
+}
+
 void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m)
 {
     struct vub__ctl *c = d->ctl;
     int rc = 0;
+    first_message(d, m);
     cvmm_logf(d->log, CVMM_LOG_DEBUG, "%s: %s size %u fds %u", d->name, vhu_req_name(m->hdr.request), m->hdr.size,
               m->nfds);
     switch (m->hdr.request) {
@@ -306,6 +362,7 @@ void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m)
 bool vub__ctl_rejected(vub_daemon *d, vhu_msg *m, int rc)
 {
     struct vub__ctl *c = d->ctl;
+    first_message(d, m);
     if (rc == -EPROTO && m->hdr.request == VHU_REQ_GET_SHMEM_CONFIG && !(m->hdr.flags & VHU_FLAG_REPLY) &&
         !(c->proto & PBIT(SHMEM))) {
         reply_zero_shmem(d, m);
@@ -333,6 +390,7 @@ void vub__ctl_connected(vub_daemon *d)
         c->offered_proto |= PBIT(SHMEM);
     if (vub__dev_has_state(d))
         c->offered_proto |= PBIT(DEVICE_STATE);
+    c->offered_proto &= ~d->info->protocol_features_off;
     c->features = 0;
     c->features_set = false;
     atomic_store_explicit(&d->features_acked, 0, memory_order_release);
@@ -346,6 +404,7 @@ void vub__ctl_connected(vub_daemon *d)
 void vub__ctl_disconnected(vub_daemon *d)
 {
     struct vub__ctl *c = d->ctl;
+    c->prev_proto = c->proto;
     vub__backend_set(&d->backend, -1, 0);
     vub__ctl_reset(d);
     if (c->xfer_running)

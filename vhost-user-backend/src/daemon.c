@@ -64,6 +64,7 @@ static int conn_open(vub_daemon *d, int owned_fd)
     int rc = vhu_backend_new(&bc, owned_fd, &c->conn);
     if (rc < 0)
         return rc;
+    vub__ctl_inherit(d);
     c->conn_dead = false;
     ev_io_init(&c->conn_w, conn_cb, vhu_backend_fd(c->conn), EV_READ);
     c->conn_w.data = d;

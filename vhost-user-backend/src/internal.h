@@ -146,6 +146,9 @@ struct vub__ctl {
     bool features_set;
     uint64_t proto;          /* acked protocol features */
     bool owner;
+    uint64_t prev_proto;     /* protocol features of the previous connection (see control.c) */
+    bool inherited;          /* this connection runs on prev_proto until it negotiates */
+    bool first_seen;         /* the connection's first message was looked at */
     uint64_t status;
     vmem_log *dlog;          /* SET_LOG_BASE log, or NULL */
     struct vub__dup dups[VMEM_MAX_REGIONS]; /* regions added more than once */
@@ -185,6 +188,8 @@ void vub__ctl_reset(vub_daemon *d);
 void vub__ctl_disconnected(vub_daemon *d);
 /* vub__ctl_connected() - a new connection: compute the offers, reset the per-connection state. */
 void vub__ctl_connected(vub_daemon *d);
+/* vub__ctl_inherit() - after the endpoint exists: carry the previous connection's protocol features over. */
+void vub__ctl_inherit(vub_daemon *d);
 
 /* ---- mem.c: guest memory messages ---- */
 int vub__publish(vub_daemon *d, vmem_map *owned_map); /* to the workers; mem_gen odd meanwhile */

@@ -123,6 +123,10 @@ typedef struct vub_device_info {
     uint64_t protocol_features; /* optional protocol features the device wants on top of the library's
                                  * (VUB_PROTOCOL_OPTIONAL bits: INBAND_NOTIFICATIONS, SHARED_OBJECT,
                                  * INFLIGHT_SHMFD); others are ignored */
+    uint64_t protocol_features_off; /* protocol features the library must not offer although it could
+                                     * (bit numbers of the spec).  E.g. CONFIGURE_MEM_SLOTS (bit 15): QEMU 7.2's
+                                     * vhost-user-rng reconnects without re-sending memory it added with
+                                     * ADD_MEM_REG, but re-sends a whole SET_MEM_TABLE */
     const uint16_t *queue_worker; /* queue index -> worker index (< nworkers), num_queues entries;
                                    * NULL: queue i runs on worker i % nworkers */
     uint32_t config_size;       /* bytes of config space; 0 with get_config: F_CONFIG offered, every
