@@ -8,6 +8,9 @@
 #              mq         2 queue pairs (mq=on, 2 vCPUs): the guest must get 2 rx queues and pings must
 #                         be answered (--ref: testpmd icmpecho --queues 2; --bin: the tap test with a
 #                         multi_queue tap)
+#              mq1cpu     (--bin) 2 queue pairs offered but 1 vCPU: the guest enables one pair, so the
+#                         back-end must detach the idle pair's tap queue: 16 TCP connects from the host
+#                         (16 flows) must all be refused by the guest at once; pings both ways
 #              tap        the guest's eth0 reaches a tap device in a network namespace the test makes:
 #                         the guest (192.0.2.2) pings 192.0.2.1 on the tap, then the host pings the guest
 #              sink       no guest: DPDK virtio-user (harness dpdk-virtio-user.sh, a vhost-user front-end)
@@ -28,7 +31,7 @@ CVMM_NET_SINK_OPT=--sink
 CVMM_NET_QUEUES_OPT=--queue-pairs=
 
 VARIANT=${1:-}
-case "$VARIANT" in icmp|packed|mq|tap|sink|reconnect) shift ;; *) echo "usage: $0 icmp|packed|mq|tap|sink|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
+case "$VARIANT" in icmp|packed|mq|mq1cpu|tap|sink|reconnect) shift ;; *) echo "usage: $0 icmp|packed|mq|mq1cpu|tap|sink|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
 REF=0 BIN=""
 case "${1:-}" in
     --ref) REF=1 ;;
@@ -36,7 +39,7 @@ case "${1:-}" in
     *) echo "usage: $0 $VARIANT --ref|--bin PATH" >&2; exit 2 ;;
 esac
 case "$VARIANT/$REF" in
-    icmp/0|reconnect/1) echo "$0: variant $VARIANT needs ${REF/0/--ref}${REF/1/--bin}" >&2; exit 2 ;;
+    icmp/0|reconnect/1|mq1cpu/1) echo "$0: variant $VARIANT needs ${REF/0/--ref}${REF/1/--bin}" >&2; exit 2 ;;
 esac
 
 if [ "$REF" = 1 ]; then e2e_init "ref-net-$VARIANT"; else e2e_init "net-$VARIANT"; fi
@@ -104,17 +107,18 @@ if [ "$REF" = 1 ]; then
         dpdk-testpmd --lcores "0@$BECPU,1@$BECPU" --no-huge -m 1024 --no-pci --no-shconf --no-telemetry \
         --file-prefix="cvmme2e$$" --vdev "net_vhost0,iface=$SOCK,client=0,queues=1" --vdev net_tap0,iface=tap0 \
         -- --forward-mode=io --nb-cores=1 --stats-period 2
-elif [ "$VARIANT" = mq ]; then
+elif [ "$VARIANT" = mq ] || [ "$VARIANT" = mq1cpu ]; then
     e2e_netns_tap "$NS" tap0 192.0.2.1/24 multi_queue
     e2e_backend_start --netns "$NS" net "$SOCK" "$BIN" "--socket-path=$SOCK" "${CVMM_NET_TAP_OPT}tap0" \
         "${CVMM_NET_QUEUES_OPT}2"
-    guest+=(--net-queues 2 --smp 2)
+    if [ "$VARIANT" = mq ]; then guest+=(--net-queues 2 --smp 2); else guest+=(--net-queues 2 --smp 1); fi
 else
     e2e_netns_tap "$NS" tap0 192.0.2.1/24
     e2e_backend_start --netns "$NS" net "$SOCK" "$BIN" "--socket-path=$SOCK" "${CVMM_NET_TAP_OPT}tap0"
 fi
 append="net_wait_echo=3 net_count=3"
 [ "$VARIANT" = mq ] && append+=" net_queues=2"
+[ "$VARIANT" = mq1cpu ] && append+=" net_queues=1"
 if [ "$VARIANT" = packed ]; then
     guest+=(--extra "-global virtio-net-pci.packed=on")
     append+=" net_packed=1"
@@ -130,6 +134,19 @@ if [ "$VARIANT" = reconnect ]; then
     e2e_backend_restart net
 fi
 e2e_wait_console '^E2E-NET-READY'
+if [ "$VARIANT" = mq1cpu ]; then
+    # 16 TCP connects from the host to closed ports of the guest: 16 new flows, which the tap spreads
+    # over its attached queues by hash. The guest answers each SYN with a RST (refused at once); a SYN
+    # steered to the idle pair's queue would never be read, and the connect would time out.
+    lost=0
+    for port in $(seq 40000 40015); do
+        rc=0
+        ip netns exec "$NS" timeout 3 bash -c "exec 3<>/dev/tcp/192.0.2.2/$port" 2>/dev/null || rc=$?
+        [ "$rc" = 124 ] && lost=$((lost + 1))
+    done
+    [ "$lost" = 0 ] || e2e_fail "$lost of 16 TCP SYNs from the host got no answer (steered to an idle tap queue?)"
+    e2e_log "16 TCP connects to closed guest ports were all refused at once"
+fi
 e2e_netns_ping "$NS" 192.0.2.2 3
 e2e_wait_guest
 e2e_guest_ok
