@@ -658,3 +658,44 @@ Test(robustness, random_messages_never_crash_or_hang_the_daemon)
     cr_assert_eq(vt_wait_used(&r, hd), 8);
     vt_ring_free(&r);
 }
+
+Test(robustness_modes, cmdline_serve_listens_or_adopts_the_fd)
+{
+    vt_stop_daemon();
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log};
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    char sp[140];
+    snprintf(sp, sizeof(sp), "--socket-path=%s", vt.path);
+    char *argv[] = {"dev", sp};
+    vub_cmdline cl;
+    cr_assert_eq(vub_cmdline_parse(2, argv, NULL, 0, NULL, &cl, NULL, 0), 0);
+    cr_assert_eq(vub_cmdline_serve(&cl, vt.d), 0);
+    cr_assert_eq(vub_cmdline_serve(&cl, vt.d), -EBUSY);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
+    vt_connect();
+    uint64_t f;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    vub_daemon_stop(vt.d);
+    pthread_join(th, NULL);
+    vub_daemon_free(vt.d);
+    vt.d = NULL;
+    /* --fd=N with a connected socket */
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    char fdarg[32];
+    snprintf(fdarg, sizeof(fdarg), "--fd=%d", sv[1]);
+    char *argv2[] = {"dev", fdarg};
+    cr_assert_eq(vub_cmdline_parse(2, argv2, NULL, 0, NULL, &cl, NULL, 0), 0);
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    cr_assert_eq(vub_cmdline_serve(&cl, vt.d), 0);
+    cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
+    vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = 3000};
+    cr_assert_eq(vhu_frontend_new(&fc, sv[0], &vt.fe), 0);
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    pthread_join(th, NULL);
+}
