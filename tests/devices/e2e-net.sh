@@ -15,7 +15,9 @@
 #                         the guest (192.0.2.2) pings 192.0.2.1 on the tap, then the host pings the guest
 #              sink       no guest: DPDK virtio-user (harness dpdk-virtio-user.sh, a vhost-user front-end)
 #                         transmits 64-byte frames for 3 s into the back-end's sink, which counts and
-#                         drops them (--ref: dpdk-vhost-sink.sh rxonly; --bin: cvmm-net --sink)
+#                         drops them (--ref: dpdk-vhost-sink.sh rxonly; --bin: cvmm-net --sink, whose
+#                         exit line must count more than 1000 frames)
+#              sinkpacked the same with virtio-user packed_vq=1 (a packed ring that wraps many times)
 #              reconnect  (--bin) tap, and the back-end is restarted while the guest runs; QEMU
 #                         (reconnect=1) connects again and the guest's pings get answers again
 #   --ref      back-end: DPDK testpmd (icmp/packed: harness dpdk-vhost-sink.sh --mode icmpecho; tap:
@@ -31,7 +33,7 @@ CVMM_NET_SINK_OPT=--sink
 CVMM_NET_QUEUES_OPT=--queue-pairs=
 
 VARIANT=${1:-}
-case "$VARIANT" in icmp|packed|mq|mq1cpu|tap|sink|reconnect) shift ;; *) echo "usage: $0 icmp|packed|mq|mq1cpu|tap|sink|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
+case "$VARIANT" in icmp|packed|mq|mq1cpu|tap|sink|sinkpacked|reconnect) shift ;; *) echo "usage: $0 icmp|packed|mq|mq1cpu|tap|sink|sinkpacked|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
 REF=0 BIN=""
 case "${1:-}" in
     --ref) REF=1 ;;
@@ -67,7 +69,9 @@ if [ "$VARIANT" = icmp ] || { [ "$VARIANT" = packed ] || [ "$VARIANT" = mq ]; } 
     e2e_finish
 fi
 
-if [ "$VARIANT" = sink ]; then
+if [ "$VARIANT" = sink ] || [ "$VARIANT" = sinkpacked ]; then
+    vopts=()
+    [ "$VARIANT" = sinkpacked ] && vopts=(--vdev-opts packed_vq=1)
     if [ "$REF" = 1 ]; then
         e2e_backend_start net "$SOCK" "$E2E_HARNESS/dpdk-vhost-sink.sh" "$SOCK" --mode rxonly --cpu "$BECPU"
     else
@@ -75,7 +79,8 @@ if [ "$VARIANT" = sink ]; then
     fi
     e2e_log "DPDK virtio-user transmits 64-byte frames into the sink for 3 s (CPU $QCPU)"
     vurc=0
-    "$E2E_HARNESS/dpdk-virtio-user.sh" "$SOCK" 3 64 --cpu "$QCPU" >"$E2E_TMP/virtio-user.log" 2>&1 || vurc=$?
+    "$E2E_HARNESS/dpdk-virtio-user.sh" "$SOCK" 3 64 --cpu "$QCPU" ${vopts[@]+"${vopts[@]}"} \
+        >"$E2E_TMP/virtio-user.log" 2>&1 || vurc=$?
     grep -E '^(tx_|txonly_mpps=)' "$E2E_TMP/virtio-user.log" | sed 's/^/  virtio-user| /' || true
     if [ "$vurc" != 0 ]; then
         tail -n 30 "$E2E_TMP/virtio-user.log" | sed 's/^/  virtio-user| /'
@@ -89,6 +94,10 @@ if [ "$VARIANT" = sink ]; then
         rx=$(sed -n 's/^rx_packets=\([0-9]*\).*/\1/p' "$(e2e_backend_log net)")
         [ "${rx:-0}" -gt 0 ] || e2e_fail "the sink counted nothing"
         e2e_log "sink counted $rx packets"
+    else
+        rx=$(sed -n 's/^cvmm-net: sink tx_packets=\([0-9]*\).*/\1/p' "$(e2e_backend_log net)")
+        [ "${rx:-0}" -gt 1000 ] || e2e_fail "cvmm-net's sink counted ${rx:-nothing} frames (expected > 1000)"
+        e2e_log "cvmm-net's sink counted $rx frames"
     fi
     e2e_log "virtio-user txonly_mpps=$tx"
     printf 'e2e %s: PASS (%ss)\n' "$E2E_NAME" "$(e2e__elapsed)"
