@@ -526,6 +526,51 @@ Test(net_rxtx, rx_stop_returns_reserved_chains_empty, .init = init_tap, .fini = 
     cr_assert_eq(len, 0);
 }
 
+Test(net_rxtx, tx_buffer_outside_memory_breaks_only_tx, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    vq_mock_buf evil = {MEM - 16, 4096, false}; /* runs off the end of guest memory */
+    uint16_t h, uh;
+    uint32_t len;
+    uint8_t got[128];
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &evil, 1, &h), 0);
+    kick(1);
+    sleep_ms(50);
+    cr_assert_eq(vq_mock_used(t.r[1].mk, &uh, &len), 0, "a broken ring returns nothing");
+    cr_assert_eq(port_recv(got, sizeof(got), 20), -1, "nothing reached the port");
+    /* rx of the same pair still works */
+    vq_mock_buf b = {DATA, 2048, true};
+    cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    kick(0);
+    uint8_t pkt[12 + 64];
+    rx_frame(pkt, 64, 12);
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(len, 76);
+}
+
+Test(net_rxtx, rx_frame_needing_too_many_chains_is_dropped, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    uint16_t h, uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 100; i++) { /* 100 buffers of 16 bytes: at most 64 per frame = 1024 bytes */
+        vq_mock_buf b = {DATA + i * 0x100, 16, true};
+        cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    }
+    kick(0);
+    static uint8_t big[12 + 1500], small[12 + 20];
+    rx_frame(big, 1500, 12);
+    rx_frame(small, 20, 12); /* 32 bytes: 2 of the held chains */
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(len, 16);
+    uint8_t hdr[12];
+    cr_assert_eq(vmem_read(t.map, DATA, hdr, 12), 0);
+    cr_assert_eq(hdr[10], 2, "num_buffers of the small frame");
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(len, 16);
+    cr_assert_eq(wait_used(0, &uh, &len, 20), 0);
+}
+
 /* ---- features and config space ---- */
 
 Test(net_rxtx, offered_features_follow_the_config)
