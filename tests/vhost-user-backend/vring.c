@@ -291,3 +291,43 @@ Test(vring, vub_queue_kick_from_another_thread_runs_the_handler)
     cr_assert_eq(vub_queue_index(vub_daemon_queue(vt.d, 3)), 3);
     vt_ring_free(&r);
 }
+
+Test(vring, a_new_call_fd_while_running_gets_the_next_signal)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    uint16_t h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, h);
+    (void)vt_wait_fd(r.call, 50);
+    int call2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, 0, call2), 0); /* QEMU does this when MSI-X changes */
+    h = vt_add_chain(&r, 0x100000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, h);
+    cr_assert(vt_wait_fd(call2, 2000), "the new call fd was not signalled");
+    cr_assert_not(vt_wait_fd(r.call, 50), "the old call fd was signalled");
+    /* and a new kick fd while running */
+    int kick2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, kick2), 0);
+    h = vt_add_chain(&r, 0x100000, 8);
+    uint64_t one = 1;
+    cr_assert_eq(write(kick2, &one, 8), 8);
+    cr_assert_eq(vt_wait_used(&r, h), 8);
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 1, "a new kick fd does not restart a running ring");
+    close(call2);
+    close(kick2);
+    vt_ring_free(&r);
+}
+
+Test(vring, the_ring_error_fd_can_be_changed_and_removed)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    cr_assert_eq(vhu_frontend_set_vring_err(vt.fe, 0, -1), 0); /* no err fd */
+    cr_assert_eq(vq_mock_publish_head(r.mk, 200), 0);
+    vt_kick(&r);
+    vt_sleep_ms(50);
+    cr_assert_not(vt_wait_fd(r.err, 50));
+    vt_ring_free(&r);
+}

@@ -10,7 +10,9 @@
  *  vub_daemon_run() until vub_daemon_stop(), a signal (handle_signals), or the end of the connection with
  *  serve_once; vub_daemon_free().  When a front-end disconnects the daemon stops every ring, resets the
  *  device, forgets guest memory, and waits for the next connection (listen: accept; client mode: connect
- *  again every 100 ms), unless serve_once.
+ *  again every 100 ms), unless serve_once.  A new connection whose first message does not start a
+ *  negotiation (QEMU 7.2's vhost-user-rng after a reconnect) keeps the protocol features negotiated before
+ *  (or, in a new process, assumes what the daemon offers but GPA_ADDRESSES, INBAND_NOTIFICATIONS, SHMEM).
  *
  *  Threads: every function is `control` (the thread that calls vub_daemon_run()) unless said otherwise. */
 #ifndef CVMM_VUB_DAEMON_H
