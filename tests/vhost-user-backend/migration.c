@@ -299,3 +299,18 @@ Test(migration, a_save_the_front_end_never_reads_is_cut_off_at_disconnect)
     cr_assert_eq(atomic_load(&vt.dev.resets), 1);
     close(p[0]);
 }
+
+Test(migration_inflight, an_inflight_area_beyond_its_file_is_refused)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    int fd = memfd_create("inflight", MFD_CLOEXEC);
+    cr_assert_eq(ftruncate(fd, 2048), 0);
+    vhu_inflight inf = {.mmap_size = 2 * ((16 + 16 * 64 + 63) & ~63ull), .num_queues = 2, .queue_size = 64};
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), -EREMOTEIO); /* 2176 bytes > 2048 */
+    inf.mmap_offset = UINT64_MAX - 100; /* wraps */
+    cr_assert_neq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    cr_assert_eq(ftruncate(fd, 8192), 0);
+    inf.mmap_offset = 0;
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    close(fd);
+}

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cvmm/checked.h"
@@ -126,6 +127,15 @@ int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
         per * in.num_queues > in.mmap_size) {
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD with size %llu for %u queues refused", d->name,
                   (unsigned long long)in.mmap_size, in.num_queues);
+        return -EINVAL;
+    }
+    /* The whole area must exist in the file: a device writing past its end would get SIGBUS. */
+    struct stat st;
+    uint64_t end;
+    if (fstat(m->fds[0], &st) < 0 || !cvmm_add_u64(in.mmap_offset, in.mmap_size, &end) ||
+        end > (uint64_t)st.st_size || in.mmap_offset > INT64_MAX) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD area [%llu, +%llu) is not inside its file", d->name,
+                  (unsigned long long)in.mmap_offset, (unsigned long long)in.mmap_size);
         return -EINVAL;
     }
     void *p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], (off_t)in.mmap_offset);
