@@ -20,6 +20,8 @@
 #              sinkpacked the same with virtio-user packed_vq=1 (a packed ring that wraps many times)
 #              reconnect  (--bin) tap, and the back-end is restarted while the guest runs; QEMU
 #                         (reconnect=1) connects again and the guest's pings get answers again
+#              client     (--bin) tap with the roles swapped: QEMU listens (server=on,wait=on) and
+#                         cvmm-net --client connects; the back-end is restarted mid-run and connects again
 #   --ref      back-end: DPDK testpmd (icmp/packed: harness dpdk-vhost-sink.sh --mode icmpecho; tap:
 #              testpmd io-forwarding between net_vhost and net_tap on the tap, inside the namespace)
 #   --bin PATH back-end: cvmm-net (PATH --socket-path=SOCK --tap=tap0, run inside the namespace)
@@ -33,7 +35,7 @@ CVMM_NET_SINK_OPT=--sink
 CVMM_NET_QUEUES_OPT=--queue-pairs=
 
 VARIANT=${1:-}
-case "$VARIANT" in icmp|packed|mq|mq1cpu|tap|sink|sinkpacked|reconnect) shift ;; *) echo "usage: $0 icmp|packed|mq|mq1cpu|tap|sink|sinkpacked|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
+case "$VARIANT" in icmp|packed|mq|mq1cpu|tap|sink|sinkpacked|reconnect|client) shift ;; *) echo "usage: $0 icmp|packed|mq|mq1cpu|tap|sink|sinkpacked|reconnect|client --ref|--bin PATH" >&2; exit 2 ;; esac
 REF=0 BIN=""
 case "${1:-}" in
     --ref) REF=1 ;;
@@ -41,7 +43,7 @@ case "${1:-}" in
     *) echo "usage: $0 $VARIANT --ref|--bin PATH" >&2; exit 2 ;;
 esac
 case "$VARIANT/$REF" in
-    icmp/0|reconnect/1|mq1cpu/1) echo "$0: variant $VARIANT needs ${REF/0/--ref}${REF/1/--bin}" >&2; exit 2 ;;
+    icmp/0|reconnect/1|mq1cpu/1|client/1) echo "$0: variant $VARIANT needs ${REF/0/--ref}${REF/1/--bin}" >&2; exit 2 ;;
 esac
 
 if [ "$REF" = 1 ]; then e2e_init "ref-net-$VARIANT"; else e2e_init "net-$VARIANT"; fi
@@ -121,6 +123,8 @@ elif [ "$VARIANT" = mq ] || [ "$VARIANT" = mq1cpu ]; then
     e2e_backend_start --netns "$NS" net "$SOCK" "$BIN" "--socket-path=$SOCK" "${CVMM_NET_TAP_OPT}tap0" \
         "${CVMM_NET_QUEUES_OPT}2"
     if [ "$VARIANT" = mq ]; then guest+=(--net-queues 2 --smp 2); else guest+=(--net-queues 2 --smp 1); fi
+elif [ "$VARIANT" = client ]; then
+    e2e_netns_tap "$NS" tap0 192.0.2.1/24   # the back-end starts once QEMU listens (below)
 else
     e2e_netns_tap "$NS" tap0 192.0.2.1/24
     e2e_backend_start --netns "$NS" net "$SOCK" "$BIN" "--socket-path=$SOCK" "${CVMM_NET_TAP_OPT}tap0"
@@ -136,9 +140,18 @@ if [ "$VARIANT" = reconnect ]; then
     guest+=(--chardev-opts reconnect=1)
     append+=" net_pause=4"
 fi
+if [ "$VARIANT" = client ]; then
+    guest+=(--chardev-opts "server=on,wait=on")
+    append+=" net_pause=4"
+fi
 guest+=(--append "$append")
 e2e_boot_bg "${guest[@]}"
-if [ "$VARIANT" = reconnect ]; then
+if [ "$VARIANT" = client ]; then
+    for _ in $(seq 300); do [ -S "$SOCK" ] && break; sleep 0.1; done
+    [ -S "$SOCK" ] || e2e_fail "QEMU did not create $SOCK"
+    e2e_backend_start --netns "$NS" net - "$BIN" "--socket-path=$SOCK" --client "${CVMM_NET_TAP_OPT}tap0"
+fi
+if [ "$VARIANT" = reconnect ] || [ "$VARIANT" = client ]; then
     e2e_wait_console '^E2E-PAUSE net'
     e2e_backend_restart net
 fi
