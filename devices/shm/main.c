@@ -132,12 +132,13 @@ static int control_listen(struct shm_main *m)
 
 int main(int argc, char **argv)
 {
-    static struct shm_main m; /* the program's single instance (not a library) */
+    struct shm_main m;
     vub_cmdline cl;
     char err[256];
     int status = 1;
 
     signal(SIGPIPE, SIG_IGN);
+    memset(&m, 0, sizeof(m));
     m.lfd = -1;
     for (unsigned i = 0; i < CTL_CLIENTS; i++) {
         m.cl[i].fd = -1;
