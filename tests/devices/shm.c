@@ -150,6 +150,8 @@ static void teardown(void)
         cr_expect_eq(waitpid(t.pid, &st, 0), t.pid);
         cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "cvmm-shm did not exit 0 on SIGTERM (status 0x%x)", st);
     }
+    /* The program's sanitizer reports go to its log, not to ctest's output. */
+    cr_expect(!log_has("Sanitizer") && !log_has("runtime error:"), "cvmm-shm printed a sanitizer report");
     unlink(t.sock);
     unlink(t.ctl);
     unlink(t.file);
