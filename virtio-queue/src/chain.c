@@ -122,11 +122,12 @@ static CVMM_ALWAYS_INLINE int packed_next(vq_queue *q, vq_chain *c, vq_desc_info
 {
     struct raw_desc d;
     for (;;) {
-        if (c->priv.ttl == 0) {
+        uint32_t ttl = c->priv.ttl;
+        if (ttl == 0) {
             c->priv.mode = VQ__WALK_DONE;
             return 0;
         }
-        c->priv.ttl--;
+        c->priv.ttl = --ttl;
         read_desc(c->priv.table + 16u * c->priv.next, true, &d);
         if (++c->priv.next == c->priv.tsize)
             c->priv.next = 0;
@@ -140,6 +141,8 @@ static CVMM_ALWAYS_INLINE int packed_next(vq_queue *q, vq_chain *c, vq_desc_info
                 return rc;
             continue;
         }
+        if (ttl == 0)
+            c->priv.mode = VQ__WALK_DONE; /* the last one: the next call ends at once, as for split chains */
         return yield(q, c, &d, out);
     }
 }
