@@ -5,14 +5,18 @@
 
 enum op { OP_READ, OP_WRITE, OP_SKIP, OP_ADVANCE };
 
-static void cursor_init(struct vq__cursor *k, vq_queue *q, const vq_chain *c, bool write)
+static inline void cursor_init(struct vq__cursor *k, vq_queue *q, const vq_chain *c, bool write)
 {
-    memset(k, 0, sizeof(*k));
     k->q = q;
     k->chain = *c;
+    k->hva = NULL;
+    k->gpa = 0;
     k->limit = UINT64_MAX;
+    k->done = 0;
+    k->seg = 0;
     k->gen = q->gen;
     k->write = write;
+    k->end = 0;
 }
 
 void vq_reader_init(vq_reader *r, vq_queue *q, const vq_chain *c) { cursor_init(&r->priv, q, c, false); }
@@ -70,40 +74,52 @@ static inline void piece(struct vq__cursor *k, enum op op, uint8_t *buf, uint32_
     k->seg -= n;
 }
 
-/* Move @len bytes on a copy of @k and commit only when all of them moved.  With @dry, only check. */
+/* Move @len bytes across segments; on -ENOSPC (or with @dry) put the cursor back as it was.  Works in place
+ * and keeps one saved copy, so a successful move copies the cursor once. */
 static int move_slow(struct vq__cursor *k, enum op op, uint8_t *buf, uint64_t len, bool dry)
 {
     if (len > k->limit)
         return -ENOSPC;
-    struct vq__cursor t = *k;
+    struct vq__cursor save = *k;
     uint64_t left = len;
+    int rc = 0;
     while (left) {
-        if (t.seg == 0) {
-            int rc = pull(&t);
-            if (rc <= 0)
-                return rc < 0 ? rc : -ENOSPC;
-        } else if (CVMM_UNLIKELY(t.gen != t.q->gen)) {
-            int rc = refresh(&t);
+        if (k->seg == 0) {
+            rc = pull(k);
+            if (rc <= 0) {
+                rc = rc < 0 ? rc : -ENOSPC;
+                break;
+            }
+        } else if (CVMM_UNLIKELY(k->gen != k->q->gen)) {
+            rc = refresh(k);
             if (rc < 0)
-                return rc;
+                break;
         }
-        uint32_t n = left < t.seg ? (uint32_t)left : t.seg;
-        piece(&t, dry ? OP_SKIP : op, buf, n);
+        uint32_t n = left < k->seg ? (uint32_t)left : k->seg;
+        piece(k, dry ? OP_SKIP : op, buf, n);
         if (buf)
             buf += n;
         left -= n;
     }
-    if (dry)
-        return 0;
-    if (t.limit != UINT64_MAX)
-        t.limit -= len;
-    t.done += len;
-    *k = t;
+    if (rc < 0 || dry) {
+        *k = save;
+        return rc;
+    }
+    if (k->limit != UINT64_MAX)
+        k->limit -= len;
+    k->done += len;
     return 0;
 }
 
 static inline int move(struct vq__cursor *k, enum op op, uint8_t *buf, uint64_t len)
 {
+    if (k->seg == 0 && len != 0 && len <= k->limit && k->q->run != VQ__RUN_NONE) {
+        /* Load the next segment in place: that consumes no byte, so a later -ENOSPC still leaves the
+         * cursor's remaining bytes as they were, and one-segment moves skip the copy below. */
+        int rc = pull(k);
+        if (rc < 0)
+            return rc;
+    }
     if (CVMM_LIKELY(len <= k->seg && len <= k->limit && k->gen == k->q->gen && k->q->run != VQ__RUN_NONE)) {
         piece(k, op, buf, (uint32_t)len);
         if (k->limit != UINT64_MAX)
