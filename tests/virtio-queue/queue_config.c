@@ -340,3 +340,21 @@ Test(queue_config, ring_address_wrapping_is_eoverflow, .init = fx_memory)
     vq_queue_free(q);
     fx_teardown();
 }
+
+/* DPDK 22.11 virtio-user and QEMU 7.2 send only the avail half (bits 0-15) of a packed vring base. */
+Test(queue_config, vring_base_packed_avail_only_means_used_equals_avail, .init = fx_packed, .fini = fx_teardown)
+{
+    cr_assert_eq(vq_queue_set_ready(fx_q, false), 0);
+    cr_assert_eq(vq_queue_set_vring_base(fx_q, 0x8000u), 0);
+    vq_state s;
+    vq_queue_get_state(fx_q, &s);
+    cr_assert_eq(s.next_avail, 0);
+    cr_assert(s.avail_wrap);
+    cr_assert_eq(s.next_used, 0);
+    cr_assert(s.used_wrap, "used wrap follows avail wrap, not the zero upper half");
+    cr_assert_eq(vq_queue_set_vring_base(fx_q, 0x0000u | 17u), 0);
+    vq_queue_get_state(fx_q, &s);
+    cr_assert_eq(s.next_used, 17);
+    cr_assert_not(s.used_wrap);
+    cr_assert_eq(vq_queue_vring_base(fx_q), 17u | (17u << 16));
+}

@@ -54,6 +54,15 @@ int vq_queue_set_vring_base(vq_queue *q, uint32_t num)
         s.avail_wrap = (num >> 15) & 1u;
         s.next_used = (uint16_t)((num >> 16) & 0x7fffu);
         s.used_wrap = (num >> 31) & 1u;
+        /* The spec puts the used position in bits 16-31, but front-ends written to its older text (DPDK
+         * 22.11 virtio-user, QEMU 7.2) send only the avail half and leave 16-31 zero; DPDK's and QEMU's
+         * back-ends then take used = avail.  We do the same when bits 16-31 are zero: that is exact whenever
+         * no buffer is in flight, which is when a ring is (re)started.  Reading 0 as "used position 0,
+         * wrap 0" instead would write used descriptors with the wrong wrap and stall the ring. */
+        if ((num >> 16) == 0) {
+            s.next_used = s.next_avail;
+            s.used_wrap = s.avail_wrap;
+        }
     }
     return vq_queue_set_state(q, &s);
 }

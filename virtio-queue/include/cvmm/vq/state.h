@@ -36,6 +36,7 @@ uint32_t vq_queue_vring_base(const vq_queue *q);
 int vq_queue_set_state(vq_queue *q, const vq_state *s);
 
 /** vq_queue_set_vring_base() - SET_VRING_BASE: decode @num for the queue's layout and size, then restore.
+ *  Packed: bits 16-31 all zero (front-ends that send only the avail half) mean used = avail.
  *  Return: 0; -EINVAL split: @num > 0xffff; packed: a position >= size; -EBUSY ready.  Threads: owner. */
 int vq_queue_set_vring_base(vq_queue *q, uint32_t num);
 
