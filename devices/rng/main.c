@@ -65,6 +65,14 @@ int main(int argc, char **argv)
         .max_queue_size = 1024,
         .features = (1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_INDIRECT_DESC) |
                     (1ull << VUB_F_RING_EVENT_IDX) | (1ull << VUB_F_RING_PACKED),
+        /* No CONFIGURE_MEM_SLOTS (bit 15), so that a restart works under QEMU 7.2.  Its vhost-user-rng
+         * cannot use reconnect=1, so QEMU listens and a restarted cvmm-rng connects again (--client).
+         * On that new connection QEMU does not negotiate protocol features again (vhost-user-backend
+         * carries them over) and, with CONFIGURE_MEM_SLOTS, believes the back-end still holds the regions
+         * it added with ADD_MEM_REG: it never sends them, and the ring addresses cannot be translated.
+         * Without the feature QEMU sends the whole table with SET_MEM_TABLE on every connection.
+         * tests/devices/e2e-rng-client.sh (ctest e2e-rng-client-reconnect) covers it. */
+        .protocol_features_off = 1ull << VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS,
     };
     vub_daemon_config dc = {
         .ops = &rng_ops,
