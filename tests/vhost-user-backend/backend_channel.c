@@ -271,6 +271,43 @@ Test(backend_channel, get_shmem_config_not_negotiated_gets_a_zeroed_reply)
     cr_assert_eq(c.nregions, 0);
     for (unsigned i = 0; i < 256; i++)
         cr_assert_eq(c.mem_size[i], 0);
+    cr_assert(vt_logged("GET_SHMEM_CONFIG without VHOST_USER_PROTOCOL_F_SHMEM negotiated, replying zeroed"));
+}
+
+/* The same after a negotiation without F_SHMEM (the device offers it, the front-end does not take it): the
+ * zeroed reply, the log line, and the connection goes on. */
+Test(backend_channel, get_shmem_config_with_shmem_declined_gets_a_zeroed_reply_and_goes_on)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT);
+    cr_assert_eq(vhu_frontend_protocol_features(vt.fe) & PB(SHMEM), 0);
+    vhu_msg m, rep;
+    vhu_msg_init(&m, VHU_REQ_GET_SHMEM_CONFIG, 0);
+    cr_assert_eq(vhu_frontend_request(vt.fe, &m, &rep), -EPROTO, "our front-end refuses to send it");
+    int fd = vhu_frontend_fd(vt.fe);
+    vhu_hdr h = {.request = VHU_REQ_GET_SHMEM_CONFIG, .flags = VHU_VERSION};
+    cr_assert_eq(send(fd, &h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+    uint8_t *buf = calloc(1, sizeof(vhu_hdr) + sizeof(vhu_shmem_config) + 1);
+    cr_assert_not_null(buf);
+    size_t want = sizeof(vhu_hdr) + sizeof(vhu_shmem_config), got = 0;
+    while (got < want) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        cr_assert_eq(poll(&pf, 1, 3000), 1, "reply after %zu of %zu bytes", got, want);
+        ssize_t n = recv(fd, buf + got, want + 1 - got, 0);
+        cr_assert_gt(n, 0);
+        got += (size_t)n;
+    }
+    cr_assert_eq(got, want, "exactly one frame");
+    vhu_hdr rh;
+    memcpy(&rh, buf, sizeof(rh));
+    cr_assert_eq(rh.request, VHU_REQ_GET_SHMEM_CONFIG);
+    cr_assert_eq(rh.flags, VHU_VERSION | VHU_FLAG_REPLY);
+    cr_assert_eq(rh.size, sizeof(vhu_shmem_config));
+    for (size_t i = sizeof(vhu_hdr); i < want; i++)
+        cr_assert_eq(buf[i], 0, "byte %zu", i);
+    free(buf);
+    cr_assert(vt_logged("GET_SHMEM_CONFIG without VHOST_USER_PROTOCOL_F_SHMEM negotiated, replying zeroed"));
+    uint64_t f;
+    cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0, "the connection goes on");
 }
 
 static void init_noshm(void) { vt_setup(&(struct vt_opts){.ops = &tdev_ops}); }

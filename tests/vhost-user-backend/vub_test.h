@@ -240,6 +240,9 @@ struct vt {
     vmem_map *map; /* the driver's view of guest memory */
     int fds_at_start;
     struct cvmm_log log;
+    pthread_mutex_t log_mu; /* the lines logged (WARN and up, or all with VT_VERBOSE), for vt_logged() */
+    char logged[8192];
+    size_t logged_len;
 };
 
 static struct vt vt;
@@ -263,6 +266,28 @@ static void vt_quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
     (void)opaque;
     if (getenv("VT_VERBOSE"))
         fprintf(stderr, "[%d] %s\n", (int)lvl, line);
+    pthread_mutex_lock(&vt.log_mu);
+    size_t n = strlen(line), room = sizeof(vt.logged) - vt.logged_len;
+    if (n + 2 > room) { /* full: start over, the newest lines matter */
+        vt.logged_len = 0;
+        room = sizeof(vt.logged);
+    }
+    if (n + 2 <= room) {
+        memcpy(vt.logged + vt.logged_len, line, n);
+        vt.logged_len += n;
+        vt.logged[vt.logged_len++] = '\n';
+        vt.logged[vt.logged_len] = '\0';
+    }
+    pthread_mutex_unlock(&vt.log_mu);
+}
+
+/* vt_logged() - whether a line containing @needle was logged since the fixture started. */
+static inline bool vt_logged(const char *needle)
+{
+    pthread_mutex_lock(&vt.log_mu);
+    bool found = strstr(vt.logged, needle) != NULL;
+    pthread_mutex_unlock(&vt.log_mu);
+    return found;
 }
 
 static void *vt_run(void *arg)
@@ -319,6 +344,7 @@ static void vt_setup(const struct vt_opts *o)
     memset(&vt, 0, sizeof(vt));
     vt.log = (struct cvmm_log){.fn = vt_quiet, .level = getenv("VT_VERBOSE") ? CVMM_LOG_DEBUG : CVMM_LOG_WARN};
     pthread_mutex_init(&vt.dev.mu, NULL);
+    pthread_mutex_init(&vt.log_mu, NULL);
     for (unsigned i = 0; i < VT_CONFIG_SIZE; i++)
         vt.dev.config[i] = (uint8_t)(0x10 + i);
     vt.fds_at_start = vt_count_fds();
@@ -359,6 +385,7 @@ static void vt_fini(void)
     unlink(vt.path);
     rmdir(vt.dir);
     pthread_mutex_destroy(&vt.dev.mu);
+    pthread_mutex_destroy(&vt.log_mu);
     cr_assert_eq(vt_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", vt_count_fds(), vt.fds_at_start);
 }
 

@@ -4,6 +4,7 @@
  * waits for them, so no thread is needed): receiving, rejecting with the right answer, closing the fds
  * of rejected messages, protocol feature tracking, REPLY_ACK, the channel's acks, nacks and timeouts. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 
 #include "helpers.h"
 
@@ -226,6 +227,56 @@ Test(backend, old_shmem_bit_21_is_gpa_addresses_only)
     peer_send(&m);
     cr_assert_eq(vhu_backend_recv(be, &got), -EBADMSG, "host virtual user addresses under GPA_ADDRESSES");
     cr_assert_eq(peer_ack(VHU_REQ_SET_MEM_TABLE), EBADMSG);
+}
+
+/* The spec defines GET_SHMEM_CONFIG only with F_SHMEM negotiated and gives its reply no error form: the
+ * endpoint refuses the request and sends nothing, and the back-end may answer with an all-zero config
+ * through the normal reply path, and with nothing else. */
+Test(backend, get_shmem_config_without_shmem_accepts_only_a_zeroed_reply)
+{
+    negotiate(ALL_PF & ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_SHMEM));
+    vhu_msg m, got, r;
+    vhu_msg_init(&m, VHU_REQ_GET_SHMEM_CONFIG, 0);
+    peer_send(&m);
+    int lines = cap.lines;
+    cr_assert_eq(vhu_backend_recv(be, &got), -EPROTO);
+    cr_assert_eq(cap.lines, lines + 1, "one log line: the validator's");
+    cr_assert(strstr(cap.last, "GET_SHMEM_CONFIG") && strstr(cap.last, "not negotiated"), "%s", cap.last);
+    cr_assert_eq(vhu_req_owed(&got, vhu_backend_ctx(be)), VHU_OWED_REPLY);
+    peer_has_nothing();
+    vhu_shmem_config *c = calloc(1, sizeof(*c));
+    cr_assert_not_null(c);
+    /* a real config, a short one, one with an fd, a u64: refused, nothing on the wire */
+    c->nregions = 1;
+    c->mem_size[0] = 4096;
+    cr_assert_eq(vhu_backend_reply(be, &got, c, sizeof(*c), NULL, 0), -EINVAL);
+    cr_assert(strstr(cap.last, "without SHMEM negotiated"), "%s", cap.last);
+    memset(c, 0, sizeof(*c));
+    c->mem_size[255] = 4096; /* nregions 0 but a size set: not all zero either */
+    cr_assert_eq(vhu_backend_reply(be, &got, c, sizeof(*c), NULL, 0), -EINVAL);
+    memset(c, 0, sizeof(*c));
+    cr_assert_eq(vhu_backend_reply(be, &got, c, sizeof(*c) - 8, NULL, 0), -EINVAL);
+    cr_assert_eq(vhu_backend_reply(be, &got, c, sizeof(*c), &memfd, 1), -EINVAL);
+    cr_assert_eq(vhu_backend_reply_u64(be, &got, 0), -EINVAL);
+    peer_has_nothing();
+    /* the all-zero config goes out through the normal framing */
+    cr_assert_eq(vhu_backend_reply(be, &got, c, sizeof(*c), NULL, 0), 0);
+    memset(&r, 0xff, sizeof(r));
+    cr_assert_eq(vhu_conn_recv(peer, &r), 0);
+    cr_assert_eq(r.hdr.request, VHU_REQ_GET_SHMEM_CONFIG);
+    cr_assert_eq(r.hdr.flags, VHU_VERSION | VHU_FLAG_REPLY);
+    cr_assert_eq(r.hdr.size, 2056);
+    cr_assert_eq(r.nfds, 0);
+    cr_assert_eq(memcmp(&r.payload.shmem, c, sizeof(*c)), 0);
+    free(c);
+    /* the exception is for GET_SHMEM_CONFIG only: another ungated-feature request still gets nothing */
+    vhu_msg_init(&m, VHU_REQ_GET_STATUS, 0);
+    negotiate(VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK));
+    peer_send(&m);
+    cr_assert_eq(vhu_backend_recv(be, &got), -EPROTO);
+    peer_has_nothing();
+    cr_assert_eq(vhu_backend_reply_u64(be, &got, 0), -EINVAL, "GET_STATUS still needs F_STATUS");
+    peer_has_nothing();
 }
 
 Test(backend, replies_are_validated_before_sending)

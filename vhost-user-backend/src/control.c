@@ -17,9 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cvmm/checked.h"
@@ -190,43 +188,20 @@ static int h_get_shmem_config(vub_daemon *d, vhu_msg *m)
 }
 
 /* GET_SHMEM_CONFIG the endpoint refused because F_SHMEM was not negotiated: a zeroed config, as the
- * issue asks (a front-end that sends it anyway must not wait forever).  vhu_backend_reply() validates
- * replies against the negotiated features and would refuse it, so the frame is written here: header and
- * 2056 zero bytes in one send() (nothing else is in flight on the socket between messages). */
+ * issue asks (a front-end that sends it anyway must not wait forever).  vhu_backend_reply() accepts exactly
+ * this reply without the feature (cvmm/vhu/backend.h). */
 static void reply_zero_shmem(vub_daemon *d, vhu_msg *m)
 {
-    struct {
-        vhu_hdr h;
-        vhu_shmem_config c;
-    } __attribute__((packed)) *f = calloc(1, sizeof(*f));
     cvmm_logf(d->log, CVMM_LOG_WARN, "%s: GET_SHMEM_CONFIG without VHOST_USER_PROTOCOL_F_SHMEM negotiated, "
               "replying zeroed", d->name);
-    if (!f) {
-        d->ctl->conn_dead = true;
+    vhu_shmem_config *zero = calloc(1, sizeof(*zero));
+    if (!zero) {
+        d->ctl->conn_dead = true; /* no answer possible: close, so the front-end does not wait */
         return;
     }
-    f->h.request = m->hdr.request;
-    f->h.flags = VHU_VERSION | VHU_FLAG_REPLY;
-    f->h.size = sizeof(f->c);
-    int fd = vhu_backend_fd(d->ctl->conn);
-    size_t done = 0;
-    while (done < sizeof(*f)) {
-        ssize_t n = send(fd, (const char *)f + done, sizeof(*f) - done, MSG_NOSIGNAL);
-        if (n > 0) {
-            done += (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            if (poll(&p, 1, 5000) != 1)
-                break;
-        } else {
-            break;
-        }
-    }
-    if (done != sizeof(*f))
-        d->ctl->conn_dead = true;
-    free(f);
+    if (vub__reply(d, m, zero, sizeof(*zero), NULL, 0) < 0)
+        d->ctl->conn_dead = true; /* -EINVAL cannot happen for this reply; anything else broke the socket */
+    free(zero);
 }
 
 /* ---- dispatch ---- */

@@ -66,6 +66,38 @@ void vhu_backend_set_protocol_features(vhu_backend *b, uint64_t features)
     b->ctx.protocol_features = features & b->offered;
 }
 
+static bool all_zero(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i])
+            return false;
+    return true;
+}
+
+/* GET_SHMEM_CONFIG without F_SHMEM negotiated.  The spec defines the message only "when the
+ * VHOST_USER_PROTOCOL_F_SHMEM protocol feature has been successfully negotiated" and gives its reply no
+ * error form, so vhu_backend_recv() rejects it (-EPROTO) and sends nothing.  A back-end may still answer a
+ * front-end that sent it anyway, so that it does not wait forever: with the all-zero VhostUserShMemConfig
+ * ("no VIRTIO Shared Memory Regions"), the one answer that reveals nothing the negotiation did not settle.
+ * Anything else stays refused. */
+static bool unnegotiated_shmem_reply(const vhu_backend *b, const vhu_msg *req)
+{
+    return req->hdr.request == VHU_REQ_GET_SHMEM_CONFIG && !(req->hdr.flags & VHU_FLAG_REPLY) &&
+           !(b->ctx.protocol_features & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_SHMEM));
+}
+
+static int check_unnegotiated_shmem_reply(const vhu_backend *b, const vhu_msg *r)
+{
+    if (r->hdr.size == sizeof(vhu_shmem_config) && r->nfds == 0 &&
+        all_zero(&r->payload.shmem, sizeof(vhu_shmem_config)))
+        return 0;
+    cvmm_logf(b->log, CVMM_LOG_WARN, "%s: GET_SHMEM_CONFIG reply without SHMEM negotiated: only an all-zero "
+              "config of %u bytes without fds may be sent (size %u, %u fds)", b->name,
+              (unsigned)sizeof(vhu_shmem_config), r->hdr.size, r->nfds);
+    return -EINVAL;
+}
+
 static int send_reply(vhu_backend *b, const vhu_msg *req, const void *payload, uint32_t size, const int *fds,
                       uint32_t nfds, bool check)
 {
@@ -81,9 +113,13 @@ static int send_reply(vhu_backend *b, const vhu_msg *req, const void *payload, u
     r.nfds = nfds;
     /* Error answers to rejected requests (answer_rejected()) are not checked: the request may have an
      * unknown id or lack its gating feature, and the answer is a plain u64 or an empty GET_CONFIG. */
-    int rc = check ? vhu_validate_reply(&r, req, &b->ctx) : 0;
+    int rc = 0;
+    if (check && unnegotiated_shmem_reply(b, req))
+        rc = check_unnegotiated_shmem_reply(b, &r); /* see above */
+    else if (check)
+        rc = vhu_validate_reply(&r, req, &b->ctx);
     if (rc < 0)
-        return -EINVAL; /* logged by the validator */
+        return -EINVAL; /* logged by the validator or above */
     return vhu_conn_send(b->conn, &r);
 }
 
@@ -96,6 +132,9 @@ static void answer_rejected(vhu_backend *b, const vhu_msg *m, int err)
         (void)send_reply(b, m, &v, sizeof(v), NULL, 0, false);
     } else if (owed == VHU_OWED_REPLY && m->hdr.request == VHU_REQ_GET_CONFIG) {
         (void)send_reply(b, m, NULL, 0, NULL, 0, false); /* spec: an empty GET_CONFIG reply is the error */
+    } else if (owed == VHU_OWED_REPLY && err == -EPROTO && unnegotiated_shmem_reply(b, m)) {
+        /* no error form (see unnegotiated_shmem_reply()): the caller answers zeroed or closes; the
+         * validator logged the rejection */
     } else if (owed == VHU_OWED_REPLY) {
         cvmm_logf(b->log, CVMM_LOG_WARN, "%s: %s owes a reply that has no error form: close the connection",
                   b->name, vhu_req_name(m->hdr.request));

@@ -77,13 +77,19 @@ void vhu_backend_set_protocol_features(vhu_backend *b, uint64_t features);
  *   On a rejection the message's fds are already closed, m->hdr holds its header, and the endpoint has
  *   already answered if the spec defines an error answer: a REPLY_ACK of the errno when an ack is owed,
  *   an empty GET_CONFIG reply.  When a reply without error form is owed (e.g. GET_FEATURES with a
- *   payload), nothing is sent: close the connection, the front-end waits for it.
+ *   payload), nothing is sent: close the connection, the front-end waits for it.  One exception: a
+ *   GET_SHMEM_CONFIG refused because VHU_PROTOCOL_F_SHMEM is not negotiated (-EPROTO) may instead be
+ *   answered with an all-zero vhu_shmem_config through vhu_backend_reply().
  *  Ownership: see cvmm/vhu/msg.h.  Threads: owner. */
 int vhu_backend_recv(vhu_backend *b, vhu_msg *m);
 
 /** vhu_backend_reply() - send an explicit reply to @req: the same request id, VHU_FLAG_REPLY, @size bytes
  *  of @payload and @nfds fds.  The reply is validated against @req first (e.g. a GET_SHMEM_CONFIG with a
  *  size that is not page aligned never reaches the wire).
+ *  GET_SHMEM_CONFIG without VHU_PROTOCOL_F_SHMEM negotiated (vhu_backend_recv() refused it with -EPROTO):
+ *  the spec defines the message only once F_SHMEM is negotiated and gives its reply no error form.  So
+ *  that a front-end that sends it anyway does not wait forever, exactly one reply is accepted then: an
+ *  all-zero vhu_shmem_config (sizeof bytes, no fds: "no shared memory regions"); any other is -EINVAL.
  *  Return: 0; -EINVAL invalid reply (logged); vhu_conn_send() errors.  Ownership: borrows everything (the
  *  fds stay the caller's).  Threads: owner. */
 int vhu_backend_reply(vhu_backend *b, const vhu_msg *req, const void *payload, uint32_t size, const int *fds,
