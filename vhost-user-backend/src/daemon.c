@@ -19,6 +19,18 @@
 
 static void conn_cb(struct ev_loop *loop, ev_io *io, int revents);
 
+/* Makes *@fd non-blocking; on failure closes it (it was taken) and returns -errno. */
+static int set_nonblock(int *fd)
+{
+    int fl = fcntl(*fd, F_GETFL);
+    if (fl < 0 || fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int e = errno;
+        cvmm_close(fd);
+        return -e;
+    }
+    return 0;
+}
+
 /* ---- connection ---- */
 
 static void conn_close(vub_daemon *d)
@@ -48,12 +60,9 @@ static void conn_close(vub_daemon *d)
 static int conn_open(vub_daemon *d, int owned_fd)
 {
     struct vub__ctl *c = d->ctl;
-    int fl = fcntl(owned_fd, F_GETFL);
-    if (fl < 0 || fcntl(owned_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        int e = errno;
-        cvmm_close(&owned_fd);
-        return -e;
-    }
+    int rc = set_nonblock(&owned_fd);
+    if (rc < 0)
+        return rc;
     vub__ctl_connected(d);
     vhu_backend_config bc = {
         .log = d->log,
@@ -61,7 +70,7 @@ static int conn_open(vub_daemon *d, int owned_fd)
         .protocol_features = c->offered_proto,
         .num_queues = d->nqueues,
     };
-    int rc = vhu_backend_new(&bc, owned_fd, &c->conn);
+    rc = vhu_backend_new(&bc, owned_fd, &c->conn);
     if (rc < 0)
         return rc;
     vub__ctl_inherit(d);
@@ -375,12 +384,9 @@ static int busy(const vub_daemon *d)
 static int listen_on(vub_daemon *d, int owned_fd)
 {
     struct vub__ctl *c = d->ctl;
-    int fl = fcntl(owned_fd, F_GETFL);
-    if (fl < 0 || fcntl(owned_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        int e = errno;
-        cvmm_close(&owned_fd);
-        return -e;
-    }
+    int rc = set_nonblock(&owned_fd);
+    if (rc < 0)
+        return rc;
     c->listen_fd = owned_fd;
     ev_io_set(&c->listen_w, owned_fd, EV_READ);
     ev_io_start(c->loop, &c->listen_w);
