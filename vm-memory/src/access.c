@@ -84,6 +84,21 @@ static CVMM_ALWAYS_INLINE void copy(void *dst, const void *src, size_t n)
     }
 }
 
+/* Whether a piece of a range may use @s (NULL: unmapped).  Return: 0; -EFAULT unmapped; -EPERM a write
+ * to a read-only slot. */
+static int slot_check(const struct vmem_slot *s, bool write)
+{
+    if (!s)
+        return -EFAULT;
+    return write && vmem__slot_ro(s) ? -EPERM : 0;
+}
+
+/* The slot that continues the range at @a, right after @s (slots are sorted), or NULL if there is a hole. */
+static const struct vmem_slot *slot_next(const struct vmem_slot *s, const struct vmem_slot *end, uint64_t a)
+{
+    return s + 1 < end && s[1].gpa == a ? s + 1 : NULL;
+}
+
 /* A copy that leaves the region of @s (NULL: gpa unmapped), or len 0, or a read-only target: check the
  * whole range across adjacent slots first, then copy piecewise.  Nothing is copied on failure. */
 static __attribute__((noinline)) int copy_slow(const vmem_map *m, const struct vmem_slot *s, uint64_t gpa,
@@ -99,20 +114,14 @@ static __attribute__((noinline)) int copy_slow(const vmem_map *m, const struct v
     const struct vmem_slot *t = s, *end = m->slots + m->n;
     uint64_t a = gpa, left = len;
     for (;;) {
-        if (!t) {
-            rc = -EFAULT;
+        if ((rc = slot_check(t, write)) < 0)
             goto fail;
-        }
-        if (write && vmem__slot_ro(t)) {
-            rc = -EPERM;
-            goto fail;
-        }
         uint64_t room = t->last - a; /* bytes available from a on, minus one */
         if (left - 1 <= room)
             break;
         left -= room + 1;
         a = t->last + 1; /* cannot wrap: the range does not */
-        t = t + 1 < end && t[1].gpa == a ? t + 1 : NULL;
+        t = slot_next(t, end, a);
     }
     /* Checked: copy from s on. */
     a = gpa;
@@ -233,14 +242,8 @@ int vmem_map_iovec(const vmem_map *m, uint64_t gpa, uint64_t len, bool write, st
     uint64_t a = gpa, left = len;
     int k = 0;
     for (;;) {
-        if (!s) {
-            rc = -EFAULT;
+        if ((rc = slot_check(s, write)) < 0)
             goto fail;
-        }
-        if (write && vmem__slot_ro(s)) {
-            rc = -EPERM;
-            goto fail;
-        }
         if (k >= max) {
             rc = -ENOSPC;
             goto fail;
@@ -258,7 +261,7 @@ int vmem_map_iovec(const vmem_map *m, uint64_t gpa, uint64_t len, bool write, st
         if (left == 0)
             return k;
         a = s->last + 1;
-        s = s + 1 < end && s[1].gpa == a ? s + 1 : NULL;
+        s = slot_next(s, end, a);
     }
 fail:
     return vmem__map_fault(m, write ? "iovec (write)" : "iovec", gpa, len, rc);
