@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "device.h"
+#include "devmain.h"
 #include "cvmm/vub.h"
 
 #define PROG "cvmm-blk"
@@ -26,25 +26,6 @@ struct blk_args {
     unsigned num_queues;
     unsigned queue_size;
 };
-
-static void log_stderr(void *opaque, enum cvmm_log_level lvl, const char *line)
-{
-    (void)opaque;
-    fprintf(stderr, PROG ": %s: %s\n", cvmm_log_level_name(lvl), line);
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -EINVAL;
-    *out = (unsigned)v;
-    return 0;
-}
 
 static int opt_file(void *o, const char *arg)
 {
@@ -59,12 +40,12 @@ static int opt_ro(void *o, const char *arg)
 }
 static int opt_queues(void *o, const char *arg)
 {
-    return parse_uint(arg, 1, VUB_MAX_QUEUES, &((struct blk_args *)o)->num_queues);
+    return dev_parse_uint(arg, 1, VUB_MAX_QUEUES, &((struct blk_args *)o)->num_queues);
 }
 static int opt_qsize(void *o, const char *arg)
 {
     struct blk_args *b = o;
-    int rc = parse_uint(arg, 2, VQ_MAX_SIZE, &b->queue_size);
+    int rc = dev_parse_uint(arg, 2, VQ_MAX_SIZE, &b->queue_size);
     return rc == 0 && (b->queue_size & (b->queue_size - 1)) == 0 ? 0 : -EINVAL;
 }
 
@@ -98,7 +79,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": --blk-file=PATH is required (see --help)\n");
         return 1;
     }
-    struct cvmm_log log = {.fn = log_stderr, .level = cl.log_level};
+    struct cvmm_log log = {.fn = dev_log_stderr, .opaque = PROG, .level = cl.log_level};
     if (blk_disk_open(&b.disk, o.path, o.read_only, &log) < 0)
         return 1; /* blk_disk_open() said why */
     vub_daemon *d = NULL;
@@ -120,11 +101,9 @@ int main(int argc, char **argv)
         .serve_once = cl.serve_once,
         .handle_signals = true,
     };
-    rc = vub_daemon_new(&dc, &d);
-    if (rc < 0) {
-        fprintf(stderr, PROG ": cannot start the daemon: %s\n", strerror(-rc));
+    rc = dev_daemon_new(PROG, &dc, &d);
+    if (rc < 0)
         goto out;
-    }
     rc = vub_cmdline_serve(&cl, d);
     if (rc < 0) {
         fprintf(stderr, PROG ": cannot serve %s%s: %s\n", cl.socket_path ? "socket " : "fd",
@@ -135,9 +114,7 @@ int main(int argc, char **argv)
               (unsigned long long)b.disk.sectors, o.read_only ? "read-only" : "read-write", o.num_queues,
               o.num_queues == 1 ? "" : "s", cl.socket_path ? cl.socket_path : "an inherited fd",
               cl.client ? " (client)" : "");
-    rc = vub_daemon_run(d);
-    if (rc < 0)
-        fprintf(stderr, PROG ": %s\n", strerror(-rc));
+    rc = dev_daemon_run(PROG, d);
 out:
     vub_daemon_free(d);
     blk_disk_close(&b.disk);

@@ -6,35 +6,22 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cvmm/fd.h"
 #include "cvmm/vub.h"
+#include "devmain.h"
 #include "net.h"
 #include "tap.h"
 
 struct opts {
     const char *tap;
     bool sink;
-    unsigned long pairs;
+    unsigned pairs;
     bool has_mac;
     uint8_t mac[6];
-    unsigned long mtu;
+    unsigned mtu;
 };
-
-static int parse_ulong(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-    char *end;
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
 
 static int opt_tap(void *o, const char *arg)
 {
@@ -51,9 +38,9 @@ static int opt_sink(void *o, const char *arg)
     return 0;
 }
 
-static int opt_pairs(void *o, const char *arg) { return parse_ulong(arg, 1, NET_MAX_PAIRS, &((struct opts *)o)->pairs); }
+static int opt_pairs(void *o, const char *arg) { return dev_parse_uint(arg, 1, NET_MAX_PAIRS, &((struct opts *)o)->pairs); }
 
-static int opt_mtu(void *o, const char *arg) { return parse_ulong(arg, 68, 65535, &((struct opts *)o)->mtu); }
+static int opt_mtu(void *o, const char *arg) { return dev_parse_uint(arg, 68, 65535, &((struct opts *)o)->mtu); }
 
 static int hexval(char c)
 {
@@ -135,7 +122,7 @@ int main(int argc, char **argv)
         }
     }
     net_config nc = {
-        .queue_pairs = (unsigned)o.pairs,
+        .queue_pairs = o.pairs,
         .sink = o.sink,
         .port_fds = o.sink ? NULL : fds,
         .tap = !o.sink,
@@ -160,11 +147,9 @@ int main(int argc, char **argv)
         .serve_once = cl.serve_once,
         .handle_signals = true,
     };
-    rc = vub_daemon_new(&dc, &d);
-    if (rc < 0) {
-        fprintf(stderr, "cvmm-net: cannot start the daemon: %s\n", strerror(-rc));
+    rc = dev_daemon_new("cvmm-net", &dc, &d);
+    if (rc < 0)
         goto out;
-    }
     rc = vub_cmdline_serve(&cl, d);
     if (rc < 0) {
         fprintf(stderr, "cvmm-net: cannot serve %s: %s\n", cl.socket_path ? cl.socket_path : "--fd",
@@ -172,11 +157,9 @@ int main(int argc, char **argv)
         goto out;
     }
     ran = true;
-    rc = vub_daemon_run(d);
-    if (rc < 0) {
-        fprintf(stderr, "cvmm-net: %s\n", strerror(-rc));
+    rc = dev_daemon_run("cvmm-net", d);
+    if (rc < 0)
         goto out;
-    }
     status = 0;
 out:
     vub_daemon_free(d);

@@ -11,15 +11,10 @@
 #include <unistd.h>
 
 #include "cvmm/vub.h"
+#include "devmain.h"
 #include "rng.h"
 
 #define PROG "cvmm-rng"
-
-static void log_stderr(void *opaque, enum cvmm_log_level lvl, const char *line)
-{
-    (void)opaque;
-    fprintf(stderr, PROG ": %s: %s\n", cvmm_log_level_name(lvl), line);
-}
 
 static int rng_kicked(void *ctx, vub_queue *q)
 {
@@ -58,7 +53,7 @@ int main(int argc, char **argv)
         return vub_cmdline_usage(STDOUT_FILENO, PROG, NULL, 0) < 0 ? 1 : 0;
     if (cl.print_capabilities)
         return vub_print_capabilities(STDOUT_FILENO, "rng", NULL) < 0 ? 1 : 0;
-    struct cvmm_log log = {.fn = log_stderr, .level = cl.log_level};
+    struct cvmm_log log = {.fn = dev_log_stderr, .opaque = PROG, .level = cl.log_level};
     static const vub_device_info info = {
         .name = "rng",
         .num_queues = 1,
@@ -84,11 +79,9 @@ int main(int argc, char **argv)
         .handle_signals = true,
     };
     vub_daemon *d = NULL;
-    int rc = vub_daemon_new(&dc, &d);
-    if (rc < 0) {
-        fprintf(stderr, PROG ": cannot start the daemon: %s\n", strerror(-rc));
+    int rc = dev_daemon_new(PROG, &dc, &d);
+    if (rc < 0)
         goto out;
-    }
     rc = vub_cmdline_serve(&cl, d);
     if (rc < 0) {
         fprintf(stderr, PROG ": cannot serve %s%s: %s\n", cl.socket_path ? "socket " : "fd",
@@ -97,9 +90,7 @@ int main(int argc, char **argv)
     }
     cvmm_logf(&log, CVMM_LOG_INFO, "serving virtio-rng on %s%s", cl.socket_path ? cl.socket_path : "an inherited fd",
               cl.client ? " (client)" : "");
-    rc = vub_daemon_run(d);
-    if (rc < 0)
-        fprintf(stderr, PROG ": %s\n", strerror(-rc));
+    rc = dev_daemon_run(PROG, d);
 out:
     vub_daemon_free(d);
     return rc < 0 ? 1 : 0;

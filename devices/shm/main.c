@@ -18,6 +18,7 @@
 
 #include "cvmm/fd.h"
 #include "cvmm/vub.h"
+#include "devmain.h"
 #include "shm.h"
 
 #define CTL_CLIENTS 4
@@ -171,11 +172,9 @@ int main(int argc, char **argv)
         .serve_once = cl.serve_once,
         .handle_signals = true,
     };
-    int rc = vub_daemon_new(&dc, &m.d);
-    if (rc < 0) {
-        fprintf(stderr, "cvmm-shm: cannot start the daemon: %s\n", strerror(-rc));
+    int rc = dev_daemon_new("cvmm-shm", &dc, &m.d);
+    if (rc < 0)
         goto out;
-    }
     if (m.control && (rc = control_listen(&m)) < 0) {
         fprintf(stderr, "cvmm-shm: cannot listen on --control=%s: %s\n", m.control, strerror(-rc));
         goto out;
@@ -186,11 +185,9 @@ int main(int argc, char **argv)
                 strerror(-rc));
         goto out;
     }
-    rc = vub_daemon_run(m.d);
-    if (rc < 0) {
-        fprintf(stderr, "cvmm-shm: %s\n", strerror(-rc));
+    rc = dev_daemon_run("cvmm-shm", m.d);
+    if (rc < 0)
         goto out;
-    }
     status = 0;
 out:
     if (m.d) {

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* devmain.h - pieces of a device program's main() that the example devices share (cvmm-device-common).
+ *  Not a library API: these helpers print to stderr, which library code must not do.
+ *  Threads: the main thread, before and after vub_daemon_run(). */
+#ifndef CVMM_DEVICES_DEVMAIN_H
+#define CVMM_DEVICES_DEVMAIN_H
+
+#include "cvmm/log.h"
+#include "cvmm/vub.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** dev_parse_uint() - a decimal number in [@min, @max] (digits only: no sign, no spaces, no base prefix).
+ *  Return: 0 and *@out set; -EINVAL otherwise (*@out may be changed). */
+int dev_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+
+/** dev_log_stderr() - a cvmm_log_fn writing "@opaque: level: line" to stderr; @opaque is the program name. */
+void dev_log_stderr(void *opaque, enum cvmm_log_level lvl, const char *line);
+
+/** dev_daemon_new() - vub_daemon_new(), saying "@prog: cannot start the daemon: ..." on stderr if it fails.
+ *  Return: as vub_daemon_new(). */
+int dev_daemon_new(const char *prog, const vub_daemon_config *cfg, vub_daemon **out);
+
+/** dev_daemon_run() - vub_daemon_run(), saying "@prog: <strerror>" on stderr if it fails.
+ *  Return: as vub_daemon_run(). */
+int dev_daemon_run(const char *prog, vub_daemon *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
