@@ -170,6 +170,15 @@ static int blk_io_vec(int fd, bool write, struct iovec *iov, int n, uint64_t off
     return 0;
 }
 
+/* A zero-copy @what ("read"/"write") of @len bytes at @off failed with @rc: log it.  Return: BLK_S_IOERR. */
+static int blk_io_failed(const blk_disk *d, const vq_queue *vq, const char *what, uint64_t off, uint64_t len,
+                         int rc)
+{
+    cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: %s of %llu bytes at %llu: %s", vq_queue_index(vq), what,
+              (unsigned long long)len, (unsigned long long)off, strerror(-rc));
+    return BLK_S_IOERR;
+}
+
 /* IN: file -> the writer's @len bytes, zero-copy; through a bounce buffer when the chain has more pieces
  * than BLK_IOV_MAX.  Marks what it wrote dirty (vq_writer_advance / vq_writer_write).
  * Return: BLK_S_*, or -EIO / -EPROTO for a broken queue. */
@@ -183,12 +192,7 @@ static int blk_do_read(blk_disk *d, vq_queue *vq, vq_writer *w, uint64_t off, ui
         int arc = vq_writer_advance(w, done); /* what preadv wrote into guest memory is dirty either way */
         if (arc < 0)
             return arc;
-        if (rc < 0) {
-            cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: read of %llu bytes at %llu: %s", vq_queue_index(vq),
-                      (unsigned long long)len, (unsigned long long)off, strerror(-rc));
-            return BLK_S_IOERR;
-        }
-        return BLK_S_OK;
+        return rc < 0 ? blk_io_failed(d, vq, "read", off, len, rc) : BLK_S_OK;
     }
     if (n != -ENOSPC)
         return n;
@@ -219,12 +223,7 @@ static int blk_do_write(blk_disk *d, vq_queue *vq, vq_reader *r, uint64_t off, u
     if (n >= 0) {
         uint64_t done = 0;
         int rc = blk_io_vec(d->fd, true, iov, n, off, &done);
-        if (rc < 0) {
-            cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: write of %llu bytes at %llu: %s", vq_queue_index(vq),
-                      (unsigned long long)len, (unsigned long long)off, strerror(-rc));
-            return BLK_S_IOERR;
-        }
-        return BLK_S_OK;
+        return rc < 0 ? blk_io_failed(d, vq, "write", off, len, rc) : BLK_S_OK;
     }
     if (n != -ENOSPC)
         return n;
