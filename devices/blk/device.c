@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cvmm/vub/queue.h"
+#include "devmain.h"
 
 int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
 {
@@ -35,7 +36,7 @@ static int blk_kicked(void *ctx, vub_queue *q)
 {
     blk_dev *b = ctx;
     if (!vub_queue_enabled(q))
-        return 0; /* a disabled ring is left alone: blk_enabled() kicks it when it is enabled again */
+        return 0; /* a disabled ring is left alone: dev_queue_enabled() kicks it when it is enabled again */
     int rc = blk_queue_process(&b->disk, vub_queue_vq(q));
     int nrc = vub_queue_notify(q);
     if (rc < 0)
@@ -43,16 +44,8 @@ static int blk_kicked(void *ctx, vub_queue *q)
     return nrc < 0 ? nrc : 0;
 }
 
-static int blk_enabled(void *ctx, vub_queue *q, bool enabled)
-{
-    (void)ctx;
-    if (enabled && vub_queue_started(q))
-        return vub_queue_kick(q); /* requests may have arrived while it was disabled */
-    return 0;
-}
-
 const vub_device_ops blk_dev_ops = {
     .get_config = blk_get_config,
     .queue_kicked = blk_kicked,
-    .queue_enabled = blk_enabled,
+    .queue_enabled = dev_queue_enabled,
 };

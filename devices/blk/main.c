@@ -104,12 +104,9 @@ int main(int argc, char **argv)
     rc = dev_daemon_new(PROG, &dc, &d);
     if (rc < 0)
         goto out;
-    rc = vub_cmdline_serve(&cl, d);
-    if (rc < 0) {
-        fprintf(stderr, PROG ": cannot serve %s%s: %s\n", cl.socket_path ? "socket " : "fd",
-                cl.socket_path ? cl.socket_path : "", strerror(-rc));
+    rc = dev_serve(PROG, &cl, d);
+    if (rc < 0)
         goto out;
-    }
     cvmm_logf(&log, CVMM_LOG_INFO, "serving %s (%llu sectors of 512 bytes, %s, %u queue%s) on %s%s", o.path,
               (unsigned long long)b.disk.sectors, o.read_only ? "read-only" : "read-write", o.num_queues,
               o.num_queues == 1 ? "" : "s", cl.socket_path ? cl.socket_path : "an inherited fd",

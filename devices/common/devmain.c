@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/* What devmain.h declares: the parts of main() the example devices share. */
+/* What devmain.h declares: the parts of the example device programs that they share. */
 #include "devmain.h"
 
 #include <errno.h>
@@ -31,6 +31,23 @@ int dev_daemon_new(const char *prog, const vub_daemon_config *cfg, vub_daemon **
     if (rc < 0)
         fprintf(stderr, "%s: cannot start the daemon: %s\n", prog, strerror(-rc));
     return rc;
+}
+
+int dev_serve(const char *prog, const vub_cmdline *cl, vub_daemon *d)
+{
+    int rc = vub_cmdline_serve(cl, d);
+    if (rc < 0)
+        fprintf(stderr, "%s: cannot serve %s%s: %s\n", prog, cl->socket_path ? "socket " : "fd",
+                cl->socket_path ? cl->socket_path : "", strerror(-rc));
+    return rc;
+}
+
+int dev_queue_enabled(void *ctx, vub_queue *q, bool enabled)
+{
+    (void)ctx;
+    if (enabled && vub_queue_started(q))
+        return vub_queue_kick(q);
+    return 0;
 }
 
 int dev_daemon_run(const char *prog, vub_daemon *d)

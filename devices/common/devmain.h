@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/* devmain.h - pieces of a device program's main() that the example devices share (cvmm-device-common).
+/* devmain.h - pieces of the example device programs that they share (cvmm-device-common).
  *  Not a library API: these helpers print to stderr, which library code must not do.
- *  Threads: the main thread, before and after vub_daemon_run(). */
+ *  Threads: the main thread, before and after vub_daemon_run(), unless said otherwise. */
 #ifndef CVMM_DEVICES_DEVMAIN_H
 #define CVMM_DEVICES_DEVMAIN_H
 
@@ -22,6 +22,15 @@ void dev_log_stderr(void *opaque, enum cvmm_log_level lvl, const char *line);
 /** dev_daemon_new() - vub_daemon_new(), saying "@prog: cannot start the daemon: ..." on stderr if it fails.
  *  Return: as vub_daemon_new(). */
 int dev_daemon_new(const char *prog, const vub_daemon_config *cfg, vub_daemon **out);
+
+/** dev_serve() - vub_cmdline_serve(), saying "@prog: cannot serve socket PATH: ..." (or "fd") on stderr if it
+ *  fails.  Return: as vub_cmdline_serve(). */
+int dev_serve(const char *prog, const vub_cmdline *cl, vub_daemon *d);
+
+/** dev_queue_enabled() - a queue_enabled op for devices that serve a ring from queue_kicked() and leave a
+ *  disabled ring alone there: a started ring that is enabled is kicked, since requests may have arrived while
+ *  it was disabled.  Return: 0; as vub_queue_kick().  Threads: as the op. */
+int dev_queue_enabled(void *ctx, vub_queue *q, bool enabled);
 
 /** dev_daemon_run() - vub_daemon_run(), saying "@prog: <strerror>" on stderr if it fails.
  *  Return: as vub_daemon_run(). */

@@ -28,17 +28,9 @@ static int rng_kicked(void *ctx, vub_queue *q)
     return nrc < 0 ? nrc : 0;
 }
 
-static int rng_enabled(void *ctx, vub_queue *q, bool enabled)
-{
-    (void)ctx;
-    if (enabled && vub_queue_started(q))
-        return vub_queue_kick(q);
-    return 0;
-}
-
 static const vub_device_ops rng_ops = {
     .queue_kicked = rng_kicked,
-    .queue_enabled = rng_enabled,
+    .queue_enabled = dev_queue_enabled,
 };
 
 int main(int argc, char **argv)
@@ -82,12 +74,9 @@ int main(int argc, char **argv)
     int rc = dev_daemon_new(PROG, &dc, &d);
     if (rc < 0)
         goto out;
-    rc = vub_cmdline_serve(&cl, d);
-    if (rc < 0) {
-        fprintf(stderr, PROG ": cannot serve %s%s: %s\n", cl.socket_path ? "socket " : "fd",
-                cl.socket_path ? cl.socket_path : "", strerror(-rc));
+    rc = dev_serve(PROG, &cl, d);
+    if (rc < 0)
         goto out;
-    }
     cvmm_logf(&log, CVMM_LOG_INFO, "serving virtio-rng on %s%s", cl.socket_path ? cl.socket_path : "an inherited fd",
               cl.client ? " (client)" : "");
     rc = dev_daemon_run(PROG, d);
