@@ -18,6 +18,7 @@
 #include "cvmm/fd.h"
 #include "cvmm/vq/notify.h"
 #include "cvmm/vq/rw.h"
+#include "drain.h"
 
 /* 4 KiB of zeroes for the write-zeroes fallback (read-only data). */
 static const uint8_t blk_zero_page[4096];
@@ -445,23 +446,9 @@ answer:;
     return 0;
 }
 
-int blk_queue_process(blk_disk *d, vq_queue *vq)
+static int blk_serve(void *ctx, vq_queue *vq, const vq_chain *c, uint32_t *used_len)
 {
-    vq_chain c;
-    int rc, served = 0;
-    do {
-        if ((rc = vq_disable_notification(vq)) < 0)
-            return rc;
-        while ((rc = vq_pop(vq, &c)) == 1) {
-            uint32_t used;
-            if ((rc = blk_request(d, vq, &c, &used)) < 0)
-                return rc;
-            if ((rc = vq_add_used(vq, c.head, used)) < 0)
-                return rc;
-            served++;
-        }
-        if (rc < 0)
-            return rc;
-    } while ((rc = vq_enable_notification(vq)) == 1);
-    return rc < 0 ? rc : served;
+    return blk_request(ctx, vq, c, used_len);
 }
+
+int blk_queue_process(blk_disk *d, vq_queue *vq) { return dev_queue_drain(vq, blk_serve, d); }

@@ -9,6 +9,7 @@
 
 #include "cvmm/vq/notify.h"
 #include "cvmm/vq/rw.h"
+#include "drain.h"
 
 #define RNG_IOV_MAX 64
 
@@ -69,26 +70,19 @@ int rng_request(vq_queue *vq, const vq_chain *c, uint32_t *used_len)
     return rc;
 }
 
+/* dev_request_fn for rng_queue_process(); @ctx is the log. */
+static int rng_serve(void *ctx, vq_queue *vq, const vq_chain *c, uint32_t *used_len)
+{
+    const struct cvmm_log *log = ctx;
+    int rc = rng_request(vq, c, used_len);
+    if (rc == -EIO || rc == -EPROTO)
+        return rc;
+    if (rc < 0) /* getrandom failed: return what was filled (maybe nothing) */
+        cvmm_logf(log, CVMM_LOG_WARN, "rng: vq%u: getrandom: %s", vq_queue_index(vq), strerror(-rc));
+    return 0;
+}
+
 int rng_queue_process(vq_queue *vq, const struct cvmm_log *log)
 {
-    vq_chain c;
-    int rc, served = 0;
-    do {
-        if ((rc = vq_disable_notification(vq)) < 0)
-            return rc;
-        while ((rc = vq_pop(vq, &c)) == 1) {
-            uint32_t used;
-            rc = rng_request(vq, &c, &used);
-            if (rc == -EIO || rc == -EPROTO)
-                return rc;
-            if (rc < 0) /* getrandom failed: return what was filled (maybe nothing) */
-                cvmm_logf(log, CVMM_LOG_WARN, "rng: vq%u: getrandom: %s", vq_queue_index(vq), strerror(-rc));
-            if ((rc = vq_add_used(vq, c.head, used)) < 0)
-                return rc;
-            served++;
-        }
-        if (rc < 0)
-            return rc;
-    } while ((rc = vq_enable_notification(vq)) == 1);
-    return rc < 0 ? rc : served;
+    return dev_queue_drain(vq, rng_serve, (void *)(uintptr_t)log); /* rng_serve() only reads it */
 }
