@@ -37,11 +37,7 @@ static int blk_kicked(void *ctx, vub_queue *q)
     blk_dev *b = ctx;
     if (!vub_queue_enabled(q))
         return 0; /* a disabled ring is left alone: dev_queue_enabled() kicks it when it is enabled again */
-    int rc = blk_queue_process(&b->disk, vub_queue_vq(q));
-    int nrc = vub_queue_notify(q);
-    if (rc < 0)
-        return rc;
-    return nrc < 0 ? nrc : 0;
+    return dev_queue_notify_after(q, blk_queue_process(&b->disk, vub_queue_vq(q)));
 }
 
 const vub_device_ops blk_dev_ops = {

@@ -50,6 +50,14 @@ int dev_queue_enabled(void *ctx, vub_queue *q, bool enabled)
     return 0;
 }
 
+int dev_queue_notify_after(vub_queue *q, int served)
+{
+    int nrc = vub_queue_notify(q);
+    if (served < 0)
+        return served;
+    return nrc < 0 ? nrc : 0;
+}
+
 int dev_daemon_run(const char *prog, vub_daemon *d)
 {
     int rc = vub_daemon_run(d);

@@ -32,6 +32,11 @@ int dev_serve(const char *prog, const vub_cmdline *cl, vub_daemon *d);
  *  it was disabled.  Return: 0; as vub_queue_kick().  Threads: as the op. */
 int dev_queue_enabled(void *ctx, vub_queue *q, bool enabled);
 
+/** dev_queue_notify_after() - notify the driver of @q after a queue_kicked() op served it, even if serving
+ *  failed with @served < 0 (chains may have been used before).  Return: 0; @served if < 0, else the
+ *  vub_queue_notify() error.  Threads: as the op. */
+int dev_queue_notify_after(vub_queue *q, int served);
+
 /** dev_daemon_run() - vub_daemon_run(), saying "@prog: <strerror>" on stderr if it fails.
  *  Return: as vub_daemon_run(). */
 int dev_daemon_run(const char *prog, vub_daemon *d);

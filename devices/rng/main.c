@@ -20,12 +20,8 @@ static int rng_kicked(void *ctx, vub_queue *q)
 {
     const struct cvmm_log *log = ctx;
     if (!vub_queue_enabled(q))
-        return 0; /* a disabled ring is left alone: queue_enabled() kicks it when it is enabled */
-    int rc = rng_queue_process(vub_queue_vq(q), log);
-    int nrc = vub_queue_notify(q);
-    if (rc < 0)
-        return rc;
-    return nrc < 0 ? nrc : 0;
+        return 0; /* a disabled ring is left alone: dev_queue_enabled() kicks it when it is enabled */
+    return dev_queue_notify_after(q, rng_queue_process(vub_queue_vq(q), log));
 }
 
 static const vub_device_ops rng_ops = {
