@@ -125,12 +125,18 @@ static void start(const char *extra)
     struct stat st;
     for (int i = 0; i < 500 && (stat(t.sock, &st) < 0 || stat(t.ctl, &st) < 0); i++)
         sleep_ms(10);
+    /* A socket file exists from bind() on, a moment before listen(): retry refused connects. */
     vhu_frontend_config fc = {.name = "fe", .timeout_ms = 3000};
-    cr_assert_eq(vhu_frontend_connect(&fc, t.sock, &t.fe), 0);
+    int rc = -1;
+    for (int i = 0; i < 500 && (rc = vhu_frontend_connect(&fc, t.sock, &t.fe)) != 0; i++)
+        sleep_ms(10);
+    cr_assert_eq(rc, 0);
     t.cfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, t.ctl, strlen(t.ctl) + 1);
-    cr_assert_eq(connect(t.cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    for (int i = 0; i < 500 && (rc = connect(t.cfd, (struct sockaddr *)&sa, sizeof(sa))) != 0; i++)
+        sleep_ms(10);
+    cr_assert_eq(rc, 0);
 }
 
 static void setup_started(void)
