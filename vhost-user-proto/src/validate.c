@@ -399,14 +399,23 @@ static const vhu_msg_rule *check_head(const vcheck *v, bool reply, int *rc)
     return r;
 }
 
+/* The table checks every request shares: header, then the rule's payload size and fd counts. */
+static int check_request_rule(const vcheck *v)
+{
+    int rc;
+    const vhu_msg_rule *r = check_head(v, false, &rc);
+    if (!r)
+        return rc;
+    if ((rc = check_size(v, r->size_min, r->size_max)) < 0 || (rc = check_fds(v, r->fds_min, r->fds_max)) < 0)
+        return rc;
+    return 0;
+}
+
 int vhu_validate_req(const vhu_msg *m, const vhu_validate_ctx *ctx)
 {
     vcheck v = {ctx, m, &m->hdr, CHAN_MAIN, "request"};
-    int rc;
-    const vhu_msg_rule *r = check_head(&v, false, &rc);
-    if (!r)
-        return rc;
-    if ((rc = check_size(&v, r->size_min, r->size_max)) < 0 || (rc = check_fds(&v, r->fds_min, r->fds_max)) < 0)
+    int rc = check_request_rule(&v);
+    if (rc < 0)
         return rc;
     const vhu_payload *p = &m->payload;
     switch ((enum vhu_req)m->hdr.request) {
@@ -559,11 +568,8 @@ int vhu_validate_reply(const vhu_msg *reply, const vhu_msg *req, const vhu_valid
 int vhu_validate_backend_req(const vhu_msg *m, const vhu_validate_ctx *ctx)
 {
     vcheck v = {ctx, m, &m->hdr, CHAN_BACKEND, "request"};
-    int rc;
-    const vhu_msg_rule *r = check_head(&v, false, &rc);
-    if (!r)
-        return rc;
-    if ((rc = check_size(&v, r->size_min, r->size_max)) < 0 || (rc = check_fds(&v, r->fds_min, r->fds_max)) < 0)
+    int rc = check_request_rule(&v);
+    if (rc < 0)
         return rc;
     const vhu_payload *p = &m->payload;
     switch ((enum vhu_backend_req)m->hdr.request) {
