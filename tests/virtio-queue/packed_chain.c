@@ -8,17 +8,6 @@ TestSuite(packed_chain, .init = fx_packed, .fini = fx_teardown, .timeout = 10);
 #define WR VQ_DESC_F_WRITE
 #define IND VQ_DESC_F_INDIRECT
 
-static void expect_broken(const char *why)
-{
-    int before = fx_log_lines;
-    vq_chain c;
-    cr_assert_eq(fx_pop_walk(&c, NULL, NULL), -EIO, "%s", why);
-    cr_assert(vq_queue_broken(fx_q), "%s", why);
-    cr_assert_eq(fx_log_lines, before + 1, "%s: one log line", why);
-    cr_assert_eq(vq_pop(fx_q, &c), -EIO);
-    cr_assert_eq(fx_log_lines, before + 1, "%s: logged once", why);
-}
-
 /* Raw list of @n descriptors at the driver's position, first flags last; advances the mock. */
 static void raw_list(unsigned n, const uint64_t *addr, const uint32_t *len, const uint16_t *flags, uint16_t id)
 {
@@ -139,13 +128,13 @@ Test(packed_chain, list_longer_than_ring_breaks_queue)
 {
     for (unsigned i = 0; i < 256; i++)
         cr_assert_eq(vq_mock_write_desc(fx_mk, i, BUF_BASE, 8, NEXT | vq_mock_avail_flags(fx_mk), 0), 0);
-    expect_broken("NEXT on every descriptor");
+    fx_expect_broken("NEXT on every descriptor");
 }
 
 Test(packed_chain, buffer_id_out_of_range_breaks_queue)
 {
     raw_one(BUF_BASE, 8, 0, 256);
-    expect_broken("id >= size");
+    fx_expect_broken("id >= size");
 }
 
 Test(packed_chain, buffer_id_reused_while_in_flight_breaks_queue)
@@ -154,7 +143,7 @@ Test(packed_chain, buffer_id_reused_while_in_flight_breaks_queue)
     vq_chain c;
     cr_assert_eq(fx_pop_walk(&c, NULL, NULL), 0);
     raw_one(BUF_BASE, 8, 0, 4);
-    expect_broken("id 4 twice");
+    fx_expect_broken("id 4 twice");
 }
 
 Test(packed_chain, indirect_inside_list_breaks_queue)
@@ -164,7 +153,7 @@ Test(packed_chain, indirect_inside_list_breaks_queue)
     uint16_t f[2] = {NEXT, IND};
     cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 0, BUF_BASE, 8, 0, 0), 0);
     raw_list(2, a, l, f, 0);
-    expect_broken("INDIRECT in a list");
+    fx_expect_broken("INDIRECT in a list");
 }
 
 Test(packed_chain, indirect_with_next_breaks_queue)
@@ -174,50 +163,50 @@ Test(packed_chain, indirect_with_next_breaks_queue)
     uint16_t f[2] = {IND | NEXT, 0};
     cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 0, BUF_BASE, 8, 0, 0), 0);
     raw_list(2, a, l, f, 0);
-    expect_broken("INDIRECT|NEXT");
+    fx_expect_broken("INDIRECT|NEXT");
 }
 
 Test(packed_chain, nested_indirect_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 0, TABLE_BASE + 4096, 16, IND, 0), 0);
     raw_one(TABLE_BASE, 16, IND, 0);
-    expect_broken("nested indirect");
+    fx_expect_broken("nested indirect");
 }
 
 Test(packed_chain, zero_length_indirect_table_breaks_queue)
 {
     raw_one(TABLE_BASE, 0, IND, 0);
-    expect_broken("indirect len 0");
+    fx_expect_broken("indirect len 0");
 }
 
 Test(packed_chain, odd_sized_indirect_table_breaks_queue)
 {
     raw_one(TABLE_BASE, 24, IND, 0);
-    expect_broken("indirect len 24");
+    fx_expect_broken("indirect len 24");
 }
 
 Test(packed_chain, indirect_table_outside_memory_breaks_queue)
 {
     raw_one(6 * MIB, 32, IND, 0);
-    expect_broken("unmapped table");
+    fx_expect_broken("unmapped table");
 }
 
 Test(packed_chain, buffer_outside_memory_breaks_queue)
 {
     raw_one(6 * MIB, 8, 0, 0);
-    expect_broken("unmapped buffer");
+    fx_expect_broken("unmapped buffer");
 }
 
 Test(packed_chain, buffer_crossing_regions_breaks_queue)
 {
     raw_one(R1_GPA - 4, 8, 0, 0);
-    expect_broken("buffer across regions");
+    fx_expect_broken("buffer across regions");
 }
 
 Test(packed_chain, writable_buffer_in_read_only_region_breaks_queue)
 {
     raw_one(RO_GPA, 8, WR, 0);
-    expect_broken("writable buffer in ROM");
+    fx_expect_broken("writable buffer in ROM");
 }
 
 Test(packed_chain, readable_after_writable_breaks_queue)
@@ -226,7 +215,7 @@ Test(packed_chain, readable_after_writable_breaks_queue)
     uint32_t l[2] = {8, 8};
     uint16_t f[2] = {WR | NEXT, 0};
     raw_list(2, a, l, f, 0);
-    expect_broken("readable after writable");
+    fx_expect_broken("readable after writable");
 }
 
 Test(packed_chain, total_length_overflow_breaks_queue)
@@ -235,7 +224,7 @@ Test(packed_chain, total_length_overflow_breaks_queue)
     uint32_t l[2] = {(uint32_t)R0_SIZE, 0xffffffffu};
     uint16_t f[2] = {NEXT, 0};
     raw_list(2, a, l, f, 0);
-    expect_broken("total > 4 GiB");
+    fx_expect_broken("total > 4 GiB");
 }
 
 Test(packed_chain, indirect_table_total_length_overflow_breaks_queue)
@@ -244,5 +233,5 @@ Test(packed_chain, indirect_table_total_length_overflow_breaks_queue)
     for (unsigned i = 0; i < 1025; i++)
         cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, i, 0, (uint32_t)R0_SIZE, 0, 0), 0);
     raw_one(TABLE_BASE, 16u * 1025u, IND, 0);
-    expect_broken("indirect total > 4 GiB");
+    fx_expect_broken("indirect total > 4 GiB");
 }

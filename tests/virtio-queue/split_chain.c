@@ -8,19 +8,6 @@ TestSuite(split_chain, .init = fx_split, .fini = fx_teardown, .timeout = 10);
 #define WR VQ_DESC_F_WRITE
 #define IND VQ_DESC_F_INDIRECT
 
-/* Expect the next walk (pop + chain) to break the queue, logging exactly one line, and stay broken. */
-static void expect_broken(const char *why)
-{
-    int before = fx_log_lines;
-    vq_chain c;
-    cr_assert_eq(fx_pop_walk(&c, NULL, NULL), -EIO, "%s", why);
-    cr_assert(vq_queue_broken(fx_q), "%s", why);
-    cr_assert_eq(fx_log_lines, before + 1, "%s: one log line", why);
-    cr_assert_eq(vq_pop(fx_q, &c), -EIO);
-    cr_assert_eq(vq_add_used(fx_q, 0, 0), -EIO);
-    cr_assert_eq(vq_enable_notification(fx_q), -EIO);
-    cr_assert_eq(fx_log_lines, before + 1, "%s: logged once", why);
-}
 
 Test(split_chain, empty_ring_pops_nothing)
 {
@@ -111,7 +98,7 @@ Test(split_chain, loop_in_descriptor_table_breaks_queue)
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, BUF_BASE, 8, NEXT, 1), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 1, BUF_BASE, 8, NEXT, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("loop");
+    fx_expect_broken("loop");
     cr_assert(strstr(fx_last_line, "vq7:") == fx_last_line, "log line names the queue: %s", fx_last_line);
 }
 
@@ -119,26 +106,26 @@ Test(split_chain, self_loop_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 3, BUF_BASE, 8, NEXT, 3), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 3), 0);
-    expect_broken("self loop");
+    fx_expect_broken("self loop");
 }
 
 Test(split_chain, next_out_of_range_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, BUF_BASE, 8, NEXT, 256), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("next >= size");
+    fx_expect_broken("next >= size");
 }
 
 Test(split_chain, head_out_of_range_breaks_queue)
 {
     cr_assert_eq(vq_mock_publish_head(fx_mk, 256), 0);
-    expect_broken("head >= size");
+    fx_expect_broken("head >= size");
 }
 
 Test(split_chain, avail_index_jump_beyond_size_breaks_queue)
 {
     cr_assert_eq(vq_mock_set_avail_idx(fx_mk, 257), 0);
-    expect_broken("avail idx 257 ahead");
+    fx_expect_broken("avail idx 257 ahead");
 }
 
 Test(split_chain, avail_index_exactly_size_ahead_is_fine)
@@ -157,14 +144,14 @@ Test(split_chain, avail_index_going_backwards_breaks_queue)
     vq_chain c;
     cr_assert_eq(fx_pop_walk(&c, NULL, NULL), 0);
     cr_assert_eq(vq_mock_set_avail_idx(fx_mk, 0), 0); /* 0 - 1 = 65535 ahead */
-    expect_broken("avail idx decremented");
+    fx_expect_broken("avail idx decremented");
 }
 
 Test(split_chain, zero_length_indirect_table_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, TABLE_BASE, 0, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("indirect len 0");
+    fx_expect_broken("indirect len 0");
 }
 
 Test(split_chain, odd_sized_indirect_table_breaks_queue)
@@ -172,14 +159,14 @@ Test(split_chain, odd_sized_indirect_table_breaks_queue)
     cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 0, BUF_BASE, 8, 0, 0), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, TABLE_BASE, 20, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("indirect len 20");
+    fx_expect_broken("indirect len 20");
 }
 
 Test(split_chain, oversized_indirect_table_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, 0, 16u * 65537u, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("indirect table of 65537 entries");
+    fx_expect_broken("indirect table of 65537 entries");
 }
 
 Test(split_chain, nested_indirect_breaks_queue)
@@ -188,7 +175,7 @@ Test(split_chain, nested_indirect_breaks_queue)
     cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE + 4096, 0, BUF_BASE, 8, 0, 0), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, TABLE_BASE, 16, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("nested indirect");
+    fx_expect_broken("nested indirect");
 }
 
 Test(split_chain, indirect_with_next_breaks_queue)
@@ -197,7 +184,7 @@ Test(split_chain, indirect_with_next_breaks_queue)
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, TABLE_BASE, 16, IND | NEXT, 1), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 1, BUF_BASE, 8, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("INDIRECT|NEXT");
+    fx_expect_broken("INDIRECT|NEXT");
 }
 
 Test(split_chain, loop_inside_indirect_table_breaks_queue)
@@ -206,7 +193,7 @@ Test(split_chain, loop_inside_indirect_table_breaks_queue)
     cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 1, BUF_BASE, 8, NEXT, 0), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, TABLE_BASE, 32, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("loop in indirect table");
+    fx_expect_broken("loop in indirect table");
 }
 
 Test(split_chain, indirect_next_out_of_table_breaks_queue)
@@ -214,49 +201,49 @@ Test(split_chain, indirect_next_out_of_table_breaks_queue)
     cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 0, BUF_BASE, 8, NEXT, 2), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, TABLE_BASE, 32, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("next beyond a 2-entry table");
+    fx_expect_broken("next beyond a 2-entry table");
 }
 
 Test(split_chain, indirect_table_outside_memory_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, 6 * MIB, 32, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("unmapped table");
+    fx_expect_broken("unmapped table");
 }
 
 Test(split_chain, indirect_table_crossing_regions_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, R1_GPA - 16, 32, IND, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("table across regions");
+    fx_expect_broken("table across regions");
 }
 
 Test(split_chain, buffer_outside_memory_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, 6 * MIB, 8, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("unmapped buffer");
+    fx_expect_broken("unmapped buffer");
 }
 
 Test(split_chain, buffer_address_wrapping_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, UINT64_MAX - 4, 8, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("gpa + len wraps");
+    fx_expect_broken("gpa + len wraps");
 }
 
 Test(split_chain, buffer_crossing_regions_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, R1_GPA - 16, 32, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("buffer across regions");
+    fx_expect_broken("buffer across regions");
 }
 
 Test(split_chain, huge_buffer_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, BUF_BASE, 0xffffffffu, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("4 GiB buffer");
+    fx_expect_broken("4 GiB buffer");
 }
 
 Test(split_chain, total_length_overflow_breaks_queue)
@@ -264,14 +251,14 @@ Test(split_chain, total_length_overflow_breaks_queue)
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, 0, (uint32_t)R0_SIZE, NEXT, 1), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 1, 0, 0xffffffffu, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("total > 4 GiB");
+    fx_expect_broken("total > 4 GiB");
 }
 
 Test(split_chain, writable_buffer_in_read_only_region_breaks_queue)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, RO_GPA, 8, WR, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("writable buffer in ROM");
+    fx_expect_broken("writable buffer in ROM");
 }
 
 Test(split_chain, readable_buffer_in_read_only_region_is_fine)
@@ -304,7 +291,7 @@ Test(split_chain, readable_after_writable_breaks_queue)
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, BUF_BASE, 8, WR | NEXT, 1), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 1, BUF_BASE, 8, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
-    expect_broken("readable after writable");
+    fx_expect_broken("readable after writable");
 }
 
 Test(split_chain, write_flag_on_indirect_descriptor_is_ignored)

@@ -137,4 +137,19 @@ CVMM_UNUSED static int fx_pop_walk(vq_chain *c, unsigned *ndesc, uint64_t *bytes
     return rc;
 }
 
+/* fx_expect_broken() - the next walk (pop + chain) breaks the queue, logging exactly one line, and the
+ * queue stays broken: pop, add_used and enable_notification all give -EIO without logging again. */
+CVMM_UNUSED static void fx_expect_broken(const char *why)
+{
+    int before = fx_log_lines;
+    vq_chain c;
+    cr_assert_eq(fx_pop_walk(&c, NULL, NULL), -EIO, "%s", why);
+    cr_assert(vq_queue_broken(fx_q), "%s", why);
+    cr_assert_eq(fx_log_lines, before + 1, "%s: one log line", why);
+    cr_assert_eq(vq_pop(fx_q, &c), -EIO);
+    cr_assert_eq(vq_add_used(fx_q, 0, 0), -EIO);
+    cr_assert_eq(vq_enable_notification(fx_q), -EIO);
+    cr_assert_eq(fx_log_lines, before + 1, "%s: logged once", why);
+}
+
 #endif
