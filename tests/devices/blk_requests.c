@@ -16,6 +16,7 @@
 #include "blk.h"
 #include "cvmm/vmem.h"
 #include "cvmm/vq/mock.h"
+#include "cvmm_test_fds.h"
 
 #define GUEST_SIZE (4u << 20)
 #define DISK_SECTORS 2048u /* 1 MiB */
@@ -39,19 +40,6 @@ static struct {
     struct cvmm_log log;
 } T;
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
@@ -79,7 +67,7 @@ static void setup(enum vq_layout layout, bool ro)
 {
     memset(&T, 0, sizeof(T));
     T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
-    T.fds_at_start = count_fds();
+    T.fds_at_start = cvmm_test_count_fds();
     snprintf(T.dir, sizeof(T.dir), "/tmp/blktest.XXXXXX");
     cr_assert_not_null(mkdtemp(T.dir));
     snprintf(T.path, sizeof(T.path), "%s/disk.img", T.dir);
@@ -116,7 +104,7 @@ static void teardown(void)
     blk_disk_close(&T.disk);
     unlink(T.path);
     rmdir(T.dir);
-    cr_expect_eq(count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", count_fds(), T.fds_at_start);
+    cr_expect_eq(cvmm_test_count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(), T.fds_at_start);
 }
 
 /* ---- helpers ---- */

@@ -21,6 +21,7 @@
 #include "cvmm/vq/mock.h"
 #include "cvmm/vub.h"
 #include "device.h"
+#include "cvmm_test_fds.h"
 
 #define GUEST_SIZE (2u << 20)
 #define UVA_BASE 0x7f0000000000ull
@@ -45,19 +46,6 @@ static struct {
     int fds_at_start;
 } T;
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
@@ -77,7 +65,7 @@ static void start(bool ro)
     signal(SIGPIPE, SIG_IGN);
     memset(&T, 0, sizeof(T));
     T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
-    T.fds_at_start = count_fds();
+    T.fds_at_start = cvmm_test_count_fds();
     snprintf(T.dir, sizeof(T.dir), "/tmp/blkvu.XXXXXX");
     cr_assert_not_null(mkdtemp(T.dir));
     snprintf(T.sock, sizeof(T.sock), "%s/s", T.dir);
@@ -120,7 +108,7 @@ static void stop(void)
     unlink(T.disk);
     unlink(T.sock);
     rmdir(T.dir);
-    cr_expect_eq(count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", count_fds(), T.fds_at_start);
+    cr_expect_eq(cvmm_test_count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(), T.fds_at_start);
 }
 
 /* Negotiate everything offered minus @drop (SPLIT_ONLY for split rings), map guest memory. */

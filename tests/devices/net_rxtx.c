@@ -27,6 +27,7 @@
 #include "cvmm/vq/mock.h"
 #include "cvmm/vub.h"
 #include "net.h"
+#include "cvmm_test_fds.h"
 
 #define UVA 0x7f0000000000ull
 #define MEM (4u << 20)
@@ -52,17 +53,6 @@ static struct {
     net_stats stats;
 } t;
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
 
 static void quiet(void *o, enum cvmm_log_level l, const char *line)
 {
@@ -88,7 +78,7 @@ static void start(unsigned pairs, bool sink, bool mac, uint16_t mtu)
     signal(SIGPIPE, SIG_IGN);
     memset(&t, 0, sizeof(t));
     t.log = (struct cvmm_log){.fn = quiet, .level = getenv("NT_VERBOSE") ? CVMM_LOG_DEBUG : CVMM_LOG_WARN};
-    t.fds_at_start = count_fds();
+    t.fds_at_start = cvmm_test_count_fds();
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, t.sp), 0);
     int ports[2] = {t.sp[0], t.sp[0]};
     net_config nc = {.queue_pairs = pairs, .sink = sink, .port_fds = sink ? NULL : ports, .has_mac = mac,
@@ -131,7 +121,7 @@ static void fini(void)
     close(t.sp[1]);
     unlink(t.path);
     rmdir(t.dir);
-    cr_expect_eq(count_fds(), t.fds_at_start, "fd leak");
+    cr_expect_eq(cvmm_test_count_fds(), t.fds_at_start, "fd leak");
 }
 
 /* Negotiate @features (device bits), memory, and both rings of pair 0. */

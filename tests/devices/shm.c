@@ -23,6 +23,7 @@
 
 #include "cvmm/vhu/frontend.h"
 #include "shm.h"
+#include "cvmm_test_fds.h"
 
 extern char **environ;
 
@@ -42,17 +43,6 @@ static struct {
     int refuse; /* errno the ops answer with (0: accept) */
 } t;
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
 
 static void sleep_ms(int ms)
 {
@@ -97,7 +87,7 @@ static void setup(void)
     signal(SIGPIPE, SIG_IGN);
     memset(&t, 0, sizeof(t));
     t.cfd = -1;
-    t.fds_at_start = count_fds();
+    t.fds_at_start = cvmm_test_count_fds();
     snprintf(t.dir, sizeof(t.dir), "/tmp/shmtest.XXXXXX");
     cr_assert_not_null(mkdtemp(t.dir));
     snprintf(t.sock, sizeof(t.sock), "%s/sock", t.dir);
@@ -163,7 +153,7 @@ static void teardown(void)
     unlink(t.file);
     unlink(t.log);
     rmdir(t.dir);
-    cr_expect_eq(count_fds(), t.fds_at_start, "fd leak");
+    cr_expect_eq(cvmm_test_count_fds(), t.fds_at_start, "fd leak");
 }
 
 /* ---- the front-end's back-end channel ---- */

@@ -31,6 +31,7 @@
 #include "cvmm/vq/mock.h"
 #include "cvmm/vq/notify.h"
 #include "cvmm/vub.h"
+#include "cvmm_test_fds.h"
 
 #define VT_QUEUES 4
 #define VT_CONFIG_SIZE 16
@@ -247,19 +248,6 @@ struct vt {
 
 static struct vt vt;
 
-static int vt_count_fds(void)
-{
-    int n = 0;
-    DIR *dir = opendir("/proc/self/fd");
-    if (!dir)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(dir)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(dir);
-    return n;
-}
 
 static void vt_quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
@@ -347,7 +335,7 @@ static void vt_setup(const struct vt_opts *o)
     pthread_mutex_init(&vt.log_mu, NULL);
     for (unsigned i = 0; i < VT_CONFIG_SIZE; i++)
         vt.dev.config[i] = (uint8_t)(0x10 + i);
-    vt.fds_at_start = vt_count_fds();
+    vt.fds_at_start = cvmm_test_count_fds();
     snprintf(vt.dir, sizeof(vt.dir), "/tmp/vubtest.XXXXXX");
     cr_assert_not_null(mkdtemp(vt.dir));
     snprintf(vt.path, sizeof(vt.path), "%s/sock", vt.dir);
@@ -386,7 +374,7 @@ static void vt_fini(void)
     rmdir(vt.dir);
     pthread_mutex_destroy(&vt.dev.mu);
     pthread_mutex_destroy(&vt.log_mu);
-    cr_assert_eq(vt_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", vt_count_fds(), vt.fds_at_start);
+    cr_assert_eq(cvmm_test_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(), vt.fds_at_start);
 }
 
 #define VT_PROTO_DEFAULT                                                                                     \

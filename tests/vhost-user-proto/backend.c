@@ -18,7 +18,7 @@ static const struct cvmm_log logger = CAP_LOG_INIT(&cap);
 
 static void setup(void)
 {
-    fds_at_start = count_fds();
+    fds_at_start = cvmm_test_count_fds();
     int sv[2];
     cr_assert_eq(sockpair(sv, true), 0);
     vhu_conn_config pc = {.log = &logger, .name = "peer", .timeout_ms = 200};
@@ -35,7 +35,7 @@ static void teardown(void)
     be = NULL;
     peer = NULL;
     close(memfd);
-    cr_assert_eq(count_fds(), fds_at_start, "fd leaked");
+    cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
 TestSuite(backend, .init = setup, .fini = teardown, .timeout = 10);
@@ -115,7 +115,7 @@ Test(backend, no_ack_without_need_reply_or_reply_ack)
 Test(backend, rejected_message_fds_are_closed_and_nacked)
 {
     negotiate(ALL_PF);
-    int before = count_fds();
+    int before = cvmm_test_count_fds();
     vhu_msg m, got;
     sample_req(VHU_REQ_SET_MEM_TABLE, &m, memfd);
     m.payload.mem.regions[1].size = 0;
@@ -123,7 +123,7 @@ Test(backend, rejected_message_fds_are_closed_and_nacked)
     peer_send(&m);
     cr_assert_eq(vhu_backend_recv(be, &got), -EBADMSG);
     cr_assert_eq(got.nfds, 0);
-    cr_assert_eq(count_fds(), before, "both received fds closed");
+    cr_assert_eq(cvmm_test_count_fds(), before, "both received fds closed");
     cr_assert_eq(peer_ack(VHU_REQ_SET_MEM_TABLE), EBADMSG);
     /* wrong fd count: 3 fds for 2 regions */
     sample_req(VHU_REQ_SET_MEM_TABLE, &m, memfd);
@@ -131,14 +131,14 @@ Test(backend, rejected_message_fds_are_closed_and_nacked)
     m.hdr.flags |= VHU_FLAG_NEED_REPLY;
     peer_send(&m);
     cr_assert_eq(vhu_backend_recv(be, &got), -EBADF);
-    cr_assert_eq(count_fds(), before);
+    cr_assert_eq(cvmm_test_count_fds(), before);
     cr_assert_eq(peer_ack(VHU_REQ_SET_MEM_TABLE), EBADF);
     /* fd on a message that takes none */
     vhu_msg_build_u64(&m, VHU_REQ_SET_FEATURES, VHU_FLAG_NEED_REPLY, 1);
     vhu_msg_add_fd(&m, memfd);
     peer_send(&m);
     cr_assert_eq(vhu_backend_recv(be, &got), -EBADF);
-    cr_assert_eq(count_fds(), before);
+    cr_assert_eq(cvmm_test_count_fds(), before);
     cr_assert_eq(peer_ack(VHU_REQ_SET_FEATURES), EBADF);
     /* more fds than fit (MSG_CTRUNC) */
     vhu_msg_init(&m, VHU_REQ_SET_OWNER, VHU_FLAG_NEED_REPLY);
@@ -146,7 +146,7 @@ Test(backend, rejected_message_fds_are_closed_and_nacked)
         vhu_msg_add_fd(&m, memfd);
     peer_send(&m);
     cr_assert_eq(vhu_backend_recv(be, &got), -EBADF);
-    cr_assert_eq(count_fds(), before);
+    cr_assert_eq(cvmm_test_count_fds(), before);
     cr_assert_eq(peer_ack(VHU_REQ_SET_OWNER), EBADF);
 }
 
@@ -332,12 +332,12 @@ Test(backend, postcopy_listening_makes_set_mem_table_reply)
     vhu_msg_build_u64(&r, VHU_REQ_SET_MEM_TABLE, 0, 1);
     peer_send(&r);
     cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), -EREMOTEIO);
-    int before = count_fds();
+    int before = cvmm_test_count_fds();
     vhu_msg_build_u64(&r, VHU_REQ_SET_MEM_TABLE, 0, 0);
     vhu_msg_add_fd(&r, memfd);
     peer_send(&r);
     cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), -EBADMSG);
-    cr_assert_eq(count_fds(), before);
+    cr_assert_eq(cvmm_test_count_fds(), before);
     vhu_msg_build_u64(&r, VHU_REQ_SET_FEATURES, 0, 0);
     peer_send(&r);
     cr_assert_eq(vhu_backend_recv_postcopy_ack(be, &got), -EPROTO);

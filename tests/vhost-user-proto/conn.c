@@ -15,7 +15,7 @@ static const struct cvmm_log logger = CAP_LOG_INIT(&cap);
 
 static void setup(void)
 {
-    fds_at_start = count_fds();
+    fds_at_start = cvmm_test_count_fds();
     cr_assert_eq(sockpair(sv, true), 0);
     vhu_conn_config cfg = {.log = &logger, .name = "rx", .timeout_ms = 100};
     cr_assert_eq(vhu_conn_new(&cfg, sv[1], &rx), 0);
@@ -26,7 +26,7 @@ static void teardown(void)
     vhu_conn_free(rx);
     if (sv[0] >= 0)
         close(sv[0]);
-    cr_assert_eq(count_fds(), fds_at_start, "fd leaked");
+    cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
 TestSuite(conn, .init = setup, .fini = teardown, .timeout = 10);
@@ -140,7 +140,7 @@ Test(conn, peer_closing_between_messages_is_econnreset)
 
 Test(conn, peer_closing_inside_the_header_is_eio_and_closes_its_fds)
 {
-    int before = count_fds();
+    int before = cvmm_test_count_fds();
     int fd = make_memfd(4096, 1);
     uint8_t buf[5] = {5, 0, 0, 0, 1};
     cr_assert_eq(raw_send(sv[0], buf, sizeof(buf), &fd, 1), 5);
@@ -152,7 +152,7 @@ Test(conn, peer_closing_inside_the_header_is_eio_and_closes_its_fds)
     cr_assert_eq(vhu_conn_recv(rx, &got), -EIO);
     cr_assert(vhu_conn_broken(rx));
     cr_assert(strstr(cap.last, "inside a message"));
-    cr_assert_eq(count_fds(), before - 1, "the received fd was closed (and sv[0])");
+    cr_assert_eq(cvmm_test_count_fds(), before - 1, "the received fd was closed (and sv[0])");
     cr_assert_eq(vhu_conn_recv(rx, &got), -EIO);
 }
 
@@ -196,7 +196,7 @@ Test(conn, oversized_header_size_is_ebadmsg)
 
 Test(conn, too_many_fds_is_ebadf_and_the_stream_stays_in_step)
 {
-    int before = count_fds();
+    int before = cvmm_test_count_fds();
     int fds[12];
     for (int i = 0; i < 12; i++)
         fds[i] = make_memfd(4096, (uint8_t)i);
@@ -211,7 +211,7 @@ Test(conn, too_many_fds_is_ebadf_and_the_stream_stays_in_step)
     cr_assert_eq(got.hdr.request, VHU_REQ_SET_FEATURES, "the header is there to nack");
     cr_assert_eq(got.hdr.flags, VHU_VERSION | VHU_FLAG_NEED_REPLY);
     cr_assert_eq(got.nfds, 0);
-    cr_assert_eq(count_fds(), before, "all 12 fds closed (8 by us, 4 by the kernel)");
+    cr_assert_eq(cvmm_test_count_fds(), before, "all 12 fds closed (8 by us, 4 by the kernel)");
     cr_assert_not(vhu_conn_broken(rx));
     vhu_msg_build_u64(&m, VHU_REQ_SET_FEATURES, 0, 10);
     len = vhu_msg_encode(&m, buf, sizeof(buf));

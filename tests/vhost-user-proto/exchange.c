@@ -9,8 +9,8 @@ static int fds_at_start;
 static struct cap_log cap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 static const struct cvmm_log logger = CAP_LOG_INIT(&cap);
 
-static void setup(void) { fds_at_start = count_fds(); }
-static void teardown(void) { cr_assert_eq(count_fds(), fds_at_start, "fd leaked"); }
+static void setup(void) { fds_at_start = cvmm_test_count_fds(); }
+static void teardown(void) { cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked"); }
 
 TestSuite(exchange, .init = setup, .fini = teardown, .timeout = 10);
 

@@ -23,14 +23,14 @@ int main(void)
         {"concurrent_channel_requests", scenario_concurrent_channel_requests},
         {"stream_integrity_under_pressure", scenario_stream_integrity_under_pressure},
     };
-    int fds = count_fds(), failures = 0;
+    int fds = cvmm_test_count_fds(), failures = 0;
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         const char *err = all[i].fn(&log);
         printf("%s %s%s%s\n", err ? "FAIL" : "ok  ", all[i].name, err ? ": " : "", err ? err : "");
         failures += err != NULL;
     }
-    if (count_fds() != fds) {
-        printf("FAIL fd leak: %d -> %d\n", fds, count_fds());
+    if (cvmm_test_count_fds() != fds) {
+        printf("FAIL fd leak: %d -> %d\n", fds, cvmm_test_count_fds());
         failures++;
     }
     return failures ? 1 : 0;

@@ -16,7 +16,7 @@ static const struct cvmm_log logger = CAP_LOG_INIT(&cap);
 
 static void setup(void)
 {
-    fds_at_start = count_fds();
+    fds_at_start = cvmm_test_count_fds();
     int sv[2];
     cr_assert_eq(sockpair(sv, false), 0);
     vhu_frontend_config fc = {.log = &logger, .name = "fe", .timeout_ms = 100};
@@ -33,7 +33,7 @@ static void teardown(void)
     f = NULL;
     be = NULL;
     close(memfd);
-    cr_assert_eq(count_fds(), fds_at_start, "fd leaked");
+    cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
 TestSuite(frontend, .init = setup, .fini = teardown, .timeout = 10);
@@ -114,10 +114,10 @@ Test(frontend, a_wrong_reply_breaks_the_connection)
 Test(frontend, a_reply_with_an_unexpected_fd_is_ebadf_and_the_fd_is_closed)
 {
     uint64_t v;
-    int before = count_fds();
+    int before = cvmm_test_count_fds();
     queue_u64(VHU_REQ_GET_FEATURES, 1, memfd);
     cr_assert_eq(vhu_frontend_get_features(f, &v), -EBADF);
-    cr_assert_eq(count_fds(), before);
+    cr_assert_eq(cvmm_test_count_fds(), before);
 }
 
 Test(frontend, no_reply_times_out)
@@ -488,7 +488,7 @@ Test(frontend, bad_backend_requests_are_nacked_and_their_fds_closed)
     sent(VHU_REQ_SET_BACKEND_REQ_FD, VHU_FLAG_NEED_REPLY, &q);
     cr_assert_eq(vhu_conn_new(NULL, vhu_msg_take_fd(&q, 0), &ch), 0);
 
-    int before = count_fds();
+    int before = cvmm_test_count_fds();
     vhu_msg m;
     sample_backend_req(VHU_BACKEND_REQ_SHMEM_MAP, &m, memfd);
     m.payload.mmap.len = 0;
@@ -496,7 +496,7 @@ Test(frontend, bad_backend_requests_are_nacked_and_their_fds_closed)
     cr_assert_eq(vhu_conn_send(ch, &m), 0);
     cr_assert_eq(vhu_frontend_backend_serve(f, 100), -EBADMSG);
     cr_assert_eq(channel_ack(ch, VHU_BACKEND_REQ_SHMEM_MAP, NULL), EBADMSG);
-    cr_assert_eq(count_fds(), before, "the fd of the rejected request was closed");
+    cr_assert_eq(cvmm_test_count_fds(), before, "the fd of the rejected request was closed");
     cr_assert_eq(seen_maps, 0);
     vhu_msg_init(&m, 42, VHU_FLAG_NEED_REPLY);
     cr_assert_eq(vhu_conn_send(ch, &m), 0);

@@ -21,13 +21,13 @@ static uint64_t next(void)
 
 static void setup(void)
 {
-    fds_at_start = count_fds();
+    fds_at_start = cvmm_test_count_fds();
     memfd = make_memfd(4096, 1);
 }
 static void teardown(void)
 {
     close(memfd);
-    cr_assert_eq(count_fds(), fds_at_start, "fd leaked");
+    cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
 TestSuite(fuzz, .init = setup, .fini = teardown, .timeout = 10);

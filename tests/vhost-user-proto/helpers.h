@@ -16,20 +16,9 @@
 #include <unistd.h>
 
 #include "cvmm/vhu.h"
+#include "cvmm_test_fds.h"
 
 /* ---- fds ---------------------------------------------------------------------------------------------- */
-static inline int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the DIR's own fd */
-}
 
 static inline bool fd_is_open(int fd) { return fd >= 0 && fcntl(fd, F_GETFD) >= 0; }
 

@@ -11,14 +11,14 @@ static int fds_at_start;
 static int memfd = -1;
 static void setup(void)
 {
-    fds_at_start = count_fds();
+    fds_at_start = cvmm_test_count_fds();
     memfd = make_memfd(0x40000, 0xab);
     cr_assert_geq(memfd, 0);
 }
 static void teardown(void)
 {
     close(memfd);
-    cr_assert_eq(count_fds(), fds_at_start, "fd leaked");
+    cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
 TestSuite(msg, .init = setup, .fini = teardown, .timeout = 10);
