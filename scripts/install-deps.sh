@@ -7,8 +7,8 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   libcriterion-dev libev-dev libjansson-dev \
-  binutils >/dev/null
-# End-to-end tests (tests/devices, ../shared/harness): QEMU 7.2 (qemu-storage-daemon is in
+  binutils gcovr >/dev/null
+# End-to-end tests (tests/devices, tests/harness): QEMU 7.2 (qemu-storage-daemon is in
 # qemu-system-common), the guest image (busybox-static initramfs, Debian kernel unpacked with kmod's
 # depmod/modprobe), network namespaces and taps (iproute2), DPDK testpmd as a reference net peer.
 apt-get install -y -qq --no-install-recommends \
