@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh - the README's main command: cvmm-blk serving a real Linux guest.
 #
-# On a fresh Debian 12 machine, as root, from a clone of cvmm with ../shared (the test harness) beside it:
+# On a fresh Debian 12 machine, as root, from a clone of cvmm (nothing else needed beside it):
 #   1. installs the dependencies (scripts/install-deps.sh; skipped when not root),
 #   2. builds cvmm-blk with the release preset (build/release),
 #   3. creates a 64 MiB sparse disk image with a marker from the host at offset 0,
@@ -11,7 +11,7 @@
 #      writes a message and 1 MiB of random data to /dev/vda, reads both back and flushes,
 #   7. checks from the host that the image file holds what the guest wrote, stops cvmm-blk (SIGTERM) and
 #      cleans up.
-# Exit status 0 when all of it worked.  Environment: CVMM_HARNESS (default ../shared/harness),
+# Exit status 0 when all of it worked.  Environment: CVMM_HARNESS (default tests/harness),
 # CVMM_GUEST_DIR (default build/release/guest), CVMM_DEMO_KEEP=1 keeps the temp dir.
 set -euo pipefail
 
@@ -21,9 +21,9 @@ T0=$EPOCHREALTIME
 step() { printf '[demo %6.2fs] %s\n' "$(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$*"; }
 die() { step "FAILED: $*"; exit 1; }
 
-HARNESS=${CVMM_HARNESS:-$ROOT/../shared/harness}
+HARNESS=${CVMM_HARNESS:-$ROOT/tests/harness}
 [ -x "$HARNESS/run-guest.sh" ] ||
-    die "the vhost-user test harness is missing (looked for $HARNESS/run-guest.sh): clone cvmm with shared/ beside it, or set CVMM_HARNESS"
+    die "the vhost-user test harness is missing (looked for $HARNESS/run-guest.sh): CVMM_HARNESS points elsewhere"
 HARNESS=$(cd "$HARNESS" && pwd)
 GUEST=${CVMM_GUEST_DIR:-$ROOT/build/release/guest}
 BIN=$ROOT/build/release/devices/blk/cvmm-blk

@@ -7,7 +7,7 @@ HARNESS=${1:?usage: $0 HARNESS GUEST_DIR}
 GUEST=${2:?usage: $0 HARNESS GUEST_DIR}
 if [ ! -x "$HARNESS/guest-image.sh" ]; then
     echo "guest-image: SKIP the vhost-user test harness is absent ($HARNESS/guest-image.sh);" \
-         "clone the repo with shared/ beside it"
+         "(CVMM_HARNESS_DIR points elsewhere)"
     exit 77
 fi
 if [ -f "$GUEST/initramfs.cpio.gz" ] && [ -f "$GUEST/kernel-version" ] &&

@@ -8,13 +8,13 @@
 # Prints "ok|FAIL CASE" per case and last "N passed, N failed". Exit 0 if all passed.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-H=${CVMM_HARNESS:-$HERE/../../../shared/harness}
+H=${CVMM_HARNESS:-$HERE/../harness}
 if [ ! -x "$H/run-guest.sh" ]; then
     echo "lib-selftest: SKIP the vhost-user test harness is absent ($H)"
     exit 77
 fi
-# shellcheck disable=SC2034,SC1091  # HARNESS_NAME is read by _common.sh
-( HARNESS_NAME=lib-selftest; . "$H/_common.sh"; need_pkgs qemu-system-common )   # qemu-storage-daemon
+# shellcheck disable=SC2034,SC1091  # H_NAME is read by common.sh
+( H_NAME=lib-selftest; . "$H/common.sh"; h_pkgs qemu-system-common )   # qemu-storage-daemon
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-e2e-selftest.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 pass=0 fail=0

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # lib.sh - helpers for cvmm's end-to-end tests: a vhost-user back-end process serving a real Linux guest
-# under QEMU, through ../shared/harness (guest-image.sh, run-guest.sh, dpdk-*.sh). Sourced by the
+# under QEMU, through the project's harness in tests/harness (guest-image.sh, run-guest.sh, dpdk-*.sh). Sourced by the
 # tests/devices/e2e-*.sh scripts, never run directly.
 #
 # A test is a few lines:
@@ -17,7 +17,7 @@
 # * Exit status: 0 pass, 1 fail, 77 skip (ctest SKIP_RETURN_CODE 77). Any failing helper exits at once;
 #   the EXIT trap then stops the guest and the back-ends (SIGTERM, then SIGKILL after 10 s), deletes the
 #   network namespaces it made, and removes $E2E_TMP.
-# * Environment: CVMM_HARNESS (default: <repo>/../shared/harness), CVMM_GUEST_DIR (default:
+# * Environment: CVMM_HARNESS (default: <repo>/tests/harness), CVMM_GUEST_DIR (default:
 #   $TMPDIR/cvmm-guest, built with guest-image.sh if missing; ctest points it at <build>/guest, made
 #   once by the guest-image fixture), CVMM_E2E_TIMEOUT (QEMU time limit in s, default 150),
 #   CVMM_E2E_KEEP=1 (keep $E2E_TMP for a post-mortem).
@@ -75,10 +75,10 @@ e2e_skip() {
 e2e_init() {
     E2E_NAME=${1:?e2e_init NAME}
     set -euo pipefail
-    E2E_HARNESS=${CVMM_HARNESS:-$E2E_DIR/../../../shared/harness}
+    E2E_HARNESS=${CVMM_HARNESS:-$E2E_DIR/../harness}
     if [ ! -x "$E2E_HARNESS/run-guest.sh" ]; then
         e2e_skip "the vhost-user test harness is absent (looked for $E2E_HARNESS/run-guest.sh;" \
-                 "clone the repo with shared/ beside it or set CVMM_HARNESS)"
+                 "CVMM_HARNESS points elsewhere)"
     fi
     E2E_HARNESS=$(cd "$E2E_HARNESS" && pwd)
     E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-e2e-$E2E_NAME.XXXXXX")
@@ -120,11 +120,11 @@ e2e__cleanup() {
 # e2e_on_exit 'CMD': run shell command CMD at exit, after the guest and the back-ends are stopped.
 e2e_on_exit() { E2E_ATEXIT+=("${1:?}"); }
 
-# e2e_need_pkgs PKG...: install the Debian packages that are missing, quietly (the harness's need_pkgs;
-# HARNESS_NO_APT=1 turns installing off, and a missing package is then a failure).
+# e2e_need_pkgs PKG...: install the Debian packages that are missing, quietly (the harness's h_pkgs;
+# CVMM_HARNESS_NO_APT=1 turns installing off, and a missing package is then a failure).
 e2e_need_pkgs() {
-    # shellcheck disable=SC2034,SC1091  # HARNESS_NAME is read by _common.sh
-    ( HARNESS_NAME="e2e $E2E_NAME"; . "$E2E_HARNESS/_common.sh"; need_pkgs "$@" ) ||
+    # shellcheck disable=SC2034,SC1091  # H_NAME is read by common.sh
+    ( H_NAME="e2e $E2E_NAME"; . "$E2E_HARNESS/common.sh"; h_pkgs "$@" ) ||
         e2e_fail "missing packages: $*"
 }
 
