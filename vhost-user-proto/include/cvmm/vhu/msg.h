@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /** cvmm/vhu/msg.h - vhost-user message ids, header flags, protocol feature bits and wire payloads.
  *
- *  Every number below comes from ../shared/reference/vhost-user.rst (the newest upstream text, which
+ *  Every number below comes from the vhost-user specification (the newest upstream text, which
  *  includes VHOST_USER_GET_SHMEM_CONFIG = 44 from the seed patch).  Messages are native-endian (spec:
  *  "All numbers are in the machine native byte order"), so no LE wrapper types appear here.  Every payload
  *  is a packed struct with a _Static_assert on its wire size.
