@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* fuzz_common.c - what every fuzz target shares: the quiet logger, the fd counter, invariant failures. */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fuzz_input.h"
+
+void fuzz_log_line(void *opaque, enum cvmm_log_level lvl, const char *line)
+{
+    (void)opaque;
+    static int verbose = -1;
+    if (verbose < 0)
+        verbose = getenv("CVMM_FUZZ_VERBOSE") != NULL;
+    if (verbose)
+        fprintf(stderr, "[%s] %s\n", cvmm_log_level_name(lvl), line);
+}
+
+const struct cvmm_log *fuzz_log(void)
+{
+    static const struct cvmm_log log = {.fn = fuzz_log_line, .level = CVMM_LOG_DEBUG};
+    return &log;
+}
+
+int fuzz_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;
+}
+
+void fuzz_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("fuzz invariant broken: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
