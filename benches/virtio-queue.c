@@ -12,8 +12,9 @@
  *   vq_<layout>_add_used128           128 add_used on an empty used ring (the pops are untimed)
  *   vq_<layout>_cycle_{1desc,4desc,indirect4}   pop + walk + add_used, per chain
  *   vq_<layout>_cycle_1desc_direct    the same through vq_split_* / vq_packed_* (no layout switch)
- *   vq_[packed_]reader_{4k,4x1k}      pop + Reader over 1x4 KiB / 4x1 KiB reads 4 KiB
- *   vq_[packed_]writer_4k             pop + Writer writes 4 KiB + add_used */
+ *   vq_<layout>_snapshot128           pop + vq_snapshot_take() of one chain of 128 descriptors
+ *   vq_[packed_]reader_{4k,4x1k}      pop + snapshot + Reader over 1x4 KiB / 4x1 KiB reads 4 KiB
+ *   vq_[packed_]writer_4k             pop + snapshot + Writer writes 4 KiB + add_used */
 #include <errno.h>
 #include <string.h>
 
@@ -30,7 +31,7 @@
 #define BUF_GPA (1ull << 20)
 #define TABLE_GPA (16ull << 20)
 
-enum kind { K_WALK, K_ADD_USED, K_CYCLE, K_CYCLE_DIRECT, K_READER, K_WRITER };
+enum kind { K_WALK, K_SNAPSHOT, K_ADD_USED, K_CYCLE, K_CYCLE_DIRECT, K_READER, K_WRITER };
 
 struct bcase {
     const char *name;
@@ -54,6 +55,8 @@ struct bcase {
 };
 
 static uint8_t iobuf[4096];
+static vq_snapshot_buf sbuf;
+static vq_desc_info sdesc[QSIZE];
 
 static int setup(struct bcase *b)
 {
@@ -133,6 +136,13 @@ static void op(struct bcase *b)
                 sink += walk(b->q, &c);
         }
         break;
+    case K_SNAPSHOT:
+        if (vq_pop(b->q, &c) == 1) {
+            vq_snapshot s;
+            if (vq_snapshot_take(b->q, &c, sdesc, QSIZE, &s) == 0)
+                sink += s.readable;
+        }
+        break;
     case K_ADD_USED:
         for (unsigned i = 0; i < b->chains; i++)
             (void)vq_add_used(b->q, b->popped[b->npopped++], 0);
@@ -157,7 +167,9 @@ static void op(struct bcase *b)
     case K_READER:
         if (vq_pop(b->q, &c) == 1) {
             vq_reader r;
-            vq_reader_init(&r, b->q, &c);
+            if (vq_snapshot_take_buf(b->q, &c, &sbuf) != 0)
+                break;
+            vq_reader_init(&r, &sbuf.snap);
             if (vq_reader_read(&r, iobuf, sizeof(iobuf)) == 0)
                 sink += iobuf[sizeof(iobuf) - 1];
         }
@@ -165,7 +177,9 @@ static void op(struct bcase *b)
     case K_WRITER:
         if (vq_pop(b->q, &c) == 1) {
             vq_writer w;
-            vq_writer_init(&w, b->q, &c);
+            if (vq_snapshot_take_buf(b->q, &c, &sbuf) != 0)
+                break;
+            vq_writer_init(&w, &sbuf.snap);
             if (vq_writer_write(&w, iobuf, sizeof(iobuf)) == 0)
                 (void)vq_add_used(b->q, c.head, (uint32_t)vq_writer_bytes_written(&w));
         }
@@ -213,6 +227,7 @@ int main(int argc, char **argv)
     } cases[] = {
         {"chain128", K_WALK, 128, false, 64, 1, 0},
         {"chain128_indirect", K_WALK, 128, true, 64, 1, 0},
+        {"snapshot128", K_SNAPSHOT, 128, false, 64, 1, 0},
         {"128x1", K_WALK, 1, false, 64, 128, 0},
         {"128x1_indirect", K_WALK, 1, true, 64, 128, 0},
         {"add_used128", K_ADD_USED, 1, false, 64, 128, 0},

@@ -303,10 +303,8 @@ static int blk_dwz_range(const blk_disk *d, bool zeroes, bool unmap, uint64_t of
 static int blk_do_dwz(blk_disk *d, vq_queue *vq, vq_reader *r, bool zeroes)
 {
     const char *what = zeroes ? "write-zeroes" : "discard";
-    uint64_t left;
-    int rc = vq_reader_bytes_left(r, &left);
-    if (rc < 0)
-        return rc;
+    uint64_t left = vq_reader_bytes_left(r); /* from the snapshot: the guest cannot change it */
+    int rc;
     if (left == 0 || left % 16 != 0 || left / 16 > BLK_DWZ_SEG_MAX) {
         blk_bad(d, vq, "%s with %llu bytes of segments (a multiple of 16, at most %u segments)", what,
                 (unsigned long long)left, BLK_DWZ_SEG_MAX);
@@ -346,17 +344,20 @@ static int blk_do_dwz(blk_disk *d, vq_queue *vq, vq_reader *r, bool zeroes)
     return BLK_S_OK;
 }
 
-int blk_request(blk_disk *d, vq_queue *vq, const vq_chain *c, uint32_t *used_len)
+int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len)
 {
     vq_reader r;
     vq_writer w, st;
-    uint64_t wlen;
     int rc;
     *used_len = 0;
-    vq_reader_init(&r, vq, c);
-    vq_writer_init(&w, vq, c);
-    if ((rc = vq_writer_bytes_left(&w, &wlen)) < 0)
-        return rc;
+    if (!s) {
+        blk_bad(d, vq, "request of more than %u descriptors: returned unanswered", DEV_CHAIN_DESCS_MAX);
+        return 0;
+    }
+    /* Every length below comes from the snapshot (read once): what is checked is what is moved. */
+    vq_reader_init(&r, s);
+    vq_writer_init(&w, s);
+    uint64_t wlen = vq_writer_bytes_left(&w);
     if (wlen == 0) {
         blk_bad(d, vq, "request without a writable status byte: returned unanswered");
         return 0;
@@ -392,8 +393,7 @@ int blk_request(blk_disk *d, vq_queue *vq, const vq_chain *c, uint32_t *used_len
         status = dlen ? blk_do_read(d, vq, &w, off, dlen) : BLK_S_OK;
         break;
     case BLK_T_OUT:
-        if ((rc = vq_reader_bytes_left(&r, &rlen)) < 0)
-            return rc;
+        rlen = vq_reader_bytes_left(&r); /* the iovecs blk_do_write() exports add up to exactly this */
         if (d->read_only) {
             blk_bad(d, vq, "write of %llu bytes to a read-only disk", (unsigned long long)rlen);
             status = BLK_S_IOERR;
@@ -438,17 +438,17 @@ int blk_request(blk_disk *d, vq_queue *vq, const vq_chain *c, uint32_t *used_len
     if (status < 0)
         return status;
 answer:;
-    uint8_t s = (uint8_t)status;
-    if ((rc = vq_writer_write(&st, &s, 1)) < 0)
+    uint8_t sb = (uint8_t)status;
+    if ((rc = vq_writer_write(&st, &sb, 1)) < 0)
         return rc;
     uint64_t used = vq_writer_bytes_written(&w) + 1;
     *used_len = used > UINT32_MAX ? UINT32_MAX : (uint32_t)used;
     return 0;
 }
 
-static int blk_serve(void *ctx, vq_queue *vq, const vq_chain *c, uint32_t *used_len)
+static int blk_serve(void *ctx, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len)
 {
-    return blk_request(ctx, vq, c, used_len);
+    return blk_request(ctx, vq, s, used_len);
 }
 
 int blk_queue_process(blk_disk *d, vq_queue *vq) { return dev_queue_drain(vq, blk_serve, d); }

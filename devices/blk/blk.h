@@ -10,7 +10,9 @@
  *  bytes, data not a multiple of 512 bytes, a range past the end of the disk or that wraps, a write on a
  *  read-only disk) gets VIRTIO_BLK_S_IOERR; one without a writable byte for the status is returned as
  *  used with length 0.  IN and OUT move data with preadv/pwritev straight between the file and guest
- *  memory (the chain's buffers as iovecs), and mark what they wrote into guest memory dirty.
+ *  memory (the chain's buffers as iovecs), and mark what they wrote into guest memory dirty.  Each chain
+ *  is read once into a snapshot (at most DEV_CHAIN_DESCS_MAX descriptors; longer ones are returned
+ *  unanswered): the guest cannot change a request between its checks and its I/O.
  *
  *  Threads: a blk_disk is immutable after blk_disk_open() (but for a log-once flag, atomic): the workers of
  *  all queues share it.  blk_request() / blk_queue_process() run on the thread that owns the queue. */
@@ -25,6 +27,7 @@
 #include "cvmm/log.h"
 #include "cvmm/vq/chain.h"
 #include "cvmm/vq/queue.h"
+#include "cvmm/vq/snapshot.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,11 +134,15 @@ uint64_t blk_disk_features(const blk_disk *d, unsigned num_queues);
 /** blk_disk_config() - fill @cfg for @num_queues queues (zeroed first).  Threads: any. */
 void blk_disk_config(const blk_disk *d, unsigned num_queues, struct blk_config *cfg);
 
-/** blk_request() - serve the chain @c just popped from @vq: do the request, write the status byte.
- *  *used_len gets the byte count for vq_add_used() (data written + 1 for the status, 0 if there was no
- *  room for a status).  Return: 0 (the request was answered, whatever its status); -EIO / -EPROTO the
- *  queue is broken or stopped (nothing to add as used).  Threads: owner of @vq. */
-int blk_request(blk_disk *d, vq_queue *vq, const vq_chain *c, uint32_t *used_len);
+/** blk_request() - serve the chain just popped from @vq and read once into @s (cvmm/vq/snapshot.h): do
+ *  the request, write the status byte.  Every length checked (the range against the capacity, whole
+ *  sectors) is the snapshot's, and the data moved are exactly the snapshot's buffers, so a guest that
+ *  rewrites its descriptors meanwhile cannot make the device write past the disk.  @s NULL (a chain of
+ *  more than DEV_CHAIN_DESCS_MAX descriptors) is logged and returned unanswered.  *used_len gets the byte
+ *  count for vq_add_used() (data written + 1 for the status, 0 if there was no room for a status).
+ *  Return: 0 (the request was answered, whatever its status); -EIO / -EPROTO the queue is broken or
+ *  stopped (nothing to add as used).  Threads: owner of @vq. */
+int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len);
 
 /** blk_queue_process() - pop and serve every available request, with notifications off meanwhile, until
  *  vq_enable_notification() says the ring is empty.  The caller then notifies the driver.

@@ -11,6 +11,7 @@
 #include "cvmm/vq/chain.h"
 #include "cvmm/vq/notify.h"
 #include "cvmm/vq/rw.h"
+#include "cvmm/vq/snapshot.h"
 #include "cvmm/vub/queue.h"
 #include "net.h"
 #include "tap.h"
@@ -32,8 +33,9 @@ struct net_q {
     bool attached;      /* multi-queue tap queue attached */
     uint8_t *buf;       /* frame buffer (rx: NET_FRAME_MAX; tx: for the copy path) */
     size_t pend;        /* rx: bytes of a frame waiting for buffers, 0 if none */
-    vq_chain res[NET_RX_CHAINS_MAX]; /* rx: chains popped and not used yet, in ring order */
-    uint32_t rescap[NET_RX_CHAINS_MAX];
+    vq_snapshot_buf *res; /* rx: NET_RX_CHAINS_MAX slots, a ring of chains popped and not used yet (each
+                           * read once: its writable total is its capacity), nres of them from resfirst */
+    unsigned resfirst;
     unsigned nres;
     uint64_t resbytes;
     unsigned hdr_len; /* negotiated header size, read at queue start */
@@ -101,19 +103,16 @@ static void rx_attach(struct net_q *nq, bool on)
         nq->attached = on;
 }
 
-static void rx_drop_reserve(struct net_q *nq, unsigned k)
+/* Reserved chain @i (0: the oldest).  A slot is never moved: its snapshot points into it. */
+static vq_snapshot *rx_slot(struct net_q *nq, unsigned i)
 {
-    memmove(nq->res, nq->res + k, (nq->nres - k) * sizeof(nq->res[0]));
-    memmove(nq->rescap, nq->rescap + k, (nq->nres - k) * sizeof(nq->rescap[0]));
-    nq->nres -= k;
+    return &nq->res[(nq->resfirst + i) % NET_RX_CHAINS_MAX].snap;
 }
 
-/* Writable bytes of a chain just popped (walks a copy of the cursor). */
-static int chain_capacity(vq_queue *vq, const vq_chain *c, uint64_t *cap)
+static void rx_drop_reserve(struct net_q *nq, unsigned k)
 {
-    vq_writer w;
-    vq_writer_init(&w, vq, c);
-    return vq_writer_bytes_left(&w, cap);
+    nq->resfirst = (nq->resfirst + k) % NET_RX_CHAINS_MAX;
+    nq->nres -= k;
 }
 
 /* Copy the pending frame into reserved chains 0..k-1 and return them.  Return: 0; -EIO broken. */
@@ -128,13 +127,14 @@ static int rx_deliver(struct net_q *nq, vq_queue *vq, unsigned k)
         nq->buf[NET_HDR_NUM_BUFFERS_OFF + 1] = (uint8_t)(k >> 8);
     }
     for (unsigned i = 0; i < k; i++) {
+        const vq_snapshot *s = rx_slot(nq, i);
         vq_writer w;
-        vq_writer_init(&w, vq, &nq->res[i]);
-        size_t n = left < nq->rescap[i] ? left : nq->rescap[i];
-        int rc = vq_writer_write(&w, p, n);
+        vq_writer_init(&w, s);
+        size_t n = left < s->writable ? left : s->writable;
+        int rc = vq_writer_write(&w, p, n); /* fits: the capacity is the snapshot's, not re-read */
         if (rc < 0)
-            return rc == -ENOSPC ? -EIO : rc; /* the chain changed under us: the ring is broken anyway */
-        el[i] = (vq_used_elem){.head = nq->res[i].head, .len = (uint32_t)n};
+            return rc;
+        el[i] = (vq_used_elem){.head = s->head, .len = (uint32_t)n};
         p += n;
         left -= n;
     }
@@ -142,7 +142,7 @@ static int rx_deliver(struct net_q *nq, vq_queue *vq, unsigned k)
     if (rc < 0)
         return rc;
     for (unsigned i = 0; i < k; i++)
-        nq->resbytes -= nq->rescap[i];
+        nq->resbytes -= rx_slot(nq, i)->writable;
     rx_drop_reserve(nq, k);
     nq->packets++;
     nq->bytes += nq->pend - nq->hdr_len;
@@ -194,23 +194,20 @@ static int rx_reserve(struct net_q *nq, vq_queue *vq, uint64_t need)
                 continue;
             return 0;
         }
-        uint64_t cap;
-        rc = chain_capacity(vq, &c, &cap);
-        if (rc < 0)
+        vq_snapshot_buf *b = &nq->res[(nq->resfirst + nq->nres) % NET_RX_CHAINS_MAX];
+        rc = vq_snapshot_take_buf(vq, &c, b);
+        if (rc < 0 && rc != -ENOSPC)
             return rc;
-        if (cap < nq->hdr_len) { /* cannot even hold the header: give it back empty */
-            bad_chain(nq, "rx chain smaller than the virtio-net header");
+        if (rc == -ENOSPC || b->snap.writable < nq->hdr_len) { /* give it back empty */
+            bad_chain(nq, rc == -ENOSPC ? "rx chain of more than 64 descriptors"
+                                        : "rx chain smaller than the virtio-net header");
             rc = vq_add_used(vq, c.head, 0);
             if (rc < 0)
                 return rc;
             continue;
         }
-        if (cap > UINT32_MAX)
-            cap = UINT32_MAX;
-        nq->res[nq->nres] = c;
-        nq->rescap[nq->nres] = (uint32_t)cap;
         nq->nres++;
-        nq->resbytes += cap;
+        nq->resbytes += b->snap.writable;
     }
     return 1;
 }
@@ -251,7 +248,7 @@ static int rx_process(struct net_q *nq)
         unsigned k;
         if (!nq->mrg) {
             k = 1;
-            if (nq->rescap[0] < nq->pend) {
+            if (rx_slot(nq, 0)->writable < nq->pend) {
                 bad_chain(nq, "rx chain too small for the frame without MRG_RXBUF");
                 nq->dropped++;
                 nq->pend = 0;
@@ -260,7 +257,7 @@ static int rx_process(struct net_q *nq)
         } else {
             uint64_t sum = 0;
             for (k = 0; k < nq->nres && sum < nq->pend; k++)
-                sum += nq->rescap[k];
+                sum += rx_slot(nq, k)->writable;
             if (sum < nq->pend) { /* NET_RX_CHAINS_MAX tiny buffers cannot hold it */
                 bad_chain(nq, "rx buffers too small for the frame");
                 nq->dropped++;
@@ -291,49 +288,42 @@ static void rx_release(struct net_q *nq)
 {
     vq_queue *vq = vub_queue_vq(nq->q);
     for (unsigned i = 0; i < nq->nres; i++)
-        if (vq_add_used(vq, nq->res[i].head, 0) < 0)
+        if (vq_add_used(vq, rx_slot(nq, i)->head, 0) < 0)
             break;
     if (nq->nres)
         (void)vub_queue_signal(nq->q);
     nq->nres = 0;
+    nq->resfirst = 0;
     nq->resbytes = 0;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* tx: guest -> port or sink                                                                             */
 
-/* Sink: validate and count.  Return: 0; -EIO broken. */
-static int tx_sink(struct net_q *nq, vq_queue *vq, vq_chain *c)
+/* Sink: count the readable bytes the snapshot validated.  Return: 0. */
+static int tx_sink(struct net_q *nq, const vq_snapshot *s)
 {
-    vq_desc_info d;
-    uint64_t total = 0;
-    int rc;
-    while ((rc = vq_chain_next(vq, c, &d)) == 1)
-        if (!d.write)
-            total += d.len;
-    if (rc < 0)
-        return rc;
-    if (total < nq->hdr_len) {
+    if (s->readable < nq->hdr_len) {
         bad_chain(nq, "tx chain shorter than the virtio-net header");
         nq->dropped++;
         return 0;
     }
     nq->packets++;
-    nq->bytes += total - nq->hdr_len;
+    nq->bytes += s->readable - nq->hdr_len;
     return 0;
 }
 
-/* Port: one writev with a zeroed header in front of the guest's frame.  Return: 0; -EIO broken. */
-static int tx_port(struct net_q *nq, vq_queue *vq, const vq_chain *c)
+/* Port: one writev with a zeroed header in front of the guest's frame.  The frame length checked here is
+ * the snapshot's, and the iovecs are the snapshot's buffers (they add up to it exactly): a guest that
+ * rewrites its descriptors meanwhile cannot make the frame longer.  Return: 0; -EIO broken. */
+static int tx_port(struct net_q *nq, const vq_snapshot *s)
 {
     static const uint8_t zero_hdr[NET_HDR_LEN];
     struct iovec iov[NET_TX_IOV_MAX + 1];
     vq_reader r;
-    uint64_t left;
-    vq_reader_init(&r, vq, c);
-    int rc = vq_reader_bytes_left(&r, &left);
-    if (rc < 0)
-        return rc;
+    vq_reader_init(&r, s);
+    uint64_t left = vq_reader_bytes_left(&r);
+    int rc;
     if (left <= nq->hdr_len || left - nq->hdr_len > NET_FRAME_MAX - NET_HDR_LEN) {
         bad_chain(nq, left <= nq->hdr_len ? "tx chain without a frame behind the virtio-net header"
                                           : "tx frame longer than 64 KiB");
@@ -342,10 +332,10 @@ static int tx_port(struct net_q *nq, vq_queue *vq, const vq_chain *c)
     }
     if ((rc = vq_reader_skip(&r, nq->hdr_len)) < 0)
         return rc;
+    size_t flen = (size_t)(left - nq->hdr_len);
     iov[0] = (struct iovec){.iov_base = (void *)zero_hdr, .iov_len = nq->hdr_len};
     int n = vq_reader_iovec(&r, iov + 1, NET_TX_IOV_MAX);
     if (n == -ENOSPC) { /* too many pieces: copy the frame */
-        size_t flen = (size_t)(left - nq->hdr_len);
         if ((rc = vq_reader_read(&r, nq->buf, flen)) < 0)
             return rc;
         iov[1] = (struct iovec){.iov_base = nq->buf, .iov_len = flen};
@@ -363,8 +353,23 @@ static int tx_port(struct net_q *nq, vq_queue *vq, const vq_chain *c)
         return 0;
     }
     nq->packets++;
-    nq->bytes += left - nq->hdr_len;
+    nq->bytes += flen;
     return 0;
+}
+
+/* One tx chain: read it once, then send or count it.  Return: 0; -EIO broken. */
+static int tx_chain(struct net_q *nq, vq_queue *vq, const vq_chain *c, vq_desc_info *desc)
+{
+    vq_snapshot s;
+    int rc = vq_snapshot_take(vq, c, desc, NET_TX_DESCS_MAX, &s);
+    if (rc == -ENOSPC) {
+        bad_chain(nq, "tx chain of more than 1024 descriptors");
+        nq->dropped++;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    return nq->fd < 0 ? tx_sink(nq, &s) : tx_port(nq, &s);
 }
 
 #define TX_BATCH 64u
@@ -374,6 +379,7 @@ static int tx_process(struct net_q *nq)
     vub_queue *q = nq->q;
     vq_queue *vq = vub_queue_vq(q);
     vq_used_elem el[TX_BATCH];
+    vq_desc_info desc[NET_TX_DESCS_MAX]; /* 24 KiB of stack: the hot path never allocates */
     unsigned ne = 0;
     vq_chain c;
     int rc;
@@ -386,7 +392,7 @@ static int tx_process(struct net_q *nq)
         while ((rc = budget ? vq_pop(vq, &c) : 0) == 1) {
             budget--;
             uint16_t head = c.head;
-            rc = nq->fd < 0 ? tx_sink(nq, vq, &c) : tx_port(nq, vq, &c);
+            rc = tx_chain(nq, vq, &c, desc);
             if (rc < 0)
                 return rc;
             el[ne++] = (vq_used_elem){.head = head, .len = 0};
@@ -457,6 +463,7 @@ static int net_queue_started(void *ctx, vub_queue *q)
     nq->mrg = (f >> NET_F_MRG_RXBUF) & 1;
     nq->pend = 0;
     nq->nres = 0;
+    nq->resfirst = 0;
     nq->resbytes = 0;
     if (nq->rx && vub_queue_enabled(q)) {
         rx_attach(nq, true);
@@ -555,6 +562,11 @@ int net_dev_new(const net_config *cfg, net_dev **out)
             if (!q->buf)
                 goto fail;
         }
+        if (q->rx) {
+            q->res = calloc(NET_RX_CHAINS_MAX, sizeof(*q->res));
+            if (!q->res)
+                goto fail;
+        }
         if (q->rx && q->fd >= 0) {
             ev_io_init(&q->io, rx_io_cb, q->fd, EV_READ);
             q->io.data = q;
@@ -596,8 +608,10 @@ void net_dev_free(net_dev *n)
     if (!n)
         return;
     if (n->qs)
-        for (unsigned i = 0; i < 2 * n->cfg.queue_pairs; i++)
+        for (unsigned i = 0; i < 2 * n->cfg.queue_pairs; i++) {
             free(n->qs[i].buf);
+            free(n->qs[i].res);
+        }
     free(n->qs);
     free(n);
 }

@@ -16,7 +16,8 @@
  *  pending, the port fd is no longer watched (later frames wait in the tap) and the next rx kick resumes.
  *  tx (guest -> port): the guest's header is checked for length and replaced by a zeroed one, and the
  *  frame goes out with one writev() over the chain's buffers (zero copy; a copy only for chains of more
- *  than NET_TX_IOV_MAX pieces).  Malformed chains are dropped and logged once per queue.
+ *  than NET_TX_IOV_MAX pieces).  Malformed chains are dropped and logged once per queue.  Every chain is
+ *  read once (a vq_snapshot): the lengths checked are the lengths used, whatever the guest rewrites.
  *
  *  Threads: net_dev_new()/net_dev_free()/net_dev_stats() on one thread, outside vub_daemon_run(); the ops
  *  as cvmm/vub/device.h says. */
@@ -51,6 +52,10 @@
 #define NET_RX_CHAINS_MAX 64u
 /** iovecs for the zero-copy tx writev(). */
 #define NET_TX_IOV_MAX 64
+/** Descriptors of one tx chain at most (a longer chain is dropped).  Each chain is read once into a
+ *  snapshot of this many entries (cvmm/vq/snapshot.h); rx chains, reserved while a frame waits, get
+ *  VQ_SNAPSHOT_BUF_DESCS each. */
+#define NET_TX_DESCS_MAX 1024u
 
 /** The config space (virtio 1.2, 5.1.4), little-endian, 12 bytes. */
 struct net_config_space {

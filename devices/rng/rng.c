@@ -30,15 +30,13 @@ static int rng_fill(void *p, size_t len)
     return 0;
 }
 
-int rng_request(vq_queue *vq, const vq_chain *c, uint32_t *used_len)
+int rng_request(const vq_snapshot *s, uint32_t *used_len)
 {
     vq_writer w, rest;
-    uint64_t left;
-    int rc;
+    int rc = 0;
     *used_len = 0;
-    vq_writer_init(&w, vq, c);
-    if ((rc = vq_writer_bytes_left(&w, &left)) < 0)
-        return rc;
+    vq_writer_init(&w, s);
+    uint64_t left = vq_writer_bytes_left(&w); /* the snapshot's total: the guest cannot change it */
     if (left > RNG_CHAIN_MAX && (rc = vq_writer_split_at(&w, RNG_CHAIN_MAX, &rest)) < 0)
         return rc;
     struct iovec iov[RNG_IOV_MAX];
@@ -71,10 +69,16 @@ int rng_request(vq_queue *vq, const vq_chain *c, uint32_t *used_len)
 }
 
 /* dev_request_fn for rng_queue_process(); @ctx is the log. */
-static int rng_serve(void *ctx, vq_queue *vq, const vq_chain *c, uint32_t *used_len)
+static int rng_serve(void *ctx, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len)
 {
     const struct cvmm_log *log = ctx;
-    int rc = rng_request(vq, c, used_len);
+    if (!s) { /* debug level: a guest must not be able to flood the log */
+        cvmm_logf(log, CVMM_LOG_DEBUG, "rng: vq%u: request of more than %u descriptors: returned empty",
+                  vq_queue_index(vq), DEV_CHAIN_DESCS_MAX);
+        *used_len = 0;
+        return 0;
+    }
+    int rc = rng_request(s, used_len);
     if (rc == -EIO || rc == -EPROTO)
         return rc;
     if (rc < 0) /* getrandom failed: return what was filled (maybe nothing) */

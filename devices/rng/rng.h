@@ -10,6 +10,7 @@
 #include "cvmm/log.h"
 #include "cvmm/vq/chain.h"
 #include "cvmm/vq/queue.h"
+#include "cvmm/vq/snapshot.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,11 +19,11 @@ extern "C" {
 /** Bytes given per request at most (the spec lets the device use less than the whole buffer). */
 #define RNG_CHAIN_MAX 65536u
 
-/** rng_request() - fill the writable part of @c (up to RNG_CHAIN_MAX bytes) with random bytes, zero-copy.
- *  Device-readable buffers are ignored.  *used_len gets the bytes written.
+/** rng_request() - fill the writable part of the chain read once into @s (up to RNG_CHAIN_MAX bytes) with
+ *  random bytes, zero-copy.  Device-readable buffers are ignored.  *used_len gets the bytes written.
  *  Return: 0; -EIO / -EPROTO the queue is broken or stopped; -errno getrandom() failed (nothing written).
- *  Threads: owner of @vq. */
-int rng_request(vq_queue *vq, const vq_chain *c, uint32_t *used_len);
+ *  Threads: owner of the snapshot's queue. */
+int rng_request(const vq_snapshot *s, uint32_t *used_len);
 
 /** rng_queue_process() - serve every available request, notifications off meanwhile, until
  *  vq_enable_notification() says the ring is empty.  The caller then notifies the driver.

@@ -130,13 +130,15 @@ Test(dirty, writer_marks_the_pages_it_writes, .init = split_log)
     vq_chain c;
     cr_assert_eq(vq_pop(fx_q, &c), 1);
     clear();
+    vq_snapshot_buf sb;
+    cr_assert_eq(vq_snapshot_take_buf(fx_q, &c, &sb), 0);
     vq_reader r;
-    vq_reader_init(&r, fx_q, &c);
+    vq_reader_init(&r, &sb.snap);
     uint8_t buf[100];
     cr_assert_eq(vq_reader_read(&r, buf, 100), 0);
     cr_assert_eq(count(), 0, "reading marks nothing");
     vq_writer w;
-    vq_writer_init(&w, fx_q, &c);
+    vq_writer_init(&w, &sb.snap);
     static uint8_t data[16 + 4097];
     cr_assert_eq(vq_writer_write(&w, data, sizeof(data)), 0);
     cr_assert(dirty(BUF_BASE));

@@ -33,15 +33,24 @@ static void add_chain(const uint32_t *rl, unsigned nr, const uint32_t *wl, unsig
     cr_assert_eq(vq_pop(fx_q, c), 1);
 }
 
+static vq_snapshot_buf fx_sb;
+
+/* The snapshot of @c (taken again at each call; the chain is not changed by it). */
+static const vq_snapshot *snap(const vq_chain *c)
+{
+    cr_assert_eq(vq_snapshot_take_buf(fx_q, c, &fx_sb), 0);
+    return &fx_sb.snap;
+}
+
 static void reader_basics(void)
 {
     uint32_t rl[4] = {1024, 1024, 1024, 1024}, wl[1] = {64};
     vq_chain c;
     add_chain(rl, 4, wl, 1, &c);
     vq_reader r;
-    vq_reader_init(&r, fx_q, &c);
+    vq_reader_init(&r, snap(&c));
     uint64_t left;
-    cr_assert_eq(vq_reader_bytes_left(&r, &left), 0);
+    left = vq_reader_bytes_left(&r);
     cr_assert_eq(left, 4096, "the writable part is not readable");
     static uint8_t buf[4096];
     cr_assert_eq(vq_reader_read(&r, buf, 4096), 0);
@@ -50,7 +59,7 @@ static void reader_basics(void)
         FX_CHECK(buf[i] == pattern(gpa));
     }
     cr_assert_eq(vq_reader_bytes_read(&r), 4096);
-    cr_assert_eq(vq_reader_bytes_left(&r, &left), 0);
+    left = vq_reader_bytes_left(&r);
     cr_assert_eq(left, 0);
     cr_assert_eq(vq_reader_read(&r, buf, 1), -ENOSPC);
     cr_assert_eq(vq_reader_read(&r, buf, 0), 0);
@@ -65,7 +74,7 @@ static void objects_across_boundaries(void)
     vq_chain c;
     add_chain(rl, 4, NULL, 0, &c);
     vq_reader r;
-    vq_reader_init(&r, fx_q, &c);
+    vq_reader_init(&r, snap(&c));
     uint8_t b0;
     cr_assert_eq(vq_reader_read(&r, &b0, 1), 0);
     uint32_t v32;
@@ -87,7 +96,7 @@ static void objects_across_boundaries(void)
         w64 = w64 << 8 | exp[i];
     cr_assert_eq(v64, w64);
     uint64_t left;
-    cr_assert_eq(vq_reader_bytes_left(&r, &left), 0);
+    left = vq_reader_bytes_left(&r);
     cr_assert_eq(left, 3);
     cr_assert_eq(vq_reader_read_le64(&r, &v64), -ENOSPC);
     cr_assert_eq(vq_reader_bytes_read(&r), 15, "a failed read consumes nothing");
@@ -104,13 +113,13 @@ Test(rw, reader_skip_and_split_at, .init = fx_split)
     vq_chain c;
     add_chain(rl, 3, wl, 1, &c);
     vq_reader r, data;
-    vq_reader_init(&r, fx_q, &c);
+    vq_reader_init(&r, snap(&c));
     cr_assert_eq(vq_reader_split_at(&r, 217, &data), -ENOSPC);
     cr_assert_eq(vq_reader_split_at(&r, 16, &data), 0);
     uint64_t left;
-    cr_assert_eq(vq_reader_bytes_left(&r, &left), 0);
+    left = vq_reader_bytes_left(&r);
     cr_assert_eq(left, 16, "the head keeps the first 16 bytes");
-    cr_assert_eq(vq_reader_bytes_left(&data, &left), 0);
+    left = vq_reader_bytes_left(&data);
     cr_assert_eq(left, 200);
     uint8_t hdr[17];
     cr_assert_eq(vq_reader_read(&r, hdr, 17), -ENOSPC);
@@ -130,7 +139,7 @@ Test(rw, reader_iovec_export, .init = fx_packed)
     vq_chain c;
     add_chain(rl, 3, NULL, 0, &c);
     vq_reader r, tail;
-    vq_reader_init(&r, fx_q, &c);
+    vq_reader_init(&r, snap(&c));
     cr_assert_eq(vq_reader_skip(&r, 5), 0);
     struct iovec iov[3];
     cr_assert_eq(vq_reader_iovec(&r, iov, 2), -ENOSPC);
@@ -158,9 +167,9 @@ static void writer_basics(void)
     cr_assert_eq(vmem_write(fx_map, w0, (uint8_t[5]){0}, 5), 0);
     cr_assert_eq(vmem_write(fx_map, w2, (uint8_t[11]){0}, 11), 0);
     vq_writer w;
-    vq_writer_init(&w, fx_q, &c);
+    vq_writer_init(&w, snap(&c));
     uint64_t left;
-    cr_assert_eq(vq_writer_bytes_left(&w, &left), 0);
+    left = vq_writer_bytes_left(&w);
     cr_assert_eq(left, 16);
     uint8_t big[17];
     memset(big, 0xee, sizeof(big));
@@ -204,9 +213,9 @@ Test(rw, writer_split_at_for_status_byte, .init = fx_split)
     vq_chain c;
     add_chain(rl, 1, wl, 2, &c);
     vq_writer data, status;
-    vq_writer_init(&data, fx_q, &c);
+    vq_writer_init(&data, snap(&c));
     uint64_t left;
-    cr_assert_eq(vq_writer_bytes_left(&data, &left), 0);
+    left = vq_writer_bytes_left(&data);
     cr_assert_eq(vq_writer_split_at(&data, left - 1, &status), 0);
     cr_assert_eq(vq_writer_write(&data, (uint8_t[512]){1}, 512), 0);
     cr_assert_eq(vq_writer_write(&data, "x", 1), -ENOSPC);
@@ -214,22 +223,37 @@ Test(rw, writer_split_at_for_status_byte, .init = fx_split)
     cr_assert_eq(vq_writer_bytes_written(&data) + vq_writer_bytes_written(&status), 513);
 }
 
-Test(rw, reader_on_malformed_chain_breaks_queue, .init = fx_split)
+Test(rw, malformed_chain_breaks_queue_at_snapshot, .init = fx_split)
 {
     cr_assert_eq(vq_mock_write_desc(fx_mk, 0, BUF_BASE, 8, VQ_DESC_F_NEXT, 1), 0);
     cr_assert_eq(vq_mock_write_desc(fx_mk, 1, 6 * MIB, 8, 0, 0), 0);
     cr_assert_eq(vq_mock_publish_head(fx_mk, 0), 0);
     vq_chain c;
     cr_assert_eq(vq_pop(fx_q, &c), 1);
+    vq_snapshot_buf b;
+    cr_assert_eq(vq_snapshot_take_buf(fx_q, &c, &b), -EIO, "the second buffer is outside guest memory");
+    cr_assert(vq_queue_broken(fx_q));
+    cr_assert_eq(vq_snapshot_take_buf(fx_q, &c, &b), -EIO);
+}
+
+Test(rw, cursor_of_a_queue_broken_later_returns_eio, .init = fx_split)
+{
+    uint32_t rl[2] = {64, 64}, wl[1] = {64};
+    vq_chain c;
+    add_chain(rl, 2, wl, 1, &c);
     vq_reader r;
-    vq_reader_init(&r, fx_q, &c);
+    vq_writer w;
+    vq_reader_init(&r, snap(&c));
+    vq_writer_init(&w, snap(&c));
     uint8_t buf[16];
     cr_assert_eq(vq_reader_read(&r, buf, 4), 0);
-    cr_assert_eq(vq_reader_read(&r, buf, 16), -EIO);
-    cr_assert(vq_queue_broken(fx_q));
+    cr_assert_eq(vq_mock_publish_head(fx_mk, 1000), 0); /* head out of range: the next pop breaks it */
+    cr_assert_eq(vq_pop(fx_q, &c), -EIO);
     cr_assert_eq(vq_reader_read(&r, buf, 1), -EIO);
-    uint64_t left;
-    cr_assert_eq(vq_reader_bytes_left(&r, &left), -EIO);
+    cr_assert_eq(vq_writer_write(&w, buf, 1), -EIO);
+    struct iovec iov[4];
+    cr_assert_eq(vq_reader_iovec(&r, iov, 4), -EIO);
+    cr_assert_eq(vq_reader_bytes_left(&r), 124, "the totals are the snapshot's");
 }
 
 Test(rw, reader_survives_map_swap, .init = fx_split)
@@ -238,7 +262,7 @@ Test(rw, reader_survives_map_swap, .init = fx_split)
     vq_chain c;
     add_chain(rl, 2, NULL, 0, &c);
     vq_reader r;
-    vq_reader_init(&r, fx_q, &c);
+    vq_reader_init(&r, snap(&c));
     uint8_t buf[64];
     cr_assert_eq(vq_reader_read(&r, buf, 32), 0);
     vmem_map *copy;
@@ -258,8 +282,8 @@ Test(rw, zero_byte_moves_on_a_fresh_cursor, .init = fx_split)
     add_chain(rl, 1, wl, 1, &c);
     vq_reader r;
     vq_writer w;
-    vq_reader_init(&r, fx_q, &c);
-    vq_writer_init(&w, fx_q, &c);
+    vq_reader_init(&r, snap(&c));
+    vq_writer_init(&w, snap(&c));
     uint8_t b[1];
     cr_assert_eq(vq_reader_read(&r, b, 0), 0, "no segment loaded yet: nothing is copied");
     cr_assert_eq(vq_writer_write(&w, b, 0), 0);

@@ -1,51 +1,48 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/* rw.c - Reader and Writer cursors over a chain's readable and writable parts. */
+/* rw.c - Reader and Writer cursors over a chain snapshot's readable and writable parts (cvmm/vq/rw.h). */
 #include "internal.h"
 #include "cvmm/vq/rw.h"
 
 enum op { OP_READ, OP_WRITE, OP_SKIP, OP_ADVANCE };
 
-static inline void cursor_init(struct vq__cursor *k, vq_queue *q, const vq_chain *c, bool write)
+/* A cursor only ever looks at the snapshot's validated entries: no descriptor is read from guest memory
+ * here, so limits and totals fixed at vq_snapshot_take() hold whatever the guest does meanwhile. */
+static inline void cursor_init(struct vq__cursor *k, const vq_snapshot *s, bool write)
 {
-    k->q = q;
-    k->chain = *c;
+    k->q = s->priv.q;
+    k->next = write ? s->desc + s->nread : s->desc;
+    k->nleft = write ? s->ndesc - s->nread : s->nread;
     k->hva = NULL;
     k->gpa = 0;
-    k->limit = UINT64_MAX;
+    k->limit = write ? s->writable : s->readable;
     k->done = 0;
     k->seg = 0;
-    k->gen = q->gen;
+    k->gen = s->priv.gen;
+    k->sgen = s->priv.gen;
     k->write = write;
-    k->end = 0;
 }
 
-void vq_reader_init(vq_reader *r, vq_queue *q, const vq_chain *c) { cursor_init(&r->priv, q, c, false); }
-void vq_writer_init(vq_writer *w, vq_queue *q, const vq_chain *c) { cursor_init(&w->priv, q, c, true); }
+void vq_reader_init(vq_reader *r, const vq_snapshot *s) { cursor_init(&r->priv, s, false); }
+void vq_writer_init(vq_writer *w, const vq_snapshot *s) { cursor_init(&w->priv, s, true); }
 
-/* Load the next non-empty descriptor of the cursor's part.  Return: 1; 0 end of the part; -EIO/-EPROTO. */
-static int pull(struct vq__cursor *k)
+/* Load the next non-empty entry of the cursor's part.  Return: true; false none left. */
+static inline bool pull(struct vq__cursor *k)
 {
-    vq_desc_info d;
-    while (!k->end) {
-        int rc = vq_chain_next(k->q, &k->chain, &d);
-        if (rc < 0)
-            return rc;
-        if (rc == 0 || (!k->write && d.write)) {
-            k->end = 1; /* a reader stops at the first writable descriptor */
-            break;
-        }
-        if ((k->write && !d.write) || d.len == 0)
-            continue; /* a writer passes the readable part */
-        k->hva = d.hva;
-        k->gpa = d.gpa;
-        k->seg = d.len;
-        k->gen = k->q->gen;
-        return 1;
+    while (k->nleft) {
+        const vq_desc_info *d = k->next++;
+        k->nleft--;
+        if (d->len == 0)
+            continue;
+        k->hva = d->hva;
+        k->gpa = d->gpa;
+        k->seg = d->len;
+        k->gen = k->sgen;
+        return true;
     }
-    return 0;
+    return false;
 }
 
-/* The map changed under the current segment: translate it again. */
+/* The map changed under the current segment: translate its validated gpa/len again. */
 static int refresh(struct vq__cursor *k)
 {
     uint8_t *p;
@@ -74,115 +71,85 @@ static inline void piece(struct vq__cursor *k, enum op op, uint8_t *buf, uint32_
     k->seg -= n;
 }
 
-/* Move @len bytes across segments; on -ENOSPC (or with @dry) put the cursor back as it was.  Works in place
- * and keeps one saved copy, so a successful move copies the cursor once. */
-static int move_slow(struct vq__cursor *k, enum op op, uint8_t *buf, uint64_t len, bool dry)
+/* Move @len (<= limit) bytes across segments.  Only a failed re-translation can stop it: then the cursor
+ * is put back and the queue is broken. */
+static int move_slow(struct vq__cursor *k, enum op op, uint8_t *buf, uint64_t len)
 {
-    if (len > k->limit)
-        return -ENOSPC;
     struct vq__cursor save = *k;
     uint64_t left = len;
-    int rc = 0;
     while (left) {
-        if (k->seg == 0) {
-            rc = pull(k);
-            if (rc <= 0) {
-                rc = rc < 0 ? rc : -ENOSPC;
-                break;
+        if (k->seg == 0 && !pull(k)) {
+            *k = save; /* unreachable: limit never exceeds the bytes of the entries left */
+            return -ENOSPC;
+        }
+        if (CVMM_UNLIKELY(k->gen != k->q->gen)) {
+            int rc = refresh(k);
+            if (rc < 0) {
+                *k = save;
+                return rc;
             }
-        } else if (CVMM_UNLIKELY(k->gen != k->q->gen)) {
-            rc = refresh(k);
-            if (rc < 0)
-                break;
         }
         uint32_t n = left < k->seg ? (uint32_t)left : k->seg;
-        piece(k, dry ? OP_SKIP : op, buf, n);
+        piece(k, op, buf, n);
         if (buf)
             buf += n;
         left -= n;
     }
-    if (rc < 0 || dry) {
-        *k = save;
-        return rc;
-    }
-    if (k->limit != UINT64_MAX)
-        k->limit -= len;
+    k->limit -= len;
     k->done += len;
     return 0;
 }
 
 static inline int move(struct vq__cursor *k, enum op op, uint8_t *buf, uint64_t len)
 {
-    if (k->seg == 0 && len != 0 && len <= k->limit && k->q->run != VQ__RUN_NONE) {
-        /* Load the next segment in place: that consumes no byte, so a later -ENOSPC still leaves the
-         * cursor's remaining bytes as they were, and one-segment moves skip the copy below. */
-        int rc = pull(k);
-        if (rc < 0)
-            return rc;
-    }
-    if (CVMM_LIKELY(len <= k->seg && len <= k->limit && k->gen == k->q->gen && k->q->run != VQ__RUN_NONE)) {
+    if (CVMM_UNLIKELY(k->q->run == VQ__RUN_NONE))
+        return vq__not_running(k->q, VQ__RUN_NONE);
+    if (len > k->limit)
+        return -ENOSPC; /* known from the snapshot: nothing moved, nothing written */
+    if (k->seg == 0 && len != 0)
+        (void)pull(k); /* loading a segment consumes no byte */
+    if (CVMM_LIKELY(len <= k->seg && k->gen == k->q->gen)) {
         piece(k, op, buf, (uint32_t)len);
-        if (k->limit != UINT64_MAX)
-            k->limit -= len;
+        k->limit -= len;
         k->done += len;
         return 0;
     }
-    if (k->q->run == VQ__RUN_NONE)
-        return vq__not_running(k->q, VQ__RUN_NONE);
-    if (op == OP_WRITE || op == OP_ADVANCE) {
-        /* Check the space first so that a failed write leaves guest memory untouched. */
-        int rc = move_slow(k, op, NULL, len, true);
-        if (rc < 0)
-            return rc;
-    }
-    return move_slow(k, op, buf, len, false);
-}
-
-static int bytes_left(struct vq__cursor *k, uint64_t *left)
-{
-    struct vq__cursor t = *k;
-    uint64_t sum = t.seg;
-    while (sum < t.limit) {
-        int rc = pull(&t);
-        if (rc < 0)
-            return rc;
-        if (rc == 0)
-            break;
-        sum += t.seg;
-    }
-    *left = sum < t.limit ? sum : t.limit;
-    return 0;
+    return move_slow(k, op, buf, len);
 }
 
 static int split_at(struct vq__cursor *k, uint64_t off, struct vq__cursor *tail)
 {
+    if (off > k->limit)
+        return -ENOSPC;
     struct vq__cursor t = *k;
-    int rc = move(&t, OP_SKIP, NULL, off);
-    if (rc < 0)
-        return rc;
+    for (uint64_t left = off; left;) {
+        if (t.seg == 0 && !pull(&t))
+            return -ENOSPC; /* unreachable, as in move_slow() */
+        uint32_t n = left < t.seg ? (uint32_t)left : t.seg;
+        piece(&t, OP_SKIP, NULL, n);
+        left -= n;
+    }
+    t.limit = k->limit - off;
     t.done = 0;
     *tail = t;
     k->limit = off;
     return 0;
 }
 
-static int export_iovec(struct vq__cursor *k, struct iovec *iov, int max)
+static int export_iovec(const struct vq__cursor *k, struct iovec *iov, int max)
 {
+    if (CVMM_UNLIKELY(k->q->run == VQ__RUN_NONE))
+        return vq__not_running(k->q, VQ__RUN_NONE);
     struct vq__cursor t = *k;
     uint64_t room = t.limit;
     int n = 0;
-    if (t.seg && t.gen != t.q->gen) {
-        int rc = refresh(&t);
-        if (rc < 0)
-            return rc;
-    }
     while (room > 0) {
-        if (t.seg == 0) {
-            int rc = pull(&t);
+        if (t.seg == 0 && !pull(&t))
+            break; /* unreachable, as in move_slow() */
+        if (CVMM_UNLIKELY(t.gen != t.q->gen)) {
+            int rc = refresh(&t);
             if (rc < 0)
                 return rc;
-            if (rc == 0)
-                break;
         }
         if (n == max)
             return -ENOSPC;
@@ -198,7 +165,7 @@ static int export_iovec(struct vq__cursor *k, struct iovec *iov, int max)
 
 int vq_reader_read(vq_reader *r, void *buf, size_t len) { return move(&r->priv, OP_READ, buf, len); }
 int vq_reader_skip(vq_reader *r, uint64_t len) { return move(&r->priv, OP_SKIP, NULL, len); }
-int vq_reader_bytes_left(vq_reader *r, uint64_t *left) { return bytes_left(&r->priv, left); }
+uint64_t vq_reader_bytes_left(const vq_reader *r) { return r->priv.limit; }
 uint64_t vq_reader_bytes_read(const vq_reader *r) { return r->priv.done; }
 int vq_reader_split_at(vq_reader *r, uint64_t off, vq_reader *tail) { return split_at(&r->priv, off, &tail->priv); }
 int vq_reader_iovec(vq_reader *r, struct iovec *iov, int max) { return export_iovec(&r->priv, iov, max); }
@@ -233,7 +200,7 @@ int vq_writer_write(vq_writer *w, const void *buf, size_t len)
     return move(&w->priv, OP_WRITE, (uint8_t *)(uintptr_t)buf, len);
 }
 int vq_writer_advance(vq_writer *w, uint64_t len) { return move(&w->priv, OP_ADVANCE, NULL, len); }
-int vq_writer_bytes_left(vq_writer *w, uint64_t *left) { return bytes_left(&w->priv, left); }
+uint64_t vq_writer_bytes_left(const vq_writer *w) { return w->priv.limit; }
 uint64_t vq_writer_bytes_written(const vq_writer *w) { return w->priv.done; }
 int vq_writer_split_at(vq_writer *w, uint64_t off, vq_writer *tail) { return split_at(&w->priv, off, &tail->priv); }
 int vq_writer_iovec(vq_writer *w, struct iovec *iov, int max) { return export_iovec(&w->priv, iov, max); }

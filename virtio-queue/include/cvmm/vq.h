@@ -7,6 +7,7 @@
 #include "cvmm/vq/packed.h"
 #include "cvmm/vq/queue.h"
 #include "cvmm/vq/rw.h"
+#include "cvmm/vq/snapshot.h"
 #include "cvmm/vq/split.h"
 #include "cvmm/vq/state.h"
 #endif

@@ -8,7 +8,9 @@
  *          if (rc < 0) break;                             (the queue is broken)
  *          vq_add_used(q, c.head, written);
  *      }
- *  Both cursors are caller-allocated values: pop and walk never allocate.  The walker enforces every
+ *  Both cursors are caller-allocated values: pop and walk never allocate.  Devices normally take a
+ *  vq_snapshot (cvmm/vq/snapshot.h) right after vq_pop() instead of walking by hand: it reads each
+ *  descriptor once, and Reader/Writer work from it.  The walker enforces every
  *  chain rule of the virtio spec and turns any violation into a broken queue (-EIO):
  *    - split: head and next indices < size; at most `size` descriptors before an indirect table and at
  *      most the table's entries inside it, so loops end; INDIRECT together with NEXT refused; zero or more
@@ -80,9 +82,13 @@ typedef struct vq_used_elem {
  *  Ownership: *c borrows the queue; it stays walkable while the queue lives.  Threads: owner. */
 int vq_pop(vq_queue *q, vq_chain *c);
 
-/** vq_chain_next() - the next buffer of @c.  Reads each descriptor once into a local and validates it.
- *  Return: 1 (*out filled); 0 end of chain; -EIO broken (any rule above; logged once).
- *  Threads: owner. */
+/** vq_chain_next() - the next buffer of @c: the raw walk.  Reads the next descriptor from guest memory
+ *  once into a local and validates it; *out holds only validated values.  Each call reads guest memory,
+ *  and a copy of @c walks the descriptors again: the guest may have changed them in between (another
+ *  vCPU), so two walks of one chain can disagree.  Anything that is measured or checked and then used
+ *  (lengths, totals, iovecs) must come from ONE walk: take a vq_snapshot (cvmm/vq/snapshot.h) and use the
+ *  Reader/Writer (cvmm/vq/rw.h) over it.  Return: 1 (*out filled); 0 end of chain; -EIO broken (any rule
+ *  above; logged once); -EPROTO the queue is not running.  Threads: owner. */
 int vq_chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out);
 
 /** vq_add_used() - return chain @head with @len bytes written: split writes used->ring[] then

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* snapshot.c - vq_snapshot_take(): one walk of a popped chain into caller storage (cvmm/vq/snapshot.h). */
+#include "internal.h"
+#include "cvmm/vq/snapshot.h"
+
+int vq_snapshot_take(vq_queue *q, const vq_chain *c, vq_desc_info *desc, uint32_t cap, vq_snapshot *s)
+{
+    if (CVMM_UNLIKELY(desc == NULL && cap != 0))
+        return -EINVAL;
+    vq_chain walk = *c; /* @c stays unwalked: after -ENOSPC the caller may try again with more room */
+    vq_desc_info d;
+    uint32_t n = 0, nread = 0;
+    uint64_t readable = 0, writable = 0;
+    int rc;
+    /* vq_chain_next() reads each descriptor once into a local and checks every chain rule (order of
+     * readable and writable buffers, the 4 GiB total, regions, loops, indirect tables): the entries
+     * stored here are those validated locals, never read from guest memory again. */
+    while ((rc = vq_chain_next(q, &walk, &d)) == 1) {
+        if (CVMM_UNLIKELY(n == cap))
+            return -ENOSPC;
+        desc[n++] = d;
+        if (d.write) {
+            writable += d.len;
+        } else {
+            readable += d.len;
+            nread = n;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    s->desc = desc;
+    s->ndesc = n;
+    s->nread = nread;
+    s->readable = (uint32_t)readable; /* the walker refused totals over 4 GiB */
+    s->writable = (uint32_t)writable;
+    s->head = c->head;
+    s->priv.q = q;
+    s->priv.gen = q->gen;
+    return 0;
+}
