@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cvmm/compiler.h"
 #include "cvmm/le.h"
 #include "cvmm/vq/chain.h"
 
@@ -41,8 +42,8 @@ struct vq_packed_event {
     cvmm_le16 desc;  /* off_wrap */
     cvmm_le16 flags; /* VQ_RING_EVENT_FLAGS_* */
 };
-_Static_assert(sizeof(struct vq_packed_desc) == 16, "packed descriptor is 16 bytes");
-_Static_assert(sizeof(struct vq_packed_event) == 4, "event suppression is 4 bytes");
+CVMM_STATIC_ASSERT(sizeof(struct vq_packed_desc) == 16, "packed descriptor is 16 bytes");
+CVMM_STATIC_ASSERT(sizeof(struct vq_packed_event) == 4, "event suppression is 4 bytes");
 
 #define VQ_PACKED_DESC_FLAGS 14u /* offset of flags in a descriptor */
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cvmm/compiler.h"
 #include "cvmm/le.h"
 #include "cvmm/vq/chain.h"
 
@@ -37,8 +38,8 @@ struct vq_split_used_elem {
     cvmm_le32 id;
     cvmm_le32 len;
 };
-_Static_assert(sizeof(struct vq_split_desc) == 16, "split descriptor is 16 bytes");
-_Static_assert(sizeof(struct vq_split_used_elem) == 8, "used element is 8 bytes");
+CVMM_STATIC_ASSERT(sizeof(struct vq_split_desc) == 16, "split descriptor is 16 bytes");
+CVMM_STATIC_ASSERT(sizeof(struct vq_split_used_elem) == 8, "used element is 8 bytes");
 
 /** Byte sizes and offsets of the rings for @size entries (with the event-idx fields). */
 static inline uint64_t vq_split_desc_bytes(uint32_t size) { return 16ull * size; }
