@@ -318,7 +318,7 @@ static int tx_sink(struct net_q *nq, const vq_snapshot *s)
  * rewrites its descriptors meanwhile cannot make the frame longer.  Return: 0; -EIO broken. */
 static int tx_port(struct net_q *nq, const vq_snapshot *s)
 {
-    static const uint8_t zero_hdr[NET_HDR_LEN];
+    static const uint8_t zero_hdr[NET_HDR_LEN] = {0};
     struct iovec iov[NET_TX_IOV_MAX + 1];
     vq_reader r;
     vq_reader_init(&r, s);

@@ -178,7 +178,7 @@ static __attribute__((noinline)) int typed_fail(const vmem_map *m, const char *o
     if (gpa & (size - 1))
         rc = -EINVAL;
     else if (!s || size - 1 > s->last - gpa)
-        rc = -EFAULT;
+        rc = -EFAULT; /* NOLINT(bugprone-branch-clone): as below, kept apart to say why */
     else if (write && vmem__slot_ro(s))
         rc = -EPERM;
     else
@@ -198,7 +198,7 @@ static CVMM_ALWAYS_INLINE uint8_t *typed_hva(const vmem_map *m, uint64_t gpa, ui
 }
 
 #define VMEM_LOAD(name, type, bytes, load)                                                                    \
-    int name(const vmem_map *m, uint64_t gpa, type *v)                                                        \
+    int name(const vmem_map *m, uint64_t gpa, type *v) /* NOLINT(bugprone-macro-parentheses): a type */       \
     {                                                                                                         \
         const uint8_t *h = typed_hva(m, gpa, bytes, false);                                                   \
         if (CVMM_UNLIKELY(!h))                                                                                \

@@ -22,15 +22,20 @@ extern "C" {
 #endif
 
 #ifndef __cplusplus
-_Static_assert(sizeof(_Atomic uint16_t) == 2 && _Alignof(_Atomic uint16_t) == 2, "atomic u16 layout");
-_Static_assert(sizeof(_Atomic uint32_t) == 4 && _Alignof(_Atomic uint32_t) == 4, "atomic u32 layout");
-_Static_assert(sizeof(_Atomic uint64_t) == 8 && _Alignof(_Atomic uint64_t) == 8, "atomic u64 layout");
+_Static_assert(sizeof(_Atomic uint16_t) == 2, "atomic u16 size");
+_Static_assert(_Alignof(_Atomic uint16_t) == 2, "atomic u16 alignment");
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32 size");
+_Static_assert(_Alignof(_Atomic uint32_t) == 4, "atomic u32 alignment");
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic u64 size");
+_Static_assert(_Alignof(_Atomic uint64_t) == 8, "atomic u64 alignment");
 _Static_assert(sizeof(_Atomic uint8_t) == 1, "atomic u8 layout");
 /* VMEM__LOAD/STORE/OR/FENCE(type, pointer, [value,] order): the single accesses below. */
+/* NOLINTBEGIN(bugprone-macro-parentheses): T is a type name, which cannot be parenthesised. */
 #define VMEM__LOAD(T, p, mo) atomic_load_explicit((_Atomic T *)(uintptr_t)(p), memory_order_##mo)
 #define VMEM__STORE(T, p, v, mo) atomic_store_explicit((_Atomic T *)(p), (v), memory_order_##mo)
 #define VMEM__OR(T, p, v, mo) ((void)atomic_fetch_or_explicit((_Atomic T *)(p), (v), memory_order_##mo))
 #define VMEM__FENCE(mo) atomic_thread_fence(memory_order_##mo)
+/* NOLINTEND(bugprone-macro-parentheses) */
 #else
 /* C++ before C++23 has no _Atomic qualifier: the same single accesses through the GCC/Clang builtins. */
 #define VMEM__MO_relaxed __ATOMIC_RELAXED
