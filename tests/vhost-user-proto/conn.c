@@ -3,6 +3,8 @@
  * receiver, fds on a later byte, a peer closing in the middle of a message or between messages, bad headers,
  * truncated fds (MSG_CTRUNC), EAGAIN on a full socket, EPIPE, timeouts; no fd ever leaks. */
 #include <criterion/criterion.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <sys/uio.h>
 
 #include "helpers.h"
@@ -220,29 +222,247 @@ Test(conn, too_many_fds_is_ebadf_and_the_stream_stays_in_step)
     cr_assert_eq(got.payload.u64, 10);
 }
 
-Test(conn, a_full_socket_is_eagain_and_nothing_is_lost)
+/* A sender on @fd (taken) with a deadline of @ms. */
+static vhu_conn *sender(int fd, int ms)
 {
     vhu_conn *tx;
-    cr_assert_eq(vhu_conn_new(NULL, sv[0], &tx), 0);
+    vhu_conn_config cfg = {.log = &logger, .name = "tx", .timeout_ms = ms};
+    cr_assert_eq(vhu_conn_new(&cfg, fd, &tx), 0);
+    return tx;
+}
+
+static void crypto_msg(vhu_msg *m, uint32_t size)
+{
+    vhu_msg_init(m, VHU_REQ_CREATE_CRYPTO_SESSION, 0);
+    memset(m->payload.raw, 0x77, size);
+    m->hdr.size = size;
+}
+
+Test(conn, a_full_socket_times_out_whole_frames_only_and_breaks)
+{
+    vhu_conn *tx = sender(sv[0], 50);
     sv[0] = -1;
     vhu_msg m, got;
-    vhu_msg_init(&m, VHU_REQ_CREATE_CRYPTO_SESSION, 0);
-    memset(m.payload.raw, 0x77, 64);
-    m.hdr.size = 64;
+    crypto_msg(&m, 64);
     int sent = 0, rc;
     while ((rc = vhu_conn_send(tx, &m)) == 0)
         sent++;
-    cr_assert_eq(rc, -EAGAIN);
-    cr_assert_not(vhu_conn_broken(tx), "nothing was half sent");
+    cr_assert_eq(rc, -ETIMEDOUT, "a reader that never comes: the deadline, not a hang and not -EAGAIN");
+    cr_assert(vhu_conn_broken(tx), "a peer that does not read is gone");
+    cr_assert(strstr(cap.last, "does not read"), "one line says why: %s", cap.last);
+    cr_assert_eq(vhu_conn_send(tx, &m), -EIO);
     int got_n = 0;
     while ((rc = vhu_conn_recv(rx, &got)) == 0) {
         cr_assert_eq(got.hdr.size, 64);
         got_n++;
     }
-    cr_assert_eq(rc, -EAGAIN);
+    cr_assert_eq(rc, -EAGAIN, "no half frame was left behind");
     cr_assert_eq(got_n, sent);
-    cr_assert_eq(vhu_conn_send(tx, &m), 0, "room again");
     vhu_conn_free(tx);
+}
+
+struct slow_reader {
+    vhu_conn *rx;
+    int delay_ms, got;
+};
+
+static void *slow_read(void *arg)
+{
+    struct slow_reader *r = arg;
+    vhu_msg got;
+    usleep((useconds_t)r->delay_ms * 1000);
+    while (vhu_conn_recv_wait(r->rx, &got, 500) == 0)
+        r->got++;
+    return NULL;
+}
+
+/* Before the fix a non-blocking socket that was full for an instant failed the send at once (-EAGAIN), and
+ * the daemon dropped a front-end that was merely slow. */
+Test(conn, a_reader_that_comes_back_before_the_deadline_loses_nothing)
+{
+    vhu_conn *tx = sender(sv[0], 5000);
+    sv[0] = -1;
+    vhu_msg m;
+    crypto_msg(&m, 64);
+    struct slow_reader r = {.rx = rx, .delay_ms = 100};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, slow_read, &r), 0);
+    int sent = 0;
+    for (; sent < 5000; sent++)
+        if (vhu_conn_send(tx, &m) < 0)
+            break;
+    cr_assert_eq(sent, 5000, "every send waited for room");
+    pthread_join(th, NULL);
+    cr_assert_eq(r.got, sent);
+    cr_assert_not(vhu_conn_broken(tx));
+    vhu_conn_free(tx);
+}
+
+struct stuck_sender {
+    vhu_conn *tx;
+    vhu_msg m;
+    atomic_int done;
+    int rc, sent;
+};
+
+static void *send_until_failure(void *arg)
+{
+    struct stuck_sender *s = arg;
+    while ((s->rc = vhu_conn_send(s->tx, &s->m)) == 0)
+        s->sent++;
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+/* Wait (bounded) for a thread that may hang in the old code; if it does, cut it loose through @peer. */
+static bool finished(atomic_int *done, pthread_t th, int peer)
+{
+    for (int i = 0; i < 500 && !atomic_load(done); i++)
+        usleep(10000);
+    bool ok = atomic_load(done);
+    if (!ok)
+        shutdown(peer, SHUT_RDWR); /* unblocks a sendmsg() stuck on the full socket */
+    pthread_join(th, NULL);
+    return ok;
+}
+
+Test(conn, a_blocking_socket_the_peer_never_reads_times_out)
+{
+    int bs[2];
+    cr_assert_eq(sockpair(bs, false), 0);
+    struct stuck_sender s = {.tx = sender(bs[0], 100)};
+    crypto_msg(&s.m, 1000);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, send_until_failure, &s), 0);
+    cr_assert(finished(&s.done, th, bs[1]), "the send blocked in sendmsg() forever");
+    cr_assert_eq(s.rc, -ETIMEDOUT);
+    cr_assert(vhu_conn_broken(s.tx));
+    vhu_conn_free(s.tx);
+    close(bs[1]);
+}
+
+struct frames_sender {
+    vhu_conn *tx;
+    vhu_msg m;
+    int n, rc;
+};
+
+static void *send_frames(void *arg)
+{
+    struct frames_sender *s = arg;
+    for (int i = 0; i < s->n && s->rc == 0; i++)
+        s->rc = vhu_conn_send(s->tx, &s->m);
+    return NULL;
+}
+
+/* Frames bigger than the socket buffer go out in pieces: each frame's fd with its first byte only, the rest
+ * within the one deadline, frames never interleaved. */
+Test(conn, partial_frames_are_finished_with_their_fds_on_the_first_byte)
+{
+    int small = 4096;
+    cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    int fd = make_memfd(4096, 0x5a);
+    struct frames_sender s = {.tx = sender(sv[0], 5000), .n = 8};
+    sv[0] = -1;
+    int peer = vhu_conn_fd(rx);
+    crypto_msg(&s.m, 4000);
+    cr_assert_eq(vhu_msg_add_fd(&s.m, fd), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, send_frames, &s), 0);
+    const size_t frame = 12 + 4000;
+    uint8_t buf[12 + 4000];
+    for (int f = 0; f < s.n; f++) {
+        size_t have = 0;
+        int pieces = 0, fds_seen = 0;
+        while (have < frame) {
+            struct pollfd p = {.fd = peer, .events = POLLIN};
+            cr_assert_eq(poll(&p, 1, 3000), 1);
+            union {
+                struct cmsghdr a;
+                char b[CMSG_SPACE(sizeof(int) * 4)];
+            } ctl;
+            size_t chunk = frame - have < 700 ? frame - have : 700; /* never read into the next frame */
+            struct iovec iov = {buf + have, chunk};
+            struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                                .msg_controllen = sizeof(ctl.b)};
+            ssize_t n = recvmsg(peer, &mh, MSG_CMSG_CLOEXEC);
+            cr_assert_gt(n, 0);
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+            if (cm) {
+                int got_fd;
+                memcpy(&got_fd, CMSG_DATA(cm), sizeof(int));
+                cr_assert_eq(have, 0, "frame %d: its fd came at byte %zu", f, have);
+                cr_assert_eq(first_byte(got_fd, 0, 4096), 0x5a);
+                close(got_fd);
+                fds_seen++;
+            }
+            have += (size_t)n;
+            pieces++;
+            usleep(1000);
+        }
+        cr_assert_eq(fds_seen, 1, "frame %d", f);
+        vhu_hdr h;
+        memcpy(&h, buf, 12);
+        cr_assert_eq(h.request, VHU_REQ_CREATE_CRYPTO_SESSION, "frame %d in step", f);
+        cr_assert_eq(h.size, 4000);
+        cr_assert_eq(buf[12 + 3999], 0x77);
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(s.rc, 0);
+    cr_assert_not(vhu_conn_broken(s.tx));
+    vhu_conn_free(s.tx);
+    close(fd);
+}
+
+Test(conn, a_peer_that_stops_reading_inside_a_frame_breaks_it_after_the_deadline)
+{
+    int small = 4096;
+    cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    vhu_conn *tx = sender(sv[0], 100);
+    sv[0] = -1;
+    vhu_msg m;
+    crypto_msg(&m, 4000);
+    int rc, n = 0;
+    while ((rc = vhu_conn_send(tx, &m)) == 0 && n < 1000)
+        n++;
+    cr_assert_eq(rc, -ETIMEDOUT);
+    cr_assert(vhu_conn_broken(tx));
+    vhu_conn_free(tx);
+}
+
+/* A failed receive must not leave the previous message in the caller's buffer: the daemon used to look at
+ * it and act on it (defect 8). */
+Test(conn, a_failed_receive_leaves_no_stale_message)
+{
+    vhu_msg m, got;
+    vhu_msg_build_u64(&m, VHU_REQ_GET_FEATURES, VHU_FLAG_NEED_REPLY, 0);
+    m.hdr.size = 0;
+    cr_assert_eq(raw_send(sv[0], &m.hdr, 12, NULL, 0), 12);
+    cr_assert_eq(vhu_conn_recv(rx, &got), 0);
+    cr_assert_eq(got.hdr.request, VHU_REQ_GET_FEATURES);
+    vhu_hdr bad = {VHU_REQ_SET_FEATURES, VHU_VERSION, VHU_PAYLOAD_MAX + 1};
+    cr_assert_eq(raw_send(sv[0], &bad, 12, NULL, 0), 12);
+    cr_assert_eq(vhu_conn_recv(rx, &got), -EBADMSG);
+    cr_assert_eq(got.hdr.request, VHU_REQ_NONE, "still holds request %u", got.hdr.request);
+    cr_assert_eq(got.hdr.flags, 0);
+    cr_assert_eq(got.hdr.size, 0);
+    cr_assert_eq(got.nfds, 0);
+    got.hdr.request = VHU_REQ_GET_FEATURES;
+    cr_assert_eq(vhu_conn_recv(rx, &got), -EIO);
+    cr_assert_eq(got.hdr.request, VHU_REQ_NONE, "cleared on every failure");
+}
+
+Test(conn, eof_inside_a_message_leaves_no_stale_message)
+{
+    vhu_msg got;
+    vhu_msg_build_u64(&got, VHU_REQ_SET_FEATURES, 0, 1);
+    vhu_hdr h = {VHU_REQ_SET_VRING_NUM, VHU_VERSION, 8};
+    cr_assert_eq(raw_send(sv[0], &h, 12, NULL, 0), 12);
+    close(sv[0]);
+    sv[0] = -1;
+    cr_assert_eq(vhu_conn_recv(rx, &got), -EIO);
+    cr_assert_eq(got.hdr.request, VHU_REQ_NONE);
+    cr_assert_eq(got.payload.u64, 0);
 }
 
 Test(conn, sending_to_a_closed_peer_is_epipe)

@@ -57,6 +57,8 @@ void vhu_backend_free(vhu_backend *b)
 
 int vhu_backend_fd(const vhu_backend *b) { return vhu_conn_fd(b->conn); }
 
+bool vhu_backend_broken(const vhu_backend *b) { return vhu_conn_broken(b->conn); }
+
 const vhu_validate_ctx *vhu_backend_ctx(const vhu_backend *b) { return &b->ctx; }
 
 void vhu_backend_set_num_queues(vhu_backend *b, uint32_t num_queues) { b->ctx.num_queues = num_queues; }

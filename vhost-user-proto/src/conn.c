@@ -110,6 +110,20 @@ int vhu_conn_fd(const vhu_conn *c) { return c->fd; }
 
 bool vhu_conn_broken(const vhu_conn *c) { return __atomic_load_n(&c->broken, __ATOMIC_RELAXED) != 0; }
 
+/* Wait until @c's socket takes bytes again or @deadline (vhu__now_ms() time, -1 = none) passes.
+ * Return: 0 writable (or hung up: the next sendmsg reports it); -ETIMEDOUT; -errno of poll(). */
+static int wait_writable(vhu_conn *c, int64_t deadline)
+{
+    int left = -1;
+    if (deadline >= 0) {
+        int64_t l = deadline - vhu__now_ms();
+        if (l <= 0)
+            return -ETIMEDOUT;
+        left = (int)l;
+    }
+    return vhu__poll(c->fd, POLLOUT, left);
+}
+
 int vhu_conn_send(vhu_conn *c, const vhu_msg *m)
 {
     if (vhu_conn_broken(c))
@@ -142,20 +156,26 @@ int vhu_conn_send(vhu_conn *c, const vhu_msg *m)
         cm->cmsg_len = CMSG_LEN(sizeof(int) * m->nfds);
         memcpy(CMSG_DATA(cm), m->fds, sizeof(int) * m->nfds);
     }
+    /* Never block inside sendmsg(): MSG_DONTWAIT on every call (the socket may be blocking, and it may be
+     * shared with a peer that flips O_NONBLOCK), and wait for room with poll() against one deadline for the
+     * whole frame.  A peer that takes nothing, or part of the frame, for timeout_ms is treated as gone. */
+    int t = vhu__timeout(c->timeout_ms);
+    int64_t deadline = t < 0 ? -1 : vhu__now_ms() + t;
     size_t total = VHU_HDR_SIZE + m->hdr.size, sent = 0;
     for (;;) {
-        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             int err = -errno;
             if (err == -EINTR)
                 continue;
             if (err == -EAGAIN || err == -EWOULDBLOCK) {
-                if (sent == 0)
-                    return -EAGAIN; /* nothing left our hands: the caller may retry */
-                /* Half a frame is out: finish it, or the stream is lost. */
-                int rc = vhu__poll(c->fd, POLLOUT, vhu__timeout(c->timeout_ms));
-                if (rc < 0)
-                    return set_broken(c, rc, "partial write could not finish");
+                int rc = wait_writable(c, deadline);
+                if (rc < 0) {
+                    char why[96];
+                    snprintf(why, sizeof(why), "%s id %u: the peer took %zu of %zu bytes in %d ms",
+                             sent ? "partial write of" : "the peer does not read,", m->hdr.request, sent, total, t);
+                    return set_broken(c, rc, why);
+                }
                 continue;
             }
             if (sent == 0 && err == -EBADF) { /* a closed fd in fds[]: nothing left, the stream is intact */
@@ -285,14 +305,33 @@ static int recv_impl(vhu_conn *c, vhu_msg *m, bool dontwait)
     return 0;
 }
 
-int vhu_conn_recv(vhu_conn *c, vhu_msg *m) { return recv_impl(c, m, false); }
+/* No stale message: whatever @m held before (the previous message, say) must not be taken for the one that
+ * failed to arrive.  The header reads as request 0 (VHU_REQ_NONE), size 0, no flags; no fds. */
+static void msg_clear(vhu_msg *m)
+{
+    memset(&m->hdr, 0, sizeof(m->hdr));
+    memset(m->payload.raw, 0, sizeof(m->payload.raw));
+    m->nfds = 0;
+    for (uint32_t i = 0; i < VHU_MAX_FDS; i++)
+        m->fds[i] = -1;
+}
+
+static int recv_msg(vhu_conn *c, vhu_msg *m, bool dontwait)
+{
+    int rc = recv_impl(c, m, dontwait);
+    if (rc < 0 && rc != -EBADF && rc != -EAGAIN)
+        msg_clear(m);
+    return rc;
+}
+
+int vhu_conn_recv(vhu_conn *c, vhu_msg *m) { return recv_msg(c, m, false); }
 
 int vhu_conn_recv_wait(vhu_conn *c, vhu_msg *m, int timeout_ms)
 {
     int t = timeout_ms == 0 ? vhu__timeout(c->timeout_ms) : timeout_ms;
     int64_t deadline = t < 0 ? -1 : vhu__now_ms() + t;
     for (;;) {
-        int rc = recv_impl(c, m, true);
+        int rc = recv_msg(c, m, true);
         if (rc != -EAGAIN)
             return rc;
         int left = -1;

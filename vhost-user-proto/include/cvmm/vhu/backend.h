@@ -40,7 +40,9 @@ typedef struct vhu_backend_config {
     uint64_t protocol_features; /* what the back-end offers in GET_PROTOCOL_FEATURES: a SET_PROTOCOL_FEATURES
                                    with other bits is rejected (-EPROTO) */
     uint32_t num_queues;        /* vring indices are checked against it centrally; 0 = not checked */
-    int timeout_ms;             /* see vhu_conn_config */
+    int timeout_ms;             /* deadline of each reply sent (the whole frame) and of the postcopy ack wait;
+                                   0 = 5000 ms, < 0 = forever.  A front-end that does not read a reply
+                                   within it breaks the connection (the send fails -ETIMEDOUT, logged) */
 } vhu_backend_config;
 
 /** vhu_backend_new() - an endpoint on a connected socket.  Return: 0; -EINVAL; -ENOMEM.
@@ -53,6 +55,12 @@ void vhu_backend_free(vhu_backend *b);
 
 /** vhu_backend_fd() - the socket, to poll.  Borrowed. */
 int vhu_backend_fd(const vhu_backend *b);
+
+/** vhu_backend_broken() - has the connection failed for good (framing error, EOF, socket error, a reply
+ *  the front-end did not take within timeout_ms)?  Then every call fails with -EIO: close it.  After a
+ *  failed vhu_backend_recv() this is how to tell a rejected request (the connection goes on, m->hdr is the
+ *  request's) from a broken stream (m was cleared: there is no request to answer).  Threads: any. */
+bool vhu_backend_broken(const vhu_backend *b);
 
 /** vhu_backend_ctx() - the validator context the endpoint maintains (negotiated protocol features,
  *  num_queues, postcopy state).  Borrowed, valid until vhu_backend_free(). */
@@ -121,7 +129,8 @@ typedef struct vhu_backend_channel_config {
     const char *name;           /* log prefix, copied; NULL = "vhu-backend-channel" */
     uint64_t protocol_features; /* negotiated protocol features (gates, REPLY_ACK) */
     uint32_t num_queues;        /* index check on VRING_CALL/ERR/HOST_NOTIFIER; 0 = off */
-    int timeout_ms;             /* how long to wait for the front-end's ack; 0 = 5000, < 0 = forever */
+    int timeout_ms;             /* deadline of each send (the whole frame) and of each wait for the front-
+                                   end's answer; 0 = 5000 ms, < 0 = forever (only for a trusted peer) */
     bool no_need_reply;         /* do not set NEED_REPLY even with REPLY_ACK (fire and forget) */
 } vhu_backend_channel_config;
 
@@ -135,10 +144,14 @@ void vhu_backend_channel_free(vhu_backend_channel *ch);
 /** vhu_backend_channel_request() - validate and send @req (id = enum vhu_backend_req; NEED_REPLY is
  *  added when REPLY_ACK is negotiated unless no_need_reply), then wait for the answer if one is owed.
  *  @reply (may be NULL) receives the answer and owns its fds.
+ *  The channel is a socket the front-end gave us and may never read: the send never blocks (it waits for
+ *  room for at most timeout_ms, then fails), and the wait for an answer ends after timeout_ms too, so one
+ *  request takes at most 2 x timeout_ms.
  *  Return: 0 the front-end acked 0 (or nothing was owed); -EREMOTEIO it answered non-zero;
  *  -EINVAL @req is invalid (validation errno logged); -EPROTO gating feature not negotiated;
- *  -ETIMEDOUT no answer in time; -EPIPE/-ECONNRESET the front-end is gone; -EIO broken (after a
- *  timeout or a malformed answer the channel is broken: a late answer would be taken for the next one).
+ *  -ETIMEDOUT the front-end did not take the request, or did not answer, in time; -EPIPE/-ECONNRESET the
+ *  front-end is gone; -EIO broken (after a timeout or a malformed answer the channel is broken and says so
+ *  in one log line: a late answer would be taken for the next one, so drop the channel).
  *  Ownership: borrows @req and its fds.  Threads: any (serialised). */
 int vhu_backend_channel_request(vhu_backend_channel *ch, vhu_msg *req, vhu_msg *reply);
 

@@ -10,8 +10,14 @@
  *  Common returns of the request functions: 0; -EINVAL bad argument (nothing sent); -EPROTO the gating
  *  protocol feature is not negotiated (nothing sent) or the reply answers another request;
  *  -EREMOTEIO the back-end answered with an error (non-zero ack, empty GET_CONFIG reply, non-zero
- *  status); -EBADMSG/-EBADF/-EOVERFLOW a malformed reply (the connection turns broken); -ETIMEDOUT no
- *  reply within timeout_ms (broken); -EPIPE/-ECONNRESET the back-end is gone; -EIO broken.
+ *  status); -EBADMSG/-EBADF/-EOVERFLOW a malformed reply (the connection turns broken); -ETIMEDOUT the
+ *  back-end did not take the request, or did not reply, within timeout_ms (broken); -EPIPE/-ECONNRESET
+ *  the back-end is gone; -EIO broken.
+ *
+ *  Deadlines: no call waits for the back-end without one.  Every send (requests, the postcopy
+ *  acknowledgement, answers on the back-end channel) is non-blocking with a deadline of timeout_ms for the
+ *  whole frame (cvmm/vhu/conn.h), and every wait for a reply or an ack has its own timeout_ms.  A request
+ *  therefore returns within 2 x timeout_ms whatever the back-end does.
  *  fd parameters are borrowed (the back-end receives duplicates); out fds are owned by the caller.
  *
  *  Threads: main-channel calls are owner (one thread at a time).  vhu_frontend_backend_serve() may run on
@@ -35,7 +41,8 @@ typedef struct vhu_frontend vhu_frontend;
 typedef struct vhu_frontend_config {
     const struct cvmm_log *log; /* borrowed, must outlive the front-end; NULL = stderr at WARN */
     const char *name;           /* log prefix, copied; NULL = "vhu-frontend" */
-    int timeout_ms;             /* reply timeout; 0 = 5000, < 0 = forever */
+    int timeout_ms;             /* deadline of each send and of each wait for a reply, on both channels;
+                                   0 = 5000 ms, < 0 = forever (only for a trusted back-end) */
 } vhu_frontend_config;
 
 /** vhu_frontend_connect() - connect to the back-end listening on UNIX socket @path.
