@@ -9,61 +9,9 @@
 #include <sys/un.h>
 
 #include "vub_test.h"
+#include "raw_peer.h"
 
 TestSuite(robustness, .init = vt_init, .fini = vt_fini, .timeout = 10);
-
-static int raw_connect(void)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    strcpy(sa.sun_path, vt.path);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
-}
-
-static void raw_send(int fd, uint32_t req, uint32_t flags, uint32_t size, const void *p, size_t plen, const int *fds,
-                     unsigned nfds)
-{
-    char buf[12 + 8192];
-    vhu_hdr h = {.request = req, .flags = VHU_VERSION | flags, .size = size};
-    memcpy(buf, &h, 12);
-    if (plen)
-        memcpy(buf + 12, p, plen);
-    struct iovec iov = {.iov_base = buf, .iov_len = 12 + plen};
-    char cbuf[CMSG_SPACE(sizeof(int) * 16)];
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds) {
-        memset(cbuf, 0, sizeof(cbuf));
-        mh.msg_control = cbuf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-    }
-    cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)(12 + plen));
-}
-
-/* Receive one reply: returns its payload size, or -1 on EOF/timeout. */
-static int raw_recv(int fd, vhu_hdr *h, void *p, size_t cap)
-{
-    struct pollfd pf = {.fd = fd, .events = POLLIN};
-    if (poll(&pf, 1, 3000) != 1)
-        return -1;
-    if (recv(fd, h, 12, MSG_WAITALL) != 12)
-        return -1;
-    if (h->size > cap || (h->size && recv(fd, p, h->size, MSG_WAITALL) != (ssize_t)h->size))
-        return -1;
-    return (int)h->size;
-}
-
-static bool raw_closed(int fd)
-{
-    char c;
-    struct pollfd pf = {.fd = fd, .events = POLLIN};
-    return poll(&pf, 1, 3000) == 1 && recv(fd, &c, 1, 0) == 0;
-}
 
 /* A raw front-end that negotiated REPLY_ACK. */
 static int raw_negotiated(void)
@@ -446,32 +394,6 @@ Test(robustness, vring_indices_out_of_range_never_reach_a_queue)
     cr_assert(raw_closed(fd));
     close(fd);
     serves_a_new_front_end();
-}
-
-Test(robustness, a_pipe_as_call_fd_never_blocks_the_worker)
-{
-    struct vt_ring r;
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
-    vt_memory(1, 1 << 20, 0);
-    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0); /* blocking, and nobody reads it */
-    cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, 0, p[1]), 0);
-    int fl = fcntl(p[1], F_GETFL);
-    cr_assert(fl & O_NONBLOCK, "the daemon made writes to it non-blocking");
-    char junk[4096] = {0};
-    while (write(p[1], junk, sizeof(junk)) > 0) /* fill it */
-        ;
-    for (int i = 0; i < 5; i++) {
-        uint16_t h = vt_add_chain(&r, 0x80000, 8);
-        vt_kick(&r);
-        cr_assert_eq(vt_wait_used(&r, h), 8);
-    }
-    uint32_t base;
-    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0); /* the worker still answers */
-    close(p[0]);
-    close(p[1]);
-    vt_ring_free(&r);
 }
 
 /* ---- random messages ---- */

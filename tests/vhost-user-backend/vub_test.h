@@ -290,6 +290,7 @@ struct vt_opts {
     bool serve_once;
     uint64_t extra_proto;
     bool no_frontend;
+    int peer_timeout_ms; /* vub_daemon_config.peer_timeout_ms */
 };
 
 static void vt_start_daemon(const struct vt_opts *o)
@@ -301,6 +302,7 @@ static void vt_start_daemon(const struct vt_opts *o)
         .nworkers = o->nworkers,
         .log = &vt.log,
         .serve_once = o->serve_once,
+        .peer_timeout_ms = o->peer_timeout_ms,
     };
     vt.info = (vub_device_info){
         .name = "tdev",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Back-end requests (cvmm/vub/backend.h) over the vhost-user-proto back-end channel. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,11 +31,14 @@ void vub__backend_set(struct vub_backend *b, int owned_fd, uint64_t proto)
 {
     vhu_backend_channel *ch = NULL;
     if (owned_fd >= 0) {
+        char name[48];
+        snprintf(name, sizeof(name), "%.24s backend-channel", b->d->name);
         vhu_backend_channel_config cc = {
             .log = b->d->log,
-            .name = b->d->name,
+            .name = name,
             .protocol_features = proto,
             .num_queues = b->d->nqueues,
+            .timeout_ms = b->d->peer_timeout_ms,
         };
         if (vhu_backend_channel_new(&cc, owned_fd, &ch) < 0)
             ch = NULL; /* logged by vhu; the fd is closed */

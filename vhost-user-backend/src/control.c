@@ -101,14 +101,21 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
 }
 
 
-/* Protocol features across reconnects.  QEMU 7.2's vhost-user-rng, serving a chardev in server mode,
+/* Protocol features across reconnects (the one thing a reconnect carries; cvmm/vub/daemon.h).
+ * The spec negotiates them per connection, and QEMU with reconnect=1, libvhost-user and DPDK start every
+ * connection from nothing.  QEMU 7.2's vhost-user-rng, serving a chardev in server mode, does not: it
  * reconnects (to a restarted back-end, too) and goes on with SET_VRING_CALL, SET_FEATURES, GET_STATUS
- * (with NEED_REPLY) without negotiating protocol features again: it still believes in the previous
- * connection's.  So a new connection starts with the features the previous connection negotiated (in a
- * new process: everything we offer except the two that change the meaning of messages, GPA_ADDRESSES and
- * INBAND_NOTIFICATIONS, and SHMEM, newer than QEMU 7.2; the others only allow messages), and drops them again as soon as its first
- * message starts a negotiation (GET_FEATURES, SET_OWNER, ...: every fresh front-end, QEMU's blk and net
- * after a reconnect included). */
+ * (with NEED_REPLY) still believing in the previous connection's set.  So:
+ *  - carried set: the protocol features in effect when the last connection that delivered a whole message
+ *    ended (prev_proto, prev_valid).  A connection that delivered none (closed at once, a partial or bad
+ *    header, EOF inside its first message) leaves it as it was.  Before any such connection (a new process):
+ *    everything we offer except the two that change the meaning of messages, GPA_ADDRESSES and
+ *    INBAND_NOTIFICATIONS, and SHMEM, newer than QEMU 7.2; the others only allow messages.
+ *  - a new connection starts with the carried set; its first whole message decides, and only that message
+ *    (never a stale buffer): GET_FEATURES, GET_PROTOCOL_FEATURES, SET_OWNER, RESET_OWNER start a
+ *    negotiation and drop the set to 0 (every fresh front-end, QEMU's blk and net after a reconnect
+ *    included); SET_PROTOCOL_FEATURES replaces it; anything else goes on with it.
+ * A set negotiated as 0 is carried as 0 (prev_valid tells it from "none yet"). */
 #define PROTO_ASSUMED_MASK (~(PBIT(GPA_ADDRESSES) | PBIT(INBAND_NOTIFICATIONS) | PBIT(SHMEM)))
 
 static void set_proto(vub_daemon *d, uint64_t p)
@@ -211,7 +218,7 @@ void vub__ctl_inherit(vub_daemon *d)
     struct vub__ctl *c = d->ctl;
     c->first_seen = false;
     c->inherited = false;
-    uint64_t p = (c->prev_proto ? c->prev_proto : c->offered_proto & PROTO_ASSUMED_MASK) & c->offered_proto;
+    uint64_t p = (c->prev_valid ? c->prev_proto : c->offered_proto & PROTO_ASSUMED_MASK) & c->offered_proto;
     vhu_backend_set_protocol_features(c->conn, p);
     set_proto(d, p);
     c->inherited = true;
@@ -379,7 +386,10 @@ void vub__ctl_connected(vub_daemon *d)
 void vub__ctl_disconnected(vub_daemon *d)
 {
     struct vub__ctl *c = d->ctl;
-    c->prev_proto = c->proto;
+    if (c->first_seen) { /* see "Protocol features across reconnects" */
+        c->prev_proto = c->proto;
+        c->prev_valid = true;
+    }
     vub__backend_set(&d->backend, -1, 0);
     vub__ctl_reset(d);
     if (c->xfer_running)

@@ -69,6 +69,7 @@ static int conn_open(vub_daemon *d, int owned_fd)
         .name = d->name,
         .protocol_features = c->offered_proto,
         .num_queues = d->nqueues,
+        .timeout_ms = d->peer_timeout_ms,
     };
     rc = vhu_backend_new(&bc, owned_fd, &c->conn);
     if (rc < 0)
@@ -84,25 +85,33 @@ static int conn_open(vub_daemon *d, int owned_fd)
     return 0;
 }
 
+/* After a message is handled: close the fds no handler kept and clear the header, so nothing of it is
+ * left to be taken for a later message (of this connection or the next). */
+static void msg_forget(vhu_msg *m)
+{
+    vhu_msg_close_fds(m);
+    memset(&m->hdr, 0, sizeof(m->hdr));
+}
+
 static void conn_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop, (void)revents;
     vub_daemon *d = io->data;
     struct vub__ctl *c = d->ctl;
     vhu_msg *m = &c->msg;
-    /* Handle what is there, but yield after a batch so stop requests and other watchers run. */
+    /* Handle what is there, but yield after a batch so stop requests and other watchers run.  Decisions
+     * look at the message just received and at nothing older: a receive that failed on the stream (bad
+     * header, EOF or an error inside a message) leaves no message at all (the endpoint is broken and @m is
+     * cleared), so it only closes the connection; and @m is cleared after each message. */
     for (int n = 0; n < 64 && c->conn && !c->conn_dead; n++) {
         int rc = vhu_backend_recv(c->conn, m);
         if (rc == -EAGAIN)
             return;
-        if (rc == 0) {
+        if (rc == 0)
             vub__ctl_dispatch(d, m);
-            vhu_msg_close_fds(m);
-            continue;
-        }
-        vhu_msg_close_fds(m);
-        if (rc == -ECONNRESET || rc == -EIO || !vub__ctl_rejected(d, m, rc))
+        else if (vhu_backend_broken(c->conn) || !vub__ctl_rejected(d, m, rc))
             c->conn_dead = true;
+        msg_forget(m);
     }
     if (c->conn && c->conn_dead)
         conn_close(d);
@@ -232,6 +241,7 @@ int vub_daemon_new(const vub_daemon_config *cfg, vub_daemon **out)
     d->ctx = cfg->ctx;
     d->log = cfg->log;
     d->name = cfg->info->name ? cfg->info->name : "vub";
+    d->peer_timeout_ms = cfg->peer_timeout_ms ? cfg->peer_timeout_ms : VUB_PEER_TIMEOUT_MS_DEFAULT;
     d->nqueues = cfg->info->num_queues;
     d->max_queue_size = cfg->info->max_queue_size ? cfg->info->max_queue_size : VUB_DEFAULT_MAX_QUEUE_SIZE;
     d->nworkers = nworkers;

@@ -97,6 +97,7 @@ struct vub_daemon {
     void *ctx;
     const struct cvmm_log *log;
     const char *name;
+    int peer_timeout_ms;        /* deadline of every send to the front-end and wait for its answer */
     unsigned nqueues;
     uint32_t max_queue_size;
     unsigned nworkers;
@@ -146,7 +147,8 @@ struct vub__ctl {
     bool features_set;
     uint64_t proto;          /* acked protocol features */
     bool owner;
-    uint64_t prev_proto;     /* protocol features of the previous connection (see control.c) */
+    uint64_t prev_proto;     /* protocol features carried to the next connection (see control.c) */
+    bool prev_valid;         /* prev_proto comes from a connection that delivered a message */
     bool inherited;          /* this connection runs on prev_proto until it negotiates */
     bool first_seen;         /* the connection's first message was looked at */
     uint64_t status;

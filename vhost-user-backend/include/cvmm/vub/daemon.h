@@ -10,9 +10,23 @@
  *  vub_daemon_run() until vub_daemon_stop(), a signal (handle_signals), or the end of the connection with
  *  serve_once; vub_daemon_free().  When a front-end disconnects the daemon stops every ring, resets the
  *  device, forgets guest memory, and waits for the next connection (listen: accept; client mode: connect
- *  again every 100 ms), unless serve_once.  A new connection whose first message does not start a
- *  negotiation (QEMU 7.2's vhost-user-rng after a reconnect) keeps the protocol features negotiated before
- *  (or, in a new process, assumes what the daemon offers but GPA_ADDRESSES, INBAND_NOTIFICATIONS, SHMEM).
+ *  again every 100 ms), unless serve_once.
+ *
+ *  What a reconnect carries: the protocol features, and nothing else (virtio features, owner, status,
+ *  memory, rings, dirty log, inflight area, back-end channel and shmem config are per connection).  The
+ *  spec negotiates protocol features per connection, and QEMU with reconnect=1, libvhost-user and DPDK
+ *  start each connection from nothing; QEMU 7.2's vhost-user-rng in server mode instead goes on after a
+ *  reconnect as if the previous negotiation still held.  So a new connection starts with the carried set:
+ *  the protocol features in effect when the last connection that delivered at least one whole message
+ *  ended (a connection closed before its first whole message, e.g. on a bad or partial header, changes
+ *  nothing; a set negotiated as 0 is carried as 0); in a new process, what the daemon offers but
+ *  GPA_ADDRESSES, INBAND_NOTIFICATIONS and SHMEM.  The connection's first whole message decides:
+ *  GET_FEATURES, GET_PROTOCOL_FEATURES, SET_OWNER or RESET_OWNER starts a negotiation (the set drops to
+ *  0), SET_PROTOCOL_FEATURES replaces it, anything else goes on with it.
+ *
+ *  Peers are untrusted: the daemon never blocks on the front-end (see peer_timeout_ms), and a message
+ *  that fails to arrive (framing error, EOF inside it) closes the connection without anything being
+ *  decided from an older message.
  *
  *  Threads: every function is `control` (the thread that calls vub_daemon_run()) unless said otherwise. */
 #ifndef CVMM_VUB_DAEMON_H
@@ -31,6 +45,10 @@ extern "C" {
 
 struct ev_loop;
 
+/** The default of vub_daemon_config.peer_timeout_ms: the longest the control thread (or a device thread
+ *  sending a back-end request) waits for the front-end to take one message or to answer one request. */
+#define VUB_PEER_TIMEOUT_MS_DEFAULT 5000
+
 typedef struct vub_daemon vub_daemon;
 
 /** vub_daemon_config - transparent; zero means default. */
@@ -42,6 +60,12 @@ typedef struct vub_daemon_config {
     const struct cvmm_log *log;  /* borrowed, outlives the daemon; NULL: stderr at WARN */
     struct ev_loop *loop;        /* control loop, borrowed; NULL: the daemon makes its own ev_loop_new() */
     bool serve_once;             /* return from vub_daemon_run() after the first connection ends */
+    int peer_timeout_ms;         /* deadline of every send to the front-end (replies on the main socket,
+                                  * requests on the back-end channel) and of every wait for its answer;
+                                  * 0: VUB_PEER_TIMEOUT_MS_DEFAULT; < 0: forever (only for a trusted
+                                  * front-end).  A front-end that does not read a reply in time loses its
+                                  * connection; one that does not read the back-end channel loses the
+                                  * channel (the request fails with -EIO); both are logged. */
     bool handle_signals;         /* SIGTERM/SIGINT stop vub_daemon_run() (needs the default loop, or NULL loop
                                   * in a program that has no other default-loop user: then the daemon uses
                                   * ev_default_loop()) */
