@@ -12,9 +12,16 @@
  *                                   in7  inside region 7 (its first byte)
  *  mem_find_region_256            256 regions x 1 MiB, one lookup of every region start per op
  *                                 (rust-vmm's benches/guest_memory.rs find_region)
+ *  mem_region_fd_1m               map and unmap a region of an unsealed 1 MiB memfd (vmem_region_new_fd() +
+ *                                 vmem_region_unref(): mmap, the fault guard's registration, guard pages
+ *                                 when built with CVMM_GUARD_PAGES)
+ *  mem_region_anon_64m            the same for 64 MiB of anonymous memory (MAP_NORESERVE)
+ *  mem_map_check                  vmem_map_check() on a healthy map (the check after every kick)
  * Usage: bench-vm-memory [name-filter]; CVMM_BENCH_MS / CVMM_BENCH_REPS tune the harness. */
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cvmm/vmem.h"
 #include "harness.h"
@@ -159,6 +166,44 @@ static uint64_t find_256(void *arg, uint64_t iters)
     return t;
 }
 
+/* ---- mapping cost ------------------------------------------------------------------------------------ */
+static uint64_t region_fd(void *arg, uint64_t iters)
+{
+    int fd = *(const int *)arg;
+    vmem_region_desc d = {.gpa = 0, .size = 1 * MiB};
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < iters; i++) {
+        vmem_region *r;
+        check(vmem_region_new_fd(&d, dup(fd), NULL, &r), "vmem_region_new_fd");
+        vmem_region_unref(r);
+    }
+    return bench_now_ns() - t0;
+}
+
+static uint64_t region_anon(void *arg, uint64_t iters)
+{
+    (void)arg;
+    vmem_region_desc d = {.gpa = 0, .size = 64 * MiB, .flags = VMEM_REGION_NORESERVE};
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < iters; i++) {
+        vmem_region *r;
+        check(vmem_region_new_anon(&d, NULL, &r), "vmem_region_new_anon");
+        vmem_region_unref(r);
+    }
+    return bench_now_ns() - t0;
+}
+
+static uint64_t map_check(void *arg, uint64_t iters)
+{
+    const vmem_map *m = arg;
+    uint64_t acc = 0, t0 = bench_now_ns();
+    for (uint64_t i = 0; i < iters; i++)
+        acc += (uint64_t)-vmem_map_check(m, NULL);
+    uint64_t t = bench_now_ns() - t0;
+    bench_sink(acc);
+    return t;
+}
+
 int main(int argc, char **argv)
 {
     bench_init(argc, argv);
@@ -198,6 +243,13 @@ int main(int argc, char **argv)
 
     vmem_map *m256 = map_of_anon(1 * MiB, 256);
     bench_run("mem_find_region_256", find_256, m256, 0);
+    bench_run("mem_map_check", map_check, m256, 0);
     vmem_map_free(m256);
+
+    int fd = memfd_create("bench", MFD_CLOEXEC);
+    check(fd < 0 || ftruncate(fd, (off_t)MiB) < 0 ? -1 : 0, "memfd");
+    bench_run("mem_region_fd_1m", region_fd, &fd, 0);
+    close(fd);
+    bench_run("mem_region_anon_64m", region_anon, NULL, 0);
     return 0;
 }

@@ -19,13 +19,36 @@
 #include "cvmm/vmem/map.h"
 #include "cvmm/vmem/region.h"
 
+/** Bytes of PROT_NONE address space reserved on each side of every mapping, rounded up to the mapping's
+ *  page size: one page by default, 2 MiB with the CMake option CVMM_GUARD_PAGES (fuzz builds); 0 turns
+ *  guard pages off.  Costs are in vm-memory/README.md. */
+#ifndef VMEM__GUARD_BYTES
+#define VMEM__GUARD_BYTES 1
+#endif
+
+/** One mapping made by vmem__mmap_fd()/vmem__mmap_anon(): [start, start+size) is the memory, page-aligned
+ *  (to the huge page on hugetlbfs); [base, base+len) is what vmem__munmap() releases (the memory plus its
+ *  guard pages, if any). */
+struct vmem__mapping {
+    void *base;
+    size_t len;
+    uint8_t *start;
+    size_t size;
+    size_t page;  /* the mapping's page size */
+    uint8_t *hva; /* the first byte asked for (start + offset % page) */
+};
+
+struct vmem__fault_slot;
+
 struct vmem_region {
     atomic_uint refs;
+    atomic_uint faulted;     /* set by the fault guard (fault.c) when an access hit a truncated page */
     uint32_t flags;          /* VMEM_REGION_* */
+    bool sealed;             /* fd-backed and F_SEAL_SHRINK: cannot fault, not guarded */
     uint64_t gpa, size, user_addr, mmap_offset;
     uint8_t *hva;            /* host address of the byte at gpa */
-    void *map_base;          /* what mmap returned */
-    size_t map_len;          /* what was mapped */
+    struct vmem__mapping mp;
+    struct vmem__fault_slot *guard; /* registered with the fault guard, or NULL */
     int fd;                  /* owned, -1 for anonymous memory */
     const struct cvmm_log *log;
 };
@@ -102,8 +125,9 @@ struct vmem_log {
     uint8_t *bits;
     uint64_t size;           /* bytes of bitmap */
     uint64_t pages;          /* pages the bitmap covers: size * 8, saturated */
-    void *map_base;
-    size_t map_len;
+    struct vmem__mapping mp;
+    atomic_uint faulted;     /* set by the fault guard: the log's file shrank */
+    struct vmem__fault_slot *guard; /* or NULL (sealed) */
     const struct cvmm_log *log;
 };
 
@@ -112,10 +136,31 @@ struct vmem_log {
 __attribute__((cold)) int vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc);
 
 /** vmem__mmap_fd() - map [offset, offset+size) of @fd MAP_SHARED, rounded out to the page (on hugetlbfs
- *  to st_blksize); a regular file must be at least offset + size bytes long.  Logs one line naming
- *  @what on failure.  Return: 0 with the mapping in base and len, and hva the byte at @offset; -EBADF;
- *  -EINVAL; the mmap errno. */
+ *  to st_blksize), between guard pages if VMEM__GUARD_BYTES; a regular file must be at least offset + size
+ *  bytes long.  Logs one line naming @what on failure.  Return: 0 with *out filled (hva: the byte at
+ *  @offset); -EBADF; -EINVAL; the mmap errno.  (mmap.c) */
 int vmem__mmap_fd(int fd, uint64_t offset, uint64_t size, int prot, int extra_flags, const struct cvmm_log *log,
-                  const char *what, void **base, size_t *len, uint8_t **hva);
+                  const char *what, struct vmem__mapping *out);
+/** vmem__mmap_anon() - private anonymous memory of @size bytes (rounded up to the page), guarded like
+ *  vmem__mmap_fd().  Return: 0; -EINVAL too large; the mmap errno (not logged). */
+int vmem__mmap_anon(uint64_t size, int prot, int extra_flags, struct vmem__mapping *out);
+/** vmem__munmap() - release a mapping and its guard pages; a released or zeroed one is a no-op. */
+void vmem__munmap(struct vmem__mapping *mp);
+/** vmem__page_size() - the system page size. */
+uint64_t vmem__page_size(void);
+
+/* ---- the fault guard (fault.c): the library's one piece of process-wide state ---- */
+
+/** vmem__fault_watch() - guard [start, start+size) (granule @page, protection @prot): a SIGBUS on a page of
+ *  it (the file shrank) maps private zero pages from that page to the end of the range with MAP_FIXED, so
+ *  the access completes, and sets *@flag.  Installs the process's SIGBUS handler on first use.
+ *  Return: 0 with *out the registration; -ENOMEM; the sigaction errno.  Logs one line on failure. */
+int vmem__fault_watch(uint8_t *start, size_t size, size_t page, int prot, atomic_uint *flag,
+                      const struct cvmm_log *log, struct vmem__fault_slot **out);
+/** vmem__fault_unwatch() - forget a registration (NULL: no-op); returns once no handler can still act on
+ *  it, so the caller may munmap the range next. */
+void vmem__fault_unwatch(struct vmem__fault_slot *s);
+/** vmem__fault_count() - guarded faults in this process so far (one relaxed load). */
+unsigned vmem__fault_count(void);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* vm-memory/src/log.c - the dirty-page bitmap shared with the front-end (cvmm/vmem/log.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,14 +22,26 @@ int vmem_log_new_fd(int fd, uint64_t offset, uint64_t size, const struct cvmm_lo
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: dirty log: out of memory");
         return -ENOMEM;
     }
-    int rc = vmem__mmap_fd(fd, offset, size, PROT_READ | PROT_WRITE, 0, log, "dirty log", &l->map_base,
-                           &l->map_len, &l->bits);
+    int rc = vmem__mmap_fd(fd, offset, size, PROT_READ | PROT_WRITE, 0, log, "dirty log", &l->mp);
     if (rc < 0) {
         free(l);
         return rc;
     }
+    l->bits = l->mp.hva;
+    /* The front-end may truncate the log's file too: marking must not kill us (see fault.c). */
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        rc = vmem__fault_watch(l->mp.start, l->mp.size, l->mp.page, PROT_READ | PROT_WRITE, &l->faulted, log,
+                               &l->guard);
+        if (rc < 0) {
+            vmem__munmap(&l->mp);
+            free(l);
+            return rc;
+        }
+    }
     atomic_init(&l->refs, 1);
     atomic_init(&l->warned, false);
+    atomic_init(&l->faulted, 0);
     l->size = size;
     l->pages = size > UINT64_MAX / 8 ? UINT64_MAX : size * 8;
     l->log = log;
@@ -48,7 +61,8 @@ void vmem_log_unref(vmem_log *l)
         return;
     if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
         return;
-    munmap(l->map_base, l->map_len);
+    vmem__fault_unwatch(l->guard);
+    vmem__munmap(&l->mp);
     free(l);
 }
 

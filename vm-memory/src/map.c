@@ -284,3 +284,18 @@ int vmem_map_mark_dirty(const vmem_map *m, uint64_t gpa, uint64_t len)
 {
     return m->dlog ? vmem_log_mark(m->dlog, gpa, len) : 0;
 }
+
+int vmem_map_check(const vmem_map *m, size_t *index)
+{
+    if (CVMM_LIKELY(vmem__fault_count() == 0)) /* nothing in the process ever faulted */
+        return 0;
+    size_t i = 0;
+    for (; i < m->n; i++)
+        if (atomic_load_explicit(&m->regions[i]->faulted, memory_order_relaxed))
+            break;
+    if (i == m->n && !(m->dlog && atomic_load_explicit(&m->dlog->faulted, memory_order_relaxed)))
+        return 0;
+    if (index)
+        *index = i;
+    return -EIO;
+}

@@ -6,56 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cvmm/fd.h"
 #include "internal.h"
-
-#define VMEM_HUGETLBFS_MAGIC 0x958458f6u
-
-int vmem__mmap_fd(int fd, uint64_t offset, uint64_t size, int prot, int extra_flags, const struct cvmm_log *log,
-                  const char *what, void **base, size_t *len, uint8_t **hva)
-{
-    struct stat st;
-    struct statfs sfs;
-    const char *why = NULL;
-    int rc = -EINVAL;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: fd %d is not open", what, fd);
-        return -EBADF;
-    }
-    uint64_t align = (uint64_t)sysconf(_SC_PAGESIZE), end;
-    if (fstatfs(fd, &sfs) == 0 && (uint64_t)sfs.f_type == VMEM_HUGETLBFS_MAGIC && st.st_blksize > 0 &&
-        cvmm_is_pow2((uint64_t)st.st_blksize))
-        align = (uint64_t)st.st_blksize;
-    uint64_t start = offset & ~(align - 1), delta = offset - start, want, maplen;
-    if (!cvmm_add_u64(delta, size, &want) || !cvmm_align_up_u64(want, align, &maplen) || maplen > SIZE_MAX)
-        why = "the mapping length wraps";
-    else if (start > (uint64_t)INT64_MAX || !cvmm_add_u64(offset, size, &end))
-        why = "the offset is beyond any file";
-    /* Pages past the end of a file raise SIGBUS when touched: refuse them up front (memfd, tmpfs,
-     * hugetlbfs and plain files have a size; devices do not). */
-    else if (S_ISREG(st.st_mode) && (st.st_size < 0 || (uint64_t)st.st_size < end))
-        why = "the file is shorter than offset + size";
-    if (why) {
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: fd %d offset 0x%llx size 0x%llx refused: %s (file size %lld)",
-                  what, fd, (unsigned long long)offset, (unsigned long long)size, why, (long long)st.st_size);
-        return -EINVAL;
-    }
-    void *p = mmap(NULL, (size_t)maplen, prot, MAP_SHARED | extra_flags, fd, (off_t)start);
-    if (p == MAP_FAILED) {
-        rc = -errno;
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: mmap of fd %d offset 0x%llx size 0x%llx: %s", what, fd,
-                  (unsigned long long)offset, (unsigned long long)size, strerror(-rc));
-        return rc;
-    }
-    *base = p;
-    *len = (size_t)maplen;
-    *hva = (uint8_t *)p + delta;
-    return 0;
-}
 
 /* Validate @d; @from_fd allows a non-zero mmap_offset. */
 static int desc_check(const vmem_region_desc *d, bool from_fd, const struct cvmm_log *log)
@@ -99,6 +53,7 @@ static int region_alloc(const vmem_region_desc *d, const struct cvmm_log *log, v
         return -ENOMEM;
     }
     atomic_init(&r->refs, 1);
+    atomic_init(&r->faulted, 0);
     r->flags = d->flags;
     r->gpa = d->gpa;
     r->size = d->size;
@@ -128,13 +83,23 @@ int vmem_region_new_fd(const vmem_region_desc *d, int owned_fd, const struct cvm
         goto fail_fd;
     char what[64];
     snprintf(what, sizeof(what), "region gpa 0x%llx", (unsigned long long)d->gpa);
-    rc = vmem__mmap_fd(owned_fd, d->mmap_offset, d->size, prot_of(d), flags_of(d), log, what, &r->map_base,
-                       &r->map_len, &r->hva);
+    rc = vmem__mmap_fd(owned_fd, d->mmap_offset, d->size, prot_of(d), flags_of(d), log, what, &r->mp);
     if (rc < 0)
         goto fail_alloc;
+    r->hva = r->mp.hva;
+    /* A file sealed against shrinking cannot fault under us; any other one is guarded (see fault.c). */
+    int seals = fcntl(owned_fd, F_GET_SEALS);
+    r->sealed = seals >= 0 && (seals & F_SEAL_SHRINK);
+    if (!r->sealed) {
+        rc = vmem__fault_watch(r->mp.start, r->mp.size, r->mp.page, prot_of(d), &r->faulted, log, &r->guard);
+        if (rc < 0)
+            goto fail_map;
+    }
     r->fd = owned_fd;
     *out = r;
     return 0;
+fail_map:
+    vmem__munmap(&r->mp);
 fail_alloc:
     free(r);
 fail_fd:
@@ -175,23 +140,15 @@ int vmem_region_new_anon(const vmem_region_desc *d, const struct cvmm_log *log, 
     rc = region_alloc(d, log, &r);
     if (rc < 0)
         return rc;
-    uint64_t len;
-    if (!cvmm_align_up_u64(d->size, (uint64_t)sysconf(_SC_PAGESIZE), &len) || len > SIZE_MAX) {
-        rc = -EINVAL;
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: region gpa 0x%llx size 0x%llx: too large",
-                  (unsigned long long)d->gpa, (unsigned long long)d->size);
-        goto fail;
-    }
-    void *p = mmap(NULL, (size_t)len, prot_of(d), MAP_PRIVATE | MAP_ANONYMOUS | flags_of(d), -1, 0);
-    if (p == MAP_FAILED) {
-        rc = -errno;
+    rc = vmem__mmap_anon(d->size, prot_of(d), flags_of(d), &r->mp);
+    if (rc < 0) {
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: region gpa 0x%llx size 0x%llx: anonymous mmap: %s",
-                  (unsigned long long)d->gpa, (unsigned long long)d->size, strerror(-rc));
+                  (unsigned long long)d->gpa, (unsigned long long)d->size,
+                  rc == -EINVAL ? "too large" : strerror(-rc));
         goto fail;
     }
-    r->map_base = p;
-    r->map_len = (size_t)len;
-    r->hva = p;
+    r->hva = r->mp.hva;
+    r->sealed = true; /* private memory: nothing can shrink it */
     *out = r;
     return 0;
 fail:
@@ -212,7 +169,8 @@ void vmem_region_unref(vmem_region *r)
     /* Release our writes before the last owner unmaps; acquire theirs on the last drop. */
     if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
-    munmap(r->map_base, r->map_len);
+    vmem__fault_unwatch(r->guard); /* before the range can be reused */
+    vmem__munmap(&r->mp);
     cvmm_close(&r->fd);
     free(r);
 }
@@ -224,3 +182,8 @@ uint64_t vmem_region_mmap_offset(const vmem_region *r) { return r->mmap_offset; 
 bool vmem_region_read_only(const vmem_region *r) { return (r->flags & VMEM_REGION_READ_ONLY) != 0; }
 void *vmem_region_hva(const vmem_region *r) { return r->hva; }
 int vmem_region_fd(const vmem_region *r) { return r->fd; }
+bool vmem_region_guarded(const vmem_region *r) { return r->guard != NULL; }
+bool vmem_region_faulted(const vmem_region *r)
+{
+    return atomic_load_explicit(&((vmem_region *)(uintptr_t)r)->faulted, memory_order_relaxed) != 0;
+}

@@ -84,6 +84,13 @@ int vmem_map_uva_translate(const vmem_map *m, uint64_t uva, uint64_t len, void *
  *  Return: as vmem_log_mark(). */
 int vmem_map_mark_dirty(const vmem_map *m, uint64_t gpa, uint64_t len);
 
+/** vmem_map_check() - has a region of @m (or its dirty log) faulted because its file shrank under us
+ *  (cvmm/vmem/region.h, "A file that shrinks")?  Costs one relaxed load while no guarded mapping in the
+ *  process ever faulted, a scan of @m's regions afterwards.
+ *  Return: 0 healthy; -EIO a region faulted, *index (may be NULL) gets its index in @m, or
+ *  vmem_map_count(m) if it is the dirty log.  Threads: any. */
+int vmem_map_check(const vmem_map *m, size_t *index);
+
 #ifdef __cplusplus
 }
 #endif

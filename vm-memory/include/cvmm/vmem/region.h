@@ -4,8 +4,23 @@
  *  A region owns its mapping (munmap on the last unref) and, when made from a file descriptor, the fd it
  *  was given (`owned_fd`, closed when the region goes).  Regions are reference-counted because several
  *  published maps (cvmm/vmem/map.h) share them; the count is touched only when maps are built or freed,
- *  never on an access.  Threads: a region is immutable after creation; every accessor may be called from any
- *  thread.  vmem_region_ref()/vmem_region_unref() are atomic. */
+ *  never on an access.  Threads: a region is immutable after creation (but for its fault flag); every
+ *  accessor may be called from any thread.  vmem_region_ref()/vmem_region_unref() are atomic.
+ *
+ *  A file that shrinks under its mapping (policy; see vm-memory/README.md, "Shrinking files").  A front-end
+ *  may truncate a region's file after we mapped it; touching a page past the new end raises SIGBUS, which
+ *  would kill the process.  vmem_region_new_fd() reads the fd's seals: with F_SEAL_SHRINK (QEMU seals its
+ *  memfd backends) the file cannot shrink and nothing more is done.  Otherwise the region is *guarded*:
+ *  the first time, vm-memory installs a process-wide SIGBUS handler (it chains to the previous handler for
+ *  any fault outside a guarded mapping); a fault inside one maps private zero pages from the faulting page
+ *  to the end of the mapping, so the access completes (reads see zeros, writes go nowhere), and marks the
+ *  region faulted.  vmem_map_check() reports that (-EIO) for one relaxed load while nothing ever faulted;
+ *  virtio-queue's vq_queue_check_memory() breaks the queue, and vhost-user-backend checks after every kick,
+ *  so a faulted region means broken queues until the front-end sends a new memory table.  The region stays
+ *  faulted (and zero-filled past the fault) for its whole life.  vm-memory never adds seals to a file it is
+ *  given: sealing changes the peer's file for good (it could never resize it again), and a hostile peer
+ *  would just create it without MFD_ALLOW_SEALING.  A program that installs its own SIGBUS handler after
+ *  creating guarded regions must chain to the one it replaces. */
 #ifndef CVMM_VMEM_REGION_H
 #define CVMM_VMEM_REGION_H
 
@@ -45,7 +60,8 @@ typedef struct vmem_region vmem_region;
  *  mmap errno when mapping fails.
  *  Ownership: takes @owned_fd on every path (closed on failure, kept open by the region otherwise: see
  *  vmem_region_fd()); *out is owned, release with vmem_region_unref().  @log is borrowed and must outlive
- *  the region.  Threads: any. */
+ *  the region.  The region is guarded against the file shrinking unless the fd has F_SEAL_SHRINK (see
+ *  above; installing the SIGBUS handler may fail: the sigaction errno; -ENOMEM).  Threads: any. */
 int vmem_region_new_fd(const vmem_region_desc *d, int owned_fd, const struct cvmm_log *log, vmem_region **out);
 
 /** vmem_region_new_memfd() - create a sealed-size memfd of @d->size bytes (MFD_CLOEXEC) and map it shared;
@@ -72,6 +88,12 @@ bool vmem_region_read_only(const vmem_region *r);
 void *vmem_region_hva(const vmem_region *r); /* host address of the byte at gpa */
 /** vmem_region_fd() - the backing fd, borrowed (valid while the region lives), or -1 if anonymous. */
 int vmem_region_fd(const vmem_region *r);
+/** vmem_region_guarded() - whether the region is watched by the fault guard (an fd without F_SEAL_SHRINK;
+ *  false for anonymous memory and sealed files, which cannot shrink).  Threads: any. */
+bool vmem_region_guarded(const vmem_region *r);
+/** vmem_region_faulted() - whether an access hit a page past the end of the region's (shrunk) file; the
+ *  region then reads zeros from that page on.  Sticky.  One relaxed load.  Threads: any. */
+bool vmem_region_faulted(const vmem_region *r);
 
 #ifdef __cplusplus
 }
