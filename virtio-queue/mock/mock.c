@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* mock.c - a mock virtio driver for one split or packed ring (cvmm/vq/mock.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cvmm/checked.h"
 #include "cvmm/vmem/access.h"
@@ -429,3 +432,126 @@ int vq_mock_advance(vq_mock *mk, uint32_t n)
     }
     return 0;
 }
+
+/* ---- guarded guest memory ---- */
+
+struct vq_mock_mem {
+    vmem_region *r;
+    uint8_t *guard[2]; /* PROT_NONE areas of VQ_MOCK_GUARD_BYTES we made below and above it, or NULL */
+};
+
+/* Is the page holding @addr mapped without any access (/proc/self/maps)? */
+static bool no_access_at(const uint8_t *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512], perms[8];
+    unsigned long lo, hi;
+    bool none = false;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && (uintptr_t)addr >= lo && (uintptr_t)addr < hi) {
+            none = strncmp(perms, "---", 3) == 0;
+            break;
+        }
+    if (f)
+        fclose(f);
+    return none;
+}
+
+/* One try.  A reservation of slack + size + guard is cut open below its top guard; mmap() places a new
+ * mapping in the highest gap that fits (top-down), so PROT_NONE fillers of @size first take every higher
+ * gap until one lands at the top of the opening; that one is released and the region mapped at once, so
+ * it lands right under the guard (vm-memory's own mappings, guard pages included, fit the slack).  The
+ * result is verified: no access right above the region and a guard made (or found) right below it.  A
+ * region that lands elsewhere is returned in *stray (it fills that gap for the next try). */
+static int guarded_try(const vmem_region_desc *d, const struct cvmm_log *log, vq_mock_mem *mm,
+                       vmem_region **stray)
+{
+    enum { MAX_FILLERS = 8192 };
+    const int none = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    size_t g = VQ_MOCK_GUARD_BYTES, size = (size_t)d->size, hole = 8 * g + size;
+    uint8_t *res = mmap(NULL, hole + g, PROT_NONE, none, -1, 0);
+    if (res == MAP_FAILED)
+        return -errno;
+    uint8_t *top = res + hole;
+    (void)munmap(res, hole);
+    void **fill = calloc(MAX_FILLERS, sizeof(*fill));
+    unsigned n = 0;
+    int rc = fill ? -EAGAIN : -ENOMEM;
+    vmem_region *r = NULL;
+    while (fill && n < MAX_FILLERS) {
+        uint8_t *f = mmap(NULL, size, PROT_NONE, none, -1, 0);
+        if (f == MAP_FAILED)
+            break;
+        if (f + size == top) {
+            (void)munmap(f, size);
+            rc = vmem_region_new_memfd(d, log, &r);
+            break;
+        }
+        fill[n++] = f;
+    }
+    while (n > 0)
+        (void)munmap(fill[--n], size);
+    free(fill);
+    if (rc < 0) {
+        (void)munmap(top, g);
+        return rc;
+    }
+    uint8_t *x = vmem_region_hva(r);
+    if (x >= res + g && x + size <= top && no_access_at(x + size)) {
+        mm->guard[1] = top;
+        mm->guard[0] = NULL;
+        if (no_access_at(x - 1)) { /* vm-memory's own guard */
+            mm->r = r;
+            return 0;
+        }
+        uint8_t *lo = mmap(x - g, g, PROT_NONE, none | MAP_FIXED_NOREPLACE, -1, 0);
+        if (lo == x - g) {
+            mm->guard[0] = lo;
+            mm->r = r;
+            return 0;
+        }
+        if (lo != MAP_FAILED) /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+            (void)munmap(lo, g);
+        mm->guard[1] = NULL;
+    }
+    (void)munmap(top, g);
+    *stray = r;
+    return -EAGAIN;
+}
+
+int vq_mock_mem_new(uint64_t gpa, uint64_t size, uint32_t flags, const struct cvmm_log *log, vq_mock_mem **out)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (size == 0 || size % page || size > SIZE_MAX / 2)
+        return -EINVAL;
+    vq_mock_mem *mm = calloc(1, sizeof(*mm));
+    if (!mm)
+        return -ENOMEM;
+    vmem_region_desc d = {.gpa = gpa, .size = size, .flags = flags};
+    vmem_region *stray[8] = {0};
+    int rc = -EAGAIN;
+    for (unsigned i = 0; rc == -EAGAIN && i < 8; i++)
+        rc = guarded_try(&d, log, mm, &stray[i]);
+    for (unsigned i = 0; i < 8; i++) /* held until the end so that each try finds a new gap */
+        vmem_region_unref(stray[i]);
+    if (rc < 0) {
+        free(mm);
+        return rc;
+    }
+    *out = mm;
+    return 0;
+}
+
+void vq_mock_mem_free(vq_mock_mem *mm)
+{
+    if (!mm)
+        return;
+    vmem_region_unref(mm->r);
+    for (int i = 0; i < 2; i++)
+        if (mm->guard[i])
+            (void)munmap(mm->guard[i], VQ_MOCK_GUARD_BYTES);
+    free(mm);
+}
+
+vmem_region *vq_mock_mem_region(const vq_mock_mem *mm) { return mm->r; }
+uint8_t *vq_mock_mem_hva(const vq_mock_mem *mm) { return vmem_region_hva(mm->r); }

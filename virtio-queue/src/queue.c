@@ -132,48 +132,166 @@ void vq_queue_reset(vq_queue *q)
     update_run(q);
 }
 
-/* Translate the three areas of the current addresses and size with q->map. */
+/* Alignment of the descriptor, driver and device areas for @layout (virtio 1.x 2.7 and 2.8). */
+static void area_align(uint8_t layout, uint64_t al[3])
+{
+    bool split = layout == VQ_LAYOUT_SPLIT;
+    al[0] = split ? VQ_SPLIT_DESC_ALIGN : VQ_PACKED_DESC_ALIGN;
+    al[1] = split ? VQ_SPLIT_AVAIL_ALIGN : VQ_PACKED_EVENT_ALIGN;
+    al[2] = split ? VQ_SPLIT_USED_ALIGN : VQ_PACKED_EVENT_ALIGN;
+}
+
+/* Translate the three areas for the current addresses, size and layout with q->map into @out[3]: each
+ * inside one region, the ones the device writes (packed descriptors, both device areas) writable.
+ * Return: 0; the vm-memory errno after logging one line that starts with @prefix. */
+static int translate_into(const vq_queue *q, const char *prefix, uint8_t *out[3])
+{
+    static const char *const name[3] = {"descriptor", "driver", "device"};
+    bool split = q->layout == VQ_LAYOUT_SPLIT;
+    uint64_t gpa[3] = {q->desc_gpa, q->driver_gpa, q->device_gpa};
+    uint64_t len[3] = {split ? vq_split_desc_bytes(q->size) : vq_packed_desc_bytes(q->size),
+                       split ? vq_split_avail_bytes(q->size) : sizeof(struct vq_packed_event),
+                       split ? vq_split_used_bytes(q->size) : sizeof(struct vq_packed_event)};
+    bool write[3] = {!split, false, true};
+    for (int a = 0; a < 3; a++) {
+        void *p;
+        int rc = write[a] ? vmem_map_translate_mut(q->map, gpa[a], len[a], &p)
+                          : vmem_map_translate(q->map, gpa[a], len[a], &p);
+        if (rc != 0) {
+            cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s%s area 0x%llx+%llu is not usable guest memory%s: %s",
+                      q->index, prefix, name[a], (unsigned long long)gpa[a], (unsigned long long)len[a],
+                      rc == -EPERM ? " (read-only, the device writes it)" : "", strerror(-rc));
+            return rc;
+        }
+        out[a] = p;
+    }
+    return 0;
+}
+
+static void use_areas(vq_queue *q, uint8_t *const a[3])
+{
+    q->desc = a[0];
+    q->driver = a[1];
+    q->device = a[2];
+    q->mapped = true;
+}
+
+/* The setters' early translation (before the ring starts): a convenience that reports bad addresses at
+ * the message that set them; ring_check() translates again when the ring starts. */
 static int translate_areas(vq_queue *q)
 {
     forget_pointers(q);
     if (!q->map || !q->addrs_set)
         return 0;
-    uint64_t dlen, drvlen, devlen;
-    bool split = q->layout == VQ_LAYOUT_SPLIT;
-    if (split) {
-        dlen = vq_split_desc_bytes(q->size);
-        drvlen = vq_split_avail_bytes(q->size);
-        devlen = vq_split_used_bytes(q->size);
-    } else {
-        dlen = vq_packed_desc_bytes(q->size);
-        drvlen = devlen = sizeof(struct vq_packed_event);
+    uint8_t *a[3];
+    int rc = translate_into(q, "", a);
+    if (rc == 0)
+        use_areas(q, a);
+    return rc;
+}
+
+static int refuse(const vq_queue *q, const char *prefix, int rc, const char *fmt, ...) CVMM_PRINTF(4, 5);
+static int refuse(const vq_queue *q, const char *prefix, int rc, const char *fmt, ...)
+{
+    char msg[CVMM_LOG_LINE_MAX - 48];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s%s", q->index, prefix, msg);
+    return rc;
+}
+
+/* Packed: descriptors between the used and the avail position (avail_wrap/used_wrap give the lap), in
+ * [0, 2 * size); more than size means the positions cannot belong to one ring. */
+static uint32_t packed_outstanding(const vq_queue *q)
+{
+    uint32_t a = q->next_avail + (q->avail_wrap ? 0u : q->size), u = q->next_used + (q->used_wrap ? 0u : q->size);
+    return a >= u ? a - u : a + 2u * q->size - u;
+}
+
+/* Packed: the in-flight table (buffer id -> descriptor count) must fit the current size and the
+ * positions: ids < size, each list <= size descriptors, all lists together no more than are outstanding. */
+static int check_inflight(const vq_queue *q, const char *prefix, uint32_t outstanding)
+{
+    uint32_t total = 0;
+    for (uint32_t id = 0; id < q->max_size; id++) {
+        uint16_t v = q->inflight[id];
+        if (v == 0)
+            continue;
+        uint32_t n = (v & 0x7fffu) + 1u;
+        if (id >= q->size || !(v & VQ__INFLIGHT) || n > q->size)
+            return refuse(q, prefix, -EPROTO, "in-flight buffer id %u (%u descriptors) does not fit size %u", id,
+                          n, q->size);
+        total += n;
     }
-    void *d, *drv, *dev;
-    const char *what = "descriptor";
-    uint64_t gpa = q->desc_gpa, len = dlen;
-    int rc = split ? vmem_map_translate(q->map, gpa, len, &d) : vmem_map_translate_mut(q->map, gpa, len, &d);
-    if (rc == 0) {
-        what = "driver";
-        gpa = q->driver_gpa;
-        len = drvlen;
-        rc = vmem_map_translate(q->map, gpa, len, &drv);
-    }
-    if (rc == 0) {
-        what = "device";
-        gpa = q->device_gpa;
-        len = devlen;
-        rc = vmem_map_translate_mut(q->map, gpa, len, &dev);
-    }
-    if (rc != 0) {
-        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s area 0x%llx+%llu is not usable guest memory: %s", q->index,
-                  what, (unsigned long long)gpa, (unsigned long long)len, strerror(-rc));
-        return rc;
-    }
-    q->desc = d;
-    q->driver = drv;
-    q->device = dev;
-    q->mapped = true;
+    if (total > outstanding)
+        return refuse(q, prefix, -EPROTO, "in-flight buffers hold %u descriptors, only %u are outstanding", total,
+                      outstanding);
     return 0;
+}
+
+/* ring_check() - every invariant a ring needs to run, in one place: called when the ring starts and when
+ * the map or the addresses of a ready ring change, whatever order the setters came in (their own early
+ * checks are conveniences; nothing relies on them).  Size <= max (split: a power of two), packed
+ * positions < size and at most one ring apart, the in-flight table sized right, all three addresses set
+ * and aligned for the layout, a map, and each area translated for the CURRENT size and layout inside one
+ * region (device-written areas writable).  On success the area pointers are fresh and the derived fields
+ * (mask, packed flag patterns, dirty log) recomputed.  On failure one line "vq<n>: <prefix><invariant>"
+ * is logged and the queue has no area pointers (it cannot run).
+ * Return: 0; -EINVAL no addresses; -EFAULT/-EPERM/-EOVERFLOW an area; -EPROTO any other invariant. */
+static int ring_check(vq_queue *q, const char *prefix)
+{
+    forget_pointers(q);
+    bool split = q->layout == VQ_LAYOUT_SPLIT;
+    if (!q->addrs_set)
+        return refuse(q, prefix, -EINVAL, "no ring addresses");
+    if (!split && q->layout != VQ_LAYOUT_PACKED)
+        return refuse(q, prefix, -EPROTO, "unknown layout %u", q->layout);
+    if (q->size == 0 || q->size > q->max_size || q->max_size > VQ_MAX_SIZE)
+        return refuse(q, prefix, -EPROTO, "size %u outside 1..%u", q->size, q->max_size);
+    if (split && !cvmm_is_pow2(q->size))
+        return refuse(q, prefix, -EPROTO, "split ring size %u is not a power of two", q->size);
+    if (!split) {
+        if (q->next_avail >= q->size || q->next_used >= q->size)
+            return refuse(q, prefix, -EPROTO, "packed position avail %u / used %u outside size %u", q->next_avail,
+                          q->next_used, q->size);
+        uint32_t out = packed_outstanding(q);
+        if (out > q->size)
+            return refuse(q, prefix, -EPROTO,
+                          "packed wrap counters: used %u/%d is more than one ring behind avail %u/%d (size %u)",
+                          q->next_used, q->used_wrap, q->next_avail, q->avail_wrap, q->size);
+        int rc = check_inflight(q, prefix, out);
+        if (rc < 0)
+            return rc;
+    }
+    uint64_t al[3], gpa[3] = {q->desc_gpa, q->driver_gpa, q->device_gpa};
+    area_align(q->layout, al);
+    for (int a = 0; a < 3; a++)
+        if (gpa[a] & (al[a] - 1))
+            return refuse(q, prefix, -EPROTO, "%s area 0x%llx is not %llu-aligned for a %s ring",
+                          a == 0 ? "descriptor" : a == 1 ? "driver" : "device", (unsigned long long)gpa[a],
+                          (unsigned long long)al[a], split ? "split" : "packed");
+    if (!q->map)
+        return refuse(q, prefix, -EPROTO, "no memory map");
+    uint8_t *areas[3];
+    int rc = translate_into(q, prefix, areas);
+    if (rc != 0)
+        return rc;
+    q->mask = (uint16_t)(q->size - 1);
+    vq__packed_sync_wrap(q);
+    q->dlog = vmem_map_dirty_log(q->map);
+    use_areas(q, areas);
+    return 0;
+}
+
+/* After the map or the addresses changed: a ready ring must pass the whole check again to go on running;
+ * a stopped one only gets the early translation. */
+static int retranslate(vq_queue *q)
+{
+    int rc = q->ready && q->map ? ring_check(q, "ring stops: ") : translate_areas(q);
+    update_run(q);
+    return rc;
 }
 
 int vq_queue_set_features(vq_queue *q, enum vq_layout layout, bool event_idx)
@@ -206,6 +324,8 @@ int vq_queue_set_size(vq_queue *q, uint32_t size)
                   q->layout == VQ_LAYOUT_SPLIT ? "split" : "packed");
         return -EINVAL;
     }
+    if (size != q->size) /* lists in flight were counted in the old ring: forget them */
+        memset(q->inflight, 0, sizeof(q->inflight[0]) * q->max_size);
     q->size = size;
     q->mask = (uint16_t)(size - 1);
     int rc = translate_areas(q);
@@ -215,11 +335,9 @@ int vq_queue_set_size(vq_queue *q, uint32_t size)
 
 int vq_queue_set_addrs(vq_queue *q, uint64_t desc, uint64_t driver, uint64_t device)
 {
-    bool split = q->layout == VQ_LAYOUT_SPLIT;
-    uint64_t da = split ? VQ_SPLIT_DESC_ALIGN : VQ_PACKED_DESC_ALIGN;
-    uint64_t dra = split ? VQ_SPLIT_AVAIL_ALIGN : VQ_PACKED_EVENT_ALIGN;
-    uint64_t dva = split ? VQ_SPLIT_USED_ALIGN : VQ_PACKED_EVENT_ALIGN;
-    if ((desc & (da - 1)) || (driver & (dra - 1)) || (device & (dva - 1))) {
+    uint64_t al[3];
+    area_align(q->layout, al);
+    if ((desc & (al[0] - 1)) || (driver & (al[1] - 1)) || (device & (al[2] - 1))) {
         cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: misaligned ring addresses 0x%llx 0x%llx 0x%llx", q->index,
                   (unsigned long long)desc, (unsigned long long)driver, (unsigned long long)device);
         return -EINVAL;
@@ -229,9 +347,7 @@ int vq_queue_set_addrs(vq_queue *q, uint64_t desc, uint64_t driver, uint64_t dev
     q->device_gpa = device;
     q->log_gpa = device;
     q->addrs_set = true;
-    int rc = translate_areas(q);
-    update_run(q);
-    return rc;
+    return retranslate(q);
 }
 
 void vq_queue_set_log_addr(vq_queue *q, uint64_t log_gpa) { q->log_gpa = log_gpa; }
@@ -240,9 +356,7 @@ int vq_queue_set_map(vq_queue *q, const vmem_map *m)
 {
     q->map = m;
     q->dlog = m ? vmem_map_dirty_log(m) : NULL;
-    int rc = translate_areas(q);
-    update_run(q);
-    return rc;
+    return retranslate(q);
 }
 
 int vq_queue_set_ready(vq_queue *q, bool ready)
@@ -252,13 +366,11 @@ int vq_queue_set_ready(vq_queue *q, bool ready)
         update_run(q);
         return 0;
     }
-    if (!q->addrs_set) {
-        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: cannot start without ring addresses", q->index);
-        return -EINVAL;
-    }
-    if (!q->mapped) {
-        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: cannot start without mapped rings", q->index);
-        return -EPROTO;
+    int rc = ring_check(q, "cannot start: ");
+    if (rc < 0) {
+        q->ready = false;
+        update_run(q);
+        return rc == -EINVAL ? -EINVAL : -EPROTO;
     }
     if (q->layout == VQ_LAYOUT_SPLIT) {
         /* The used index lives in guest memory (vhost-user SET_VRING_BASE).  Acquire pairs with nothing

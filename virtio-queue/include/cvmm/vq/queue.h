@@ -76,7 +76,9 @@ void vq_queue_reset(vq_queue *q);
  *  ready; translation errors as vq_queue_set_size().  Threads: owner. */
 int vq_queue_set_features(vq_queue *q, enum vq_layout layout, bool event_idx);
 
-/** vq_queue_set_size() - the queue size (vhost-user SET_VRING_NUM).
+/** vq_queue_set_size() - the queue size (vhost-user SET_VRING_NUM).  A new size drops the packed
+ *  in-flight table (lists popped before it cannot be returned with vq_add_used() any more).  Positions set
+ *  earlier are not checked against the new size here: vq_queue_set_ready() refuses to start until they fit.
  *  Return: 0; -EINVAL 0, > max_size, or not a power of two for a split ring (nothing changes); -EBUSY the
  *  queue is ready; -EFAULT/-EPERM/-EOVERFLOW as vq_queue_set_addrs() when the resized areas no longer
  *  translate (the size is kept; the queue cannot start until they do).  Threads: owner. */
@@ -86,7 +88,9 @@ int vq_queue_set_size(vq_queue *q, uint32_t size);
  *  area (split: available ring; packed: driver event suppression) and the device area (split: used
  *  ring; packed: device event suppression).  Alignment: split 16/2/4, packed 16/4/4.  Also resets the
  *  used-ring log address (vq_queue_set_log_addr()) to @device.  If a map is set the areas are
- *  re-translated at once (allowed while ready, as vhost-user does when logging starts).
+ *  re-translated at once (allowed while ready, as vhost-user does when logging starts: a ready queue
+ *  then goes through the whole start check of vq_queue_set_ready() again, logging "vq<n>: ring stops:
+ *  <invariant>" and not running until a later call passes it).
  *  Return: 0; -EINVAL misaligned (nothing changes); -EOVERFLOW, -EFAULT (map set) an area wraps or is not
  *  inside one region; -EPERM (map set) an area the device writes lies in a read-only region.  After
  *  -EFAULT/-EPERM the addresses are kept but the queue cannot run until a later call (or a later
@@ -100,7 +104,8 @@ int vq_queue_set_addrs(vq_queue *q, uint64_t desc, uint64_t driver, uint64_t dev
 void vq_queue_set_log_addr(vq_queue *q, uint64_t log_gpa);
 
 /** vq_queue_set_map() - use @m from now on: translate the ring areas into cached host pointers and drop
- *  the buffer-region cache.  NULL detaches the map (the queue cannot run until a map is set).  When @m has
+ *  the buffer-region cache (a ready queue goes through the whole start check again, as with
+ *  vq_queue_set_addrs()).  NULL detaches the map (the queue cannot run until a map is set).  When @m has
  *  a dirty log (vmem_map_dirty_log()) every ring write and every Writer write is marked in it.
  *  Return: 0 (also when no addresses are set yet); -EOVERFLOW, -EFAULT an area wraps or is not inside one
  *  region; -EPERM an area the device writes is read-only.  On error the queue keeps @m (a later
@@ -110,10 +115,21 @@ void vq_queue_set_log_addr(vq_queue *q, uint64_t log_gpa);
 int vq_queue_set_map(vq_queue *q, const vmem_map *m);
 
 /** vq_queue_set_ready() - start (true) or stop (false) the queue (vhost-user: SET_VRING_KICK starts,
- *  GET_VRING_BASE stops).  Starting a split ring reads the next used index from the used ring in guest
- *  memory, as the vhost-user spec says.
- *  Return: 0; -EINVAL (start) no addresses set; -EPROTO (start) no map or the last translation failed.
- *  Threads: owner. */
+ *  GET_VRING_BASE stops).
+ *
+ *  Starting checks, in one place, every invariant of the ring as it is configured NOW, whatever order the
+ *  setters came in (their own early checks are conveniences; nothing relies on them): the size is 1..
+ *  max_size (split: a power of two); packed positions are < size, the used position is at most one ring
+ *  behind the avail position (wrap counters), and the in-flight table fits (buffer ids < size, at most
+ *  the outstanding descriptors); all three addresses are set and aligned for the current layout (split
+ *  16/2/4, packed 16/4/4); a map is set; each area, sized for the current size and layout, lies inside one
+ *  region and, where the device writes it (split used ring, packed descriptor ring and device area), in
+ *  writable memory.  The areas are translated again and the derived state recomputed.  A violated
+ *  invariant logs one line, "vq<n>: cannot start: <invariant>", and the queue stays stopped.  Starting a
+ *  split ring then reads the next used index from the used ring in guest memory, as vhost-user says.
+ *  Return: 0; -EINVAL (start) no ring addresses were set; -EPROTO (start) any other invariant does not
+ *  hold (the queue is stopped, nothing else changes: fix the configuration, e.g. a new vring base after a
+ *  size change, and start again).  Stopping always returns 0.  Threads: owner. */
 int vq_queue_set_ready(vq_queue *q, bool ready);
 
 /** vq_queue_set_enabled() - record vhost-user SET_VRING_ENABLE.  The queue only stores it (a disabled

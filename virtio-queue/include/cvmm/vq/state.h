@@ -31,7 +31,8 @@ void vq_queue_get_state(const vq_queue *q, vq_state *out);
 uint32_t vq_queue_vring_base(const vq_queue *q);
 
 /** vq_queue_set_state() - restore a position.  Split: next_avail is taken, next_used is read from guest
- *  memory when the queue starts.  Packed: positions must be < size.
+ *  memory when the queue starts.  Packed: positions must be < size, here and again when the queue starts
+ *  (a later vq_queue_set_size() may shrink the ring under them: vq_queue_set_ready() then refuses).
  *  Return: 0; -EINVAL a packed position >= size; -EBUSY the queue is ready.  Threads: owner. */
 int vq_queue_set_state(vq_queue *q, const vq_state *s);
 

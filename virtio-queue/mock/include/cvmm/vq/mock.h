@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "cvmm/vmem/map.h"
+#include "cvmm/vmem/region.h"
 #include "cvmm/vq/queue.h"
 
 #ifdef __cplusplus
@@ -95,6 +96,26 @@ int vq_mock_set_avail_idx(vq_mock *mk, uint16_t idx);
 int vq_mock_advance(vq_mock *mk, uint32_t n);
 /** vq_mock_avail_flags() - the AVAIL/USED bits that make a packed descriptor available now. */
 uint16_t vq_mock_avail_flags(const vq_mock *mk);
+
+/** vq_mock_mem - guest memory for tests that must fault on any access outside it: one memfd region
+ *  [gpa, gpa + size) whose host mapping lies between two PROT_NONE guard areas of VQ_MOCK_GUARD_BYTES
+ *  each, so a device access up to that far before or past the region raises SIGSEGV at once instead of
+ *  landing in another mapping of the process.  (The guards are made here, around vm-memory's mapping:
+ *  a reservation is cut open where the region is then mapped, and placement is verified.) */
+typedef struct vq_mock_mem vq_mock_mem;
+#define VQ_MOCK_GUARD_BYTES (1024u * 1024u)
+
+/** vq_mock_mem_new() - @size bytes (a multiple of the page size) at guest address @gpa, flags
+ *  VMEM_REGION_* (e.g. VMEM_REGION_READ_ONLY).  Return: 0; -EINVAL bad size; -EAGAIN no guarded
+ *  placement found; mmap or vm-memory errors.  Ownership: *out owned, vq_mock_mem_free().  Threads: any. */
+int vq_mock_mem_new(uint64_t gpa, uint64_t size, uint32_t flags, const struct cvmm_log *log, vq_mock_mem **out);
+/** vq_mock_mem_free() - drop the region reference and the guards (maps built on the region keep their own
+ *  reference; the guards go with this call).  NULL is a no-op. */
+void vq_mock_mem_free(vq_mock_mem *mm);
+/** vq_mock_mem_region() - the region, borrowed (vmem_map_new() takes its own reference). */
+vmem_region *vq_mock_mem_region(const vq_mock_mem *mm);
+/** vq_mock_mem_hva() - host address of the region's first byte (for byte-exact checks and mprotect()). */
+uint8_t *vq_mock_mem_hva(const vq_mock_mem *mm);
 
 #ifdef __cplusplus
 }
