@@ -117,12 +117,18 @@ CVMM_UNUSED static uint16_t fx_add(unsigned n, uint32_t len, unsigned nw, unsign
     return head;
 }
 
-/* Pop and walk one chain; returns the walk's final rc (0 good end, <0 error); counts descriptors. */
+/* Pop and walk one chain; returns the walk's final rc (0 good end, <0 error); counts descriptors.  The
+ * chain is snapshot first (vq_snapshot_take() walks a copy): the snapshot must agree with the raw walk,
+ * so every chain rule the suites check holds for snapshots too (a malformed chain breaks the queue at
+ * the snapshot, and the walk after it gets -EIO). */
 CVMM_UNUSED static int fx_pop_walk(vq_chain *c, unsigned *ndesc, uint64_t *bytes)
 {
     int rc = vq_pop(fx_q, c);
     if (rc != 1)
         return rc == 0 ? -ENOENT : rc;
+    static vq_desc_info sdesc[VQ_MAX_SIZE + 65536];
+    vq_snapshot s;
+    int src = vq_snapshot_take(fx_q, c, sdesc, VQ_MAX_SIZE + 65536, &s);
     vq_desc_info d;
     unsigned n = 0;
     uint64_t b = 0;
@@ -134,6 +140,7 @@ CVMM_UNUSED static int fx_pop_walk(vq_chain *c, unsigned *ndesc, uint64_t *bytes
         *ndesc = n;
     if (bytes)
         *bytes = b;
+    FX_CHECK(rc == 0 ? src == 0 && s.ndesc == n && (uint64_t)s.readable + s.writable == b : src == rc);
     return rc;
 }
 
