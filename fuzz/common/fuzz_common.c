@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "fuzz_input.h"
 
@@ -34,6 +35,23 @@ int fuzz_count_fds(void)
             n++;
     closedir(d);
     return n - 1;
+}
+
+void fuzz_dump_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[300], target[256];
+        snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(p, target, sizeof(target) - 1);
+        target[n > 0 ? n : 0] = '\0';
+        fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
+    }
+    closedir(d);
 }
 
 void fuzz_fail(const char *fmt, ...)

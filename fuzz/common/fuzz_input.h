@@ -68,6 +68,9 @@ const struct cvmm_log *fuzz_log(void);
 /* fuzz_count_fds() - entries of /proc/self/fd (less the one the directory stream holds). */
 int fuzz_count_fds(void);
 
+/* fuzz_dump_fds() - list the open fds and what they are on stderr (for fd leak reports). */
+void fuzz_dump_fds(void);
+
 /* fuzz_fail() - report a broken invariant and abort (libFuzzer saves the input as a crash). */
 void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
