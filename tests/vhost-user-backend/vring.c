@@ -213,6 +213,44 @@ Test(vring, kick_before_memory_table_is_refused)
     cr_assert_eq(atomic_load(&vt.dev.started[0]), 0);
 }
 
+/* Issue 10, defect 1: SET_VRING_BASE fits the 256-entry ring, a later SET_VRING_NUM shrinks it to 8;
+ * SET_VRING_KICK must not start a ring whose positions lie outside it.  It fails with a REPLY_ACK, logs the
+ * invariant, leaves the ring stopped, and a fitting SET_VRING_BASE then starts it. */
+Test(vring, kick_after_base_then_shrinking_num_is_refused)
+{
+    vt_negotiate((1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_PACKED), VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    struct vt_ring r;
+    vt_ring_addrs(&r, 0);
+    vq_mock_config mc = {.layout = VQ_LAYOUT_PACKED, .size = 8, .desc_gpa = r.desc, .driver_gpa = r.driver,
+                         .device_gpa = r.device};
+    cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
+    r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r.err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    vhu_vring_addr a = {.index = 0, .desc = r.desc + VT_UVA_BASE, .avail = r.driver + VT_UVA_BASE,
+                        .used = r.device + VT_UVA_BASE};
+    cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 256), 0);
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, 200u | 1u << 15 | 200u << 16 | 1u << 31), 0);
+    cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 8), 0);
+    cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
+    cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, 0, r.call), 0);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, r.kick), -EREMOTEIO, "the kick must be refused");
+    cr_assert(vt_logged("vq0: cannot start: packed position avail 200 / used 200 outside size 8"));
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 0);
+    vt_kick(&r);
+    vt_sleep_ms(50);
+    cr_assert_eq(atomic_load(&vt.dev.kicks), 0, "a refused ring is not processed");
+    /* the connection goes on: a base that fits, and the ring starts and serves */
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, 0x80008000u), 0);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, r.kick), 0);
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 1);
+    uint16_t h = vt_add_chain(&r, 0x80000, 16);
+    vt_kick(&r);
+    cr_assert_eq(vt_wait_used(&r, h), 16);
+    vt_ring_free(&r);
+}
+
 TestSuite(vring_workers, .init = vt_init_workers, .fini = vt_fini, .timeout = 10);
 
 Test(vring_workers, queues_on_two_workers_run_concurrently)
