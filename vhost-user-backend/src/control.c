@@ -26,6 +26,7 @@
 #include "cvmm/vmem/region.h"
 #include "cvmm/vq/split.h"
 #include "cvmm/vq/state.h"
+#include "fdcheck.h"
 #include "internal.h"
 
 /* Protocol features the library always implements. */
@@ -259,6 +260,8 @@ void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m)
     first_message(d, m);
     cvmm_logf(d->log, CVMM_LOG_DEBUG, "%s: %s size %u fds %u", d->name, vhu_req_name(m->hdr.request), m->hdr.size,
               m->nfds);
+    if (m->nfds && !vub__msg_fds_ok(d, m)) /* wrong kind of fd: refused and answered (fdcheck.c) */
+        return;
     switch (m->hdr.request) {
     case VHU_REQ_GET_FEATURES:
         (void)vub__reply_u64(d, m, c->offered);

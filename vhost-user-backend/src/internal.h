@@ -34,6 +34,7 @@ struct vub_queue {
     bool inband;           /* (W) in-band kicks negotiated: no kick fd means wait for VRING_KICK */
     bool kick_failed_logged; /* (W) */
     bool err_signalled;    /* (W) the err eventfd was written for the current breakage */
+    bool full_logged;      /* (W) a saturated call or err eventfd was logged (once per fd) */
     int kick_fd;           /* (W) */
     int call_fd;           /* (W) */
     int err_fd;            /* (W) */
@@ -258,6 +259,9 @@ void vub__worker_wake(vub__worker *w);
 /* (W) helpers used by the calls in control.c */
 void vub__worker_refresh(vub__worker *w);
 void vub__queue_run(vub_queue *q);           /* (W) call queue_kicked, signal err on breakage */
+/* vub__queue_signal_fd() - add 1 to the call or err eventfd @fd of @q (@what names it); never blocks.  A full
+ * counter (EAGAIN) counts as signalled: the peer has a notification pending.  Return: 1; -EIO (logged). (W) */
+int vub__queue_signal_fd(vub_queue *q, int fd, const char *what);
 int vub__queue_start(vub_queue *q);          /* (W) */
 void vub__queue_stop(vub_queue *q);          /* (W) */
 void vub__queue_set_kick(vub_queue *q, int owned_fd); /* (W) -1: poll */

@@ -21,6 +21,7 @@
 #include "cvmm/vmem/region.h"
 #include "cvmm/vq/split.h"
 #include "cvmm/vq/state.h"
+#include "fdcheck.h"
 #include "internal.h"
 
 /* ---- inflight I/O tracking buffer (spec "Inflight I/O tracking") ---- */
@@ -172,7 +173,11 @@ static void *xfer_main(void *arg)
     return NULL;
 }
 
-/* Wait until @fd is ready for @ev; false if cancelled or the fd failed. */
+/* Wait until @fd is ready for @ev; false if cancelled or the fd failed.  POLLNVAL (an fd poll cannot use)
+ * and POLLERR end the transfer instead of waking us again and again; POLLHUP goes on to the read or write,
+ * which sees the end of the data or EPIPE.  Both fds are non-blocking, so "ready" is only a hint: the read
+ * or write after it never blocks, whatever poll() said (a socket with a large SO_RCVLOWAT polls readable
+ * with one byte queued, a blocking read would wait for all of them). */
 static bool relay_wait(int fd, short ev, int cancel)
 {
     struct pollfd p[2] = {{.fd = fd, .events = ev}, {.fd = cancel, .events = POLLIN}};
@@ -180,9 +185,9 @@ static bool relay_wait(int fd, short ev, int cancel)
         int n = poll(p, 2, -1);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 || (p[1].revents & POLLIN))
+        if (n < 0 || p[1].revents || (p[0].revents & (POLLNVAL | POLLERR)))
             return false;
-        if (p[0].revents & (ev | POLLHUP | POLLERR))
+        if (p[0].revents & (ev | POLLHUP))
             return true;
     }
 }
@@ -297,11 +302,12 @@ int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m)
         c->relay_src = p[0];
         c->relay_dst = fe;
     }
-    /* the relay never blocks in read/write (it polls with the cancel eventfd); the fd it writes to is ours
-     * or the front-end's pipe end meant for us alone */
-    (void)fcntl(c->relay_dst, F_SETFL, fcntl(c->relay_dst, F_GETFL) | O_NONBLOCK);
+    /* The relay never blocks in read or write (it waits in poll() with the cancel eventfd): both its fds
+     * are non-blocking, the front-end's made so by vub__msg_fds_ok(), ours here.  The device's end of the
+     * pipe is another open file and stays blocking. */
+    int nb = vub__fd_nonblock(c->xfer_dir == VUB_STATE_LOAD ? p[1] : p[0]);
     c->xfer_rc = 0;
-    int e = pthread_create(&c->relay, NULL, relay_main, c);
+    int e = nb < 0 ? -nb : pthread_create(&c->relay, NULL, relay_main, c);
     if (e == 0) {
         e = pthread_create(&c->xfer, NULL, xfer_main, d);
         if (e != 0) { /* stop the relay again */

@@ -17,22 +17,32 @@ struct ev_loop *vub_queue_loop(const vub_queue *q) { return q->w->loop; }
 void vub_queue_set_priv(vub_queue *q, void *priv) { q->priv = priv; }
 void *vub_queue_priv(const vub_queue *q) { return q->priv; }
 
+int vub__queue_signal_fd(vub_queue *q, int fd, const char *what)
+{
+    uint64_t one = 1;
+    for (;;) {
+        if (write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+            return 1;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) { /* counter at 2^64 - 2: the peer has a notification pending anyway */
+            if (!q->full_logged)
+                cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: %s eventfd is full, counted as signalled", q->d->name,
+                          q->index, what);
+            q->full_logged = true;
+            return 1;
+        }
+        cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: %s eventfd write failed: %s", q->d->name, q->index, what,
+                  strerror(errno));
+        return -EIO;
+    }
+}
+
 int vub_queue_signal(vub_queue *q)
 {
-    if (q->call_fd >= 0) {
-        uint64_t one = 1;
-        for (;;) {
-            if (write(q->call_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
-                return 1;
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) /* counter saturated: the driver has a notification pending anyway */
-                return 1;
-            cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: call eventfd write failed: %s", q->d->name, q->index,
-                      strerror(errno));
-            return -EIO;
-        }
-    }
+    /* The call fd is a non-blocking eventfd (fdcheck.c): a full counter never blocks the worker. */
+    if (q->call_fd >= 0)
+        return vub__queue_signal_fd(q, q->call_fd, "call");
     int rc = vub__backend_vring_call(&q->d->backend, q->index);
     return rc == 0 ? 1 : 0;
 }

@@ -189,6 +189,7 @@ void vub__w_set_call(vub__worker *w, void *arg)
     struct ring_call *rc = arg;
     cvmm_close(&rc->q->call_fd);
     rc->q->call_fd = rc->fd;
+    rc->q->full_logged = false;
 }
 
 void vub__w_set_err(vub__worker *w, void *arg)
@@ -198,36 +199,14 @@ void vub__w_set_err(vub__worker *w, void *arg)
     cvmm_close(&rc->q->err_fd);
     rc->q->err_fd = rc->fd;
     rc->q->err_signalled = false;
-}
-
-static bool is_eventfd(int fd)
-{
-    char path[32], target[32];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
-    if (n < 0)
-        return false;
-    target[n] = '\0';
-    return strcmp(target, "anon_inode:[eventfd]") == 0;
+    rc->q->full_logged = false;
 }
 
 int vub__h_set_vring_fd(vub_daemon *d, vhu_msg *m, void (*fn)(vub__worker *, void *))
 {
     vub_queue *q = &d->queues[m->payload.u64 & VHU_VRING_IDX_MASK];
     struct ring_call rc = {.q = q, .fd = (m->payload.u64 & VHU_VRING_NOFD_MASK) ? -1 : vhu_msg_take_fd(m, 0)};
-    /* A worker must never block on a front-end's fd: an eventfd only blocks a writer at a counter of
-     * 2^64 - 2, but a full pipe passed instead would stall the worker and, through vub__worker_call(), the
-     * control thread.  Anything that is not an eventfd is made non-blocking (the flag is shared with the
-     * front-end's copy, so eventfds, whatever the front-end chose, are left alone). */
-    if (rc.fd >= 0 && !is_eventfd(rc.fd)) {
-        int fl = fcntl(rc.fd, F_GETFL);
-        if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(rc.fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
-            cvmm_logf(d->log, CVMM_LOG_WARN, "%s: vq%u: unusable notification fd: %s", d->name, q->index,
-                      strerror(errno));
-            cvmm_close(&rc.fd);
-            return -EBADF;
-        }
-    }
+    /* The fd is an eventfd, made non-blocking (vub__msg_fds_ok()): writing it never blocks the worker. */
     vub__worker_call(q->w, fn, &rc);
     return 0;
 }
@@ -288,6 +267,7 @@ static void w_reset(vub__worker *w, void *arg)
         q->enabled = false;
         q->inband = false;
         q->err_signalled = false;
+        q->full_logged = false;
         atomic_store_explicit(&q->kick_pending, false, memory_order_relaxed);
     }
 }

@@ -61,12 +61,8 @@ void vub__queue_run(vub_queue *q)
         return;
     (void)vub__dev_queue_kicked(q->d, q);
     if (vq_queue_broken(q->vq)) {
-        if (!q->err_signalled && q->err_fd >= 0) {
-            uint64_t one = 1;
-            if (write(q->err_fd, &one, sizeof(one)) < 0)
-                cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: err eventfd write failed: %s", q->d->name,
-                          q->index, strerror(errno));
-        }
+        if (!q->err_signalled && q->err_fd >= 0)
+            (void)vub__queue_signal_fd(q, q->err_fd, "err"); /* never blocks; logs a failure */
         q->err_signalled = true;
         /* A broken ring stays broken until it is restarted: stop polling it. */
         if (q->polling)
@@ -79,6 +75,10 @@ static void kick_cb(struct ev_loop *loop, ev_io *io, int revents)
     (void)loop, (void)revents;
     vub_queue *q = io->data;
     uint64_t v;
+    /* Never blocks: the kick fd is a non-blocking eventfd (fdcheck.c).  EAGAIN is no error: another
+     * watcher of the same eventfd took the count first (a front-end may send one eventfd for several
+     * rings) or the wakeup was spurious.  The ring is looked at either way, cheaply: the kick may have
+     * been meant for it. */
     ssize_t n = read(q->kick_fd, &v, sizeof(v));
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
         cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: kick fd read failed: %s; polling instead", q->d->name,
