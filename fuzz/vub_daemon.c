@@ -117,148 +117,6 @@ static const vub_device_info tdev_info = {
 
 /* ---- the driver side ---- */
 static dh h;
-static struct ring {
-    vq_mock *mk;
-    int kick;
-} rings[NQ];
-
-static uint64_t ring_gpa(unsigned i) { return 0x10000ull * (i + 1); }
-
-static void msg_state(vhu_msg *m, uint32_t req, uint32_t flags, uint32_t index, uint32_t num)
-{
-    vhu_msg_build_state(m, req, flags, index, num);
-}
-
-static uint32_t pick_flags(fin *in)
-{
-    uint8_t f = fin_u8(in);
-    return f & 1 ? VHU_FLAG_NEED_REPLY : 0;
-}
-
-static int fd_of(fin *in)
-{
-    return fuzz_fds_make(&h.fds, (enum fuzz_fd_kind)(fin_u8(in) % FUZZ_FD_KINDS));
-}
-
-static void free_rings(void)
-{
-    for (unsigned i = 0; i < NQ; i++) {
-        vq_mock_free(rings[i].mk);
-        rings[i].mk = NULL;
-        rings[i].kick = -1;
-    }
-}
-
-static void negotiate(fin *in)
-{
-    vhu_msg m, r;
-    uint64_t f = 0, p = 0;
-    vhu_msg_init(&m, VHU_REQ_GET_FEATURES, 0);
-    if (dh_request(&h, &m, &r) == 1 && r.hdr.size == 8)
-        f = r.payload.u64;
-    vhu_msg_init(&m, VHU_REQ_SET_OWNER, pick_flags(in));
-    dh_request(&h, &m, NULL);
-    vhu_msg_init(&m, VHU_REQ_GET_PROTOCOL_FEATURES, 0);
-    if (dh_request(&h, &m, &r) == 1 && r.hdr.size == 8)
-        p = r.payload.u64;
-    vhu_msg_build_u64(&m, VHU_REQ_SET_PROTOCOL_FEATURES, 0, p & (fin_u8(in) & 1 ? fin_u64(in) : ~0ull));
-    dh_request(&h, &m, NULL);
-    vhu_msg_build_u64(&m, VHU_REQ_SET_FEATURES, pick_flags(in), f & (fin_u8(in) & 1 ? fin_u64(in) : ~0ull));
-    dh_request(&h, &m, NULL);
-}
-
-static void mem_table(fin *in, bool add)
-{
-    vhu_msg m;
-    uint8_t how = fin_u8(in);
-    vhu_mem_region r = {.guest_addr = 0, .size = DH_MEM, .user_addr = DH_UVA_BASE, .mmap_offset = 0};
-    if (how & 1)
-        r.guest_addr = fin_u64(in) & (how & 2 ? ~0ull : 0xfffff000ull);
-    if (how & 4)
-        r.size = fin_u64(in) & (how & 8 ? ~0ull : 0x1ff000ull);
-    if (how & 16)
-        r.mmap_offset = fin_u64(in) & (how & 32 ? ~0ull : 0xff000ull);
-    if (how & 64)
-        r.user_addr = fin_u64(in);
-    int fd = how & 128 ? fd_of(in) : vmem_region_fd(h.mem);
-    if (fd < 0)
-        fd = vmem_region_fd(h.mem);
-    if (add) {
-        vhu_mem_reg reg = {.region = r};
-        vhu_msg_init(&m, VHU_REQ_ADD_MEM_REG, pick_flags(in));
-        vhu_msg_set_payload(&m, &reg, sizeof(reg));
-        vhu_msg_add_fd(&m, fd);
-    } else {
-        vhu_mem_region rs[2] = {r, r};
-        int fds[2] = {fd, fd};
-        uint32_t n = 1 + (fin_u8(in) & 1);
-        rs[1].guest_addr = fin_u64(in);
-        vhu_msg_build_mem_table(&m, pick_flags(in), rs, fds, n);
-    }
-    dh_request(&h, &m, NULL);
-}
-
-/* The whole set-up of ring @i, as a front-end does it, with fuzzed values here and there. */
-static void ring_setup(fin *in, unsigned i)
-{
-    vhu_msg m;
-    uint8_t how = fin_u8(in);
-    bool packed = h.features & (1ull << VUB_F_RING_PACKED);
-    uint32_t size = how & 1 ? fin_u16(in) : 1u << (1 + fin_u8(in) % 8);
-    uint64_t off = how & 2 ? 0 : DH_UVA_BASE; /* gpa addresses only work with GPA_ADDRESSES */
-    vq_mock_free(rings[i].mk);
-    rings[i].mk = NULL;
-    vq_mock_config mc = {.layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, .size = size,
-                         .event_idx = h.features & (1ull << VUB_F_RING_EVENT_IDX), .desc_gpa = ring_gpa(i),
-                         .driver_gpa = ring_gpa(i) + 0x4000, .device_gpa = ring_gpa(i) + 0x8000};
-    (void)vq_mock_new(h.map, &mc, &rings[i].mk);
-    msg_state(&m, VHU_REQ_SET_VRING_NUM, pick_flags(in), i, size);
-    dh_request(&h, &m, NULL);
-    vhu_vring_addr a = {.index = i, .desc = mc.desc_gpa + off, .avail = mc.driver_gpa + off,
-                        .used = mc.device_gpa + off};
-    if (how & 4)
-        a.used = fin_u64(in);
-    vhu_msg_init(&m, VHU_REQ_SET_VRING_ADDR, pick_flags(in));
-    vhu_msg_set_payload(&m, &a, sizeof(a));
-    dh_request(&h, &m, NULL);
-    msg_state(&m, VHU_REQ_SET_VRING_BASE, pick_flags(in), i, how & 8 ? fin_u32(in) : packed ? 0x80008000u : 0);
-    dh_request(&h, &m, NULL);
-    int call = fuzz_fds_make(&h.fds, how & 16 ? FUZZ_FD_EVENTFD_FULL : FUZZ_FD_EVENTFD);
-    vhu_msg_build_u64(&m, VHU_REQ_SET_VRING_CALL, pick_flags(in), i);
-    vhu_msg_add_fd(&m, call);
-    dh_request(&h, &m, NULL);
-    rings[i].kick = fuzz_fds_make(&h.fds, how & 32 ? (enum fuzz_fd_kind)(fin_u8(in) % FUZZ_FD_KINDS) : FUZZ_FD_EVENTFD);
-    vhu_msg_build_u64(&m, VHU_REQ_SET_VRING_KICK, pick_flags(in), i);
-    vhu_msg_add_fd(&m, rings[i].kick);
-    dh_request(&h, &m, NULL);
-    msg_state(&m, VHU_REQ_SET_VRING_ENABLE, pick_flags(in), i, !(how & 64));
-    dh_request(&h, &m, NULL);
-}
-
-static void kick(unsigned i)
-{
-    uint64_t one = 1;
-    if (rings[i].kick >= 0)
-        (void)!write(rings[i].kick, &one, sizeof(one));
-}
-
-static void add_chain(fin *in, unsigned i)
-{
-    if (!rings[i].mk)
-        return;
-    vq_mock_buf b[4];
-    unsigned n = 1 + fin_u8(in) % 4;
-    for (unsigned k = 0; k < n; k++) {
-        uint8_t how = fin_u8(in);
-        b[k] = (vq_mock_buf){.gpa = how & 0x80 ? fin_u64(in) : 0x80000 + 0x1000 * (how & 0x3f),
-                             .len = fin_u16(in) % 0x2000, .write = how & 0x40};
-    }
-    if (fin_u8(in) & 1)
-        (void)vq_mock_add_indirect(rings[i].mk, 0x60000 + 0x400 * i, b, n, NULL);
-    else
-        (void)vq_mock_add(rings[i].mk, b, n, NULL);
-    kick(i);
-}
 
 /* Any message: id, flags, payload bytes and fds straight from the input. */
 static void raw_message(fin *in)
@@ -287,31 +145,31 @@ static void step(fin *in)
     switch (what % 20) {
     case 0:
     case 1: raw_message(in); break;
-    case 2: negotiate(in); break;
-    case 3: mem_table(in, false); break;
-    case 4: mem_table(in, true); break;
+    case 2: dh_negotiate(&h, in); break;
+    case 3: dh_mem_table(&h, in, false); break;
+    case 4: dh_mem_table(&h, in, true); break;
     case 5: { /* REM_MEM_REG of the region (or another) */
         vhu_mem_reg reg = {.region = {.guest_addr = fin_u8(in) & 1 ? fin_u64(in) : 0, .size = DH_MEM,
                                       .user_addr = DH_UVA_BASE}};
-        vhu_msg_init(&m, VHU_REQ_REM_MEM_REG, pick_flags(in));
+        vhu_msg_init(&m, VHU_REQ_REM_MEM_REG, dh_flags(in));
         vhu_msg_set_payload(&m, &reg, sizeof(reg));
         vhu_msg_add_fd(&m, vmem_region_fd(h.mem));
         dh_request(&h, &m, NULL);
         break;
     }
     case 6:
-    case 7: ring_setup(in, i); break;
+    case 7: dh_ring_setup(&h, in, i); break;
     case 8:
     case 9:
-    case 10: add_chain(in, i); break;
-    case 11: kick(i); break;
+    case 10: dh_add_chain(&h, in, i); break;
+    case 11: dh_kick(&h, i); break;
     case 12: /* GET_VRING_BASE stops the ring */
-        msg_state(&m, VHU_REQ_GET_VRING_BASE, pick_flags(in), i, 0);
+        vhu_msg_build_state(&m, VHU_REQ_GET_VRING_BASE, dh_flags(in), i, 0);
         dh_request(&h, &m, NULL);
         break;
     case 13: { /* SET_VRING_NUM / BASE / ENABLE with any value, in any order */
         static const uint32_t reqs[] = {VHU_REQ_SET_VRING_NUM, VHU_REQ_SET_VRING_BASE, VHU_REQ_SET_VRING_ENABLE};
-        msg_state(&m, reqs[fin_u8(in) % 3], pick_flags(in), fin_u8(in) & 1 ? fin_u32(in) : i, fin_u32(in));
+        vhu_msg_build_state(&m, reqs[fin_u8(in) % 3], dh_flags(in), fin_u8(in) & 1 ? fin_u32(in) : i, fin_u32(in));
         dh_request(&h, &m, NULL);
         break;
     }
@@ -319,13 +177,13 @@ static void step(fin *in)
         static const uint32_t reqs[] = {VHU_REQ_SET_VRING_KICK, VHU_REQ_SET_VRING_CALL, VHU_REQ_SET_VRING_ERR};
         uint8_t how = fin_u8(in);
         uint64_t v = how & 0x80 ? fin_u64(in) : i | (how & 0x40 ? 0x100u : 0);
-        vhu_msg_build_u64(&m, reqs[how % 3], pick_flags(in), v);
+        vhu_msg_build_u64(&m, reqs[how % 3], dh_flags(in), v);
         if (!(how & 0x40)) {
-            int fd = fd_of(in);
+            int fd = dh_fd(&h, in);
             if (fd >= 0)
                 vhu_msg_add_fd(&m, fd);
             if (reqs[how % 3] == VHU_REQ_SET_VRING_KICK && (v & 0xff) == i)
-                rings[i].kick = fd;
+                h.rings[i].kick = fd;
         }
         dh_request(&h, &m, NULL);
         break;
@@ -333,23 +191,23 @@ static void step(fin *in)
     case 15: { /* GET_CONFIG / SET_CONFIG */
         vhu_config c = {.offset = fin_u8(in) % 24, .size = 1 + fin_u8(in) % 24, .flags = fin_u8(in) & 1};
         fin_bytes(in, c.data, c.size);
-        vhu_msg_init(&m, fin_u8(in) & 1 ? VHU_REQ_SET_CONFIG : VHU_REQ_GET_CONFIG, pick_flags(in));
+        vhu_msg_init(&m, fin_u8(in) & 1 ? VHU_REQ_SET_CONFIG : VHU_REQ_GET_CONFIG, dh_flags(in));
         vhu_msg_set_payload(&m, &c, VHU_CONFIG_HDR_SIZE + c.size);
         dh_request(&h, &m, NULL);
         break;
     }
     case 16: { /* SET_LOG_BASE / SET_BACKEND_REQ_FD / SET_DEVICE_STATE_FD with fds of any kind */
         uint8_t how = fin_u8(in);
-        int fd = fd_of(in);
+        int fd = dh_fd(&h, in);
         if (how % 3 == 0) {
             vhu_log l = {.size = fin_u8(in) & 1 ? fin_u64(in) : 4096, .offset = fin_u8(in) & 1 ? fin_u64(in) : 0};
-            vhu_msg_init(&m, VHU_REQ_SET_LOG_BASE, pick_flags(in));
+            vhu_msg_init(&m, VHU_REQ_SET_LOG_BASE, dh_flags(in));
             vhu_msg_set_payload(&m, &l, sizeof(l));
         } else if (how % 3 == 1) {
-            vhu_msg_init(&m, VHU_REQ_SET_BACKEND_REQ_FD, pick_flags(in));
+            vhu_msg_init(&m, VHU_REQ_SET_BACKEND_REQ_FD, dh_flags(in));
         } else {
             vhu_device_state s = {.direction = fin_u8(in) % 3, .phase = fin_u8(in) % 2};
-            vhu_msg_init(&m, VHU_REQ_SET_DEVICE_STATE_FD, pick_flags(in));
+            vhu_msg_init(&m, VHU_REQ_SET_DEVICE_STATE_FD, dh_flags(in));
             vhu_msg_set_payload(&m, &s, sizeof(s));
         }
         if (fd >= 0)
@@ -367,11 +225,11 @@ static void step(fin *in)
                                         VHU_REQ_GET_MAX_MEM_SLOTS, VHU_REQ_GET_SHMEM_CONFIG};
         uint32_t req = reqs[fin_u8(in) % 8];
         if (req == VHU_REQ_VRING_KICK)
-            msg_state(&m, req, pick_flags(in), i, 0);
+            vhu_msg_build_state(&m, req, dh_flags(in), i, 0);
         else if (req == VHU_REQ_SET_STATUS)
-            vhu_msg_build_u64(&m, req, pick_flags(in), fin_u8(in));
+            vhu_msg_build_u64(&m, req, dh_flags(in), fin_u8(in));
         else
-            vhu_msg_init(&m, req, pick_flags(in));
+            vhu_msg_init(&m, req, dh_flags(in));
         dh_request(&h, &m, NULL);
         break;
     }
@@ -381,11 +239,11 @@ static void step(fin *in)
         break;
     default: /* the guest scribbles on its memory (rings included) */
     {
-        uint64_t at = ring_gpa(i) + fin_u16(in);
+        uint64_t at = dh_ring_gpa(i) + fin_u16(in);
         uint8_t buf[32];
         size_t len = fin_bytes(in, buf, 1 + fin_u8(in) % sizeof(buf));
         (void)vmem_write(h.map, at, buf, len);
-        kick(i);
+        dh_kick(&h, i);
         break;
     }
     }
@@ -395,7 +253,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    dh_init();
+    dh_init(&h);
     return 0;
 }
 
@@ -405,17 +263,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fin in = {data, size};
     for (unsigned i = 0; i < CONFIG_SIZE; i++)
         config[i] = (uint8_t)(0x10 + i);
-    for (unsigned i = 0; i < NQ; i++)
-        rings[i].kick = -1;
     vub_daemon_config cfg = {.ops = &tdev_ops, .info = &tdev_info, .nworkers = 2};
     dh_start(&h, &cfg, NQ);
     if (fin_u8(&in) & 1) { /* most sequences start as a front-end does */
-        negotiate(&in);
-        mem_table(&in, false);
+        dh_negotiate(&h, &in);
+        dh_mem_table(&h, &in, false);
     }
     for (int k = 0; k < STEPS_MAX && !fin_empty(&in); k++)
         step(&in);
     dh_stop(&h);
-    free_rings();
     return 0;
 }

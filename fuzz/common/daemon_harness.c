@@ -26,8 +26,11 @@ static void cleanup_dir(void)
     }
 }
 
-void dh_init(void)
+void dh_init(dh *h)
 {
+    vmem_region_desc rd = {.gpa = 0, .size = DH_MEM, .user_addr = DH_UVA_BASE};
+    if (vmem_region_new_memfd(&rd, fuzz_log(), &h->mem) || vmem_map_new(&h->mem, 1, NULL, fuzz_log(), &h->map))
+        fuzz_fail("cannot make guest memory");
     signal(SIGPIPE, SIG_IGN);
     char dir[64];
     snprintf(dir, sizeof(dir), "/tmp/cvmm-fuzz.XXXXXX");
@@ -75,12 +78,6 @@ void dh_start(dh *h, vub_daemon_config *cfg, uint32_t num_queues)
     h->fds_before = fuzz_count_fds();
     cfg->log = fuzz_log();
     h->num_queues = num_queues;
-    if (!h->mem) {
-        vmem_region_desc rd = {.gpa = 0, .size = DH_MEM, .user_addr = DH_UVA_BASE};
-        if (vmem_region_new_memfd(&rd, fuzz_log(), &h->mem) || vmem_map_new(&h->mem, 1, NULL, fuzz_log(), &h->map))
-            fuzz_fail("cannot make guest memory");
-        h->fds_before = fuzz_count_fds();
-    }
     memset(vmem_region_hva(h->mem), 0, DH_MEM);
     if (vub_daemon_new(cfg, &h->d) < 0)
         fuzz_fail("vub_daemon_new");
@@ -89,6 +86,8 @@ void dh_start(dh *h, vub_daemon_config *cfg, uint32_t num_queues)
     if (pthread_create(&h->th, NULL, run, h->d) != 0)
         fuzz_fail("pthread_create");
     h->features = 0;
+    for (unsigned i = 0; i < DH_RINGS_MAX; i++)
+        h->rings[i] = (dh_ring){.mk = NULL, .kick = -1};
     connect_once(h);
 }
 
@@ -264,6 +263,130 @@ int dh_request(dh *h, vhu_msg *m, vhu_msg *reply)
     return rc;
 }
 
+uint32_t dh_flags(fin *in) { return fin_u8(in) & 1 ? VHU_FLAG_NEED_REPLY : 0; }
+
+int dh_fd(dh *h, fin *in) { return fuzz_fds_make(&h->fds, (enum fuzz_fd_kind)(fin_u8(in) % FUZZ_FD_KINDS)); }
+
+uint64_t dh_ring_gpa(unsigned i) { return 0x10000ull * (i + 1); }
+
+void dh_negotiate(dh *h, fin *in)
+{
+    vhu_msg m, r;
+    uint64_t f = 0, p = 0;
+    vhu_msg_init(&m, VHU_REQ_GET_FEATURES, 0);
+    if (dh_request(h, &m, &r) == 1 && r.hdr.size == 8)
+        f = r.payload.u64;
+    vhu_msg_init(&m, VHU_REQ_SET_OWNER, dh_flags(in));
+    dh_request(h, &m, NULL);
+    vhu_msg_init(&m, VHU_REQ_GET_PROTOCOL_FEATURES, 0);
+    if (dh_request(h, &m, &r) == 1 && r.hdr.size == 8)
+        p = r.payload.u64;
+    vhu_msg_build_u64(&m, VHU_REQ_SET_PROTOCOL_FEATURES, 0, p & (fin_u8(in) & 1 ? fin_u64(in) : ~0ull));
+    dh_request(h, &m, NULL);
+    vhu_msg_build_u64(&m, VHU_REQ_SET_FEATURES, dh_flags(in), f & (fin_u8(in) & 1 ? fin_u64(in) : ~0ull));
+    dh_request(h, &m, NULL);
+}
+
+void dh_mem_table(dh *h, fin *in, bool add)
+{
+    vhu_msg m;
+    uint8_t how = fin_u8(in);
+    vhu_mem_region r = {.guest_addr = 0, .size = DH_MEM, .user_addr = DH_UVA_BASE, .mmap_offset = 0};
+    if (how & 1)
+        r.guest_addr = fin_u64(in) & (how & 2 ? ~0ull : 0xfffff000ull);
+    if (how & 4)
+        r.size = fin_u64(in) & (how & 8 ? ~0ull : 0x1ff000ull);
+    if (how & 16)
+        r.mmap_offset = fin_u64(in) & (how & 32 ? ~0ull : 0xff000ull);
+    if (how & 64)
+        r.user_addr = fin_u64(in);
+    int fd = how & 128 ? dh_fd(h, in) : vmem_region_fd(h->mem);
+    if (fd < 0)
+        fd = vmem_region_fd(h->mem);
+    if (add) {
+        vhu_mem_reg reg = {.region = r};
+        vhu_msg_init(&m, VHU_REQ_ADD_MEM_REG, dh_flags(in));
+        vhu_msg_set_payload(&m, &reg, sizeof(reg));
+        vhu_msg_add_fd(&m, fd);
+    } else {
+        vhu_mem_region rs[2] = {r, r};
+        int fds[2] = {fd, fd};
+        uint32_t n = 1 + (fin_u8(in) & 1);
+        rs[1].guest_addr = fin_u64(in);
+        vhu_msg_build_mem_table(&m, dh_flags(in), rs, fds, n);
+    }
+    dh_request(h, &m, NULL);
+}
+
+void dh_ring_setup(dh *h, fin *in, unsigned i)
+{
+    vhu_msg m;
+    uint8_t how = fin_u8(in);
+    bool packed = h->features & (1ull << VUB_F_RING_PACKED);
+    uint32_t size = how & 1 ? fin_u16(in) : 1u << (1 + fin_u8(in) % 8);
+    uint64_t off = how & 2 ? 0 : DH_UVA_BASE; /* gpa addresses only work with GPA_ADDRESSES */
+    dh_ring *r = &h->rings[i % DH_RINGS_MAX];
+    vq_mock_free(r->mk);
+    r->mk = NULL;
+    vq_mock_config mc = {.layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, .size = size,
+                         .event_idx = h->features & (1ull << VUB_F_RING_EVENT_IDX), .desc_gpa = dh_ring_gpa(i),
+                         .driver_gpa = dh_ring_gpa(i) + 0x4000, .device_gpa = dh_ring_gpa(i) + 0x8000};
+    (void)vq_mock_new(h->map, &mc, &r->mk);
+    vhu_msg_build_state(&m, VHU_REQ_SET_VRING_NUM, dh_flags(in), i, size);
+    dh_request(h, &m, NULL);
+    vhu_vring_addr a = {.index = i, .desc = mc.desc_gpa + off, .avail = mc.driver_gpa + off,
+                        .used = mc.device_gpa + off};
+    if (how & 4)
+        a.used = fin_u64(in);
+    vhu_msg_init(&m, VHU_REQ_SET_VRING_ADDR, dh_flags(in));
+    vhu_msg_set_payload(&m, &a, sizeof(a));
+    dh_request(h, &m, NULL);
+    vhu_msg_build_state(&m, VHU_REQ_SET_VRING_BASE, dh_flags(in), i,
+                        how & 8 ? fin_u32(in) : packed ? 0x80008000u : 0);
+    dh_request(h, &m, NULL);
+    int call = fuzz_fds_make(&h->fds, how & 16 ? FUZZ_FD_EVENTFD_FULL : FUZZ_FD_EVENTFD);
+    vhu_msg_build_u64(&m, VHU_REQ_SET_VRING_CALL, dh_flags(in), i);
+    vhu_msg_add_fd(&m, call);
+    dh_request(h, &m, NULL);
+    r->kick = fuzz_fds_make(&h->fds, how & 32 ? (enum fuzz_fd_kind)(fin_u8(in) % FUZZ_FD_KINDS) : FUZZ_FD_EVENTFD);
+    vhu_msg_build_u64(&m, VHU_REQ_SET_VRING_KICK, dh_flags(in), i);
+    vhu_msg_add_fd(&m, r->kick);
+    dh_request(h, &m, NULL);
+    vhu_msg_build_state(&m, VHU_REQ_SET_VRING_ENABLE, dh_flags(in), i, !(how & 64));
+    dh_request(h, &m, NULL);
+}
+
+void dh_kick(dh *h, unsigned i)
+{
+    uint64_t one = 1;
+    if (h->rings[i % DH_RINGS_MAX].kick >= 0)
+        (void)!write(h->rings[i % DH_RINGS_MAX].kick, &one, sizeof(one));
+}
+
+void dh_add_chain(dh *h, fin *in, unsigned i)
+{
+    dh_ring *r = &h->rings[i % DH_RINGS_MAX];
+    if (!r->mk)
+        return;
+    vq_mock_buf b[4];
+    unsigned n = 1 + fin_u8(in) % 4;
+    for (unsigned k = 0; k < n; k++) {
+        uint8_t how = fin_u8(in);
+        b[k] = (vq_mock_buf){.gpa = how & 0x80 ? fin_u64(in) : 0x80000 + 0x1000 * (how & 0x3f),
+                             .len = fin_u16(in) % 0x2000, .write = how & 0x40};
+        if (!b[k].write) { /* what the device reads: the first bytes from the input */
+            uint8_t buf[64];
+            size_t len = fin_bytes(in, buf, b[k].len < sizeof(buf) ? b[k].len : sizeof(buf));
+            (void)vmem_write(h->map, b[k].gpa, buf, len);
+        }
+    }
+    if (fin_u8(in) & 1)
+        (void)vq_mock_add_indirect(r->mk, 0x60000 + 0x400 * i, b, n, NULL);
+    else
+        (void)vq_mock_add(r->mk, b, n, NULL);
+    dh_kick(h, i);
+}
+
 void dh_stop(dh *h)
 {
     /* The daemon must still answer (on this connection, or a new one if it closed this one). */
@@ -280,6 +403,11 @@ void dh_stop(dh *h)
     pthread_join(h->th, NULL);
     vub_daemon_free(h->d);
     h->d = NULL;
+    for (unsigned i = 0; i < DH_RINGS_MAX; i++) {
+        vq_mock_free(h->rings[i].mk);
+        h->rings[i].mk = NULL;
+        h->rings[i].kick = -1;
+    }
     fuzz_fds_close(&h->fds);
     int now = fuzz_count_fds();
     if (now != h->fds_before) {

@@ -20,12 +20,20 @@
 
 #include "cvmm/vhu.h"
 #include "cvmm/vmem.h"
+#include "cvmm/vq/mock.h"
 #include "cvmm/vub.h"
 #include "fuzz_fds.h"
 
 #define DH_TIMEOUT_MS 5000
 #define DH_UVA_BASE 0x7f0000000000ull /* front-end address of gpa 0 */
 #define DH_MEM (1ull << 20)           /* guest memory: one memfd region at gpa 0 */
+#define DH_RINGS_MAX 8
+
+/* The driver side of one ring: a mock driver over the harness's guest memory and the kick fd sent. */
+typedef struct dh_ring {
+    vq_mock *mk;
+    int kick; /* borrowed from dh.fds; -1 none */
+} dh_ring;
 
 typedef struct dh {
     vub_daemon *d;
@@ -38,11 +46,12 @@ typedef struct dh {
     vmem_region *mem;     /* guest memory as the front-end (and the mock drivers) see it */
     vmem_map *map;
     fuzz_fds fds;         /* fds made for this input */
+    dh_ring rings[DH_RINGS_MAX];
     int fds_before;
 } dh;
 
 /* dh_init() - once per process: socket directory, guest memory. */
-void dh_init(void);
+void dh_init(dh *h);
 /* dh_start() - a daemon for @cfg (log set by the harness), listening and connected. */
 void dh_start(dh *h, vub_daemon_config *cfg, uint32_t num_queues);
 /* dh_request() - send @m (hdr as given; min(hdr.size, 4096) payload bytes; fds[0..nfds)) and check the
@@ -51,6 +60,17 @@ void dh_start(dh *h, vub_daemon_config *cfg, uint32_t num_queues);
 int dh_request(dh *h, vhu_msg *m, vhu_msg *reply);
 /* dh_reconnect() - close our end and connect again. */
 void dh_reconnect(dh *h);
+/* Front-end steps built from the input, as a front-end does them but with fuzzed values here and there
+ * (each goes through dh_request()). */
+uint32_t dh_flags(fin *in);           /* NEED_REPLY or not */
+int dh_fd(dh *h, fin *in);            /* an fd of any kind (owned by h->fds) */
+void dh_negotiate(dh *h, fin *in);    /* GET_FEATURES .. SET_FEATURES */
+void dh_mem_table(dh *h, fin *in, bool add); /* SET_MEM_TABLE / ADD_MEM_REG of the guest memory memfd */
+void dh_ring_setup(dh *h, fin *in, unsigned i); /* SET_VRING_NUM .. SET_VRING_ENABLE, and a mock driver */
+void dh_add_chain(dh *h, fin *in, unsigned i);  /* a chain of up to 4 buffers, readable ones filled; kick */
+void dh_kick(dh *h, unsigned i);
+uint64_t dh_ring_gpa(unsigned i);     /* where ring i lives (3 x 16 KiB) */
+
 /* dh_stop() - check the daemon answers GET_FEATURES, stop and free it, check for fd leaks. */
 void dh_stop(dh *h);
 
