@@ -8,6 +8,8 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   libcriterion-dev libev-dev libjansson-dev \
   binutils gcovr cppcheck clang-tidy python3 >/dev/null
+# Fuzzing (scripts/fuzz.sh, fuzz/README.md): clang 14 and its libFuzzer runtime (-fsanitize=fuzzer).
+apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
 # End-to-end tests (tests/devices, tests/harness): QEMU 7.2 (qemu-storage-daemon is in
 # qemu-system-common), the guest image (busybox-static initramfs, Debian kernel unpacked with kmod's
 # depmod/modprobe), network namespaces and taps (iproute2), DPDK testpmd as a reference net peer.
