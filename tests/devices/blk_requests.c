@@ -17,6 +17,7 @@
 #include "cvmm/vmem.h"
 #include "cvmm/vq/mock.h"
 #include "cvmm_test_fds.h"
+#include "cvmm_test_flip.h"
 
 #define GUEST_SIZE (4u << 20)
 #define DISK_SECTORS 2048u /* 1 MiB */
@@ -350,6 +351,68 @@ Test(blk_requests, chains_longer_than_the_iovec_array_use_a_bounce_buffer, .init
         cr_assert_eq(memcmp(gp(DATA_GPA + 0x100000 + i * 512ull, 512), gp(DATA_GPA + i * 1024ull, 512), 512), 0);
     cr_assert(dirty(DATA_GPA + 0x100000) && dirty(DATA_GPA + 0x100000 + (N - 1) * 512ull));
 }
+
+/* ---- a guest that rewrites a descriptor after the device checked it (issue 10, defect 2) ---- */
+
+#if CVMM_TEST_FLIP_OK /* a second thread stores into the descriptor on purpose: not for TSan */
+/* An OUT of one sector to the last sector, whose data descriptor's length another vCPU keeps flipping
+ * between 512 and 64 KiB: the device checks the length it reads against the capacity, and must write
+ * exactly that (512 bytes: OK, or 64 KiB: IOERR), never 64 KiB at the last sector (the image grew). */
+static struct cvmm_test_flip flip;
+static bool flipping;
+
+static void teardown_flip(void) /* the thread stops before guest memory goes, also after a failure */
+{
+    if (flipping)
+        (void)cvmm_test_flip_stop(&flip, 512);
+    flipping = false;
+    teardown();
+}
+
+Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .init = split_rw,
+     .fini = teardown_flip, .timeout = 120)
+{
+    put_hdr(HDR_GPA, BLK_T_OUT, DISK_SECTORS - 1);
+    fill_guest(DATA_GPA, 65536, 3);
+    vq_mock_buf b[3] = {{HDR_GPA, 16, false}, {DATA_GPA, 512, false}, {STATUS_GPA, 1, true}};
+    unsigned ok = 0, ioerr = 0;
+    uint64_t size = DISK_BYTES;
+    uint16_t data_desc = 0;
+    unsigned i;
+    for (i = 0; i < 1000 && size == DISK_BYTES; i++) {
+        uint16_t head, uhead, next;
+        uint32_t len;
+        *gp(STATUS_GPA, 1) = 0xee;
+        cr_assert_eq(vq_mock_add(T.mk, b, 3, &head), 0);
+        cr_assert_eq(vmem_load_le16(T.map, 16ull * head + 14, &next), 0); /* the ring is at gpa 0 */
+        if (i == 0) {
+            data_desc = next;
+            /* another vCPU flips the data descriptor's len between 512 and 64 KiB from now on */
+            cr_assert_eq(cvmm_test_flip_start(&flip, gp(16ull * data_desc + 8, 4), 512, 65536), 0);
+            flipping = true;
+        }
+        cr_assert_eq(next, data_desc, "the mock reuses the same descriptors");
+        cvmm_test_flip_wait(&flip, 2); /* the other vCPU is running as the device starts */
+        cr_assert_eq(blk_queue_process(&T.disk, T.q), 1);
+        cr_assert_eq(vq_mock_used(T.mk, &uhead, &len), 1);
+        cr_assert_eq(uhead, head);
+        cr_assert_eq(len, 1);
+        cr_assert(status() == BLK_S_OK || status() == BLK_S_IOERR);
+        ok += status() == BLK_S_OK;
+        ioerr += status() == BLK_S_IOERR;
+        struct stat st;
+        cr_assert_eq(fstat(T.disk.fd, &st), 0);
+        size = (uint64_t)st.st_size;
+    }
+    unsigned long flips = cvmm_test_flip_stop(&flip, 512);
+    flipping = false;
+    cr_assert_eq(size, DISK_BYTES, "request %u: the image grew to %llu bytes: data past the capacity were written",
+                 i, (unsigned long long)size);
+    cr_assert_gt(flips, 0);
+    cr_log_info("blk: %u written, %u refused, %lu length flips", ok, ioerr, flips);
+    cr_assert(ok == 0 || file_equals((DISK_SECTORS - 1) * 512ull, gp(DATA_GPA, 512), 512));
+}
+#endif
 
 /* ---- ranges ---- */
 
