@@ -8,6 +8,8 @@
 
 #include "cvmm/vmem.h"
 #include "cvmm/vq/mock.h"
+#include "cvmm/vq/chain.h"
+#include "cvmm/vq/snapshot.h"
 #include "rng.h"
 
 #define GUEST_SIZE (1u << 20)
@@ -71,6 +73,25 @@ static bool dirty(uint64_t gpa)
     return (vmem_log_bitmap(T.dlog)[page / 8] >> (page % 8)) & 1;
 }
 
+/* The device side of one kick: every available chain read once and served by rng_request(), as
+ * vub_queue_serve() does in the daemon.  Return: chains served; a ring error. */
+static int serve(void)
+{
+    vq_chain c;
+    vq_desc_info desc[VUB_SERVE_DESCS_MAX];
+    vq_snapshot sn;
+    int rc, n = 0;
+    while ((rc = vq_pop(T.q, &c)) == 1) {
+        uint32_t len = 0;
+        if ((rc = vq_snapshot_take(T.q, &c, desc, VUB_SERVE_DESCS_MAX, &sn)) < 0 ||
+            (rc = rng_request(NULL, NULL, &sn, &len)) < 0 ||
+            (rc = vq_add_used(T.q, c.head, len)) < 0)
+            return rc;
+        n++;
+    }
+    return rc < 0 ? rc : n;
+}
+
 static uint32_t run(const vq_mock_buf *b, unsigned n, bool indirect)
 {
     uint16_t head, uh;
@@ -79,7 +100,7 @@ static uint32_t run(const vq_mock_buf *b, unsigned n, bool indirect)
         cr_assert_eq(vq_mock_add_indirect(T.mk, 0x8000, b, n, &head), 0);
     else
         cr_assert_eq(vq_mock_add(T.mk, b, n, &head), 0);
-    cr_assert_eq(rng_queue_process(T.q, &T.log), 1);
+    cr_assert_eq(serve(), 1);
     cr_assert_eq(vq_mock_used(T.mk, &uh, &len), 1);
     cr_assert_eq(uh, head);
     return len;
@@ -137,7 +158,7 @@ Test(rng_requests, huge_requests_get_at_most_the_cap, .init = packed, .fini = te
     cr_assert_not(dirty(DATA_GPA + RNG_CHAIN_MAX + 4096));
 }
 
-Test(rng_requests, many_small_buffers_use_the_bounce_path, .init = split, .fini = teardown)
+Test(rng_requests, many_small_buffers_are_each_filled, .init = split, .fini = teardown)
 {
     enum { N = 100 };
     vq_mock_buf b[N];
@@ -152,5 +173,5 @@ Test(rng_requests, a_buffer_outside_memory_breaks_the_ring, .init = split, .fini
 {
     vq_mock_buf b[1] = {{GUEST_SIZE - 16, 64, true}};
     cr_assert_eq(vq_mock_add(T.mk, b, 1, NULL), 0);
-    cr_assert_eq(rng_queue_process(T.q, &T.log), -EIO);
+    cr_assert_eq(serve(), -EIO);
 }

@@ -12,6 +12,7 @@
 
 #include "cvmm/fd.h"
 #include "cvmm/vhu/backend.h"
+#include "fdcheck.h"
 #include "internal.h"
 
 #define VUB_DEFAULT_MAX_QUEUE_SIZE 1024u
@@ -22,13 +23,10 @@ static void conn_cb(struct ev_loop *loop, ev_io *io, int revents);
 /* Makes *@fd non-blocking; on failure closes it (it was taken) and returns -errno. */
 static int set_nonblock(int *fd)
 {
-    int fl = fcntl(*fd, F_GETFL);
-    if (fl < 0 || fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        int e = errno;
+    int rc = vub__fd_nonblock(*fd);
+    if (rc < 0)
         cvmm_close(fd);
-        return -e;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- connection ---- */
@@ -197,7 +195,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 static int check_config(const vub_daemon_config *cfg, unsigned *nworkers)
 {
-    if (!cfg || !cfg->ops || !cfg->info || !cfg->ops->queue_kicked)
+    if (!cfg || !cfg->ops || !cfg->info || (!cfg->ops->queue_kicked && !cfg->ops->request))
         return -EINVAL;
     const vub_device_info *info = cfg->info;
     if (info->num_queues == 0 || info->num_queues > VUB_MAX_QUEUES || info->max_queue_size > VQ_MAX_SIZE)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "cvmm/vub/serve.h"
 
 static int op_failed(vub_daemon *d, const char *op, int rc)
 {
@@ -86,15 +87,22 @@ int vub__dev_queue_stopped(vub_daemon *d, vub_queue *q)
 int vub__dev_queue_enabled(vub_daemon *d, vub_queue *q, bool enabled)
 {
     if (!d->ops->queue_enabled)
-        return 0;
+        return d->ops->queue_kicked ? 0 : vub_queue_enabled_kick(d->ctx, q, enabled);
     return op_failed(d, "queue_enabled", d->ops->queue_enabled(d->ctx, q, enabled));
 }
 
 int vub__dev_queue_kicked(vub_daemon *d, vub_queue *q)
 {
-    int rc = d->ops->queue_kicked(d->ctx, q);
-    if (rc > 0)
-        rc = -EIO;
+    int rc;
+    if (d->ops->queue_kicked) {
+        rc = d->ops->queue_kicked(d->ctx, q);
+        if (rc > 0)
+            rc = -EIO;
+    } else {
+        rc = vub_queue_serve(q, d->ops->request, d->ctx);
+        if (rc > 0)
+            rc = 0; /* requests served */
+    }
     /* Logged once per start of the queue, so a guest cannot flood the log through a failing device. */
     if (rc < 0 && !q->kick_failed_logged) {
         q->kick_failed_logged = true;

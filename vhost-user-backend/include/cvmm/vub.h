@@ -6,5 +6,8 @@
 #include "cvmm/vub/cmdline.h"
 #include "cvmm/vub/daemon.h"
 #include "cvmm/vub/device.h"
+#include "cvmm/vub/program.h"
 #include "cvmm/vub/queue.h"
+#include "cvmm/vub/serve.h"
+#include "cvmm/vub/watch.h"
 #endif

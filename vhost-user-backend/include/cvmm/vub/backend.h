@@ -44,7 +44,9 @@ int vub_backend_shared_object_add(vub_backend *b, const uint8_t uuid[16]);
 int vub_backend_shared_object_remove(vub_backend *b, const uint8_t uuid[16]);
 
 /** vub_backend_shared_object_lookup() - BACKEND_SHARED_OBJECT_LOOKUP: the dma-buf fd of @uuid.
- *  Return: 0 (*owned_fd_out is yours); -ENOENT the front-end answered non-zero or sent no fd; as above. */
+ *  Return: 0 (*owned_fd_out is yours); -ENOENT the front-end answered non-zero or sent no fd; -EBADF it
+ *  sent an O_PATH descriptor (closed, logged; otherwise the fd is handed on unexamined: check that it is
+ *  the dma-buf you expect before you map it); as above. */
 int vub_backend_shared_object_lookup(vub_backend *b, const uint8_t uuid[16], int *owned_fd_out);
 
 #ifdef __cplusplus

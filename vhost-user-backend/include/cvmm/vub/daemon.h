@@ -26,7 +26,15 @@
  *
  *  Peers are untrusted: the daemon never blocks on the front-end (see peer_timeout_ms), and a message
  *  that fails to arrive (framing error, EOF inside it) closes the connection without anything being
- *  decided from an older message.
+ *  decided from an older message.  Every fd a message carries is checked for the kind the message needs
+ *  before anything uses it: an eventfd for SET_VRING_KICK/CALL/ERR and SET_LOG_FD; a regular file (memfd,
+ *  shm, hugetlbfs) open read-write for SET_MEM_TABLE, ADD_MEM_REG, SET_LOG_BASE and SET_INFLIGHT_FD; a
+ *  pipe or socket open in the transfer's direction for SET_DEVICE_STATE_FD; a connected UNIX stream
+ *  socket for SET_BACKEND_REQ_FD; never an O_PATH descriptor.  A wrong one gets an error reply (REPLY_ACK
+ *  or the request's own error form) and one log line.  The eventfds and the state transfer fd are made
+ *  non-blocking: O_NONBLOCK is shared with the front-end's copy, which is how QEMU, DPDK and rust-vmm
+ *  create their eventfds anyway.  So a kick read never blocks (one eventfd may kick several rings), and a
+ *  call or err eventfd whose counter the front-end filled counts as signalled (logged once per fd).
  *
  *  Threads: every function is `control` (the thread that calls vub_daemon_run()) unless said otherwise. */
 #ifndef CVMM_VUB_DAEMON_H
@@ -53,7 +61,7 @@ typedef struct vub_daemon vub_daemon;
 
 /** vub_daemon_config - transparent; zero means default. */
 typedef struct vub_daemon_config {
-    const vub_device_ops *ops;   /* borrowed, outlives the daemon; ops->queue_kicked required */
+    const vub_device_ops *ops;   /* borrowed, outlives the daemon; ops->queue_kicked or ops->request required */
     const vub_device_info *info; /* borrowed, outlives the daemon */
     void *ctx;                   /* passed to every op */
     unsigned nworkers;           /* worker threads, 1..VUB_MAX_WORKERS; 0: 1 + the largest queue_worker entry */
@@ -72,7 +80,7 @@ typedef struct vub_daemon_config {
 } vub_daemon_config;
 
 /** vub_daemon_new() - check the device, start the workers (idle until a ring starts).
- *  Return: 0; -EINVAL NULL cfg/ops/info/queue_kicked, num_queues 0 or > 256, max_queue_size > 32768,
+ *  Return: 0; -EINVAL NULL cfg/ops/info, neither queue_kicked nor request, num_queues 0 or > 256, max_queue_size > 32768,
  *  nworkers > 64, a queue_worker entry >= nworkers; -ENOMEM; -EAGAIN a thread could not start.
  *  Ownership: *out owned, vub_daemon_free().  Threads: any (the caller becomes the control thread). */
 int vub_daemon_new(const vub_daemon_config *cfg, vub_daemon **out);

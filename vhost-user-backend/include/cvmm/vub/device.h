@@ -43,6 +43,7 @@ extern "C" {
                                (1ull << 18) /* SHARED_OBJECT */)
 
 typedef struct vub_queue vub_queue;
+struct vq_snapshot;
 
 /** Direction of a device state transfer (SET_DEVICE_STATE_FD). */
 enum vub_state_dir {
@@ -80,14 +81,22 @@ typedef struct vub_device_ops {
     int (*queue_stopped)(void *ctx, vub_queue *q);
 
     /** queue_enabled() - SET_VRING_ENABLE changed @q's enable state (also called while stopped).
-     *  NULL: nothing.  Threads: worker of @q. */
+     *  NULL: nothing, or with the request op: a started queue that is enabled is served (requests may
+     *  have come while it was disabled).  Threads: worker of @q. */
     int (*queue_enabled)(void *ctx, vub_queue *q, bool enabled);
 
     /** queue_kicked() - the driver made buffers available (kick eventfd, in-band VRING_KICK, or a poll
      *  tick for a ring without kick fd).  Process the ring (vub_queue_vq()), then vub_queue_notify().
-     *  Required (vub_daemon_new() refuses a NULL).  A started but disabled queue must be processed
-     *  without side effects (vub_queue_enabled()).  A return < 0 is logged.  Threads: worker of @q. */
+     *  A started but disabled queue must be processed without side effects (vub_queue_enabled()).  A
+     *  return < 0 is logged.  NULL: the queue is served with the request op (vub_queue_serve(),
+     *  cvmm/vub/serve.h); one of the two is required.  Threads: worker of @q. */
     int (*queue_kicked)(void *ctx, vub_queue *q);
+
+    /** request() - serve one request, for devices without a queue_kicked op: the chain @s was read once
+     *  and validated (vub_request_fn in cvmm/vub/serve.h says the rest).  The library pops, snapshots,
+     *  batches the used buffers, suppresses and re-enables notifications, leaves disabled rings alone and
+     *  notifies the driver.  Ignored when queue_kicked is set.  Threads: worker of @q. */
+    int (*request)(void *ctx, vub_queue *q, const struct vq_snapshot *s, uint32_t *used_len);
 
     /** reset() - back to the initial state (RESET_DEVICE, RESET_OWNER, front-end disconnect); every queue
      *  is stopped already.  NULL: nothing.  Threads: control. */
@@ -106,8 +115,12 @@ typedef struct vub_device_ops {
      *  between it and the front-end's channel.  Blocking I/O is fine.  The result is what
      *  CHECK_DEVICE_STATE reports (it waits up to 2 s for it).  If the front-end leaves a transfer
      *  hanging (disconnects, or starts another one, and 1 s passes), the library cuts the pipe: a LOAD
-     *  sees EOF, a SAVE gets EPIPE (SIGPIPE is blocked on that thread).  Both NULL: F_DEVICE_STATE not
-     *  offered; one NULL: that direction gets -ENOTSUP.  Threads: a transfer thread of the library (the
+     *  sees EOF, a SAVE gets EPIPE (SIGPIPE is blocked on that thread).  The relay never blocks on the
+     *  front-end's fd, whatever poll() says of it: the fd must be a pipe or socket open in the transfer's
+     *  direction (anything else, O_PATH included, is refused before a transfer starts), the library
+     *  makes it non-blocking (a socket with a large SO_RCVLOWAT is read as its bytes come), and POLLERR
+     *  or POLLNVAL on it ends the transfer as a cut does, so the 1 s bound always holds.  Both NULL:
+     *  F_DEVICE_STATE not offered; one NULL: that direction gets -ENOTSUP.  Threads: a transfer thread of the library (the
      *  device is suspended: no queue runs). */
     int (*state_save)(void *ctx, int fd);
     int (*state_load)(void *ctx, int fd);

@@ -55,8 +55,9 @@ struct ev_loop *vub_queue_loop(const vub_queue *q);
 
 /** vub_queue_notify() - signal the driver (call eventfd, or in-band BACKEND_VRING_CALL) if
  *  vq_needs_notify() says it wants it (notification suppression / event idx).
- *  Return: 1 signalled; 0 suppressed or nothing to signal with; -EIO the call fd write failed.
- *  Threads: worker. */
+ *  Return: 1 signalled (also when the call eventfd's counter is full: the driver has a notification
+ *  pending, logged once per fd; the write never blocks); 0 suppressed or nothing to signal with; -EIO the
+ *  call fd write failed.  Threads: worker. */
 int vub_queue_notify(vub_queue *q);
 
 /** vub_queue_signal() - signal the driver unconditionally.  Return: as vub_queue_notify().  Threads: worker. */

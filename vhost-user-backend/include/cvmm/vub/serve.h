@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/** cvmm/vub/serve.h - serving a queue request by request, so that a device writes only "handle one request".
+ *
+ *  vub_queue_serve() is the whole kick handler of a request/response device (blk, rng, ...):
+ *    - the ring states of the spec: a queue that is not started, or started but disabled, is left alone
+ *      (no side effects); vub_queue_enabled_kick(), used as the queue_enabled op, kicks the queue when it is
+ *      enabled again so that requests that came meanwhile are served;
+ *    - notification suppression with re-check: kicks are off while the queue is drained, and turned on
+ *      again followed by one more look (vq_enable_notification()), so no request is left behind;
+ *    - each chain is read once into a snapshot (cvmm/vq/snapshot.h) before the device sees it, so a guest
+ *      that rewrites descriptors cannot change what the device validated;
+ *    - used buffers are published in batches (one release store per batch) and the driver is notified
+ *      once, at the end, if it asked for it (event idx / NO_INTERRUPT), also when serving failed after
+ *      some chains were used.
+ *  A device that sets vub_device_ops.request and leaves queue_kicked NULL gets exactly this from the
+ *  daemon without writing a kick handler.
+ *  Threads: worker (the queue's), like every vub_queue function. */
+#ifndef CVMM_VUB_SERVE_H
+#define CVMM_VUB_SERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cvmm/vq/snapshot.h"
+#include "cvmm/vub/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Descriptors one chain may have when served by vub_queue_serve() (QEMU's VIRTQUEUE_MAX_SIZE, Linux
+ *  vhost's UIO_MAXIOV).  A longer chain is given back used with length 0 and a log line. */
+#define VUB_SERVE_DESCS_MAX 1024u
+/** Used buffers vub_queue_serve() publishes with one release store. */
+#define VUB_SERVE_BATCH 64u
+
+/** vub_request_fn - serve one request: the chain @s, read once and validated (every buffer and length the
+ *  handler uses comes from @s, never from guest memory again: use vq_reader_init()/vq_writer_init() on
+ *  it).  *@used_len gets the bytes written into the chain's writable buffers.
+ *  Return: 0 (the chain is used with *@used_len); -errno stops serving (the chain is used with *@used_len
+ *  first, the queue is notified, and vub_queue_serve() returns the error, which the daemon logs).
+ *  Ownership: @s and its entries are valid during the call only.  Threads: worker. */
+typedef int vub_request_fn(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len);
+
+/** vub_queue_serve() - serve every available request of @q with @fn, as the header says.
+ *  Return: requests served (>= 0); -EIO the ring is broken (logged by virtio-queue); -EPROTO the ring
+ *  stopped; the error @fn returned.  Threads: worker. */
+int vub_queue_serve(vub_queue *q, vub_request_fn *fn, void *ctx);
+
+/** vub_queue_enabled_kick() - a ready-made queue_enabled op for devices served from queue_kicked: a
+ *  started queue that is enabled is kicked (vub_queue_kick()).  Return: 0.  Threads: as the op. */
+int vub_queue_enabled_kick(void *ctx, vub_queue *q, bool enabled);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
