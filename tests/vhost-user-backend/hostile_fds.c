@@ -21,7 +21,7 @@
  * things work, and it keeps a regression from hanging ctest. */
 #define WAIT_MS 8000
 
-static void init_fds(void) { vt_setup(&(struct vt_opts){.extra_proto = PB(INFLIGHT_SHMFD)}); }
+static void init_fds(void) { vt_setup(&(struct vt_opts){.extra_proto = PB(INFLIGHT_SHMFD) | PB(SHARED_OBJECT)}); }
 TestSuite(hostile_fds, .init = init_fds, .fini = vt_fini, .timeout = 30);
 
 /* ---- counting the relay's poll() wakeups (a spinning relay wakes millions of times a second) ---- */
@@ -314,6 +314,56 @@ Test(hostile_fds, a_back_end_channel_that_is_not_a_unix_stream_socket_is_refused
     vt_connect();
     uint64_t f;
     cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
+}
+
+/* SHARED_OBJECT_LOOKUP's answer on the back-end channel: an O_PATH fd is refused, anything else handed on. */
+static atomic_int lookup_kind; /* 0: an eventfd, 1: O_PATH */
+static int fe_lookup(void *ctx, const vhu_shared_object *o, int *out)
+{
+    (void)ctx, (void)o;
+    int e = eventfd(0, EFD_CLOEXEC);
+    *out = atomic_load(&lookup_kind) ? opath_of(e) : dup(e);
+    close(e);
+    return 0; /* the front-end closes *out after sending it */
+}
+static const vhu_frontend_backend_ops fe_lookup_ops = {.shared_object_lookup = fe_lookup};
+struct lookup {
+    int rc, fd;
+    atomic_bool done;
+};
+static void *lookup_thread(void *arg)
+{
+    struct lookup *l = arg;
+    static const uint8_t uuid[16] = {1};
+    l->rc = vub_backend_shared_object_lookup(vub_daemon_backend(vt.d), uuid, &l->fd);
+    atomic_store(&l->done, true);
+    return NULL;
+}
+static int lookup_once(int *fd)
+{
+    struct lookup l = {.fd = -2};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, lookup_thread, &l), 0);
+    for (int i = 0; i < WAIT_MS / 20 && !atomic_load(&l.done); i++)
+        (void)vhu_frontend_backend_serve(vt.fe, 20);
+    pthread_join(th, NULL);
+    *fd = l.fd;
+    return l.rc;
+}
+
+Test(hostile_fds, an_o_path_fd_looked_up_on_the_back_end_channel_is_refused)
+{
+    vt_negotiate(0, VT_PROTO_DEFAULT | PB(BACKEND_REQ) | PB(SHARED_OBJECT) | PB(BACKEND_SEND_FD));
+    cr_assert_eq(vhu_frontend_set_backend_req_fd(vt.fe, &fe_lookup_ops, NULL), 0);
+    int fd;
+    atomic_store(&lookup_kind, 1);
+    cr_assert_eq(lookup_once(&fd), -EBADF);
+    cr_assert_eq(fd, -1);
+    cr_assert(vt_logged("SHARED_OBJECT_LOOKUP reply: fd is an O_PATH descriptor"));
+    atomic_store(&lookup_kind, 0);
+    cr_assert_eq(lookup_once(&fd), 0, "the channel goes on");
+    cr_assert_geq(fd, 0);
+    close(fd);
 }
 
 /* ---- defect 7: one eventfd as the kick fd of two rings on one worker ---- */

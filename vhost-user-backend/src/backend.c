@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include "cvmm/checked.h"
+#include "cvmm/fd.h"
 #include "cvmm/vhu/backend.h"
+#include "fdcheck.h"
 #include "internal.h"
 
 int vub__backend_init(vub_daemon *d, struct vub_backend *b)
@@ -182,6 +184,10 @@ int vub_backend_shared_object_lookup(vub_backend *b, const uint8_t uuid[16], int
             rc = -ENOENT;
         else
             rc = result(b, rc);
+        if (rc == 0 && vub__fd_check(b->d, fd, VUB__FD_ANY, "SHARED_OBJECT_LOOKUP reply") < 0) {
+            cvmm_close(&fd); /* handed on unexamined otherwise (backend.h): only an fd nothing can use is refused */
+            rc = -EBADF;
+        }
         if (rc == 0)
             *owned_fd_out = fd;
     }
