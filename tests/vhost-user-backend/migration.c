@@ -236,6 +236,64 @@ Test(migration_inflight, queues_see_their_region_of_the_inflight_buffer)
     vt_ring_free(&r3);
 }
 
+/* The region was sized by GET_INFLIGHT_FD for queue_size 16; ring 0 then gets 64 entries (SET_VRING_NUM
+ * after GET_INFLIGHT_FD): indexing desc[] by head would leave the region, so the device does not get it. */
+Test(migration_inflight, a_region_smaller_than_its_ring_is_withheld)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    vhu_inflight inf;
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 2, 16, &inf, &fd), 0);
+    uint64_t per = inf.mmap_size / 2;
+    cr_assert_eq(per, 320, "16 + 16 * 16 bytes, 64-aligned");
+    vt_memory(1, 1 << 20, 0);
+    struct vt_ring r0, r1;
+    vt_ring_setup(&r0, 0, VQ_LAYOUT_SPLIT, 64, false, false);
+    vt_ring_setup(&r1, 1, VQ_LAYOUT_SPLIT, 16, false, false);
+    uint16_t h = vt_add_chain(&r0, 0x80000, 8);
+    vt_kick(&r0);
+    vt_wait_used(&r0, h);
+    h = vt_add_chain(&r1, 0x90000, 8);
+    vt_kick(&r1);
+    vt_wait_used(&r1, h);
+    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    cr_assert_eq(m[16], 0, "ring 0 (64 entries) did not get its 16-entry region");
+    cr_assert_eq(m[per + 16], 1, "ring 1 (16 entries) did");
+    munmap(m, inf.mmap_size);
+    cr_assert(vt_logged("vq0: the inflight region (320 bytes) is too small for a split ring of 64"));
+    cr_assert_not(vt_logged("vq1: the inflight region"));
+    close(fd);
+    vt_ring_free(&r0);
+    vt_ring_free(&r1);
+}
+
+/* Sized for split rings (GET_INFLIGHT_FD before VIRTIO_F_RING_PACKED was negotiated): a packed ring's
+ * descriptor states are twice as large, so the region is withheld from it. */
+Test(migration_inflight, a_region_sized_before_packed_was_negotiated_is_withheld)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    vhu_inflight inf;
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 1, 64, &inf, &fd), 0);
+    cr_assert_eq(vhu_frontend_set_features(vt.fe, (1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_PACKED) |
+                                                      (1ull << VHU_F_PROTOCOL_FEATURES)),
+                 0);
+    vt_memory(1, 1 << 20, 0);
+    struct vt_ring r;
+    vt_ring_setup(&r, 0, VQ_LAYOUT_PACKED, 64, false, false);
+    uint16_t h = vt_add_chain(&r, 0x80000, 8);
+    vt_kick(&r);
+    vt_wait_used(&r, h);
+    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    cr_assert_eq(m[16], 0, "the device did not get the region");
+    munmap(m, inf.mmap_size);
+    cr_assert(vt_logged("vq0: the inflight region (1088 bytes) is too small for a packed ring of 64"));
+    close(fd);
+    vt_ring_free(&r);
+}
+
 Test(migration, a_transfer_the_front_end_leaves_hanging_is_cancelled)
 {
     vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));

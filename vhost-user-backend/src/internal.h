@@ -223,6 +223,11 @@ void vub__w_set_inband(vub__worker *w, void *arg);    /* arg: bool * */
 int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m);
 int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m);
 void vub__inflight_unmap(vub_daemon *d);
+/** vub__inflight_queue_bytes() - one queue's region of the inflight buffer in the spec's layout, aligned. */
+uint64_t vub__inflight_queue_bytes(bool packed, uint32_t queue_size);
+/** vub__inflight_fits() - whether @q's inflight region holds that layout for its ring's current size and
+ *  layout (queue.c; vub_queue_inflight() gives it to the device only then).  Threads: worker. */
+bool vub__inflight_fits(const vub_queue *q);
 int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m);
 int vub__h_check_device_state(vub_daemon *d, vhu_msg *m);
 /* vub__xfer_join() - wait up to @timeout_ms for the transfer; then cut it off (@cancel: the device sees EOF

@@ -32,7 +32,7 @@
 #define INFLIGHT_PACKED_HDR 32u  /* 29 bytes of fields, padded to the 8-byte alignment of desc[] */
 #define INFLIGHT_PACKED_DESC 32u /* DescStatePacked */
 
-static uint64_t inflight_queue_bytes(bool packed, uint16_t queue_size)
+uint64_t vub__inflight_queue_bytes(bool packed, uint32_t queue_size)
 {
     uint64_t b = packed ? INFLIGHT_PACKED_HDR + (uint64_t)INFLIGHT_PACKED_DESC * queue_size
                         : INFLIGHT_SPLIT_HDR + (uint64_t)INFLIGHT_SPLIT_DESC * queue_size;
@@ -81,7 +81,7 @@ int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
     memcpy(&in, &m->payload.inflight, m->hdr.size < sizeof(in) ? m->hdr.size : sizeof(in));
     vhu_inflight out = {.num_queues = in.num_queues, .queue_size = in.queue_size};
     bool packed = (c->features & (1ull << VUB_F_RING_PACKED)) != 0;
-    uint64_t per = inflight_queue_bytes(packed, in.queue_size), total = per * in.num_queues;
+    uint64_t per = vub__inflight_queue_bytes(packed, in.queue_size), total = per * in.num_queues;
     int fd = -1, rc = 0;
     void *p = MAP_FAILED;
     if (in.num_queues == 0 || in.num_queues > d->nqueues || in.queue_size == 0 ||
@@ -123,7 +123,7 @@ int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
     vhu_inflight in = {0};
     memcpy(&in, &m->payload.inflight, m->hdr.size < sizeof(in) ? m->hdr.size : sizeof(in));
     bool packed = (c->features & (1ull << VUB_F_RING_PACKED)) != 0;
-    uint64_t per = inflight_queue_bytes(packed, in.queue_size);
+    uint64_t per = vub__inflight_queue_bytes(packed, in.queue_size);
     if (in.mmap_size == 0 || in.mmap_size > SIZE_MAX || in.num_queues > d->nqueues || in.queue_size == 0 ||
         per * in.num_queues > in.mmap_size) {
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD with size %llu for %u queues refused", d->name,

@@ -54,10 +54,21 @@ int vub_queue_notify(vub_queue *q)
     return vub_queue_signal(q);
 }
 
+/* Does this queue's region of the inflight buffer hold the spec's layout for the ring as it is now?  It
+ * was sized by GET/SET_INFLIGHT_FD's queue_size and the features of that moment; SET_VRING_NUM and
+ * SET_FEATURES may have changed the ring since. */
+bool vub__inflight_fits(const vub_queue *q)
+{
+    bool packed = vq_queue_layout(q->vq) == VQ_LAYOUT_PACKED;
+    return vub__inflight_queue_bytes(packed, vq_queue_size(q->vq)) <= q->inflight_size;
+}
+
 int vub_queue_inflight(const vub_queue *q, void **region, size_t *size)
 {
     if (!q->inflight)
         return -ENOENT;
+    if (!vub__inflight_fits(q))
+        return -ENOSPC;
     *region = q->inflight;
     *size = q->inflight_size;
     return 0;

@@ -276,6 +276,10 @@ int vub__queue_start(vub_queue *q)
         (void)vq_queue_set_map(q->vq, NULL);
         return rc;
     }
+    if (q->inflight && !vub__inflight_fits(q))
+        cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: the inflight region (%zu bytes) is too small for a %s ring "
+                  "of %u: not given to the device", q->d->name, q->index, q->inflight_size,
+                  vq_queue_layout(q->vq) == VQ_LAYOUT_PACKED ? "packed" : "split", vq_queue_size(q->vq));
     q->started = true;
     q->err_signalled = false;
     q->kick_failed_logged = false;

@@ -72,8 +72,12 @@ void *vub_queue_priv(const vub_queue *q);
  *  VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD, which a device opts into through info.protocol_features): the
  *  spec's QueueRegionSplit or QueueRegionPacked (by VIRTIO_F_RING_PACKED), shared with the front-end so
  *  that a restarted back-end can resubmit what was in flight.  The device updates it as the spec's
- *  "Inflight I/O tracking" section says.
- *  Return: 0 (*region, *size filled); -ENOENT the front-end set no buffer for this queue.
+ *  "Inflight I/O tracking" section says.  The region is only given while it holds that layout for the ring
+ *  as it is now (its queue_size and layout were fixed by GET/SET_INFLIGHT_FD; a later SET_VRING_NUM or
+ *  SET_FEATURES may have made the ring larger or packed): every desc[head] with head < the ring's size lies
+ *  inside *size bytes.  A ring that starts with a region too small for it is logged once.
+ *  Return: 0 (*region, *size filled); -ENOENT the front-end set no buffer for this queue; -ENOSPC the
+ *  buffer's region is too small for the ring's current size and layout.
  *  Ownership: *region borrowed, valid until the current worker callback returns.  Threads: worker. */
 int vub_queue_inflight(const vub_queue *q, void **region, size_t *size);
 
