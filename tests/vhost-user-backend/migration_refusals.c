@@ -59,6 +59,22 @@ Test(migration_refusals, an_inflight_fd_open_read_only_is_refused)
     still_serving();
 }
 
+Test(migration_refusals, an_inflight_area_too_small_for_its_queues_is_refused)
+{
+    vhu_inflight inf;
+    int fd = inflight(&inf);
+    vhu_inflight bad = inf;
+    bad.num_queues = VT_QUEUES + 1; /* more queues than the device has */
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &bad, fd), -EREMOTEIO);
+    cr_assert(vt_logged("tdev: SET_INFLIGHT_FD with size"));
+    bad = inf;
+    bad.queue_size = 256; /* 2 queues of 256 entries do not fit the area made for 64 */
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &bad, fd), -EREMOTEIO);
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0, "the real shape is accepted");
+    close(fd);
+    still_serving();
+}
+
 Test(migration_refusals, inflight_shapes_beyond_the_device_are_refused)
 {
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
