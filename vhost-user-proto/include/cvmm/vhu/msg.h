@@ -115,10 +115,11 @@ const char *vhu_backend_req_name(uint32_t req);
 #define VHU_FLAG_NEED_REPLY 0x8u /* bit 3: REPLY_ACK requested (needs VHU_PROTOCOL_F_REPLY_ACK) */
 #define VHU_FLAGS_KNOWN (VHU_VERSION_MASK | VHU_FLAG_REPLY | VHU_FLAG_NEED_REPLY)
 
+/** The 12-byte header of every message, in native byte order. */
 typedef struct __attribute__((packed)) vhu_hdr {
     uint32_t request; /* enum vhu_req or enum vhu_backend_req, depending on the channel */
-    uint32_t flags;
-    uint32_t size; /* payload bytes that follow */
+    uint32_t flags;   /* VHU_VERSION, VHU_FLAG_REPLY, VHU_FLAG_NEED_REPLY */
+    uint32_t size;    /* payload bytes that follow */
 } vhu_hdr;
 VHU_STATIC_ASSERT(sizeof(vhu_hdr) == 12, "vhost-user header is 12 bytes");
 
@@ -188,8 +189,8 @@ enum vhu_protocol_feature {
 /** A vring state description; also the split "vring descriptor index" (num bits 0-15, 16-31 reserved) and
  *  the packed "descriptor indices" (bits 0-14 avail idx, 15 avail wrap, 16-30 used idx, 31 used wrap). */
 typedef struct __attribute__((packed)) vhu_vring_state {
-    uint32_t index;
-    uint32_t num;
+    uint32_t index; /* vring index */
+    uint32_t num;   /* the number: a size, a base or an enable flag, by message */
 } vhu_vring_state;
 VHU_STATIC_ASSERT(sizeof(vhu_vring_state) == 8, "vring state is 8 bytes");
 
@@ -198,12 +199,12 @@ VHU_STATIC_ASSERT(sizeof(vhu_vring_state) == 8, "vring state is 8 bytes");
 
 /** A vring address description (SET_VRING_ADDR). */
 typedef struct __attribute__((packed)) vhu_vring_addr {
-    uint32_t index;
-    uint32_t flags;
-    uint64_t desc;
-    uint64_t used;
-    uint64_t avail;
-    uint64_t log;
+    uint32_t index; /* vring index */
+    uint32_t flags; /* VHU_VRING_F_LOG: log writes to the used ring at @log */
+    uint64_t desc;  /* descriptor table (split) or ring (packed): front-end virtual address, or GPA */
+    uint64_t used;  /* used ring (split) or device event suppression area (packed) */
+    uint64_t avail; /* available ring (split) or driver event suppression area (packed) */
+    uint64_t log;   /* guest physical address the used ring's writes are logged under */
 } vhu_vring_addr;
 VHU_STATIC_ASSERT(sizeof(vhu_vring_addr) == 40, "vring address is 40 bytes");
 
@@ -213,18 +214,18 @@ VHU_STATIC_ASSERT(sizeof(vhu_vring_addr) == 40, "vring address is 40 bytes");
 
 /** Memory region description. */
 typedef struct __attribute__((packed)) vhu_mem_region {
-    uint64_t guest_addr;
-    uint64_t size;
-    uint64_t user_addr; /* with GPA_ADDRESSES: a guest physical address equal to guest_addr */
-    uint64_t mmap_offset;
+    uint64_t guest_addr;  /* guest physical address of the region */
+    uint64_t size;        /* bytes */
+    uint64_t user_addr;   /* front-end virtual address; with GPA_ADDRESSES: equal to guest_addr */
+    uint64_t mmap_offset; /* where the region starts in the fd that comes with it */
 } vhu_mem_region;
 VHU_STATIC_ASSERT(sizeof(vhu_mem_region) == 32, "memory region is 32 bytes");
 
 /** With VHU_PROTOCOL_F_XEN_MMAP the region description carries two extra fields. */
 typedef struct __attribute__((packed)) vhu_mem_region_xen {
-    vhu_mem_region r;
+    vhu_mem_region r;        /* the region */
     uint32_t xen_mmap_flags; /* VHU_XEN_MMAP_* */
-    uint32_t domid;
+    uint32_t domid;          /* Xen domain of the memory */
 } vhu_mem_region_xen;
 VHU_STATIC_ASSERT(sizeof(vhu_mem_region_xen) == 40, "xen memory region is 40 bytes");
 
@@ -239,36 +240,38 @@ VHU_STATIC_ASSERT(sizeof(vhu_mem_region_xen) == 40, "xen memory region is 40 byt
 /** Multiple memory regions description (SET_MEM_TABLE).  On the wire: 8 + nregions * 32 bytes (40 per
  *  region with XEN_MMAP, see vhu_mem_table_xen).  nregions fds, in region order. */
 typedef struct __attribute__((packed)) vhu_mem_table {
-    uint32_t nregions;
-    uint32_t padding;
-    vhu_mem_region regions[VHU_MEM_REGIONS_MAX];
+    uint32_t nregions;                           /* regions that follow, 1..VHU_MEM_REGIONS_MAX */
+    uint32_t padding;                            /* zero */
+    vhu_mem_region regions[VHU_MEM_REGIONS_MAX]; /* the first @nregions are on the wire */
 } vhu_mem_table;
 VHU_STATIC_ASSERT(sizeof(vhu_mem_table) == 8 + 8 * 32, "memory table is 264 bytes");
 
+/** SET_MEM_TABLE with VHU_PROTOCOL_F_XEN_MMAP: regions of 40 bytes. */
 typedef struct __attribute__((packed)) vhu_mem_table_xen {
-    uint32_t nregions;
-    uint32_t padding;
-    vhu_mem_region_xen regions[VHU_MEM_REGIONS_MAX];
+    uint32_t nregions;                               /* regions that follow */
+    uint32_t padding;                                /* zero */
+    vhu_mem_region_xen regions[VHU_MEM_REGIONS_MAX]; /* the first @nregions are on the wire */
 } vhu_mem_table_xen;
 VHU_STATIC_ASSERT(sizeof(vhu_mem_table_xen) == 8 + 8 * 40, "xen memory table is 328 bytes");
 
 /** Single memory region description (ADD_MEM_REG / REM_MEM_REG). */
 typedef struct __attribute__((packed)) vhu_mem_reg {
-    uint64_t padding;
-    vhu_mem_region region;
+    uint64_t padding;      /* zero */
+    vhu_mem_region region; /* the region added or removed */
 } vhu_mem_reg;
 VHU_STATIC_ASSERT(sizeof(vhu_mem_reg) == 40, "single memory region is 40 bytes");
 
+/** ADD_MEM_REG / REM_MEM_REG with VHU_PROTOCOL_F_XEN_MMAP. */
 typedef struct __attribute__((packed)) vhu_mem_reg_xen {
-    uint64_t padding;
-    vhu_mem_region_xen region;
+    uint64_t padding;          /* zero */
+    vhu_mem_region_xen region; /* the region added or removed */
 } vhu_mem_reg_xen;
 VHU_STATIC_ASSERT(sizeof(vhu_mem_reg_xen) == 48, "single xen memory region is 48 bytes");
 
 /** Log description (SET_LOG_BASE with LOG_SHMFD; without it the payload is a bare u64). */
 typedef struct __attribute__((packed)) vhu_log {
-    uint64_t size;
-    uint64_t offset;
+    uint64_t size;   /* bytes of the log area */
+    uint64_t offset; /* where it starts in the fd that comes with it */
 } vhu_log;
 VHU_STATIC_ASSERT(sizeof(vhu_log) == 16, "log description is 16 bytes");
 
@@ -277,12 +280,12 @@ VHU_STATIC_ASSERT(sizeof(vhu_log) == 16, "log description is 16 bytes");
 /** An IOTLB message (struct vhost_iotlb_msg).  The spec lists 26 bytes of fields; the kernel struct that
  *  QEMU sends is padded to 32.  We send 32 and accept 26..32. */
 typedef struct __attribute__((packed)) vhu_iotlb_msg {
-    uint64_t iova;
-    uint64_t size;
-    uint64_t uaddr;
-    uint8_t perm; /* VHU_ACCESS_* */
-    uint8_t type; /* VHU_IOTLB_* */
-    uint8_t padding[6];
+    uint64_t iova;      /* I/O virtual address */
+    uint64_t size;      /* bytes */
+    uint64_t uaddr;     /* front-end virtual address it maps to */
+    uint8_t perm;       /* VHU_ACCESS_* */
+    uint8_t type;       /* VHU_IOTLB_* */
+    uint8_t padding[6]; /* zero */
 } vhu_iotlb_msg;
 VHU_STATIC_ASSERT(sizeof(vhu_iotlb_msg) == 32, "iotlb message is 32 bytes");
 #define VHU_IOTLB_MSG_MIN_SIZE 26u
@@ -302,11 +305,12 @@ VHU_STATIC_ASSERT(sizeof(vhu_iotlb_msg) == 32, "iotlb message is 32 bytes");
 #define VHU_CONFIG_DATA_MAX (VHU_PAYLOAD_MAX - VHU_CONFIG_HDR_SIZE)
 /** Highest config space byte we address: offset + size <= 4096 (rust-vmm's VHOST_USER_CONFIG_SIZE). */
 #define VHU_CONFIG_SPACE_MAX 4096u
+/** GET_CONFIG / SET_CONFIG payload. */
 typedef struct __attribute__((packed)) vhu_config {
-    uint32_t offset;
-    uint32_t size;
+    uint32_t offset; /* first config space byte */
+    uint32_t size;   /* bytes of @data that follow */
     uint32_t flags; /* VHU_CONFIG_FLAG_* (a value, not a mask) */
-    uint8_t data[VHU_CONFIG_DATA_MAX];
+    uint8_t data[VHU_CONFIG_DATA_MAX]; /* the first @size bytes are on the wire */
 } vhu_config;
 VHU_STATIC_ASSERT(offsetof(vhu_config, data) == VHU_CONFIG_HDR_SIZE, "config header is 12 bytes");
 VHU_STATIC_ASSERT(sizeof(vhu_config) == VHU_PAYLOAD_MAX, "config fills the payload");
@@ -315,27 +319,27 @@ VHU_STATIC_ASSERT(sizeof(vhu_config) == VHU_PAYLOAD_MAX, "config fills the paylo
 
 /** Vring area description (BACKEND_VRING_HOST_NOTIFIER_MSG). u64: bits 0-7 index, bit 8 no fd. */
 typedef struct __attribute__((packed)) vhu_vring_area {
-    uint64_t u64;
-    uint64_t size;
-    uint64_t offset;
+    uint64_t u64;    /* bits 0-7 vring index, bit 8 no fd */
+    uint64_t size;   /* bytes of the area to map */
+    uint64_t offset; /* where it starts in the fd that comes with it */
 } vhu_vring_area;
 VHU_STATIC_ASSERT(sizeof(vhu_vring_area) == 24, "vring area is 24 bytes");
 
 /** Inflight description (GET/SET_INFLIGHT_FD).  The spec lists 20 bytes of fields; QEMU, DPDK,
  *  libvhost-user and rust-vmm all send the C struct padded to 24.  We send 24 and accept 20..24. */
 typedef struct __attribute__((packed)) vhu_inflight {
-    uint64_t mmap_size;
-    uint64_t mmap_offset;
-    uint16_t num_queues;
-    uint16_t queue_size;
-    uint32_t padding;
+    uint64_t mmap_size;   /* bytes of the inflight area */
+    uint64_t mmap_offset; /* where it starts in the fd that comes with it */
+    uint16_t num_queues;  /* queues it covers */
+    uint16_t queue_size;  /* entries per queue */
+    uint32_t padding;     /* zero */
 } vhu_inflight;
 VHU_STATIC_ASSERT(sizeof(vhu_inflight) == 24, "inflight description is 24 bytes");
 #define VHU_INFLIGHT_MIN_SIZE 20u
 
 /** VhostUserShared: a UUID whose first three components are big-endian (bytes are kept as they come). */
 typedef struct __attribute__((packed)) vhu_shared_object {
-    uint8_t uuid[16];
+    uint8_t uuid[16]; /* the object's UUID */
 } vhu_shared_object;
 VHU_STATIC_ASSERT(sizeof(vhu_shared_object) == 16, "shared object is 16 bytes");
 
@@ -354,12 +358,12 @@ VHU_STATIC_ASSERT(sizeof(vhu_device_state) == 8, "device state transfer paramete
 
 /** MMAP request (BACKEND_SHMEM_MAP / BACKEND_SHMEM_UNMAP): 40 bytes. */
 typedef struct __attribute__((packed)) vhu_mmap {
-    uint8_t shmid;
-    uint8_t padding[7];
-    uint64_t fd_offset;
-    uint64_t shm_offset;
-    uint64_t len;
-    uint64_t flags; /* VHU_MMAP_F_* */
+    uint8_t shmid;       /* VIRTIO Shared Memory Region id */
+    uint8_t padding[7];  /* zero */
+    uint64_t fd_offset;  /* offset in the fd that comes with SHMEM_MAP */
+    uint64_t shm_offset; /* offset in the region */
+    uint64_t len;        /* bytes */
+    uint64_t flags;      /* VHU_MMAP_F_* */
 } vhu_mmap;
 VHU_STATIC_ASSERT(sizeof(vhu_mmap) == 40, "MMAP request is 40 bytes");
 #define VHU_MMAP_F_WRITABLE 0x1ull /* bit 0: read-write, else read-only */
@@ -368,10 +372,11 @@ VHU_STATIC_ASSERT(sizeof(vhu_mmap) == 40, "MMAP request is 40 bytes");
 /** VIRTIO Shared Memory Region configuration (GET_SHMEM_CONFIG reply): index = shmid, nregions = number
  *  of non-zero sizes, each size a multiple of the mmap(2) page size. */
 #define VHU_SHMEM_REGIONS_MAX 256u
+/** GET_SHMEM_CONFIG reply payload (VhostUserShMemConfig). */
 typedef struct __attribute__((packed)) vhu_shmem_config {
-    uint32_t nregions;
-    uint32_t padding;
-    uint64_t mem_size[VHU_SHMEM_REGIONS_MAX];
+    uint32_t nregions;                        /* non-zero entries of @mem_size */
+    uint32_t padding;                         /* zero */
+    uint64_t mem_size[VHU_SHMEM_REGIONS_MAX]; /* bytes of region shmid, 0: no such region */
 } vhu_shmem_config;
 VHU_STATIC_ASSERT(sizeof(vhu_shmem_config) == 2056, "VhostUserShMemConfig is 2056 bytes");
 
@@ -381,24 +386,26 @@ VHU_STATIC_ASSERT(sizeof(vhu_shmem_config) == 2056, "VhostUserShMemConfig is 205
 /* ------------------------------------------------------------------------------------------------------ */
 /* The message                                                                                             */
 
+/** Every payload layout, over one buffer of VHU_PAYLOAD_MAX bytes; which member is meaningful depends on
+ *  the request (cvmm/vhu/validate.h checks the size first). */
 typedef union vhu_payload {
-    uint64_t u64;
-    vhu_vring_state state;
-    vhu_vring_addr addr;
-    vhu_mem_table mem;
-    vhu_mem_table_xen mem_xen;
-    vhu_mem_reg mem_reg;
-    vhu_mem_reg_xen mem_reg_xen;
-    vhu_log log;
-    vhu_iotlb_msg iotlb;
-    vhu_config config;
-    vhu_vring_area area;
-    vhu_inflight inflight;
-    vhu_shared_object object;
-    vhu_device_state transfer_state;
-    vhu_mmap mmap;
-    vhu_shmem_config shmem;
-    uint8_t raw[VHU_PAYLOAD_MAX];
+    uint64_t u64;                    /* a bare u64 (features, vring index with flags, status, ...) */
+    vhu_vring_state state;           /* SET_VRING_NUM / BASE / ENABLE, GET_VRING_BASE */
+    vhu_vring_addr addr;             /* SET_VRING_ADDR */
+    vhu_mem_table mem;               /* SET_MEM_TABLE */
+    vhu_mem_table_xen mem_xen;       /* SET_MEM_TABLE with XEN_MMAP */
+    vhu_mem_reg mem_reg;             /* ADD_MEM_REG / REM_MEM_REG */
+    vhu_mem_reg_xen mem_reg_xen;     /* ADD_MEM_REG / REM_MEM_REG with XEN_MMAP */
+    vhu_log log;                     /* SET_LOG_BASE with LOG_SHMFD */
+    vhu_iotlb_msg iotlb;             /* IOTLB_MSG (both channels) */
+    vhu_config config;               /* GET_CONFIG / SET_CONFIG */
+    vhu_vring_area area;             /* BACKEND_VRING_HOST_NOTIFIER_MSG */
+    vhu_inflight inflight;           /* GET_INFLIGHT_FD / SET_INFLIGHT_FD */
+    vhu_shared_object object;        /* the shared object messages */
+    vhu_device_state transfer_state; /* SET_DEVICE_STATE_FD */
+    vhu_mmap mmap;                   /* BACKEND_SHMEM_MAP / UNMAP */
+    vhu_shmem_config shmem;          /* GET_SHMEM_CONFIG */
+    uint8_t raw[VHU_PAYLOAD_MAX];    /* the bytes as received */
 } vhu_payload;
 VHU_STATIC_ASSERT(sizeof(vhu_payload) == VHU_PAYLOAD_MAX, "payload buffer");
 
@@ -406,10 +413,10 @@ VHU_STATIC_ASSERT(sizeof(vhu_payload) == VHU_PAYLOAD_MAX, "payload buffer");
  *  meaningful; read a typed member only after the validator (cvmm/vhu/validate.h) accepted the message.
  *  fds[0..nfds) are valid fds, the rest are -1.  See the ownership rules at the top of this file. */
 typedef struct vhu_msg {
-    vhu_hdr hdr;
-    vhu_payload payload;
-    int fds[VHU_MAX_FDS];
-    uint32_t nfds;
+    vhu_hdr hdr;          /* the header */
+    vhu_payload payload;  /* hdr.size bytes of it are meaningful */
+    int fds[VHU_MAX_FDS]; /* the fds that came or go with it; -1 past nfds */
+    uint32_t nfds;        /* number of fds */
 } vhu_msg;
 
 /** vhu_msg_init() - an empty message: request @req, flags VHU_VERSION | @flags, size 0, no fds (all -1).
