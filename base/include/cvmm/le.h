@@ -11,9 +11,12 @@
 extern "C" {
 #endif
 
-typedef struct { uint16_t raw; } cvmm_le16;
-typedef struct { uint32_t raw; } cvmm_le32;
-typedef struct { uint64_t raw; } cvmm_le64;
+/** A little-endian 16-bit field as it lies in guest memory; read it with cvmm_le16_get(). */
+typedef struct { uint16_t raw; /**< the bytes as stored: little-endian */ } cvmm_le16;
+/** A little-endian 32-bit field as it lies in guest memory; read it with cvmm_le32_get(). */
+typedef struct { uint32_t raw; /**< the bytes as stored: little-endian */ } cvmm_le32;
+/** A little-endian 64-bit field as it lies in guest memory; read it with cvmm_le64_get(). */
+typedef struct { uint64_t raw; /**< the bytes as stored: little-endian */ } cvmm_le64;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define CVMM_BIG_ENDIAN 1

@@ -29,6 +29,7 @@ enum cvmm_log_level {
 /** cvmm_log_fn - receives one formatted line (no trailing newline).  @line is valid during the call only. */
 typedef void cvmm_log_fn(void *opaque, enum cvmm_log_level lvl, const char *line);
 
+/** A logger: where an object's lines go and from which level on (transparent; borrowed by the objects). */
 struct cvmm_log {
     cvmm_log_fn *fn;           /* NULL: stderr */
     void *opaque;              /* passed to fn */

@@ -41,11 +41,12 @@ enum vub_opt_type {
  *  and --help prints it. */
 typedef struct vub_program_option {
     const char *name;       /* without the dashes: "blk-file" */
-    enum vub_opt_type type;
+    enum vub_opt_type type; /* what the value is and where it goes */
     const char *value_name; /* the value in --help ("PATH"); NULL: "N", "SIZE" or "VALUE" by type */
     const char *help;       /* one line */
     void *dest;             /* where the value goes (see the types); borrowed, must outlive the program */
-    uint64_t min, max;      /* UINT and SIZE: accepted range; both 0: any 64-bit value */
+    uint64_t min;           /* UINT and SIZE: smallest accepted value (min and max both 0: any) */
+    uint64_t max;           /* UINT and SIZE: largest accepted value */
     bool required;          /* must be given (not checked for --help and --print-capabilities) */
     /** parse() - CUSTOM: take @value for @dest.  Return: 0; -EINVAL bad value (reported with the option). */
     int (*parse)(void *dest, const char *value);
@@ -58,8 +59,8 @@ typedef struct vub_program {
     const char *summary;             /* one line under the usage line; may be NULL */
     const char *type;                /* VHostUserBackendType printed by --print-capabilities: "rng" */
     const char *const *features;     /* capability features (e.g. "read-only"), NULL-terminated; NULL: none */
-    const vub_program_option *options;
-    size_t noptions;
+    const vub_program_option *options; /* the device's options; may be NULL with noptions 0 */
+    size_t noptions;                 /* entries of @options */
     const vub_device_ops *ops;       /* the device (cvmm/vub/device.h) */
     const vub_device_info *info;     /* its facts; setup() may point this elsewhere */
     void *ctx;                       /* passed to every op and to setup()/teardown() */

@@ -34,6 +34,7 @@ extern "C" {
 
 typedef struct vhu_backend vhu_backend;
 
+/** vhu_backend_config - what a back-end endpoint is (transparent; zero means default). */
 typedef struct vhu_backend_config {
     const struct cvmm_log *log; /* borrowed, must outlive the endpoint; NULL = stderr at WARN */
     const char *name;           /* log prefix, copied; NULL = "vhu-backend" */
@@ -124,6 +125,7 @@ int vhu_backend_recv_postcopy_ack(vhu_backend *b, const vhu_msg *req);
 
 typedef struct vhu_backend_channel vhu_backend_channel;
 
+/** vhu_backend_channel_config - what a back-end channel is (transparent; zero means default). */
 typedef struct vhu_backend_channel_config {
     const struct cvmm_log *log; /* borrowed; NULL = stderr at WARN */
     const char *name;           /* log prefix, copied; NULL = "vhu-backend-channel" */

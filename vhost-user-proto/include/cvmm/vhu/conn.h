@@ -43,6 +43,7 @@ extern "C" {
 
 typedef struct vhu_conn vhu_conn;
 
+/** vhu_conn_config - what a connection is (transparent; zero means default). */
 typedef struct vhu_conn_config {
     const struct cvmm_log *log; /* borrowed, must outlive the connection; NULL = stderr at WARN */
     const char *name;           /* log prefix, copied (up to 31 chars); NULL = "vhu" */

@@ -38,6 +38,7 @@ extern "C" {
 
 typedef struct vhu_frontend vhu_frontend;
 
+/** vhu_frontend_config - what a front-end endpoint is (transparent; zero means default). */
 typedef struct vhu_frontend_config {
     const struct cvmm_log *log; /* borrowed, must outlive the front-end; NULL = stderr at WARN */
     const char *name;           /* log prefix, copied; NULL = "vhu-frontend" */
@@ -143,13 +144,19 @@ int vhu_frontend_get_shmem_config(vhu_frontend *f, vhu_shmem_config *out);
  *  Each returns 0 or -errno, which becomes the ack (0 or the positive errno) when the back-end asked for
  *  one.  They run on the thread that calls vhu_frontend_backend_serve(). */
 typedef struct vhu_frontend_backend_ops {
+    /** IOTLB_MSG from the back-end (a miss or an access failure). */
     int (*iotlb_msg)(void *ctx, const vhu_iotlb_msg *msg);
+    /** CONFIG_CHANGE_MSG: the device's config space changed. */
     int (*config_change)(void *ctx);
     /** *fd: the notifier fd or -1 (unregister); take it by setting *fd = -1, else it is closed after. */
     int (*vring_host_notifier)(void *ctx, const vhu_vring_area *area, int *fd);
+    /** VRING_CALL (in-band notifications): vring @index has used buffers. */
     int (*vring_call)(void *ctx, uint32_t index);
+    /** VRING_ERR (in-band notifications): vring @index is broken. */
     int (*vring_err)(void *ctx, uint32_t index);
+    /** SHARED_OBJECT_ADD: the back-end exports @obj. */
     int (*shared_object_add)(void *ctx, const vhu_shared_object *obj);
+    /** SHARED_OBJECT_REMOVE: the back-end withdraws @obj. */
     int (*shared_object_remove)(void *ctx, const vhu_shared_object *obj);
     /** On 0, *out_fd must be an fd; it is sent to the back-end and then closed (the op gives it up). */
     int (*shared_object_lookup)(void *ctx, const vhu_shared_object *obj, int *out_fd);
@@ -157,6 +164,7 @@ typedef struct vhu_frontend_backend_ops {
      *  was checked against the GET_SHMEM_CONFIG answer if the front-end asked for one; refusing a map over
      *  an existing mapping (spec: "shall fail") is the op's job, it knows its mappings. */
     int (*shmem_map)(void *ctx, const vhu_mmap *map, int *fd);
+    /** SHMEM_UNMAP: unmap [shm_offset, +len) of region shmid. */
     int (*shmem_unmap)(void *ctx, const vhu_mmap *map);
 } vhu_frontend_backend_ops;
 

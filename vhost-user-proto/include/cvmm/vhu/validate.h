@@ -46,12 +46,16 @@ enum vhu_reply_kind {
 
 /** One row of the table.  A size range with min == max is an exact size. */
 typedef struct vhu_msg_rule {
-    uint32_t size_min, size_max; /* request payload bytes */
-    uint8_t fds_min, fds_max;    /* request fds */
+    uint32_t size_min;           /* request payload bytes, at least */
+    uint32_t size_max;           /* request payload bytes, at most */
+    uint8_t fds_min;             /* request fds, at least */
+    uint8_t fds_max;             /* request fds, at most */
     uint8_t reply;               /* enum vhu_reply_kind */
     int8_t gate;                 /* enum vhu_protocol_feature that must be negotiated, or -1 */
-    uint32_t reply_size_min, reply_size_max; /* explicit reply payload (unused for VHU_REPLY_NONE) */
-    uint8_t reply_fds_min, reply_fds_max;
+    uint32_t reply_size_min;     /* explicit reply payload bytes, at least (unused for VHU_REPLY_NONE) */
+    uint32_t reply_size_max;     /* explicit reply payload bytes, at most */
+    uint8_t reply_fds_min;       /* reply fds, at least */
+    uint8_t reply_fds_max;       /* reply fds, at most */
 } vhu_msg_rule;
 
 /** vhu_req_rule() / vhu_backend_req_rule() - the row for a front-end / back-end request id.
