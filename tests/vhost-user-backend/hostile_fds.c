@@ -83,6 +83,15 @@ static uint64_t eventfd_peek(int fd)
     return v;
 }
 
+/* A blocking eventfd (as a careless or hostile front-end makes it) whose counter is full. */
+static int full_eventfd(void)
+{
+    int e = eventfd(0, EFD_CLOEXEC);
+    uint64_t full = EVENTFD_FULL;
+    cr_assert_eq(write(e, &full, 8), 8);
+    return e;
+}
+
 static void ring0_ready(struct vt_ring *r)
 {
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
@@ -142,9 +151,7 @@ Test(hostile_fds, a_full_call_eventfd_counts_as_signalled_and_never_blocks_the_w
 {
     struct vt_ring r;
     ring0_ready(&r);
-    int call = eventfd(0, EFD_CLOEXEC); /* blocking, as a careless or hostile front-end makes it */
-    uint64_t full = EVENTFD_FULL;
-    cr_assert_eq(write(call, &full, 8), 8);
+    int call = full_eventfd();
     cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, 0, call), 0);
     for (int i = 0; i < 5; i++)
         serves_ring(&r); /* each chain is followed by a call */
@@ -162,9 +169,7 @@ Test(hostile_fds, a_full_err_eventfd_never_blocks_the_worker)
 {
     struct vt_ring r;
     ring0_ready(&r);
-    int err = eventfd(0, EFD_CLOEXEC);
-    uint64_t full = EVENTFD_FULL;
-    cr_assert_eq(write(err, &full, 8), 8);
+    int err = full_eventfd();
     cr_assert_eq(vhu_frontend_set_vring_err(vt.fe, 0, err), 0);
     uint8_t idx[2] = {64 + 10, 0}; /* avail idx 74 entries ahead of a 64-entry ring: the ring breaks */
     cr_assert_eq(vmem_write(vt.map, r.driver + 2, idx, 2), 0);
@@ -179,29 +184,16 @@ Test(hostile_fds, a_full_err_eventfd_never_blocks_the_worker)
 }
 
 /* The daemon that handles SIGTERM stops although its worker's call eventfd is full. */
-static void *run_daemon(void *arg)
-{
-    (void)vub_daemon_run(arg);
-    return NULL;
-}
-
 Test(hostile_fds, sigterm_stops_a_daemon_whose_call_eventfd_is_full)
 {
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
-    vt_stop_daemon();
-    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log,
-                             .handle_signals = true};
-    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
-    cr_assert_eq(vub_daemon_listen(vt.d, vt.path), 0);
     pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, run_daemon, vt.d), 0);
+    vt_start_signal_daemon(&th);
     vt_connect();
     struct vt_ring r;
     ring0_ready(&r);
-    int call = eventfd(0, EFD_CLOEXEC);
-    uint64_t full = EVENTFD_FULL;
-    cr_assert_eq(write(call, &full, 8), 8);
+    int call = full_eventfd();
     cr_assert_eq(vhu_frontend_set_vring_call(vt.fe, 0, call), 0);
     serves_ring(&r);
     kill(getpid(), SIGTERM);

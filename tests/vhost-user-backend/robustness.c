@@ -319,13 +319,8 @@ Test(robustness_modes, serve_once_returns_after_the_first_front_end)
 
 Test(robustness_modes, sigterm_stops_a_daemon_that_handles_signals)
 {
-    vt_stop_daemon();
-    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log,
-                             .handle_signals = true};
-    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
-    cr_assert_eq(vub_daemon_listen(vt.d, vt.path), 0);
     pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
+    vt_start_signal_daemon(&th);
     vt_connect();
     uint64_t n;
     cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);

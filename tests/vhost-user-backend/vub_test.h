@@ -362,6 +362,18 @@ static void vt_stop_daemon(void)
     vt.d = NULL;
 }
 
+/* vt_start_signal_daemon() - replace the fixture's daemon with one that handles SIGTERM and SIGINT (on the
+ * program's default loop), listens on vt.path and runs on *th: join it after the signal. */
+static void vt_start_signal_daemon(pthread_t *th)
+{
+    vt_stop_daemon();
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log,
+                             .handle_signals = true};
+    cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
+    cr_assert_eq(vub_daemon_listen(vt.d, vt.path), 0);
+    cr_assert_eq(pthread_create(th, NULL, vt_run, vt.d), 0);
+}
+
 static void vt_fini(void)
 {
     vhu_frontend_free(vt.fe);
