@@ -17,6 +17,7 @@ static vq_queue *configured(enum vq_layout layout)
     return q;
 }
 
+static void unknown_layout(vq_queue *q) { q->layout = 7; }
 static void size_zero(vq_queue *q) { q->size = 0; }
 static void size_past_max(vq_queue *q) { q->size = 129; }
 static void split_size_not_pow2(vq_queue *q) { q->size = 48; }
@@ -67,6 +68,7 @@ static const struct row {
     int want;
     const char *needle;
 } rows[] = {
+    {"unknown layout", VQ_LAYOUT_SPLIT, unknown_layout, -EPROTO, "unknown layout 7"},
     {"size 0", VQ_LAYOUT_PACKED, size_zero, -EPROTO, "size 0 outside 1..128"},
     {"size past max", VQ_LAYOUT_PACKED, size_past_max, -EPROTO, "size 129 outside 1..128"},
     {"split size not a power of two", VQ_LAYOUT_SPLIT, split_size_not_pow2, -EPROTO,

@@ -444,17 +444,30 @@ struct vq_mock_mem {
 static bool no_access_at(const uint8_t *addr)
 {
     FILE *f = fopen("/proc/self/maps", "re");
-    char line[512], perms[8];
-    unsigned long lo, hi;
+    char line[512];
     bool none = false;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && (uintptr_t)addr >= lo && (uintptr_t)addr < hi) {
-            none = strncmp(perms, "---", 3) == 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        char *p = line, *end;
+        uintptr_t lo = (uintptr_t)strtoull(p, &end, 16), hi = 0;
+        if (*end == '-')
+            hi = (uintptr_t)strtoull(end + 1, &end, 16);
+        if (*end == ' ' && (uintptr_t)addr >= lo && (uintptr_t)addr < hi) {
+            none = strncmp(end + 1, "---", 3) == 0;
             break;
         }
+    }
     if (f)
         fclose(f);
     return none;
+}
+
+/* An inaccessible reservation of address space (anonymous, PROT_NONE, no swap): at @addr exactly with
+ * @fixed (MAP_FIXED_NOREPLACE), anywhere otherwise.  Return: the address; MAP_FAILED. */
+static uint8_t *reserve(uint8_t *addr, size_t len, bool fixed)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (fixed ? MAP_FIXED_NOREPLACE : 0);
+    // cppcheck-suppress invalidFunctionArg ; fd -1 is what MAP_ANONYMOUS takes
+    return mmap(addr, len, PROT_NONE, flags, -1, 0);
 }
 
 /* One try.  A reservation of slack + size + guard is cut open below its top guard; mmap() places a new
@@ -467,9 +480,8 @@ static int guarded_try(const vmem_region_desc *d, const struct cvmm_log *log, vq
                        vmem_region **stray)
 {
     enum { MAX_FILLERS = 8192 };
-    const int none = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
     size_t g = VQ_MOCK_GUARD_BYTES, size = (size_t)d->size, hole = 8 * g + size;
-    uint8_t *res = mmap(NULL, hole + g, PROT_NONE, none, -1, 0);
+    uint8_t *res = reserve(NULL, hole + g, false);
     if (res == MAP_FAILED)
         return -errno;
     uint8_t *top = res + hole;
@@ -479,7 +491,7 @@ static int guarded_try(const vmem_region_desc *d, const struct cvmm_log *log, vq
     int rc = fill ? -EAGAIN : -ENOMEM;
     vmem_region *r = NULL;
     while (fill && n < MAX_FILLERS) {
-        uint8_t *f = mmap(NULL, size, PROT_NONE, none, -1, 0);
+        uint8_t *f = reserve(NULL, size, false);
         if (f == MAP_FAILED)
             break;
         if (f + size == top) {
@@ -504,7 +516,7 @@ static int guarded_try(const vmem_region_desc *d, const struct cvmm_log *log, vq
             mm->r = r;
             return 0;
         }
-        uint8_t *lo = mmap(x - g, g, PROT_NONE, none | MAP_FIXED_NOREPLACE, -1, 0);
+        uint8_t *lo = reserve(x - g, g, true);
         if (lo == x - g) {
             mm->guard[0] = lo;
             mm->r = r;

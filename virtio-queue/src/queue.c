@@ -132,14 +132,11 @@ void vq_queue_reset(vq_queue *q)
     update_run(q);
 }
 
-/* Alignment of the descriptor, driver and device areas for @layout (virtio 1.x 2.7 and 2.8). */
-static void area_align(uint8_t layout, uint64_t al[3])
-{
-    bool split = layout == VQ_LAYOUT_SPLIT;
-    al[0] = split ? VQ_SPLIT_DESC_ALIGN : VQ_PACKED_DESC_ALIGN;
-    al[1] = split ? VQ_SPLIT_AVAIL_ALIGN : VQ_PACKED_EVENT_ALIGN;
-    al[2] = split ? VQ_SPLIT_USED_ALIGN : VQ_PACKED_EVENT_ALIGN;
-}
+/* Alignment of the descriptor, driver and device areas, by layout (virtio 1.x 2.7 and 2.8). */
+static const uint64_t area_align[2][3] = {
+    [VQ_LAYOUT_SPLIT] = {VQ_SPLIT_DESC_ALIGN, VQ_SPLIT_AVAIL_ALIGN, VQ_SPLIT_USED_ALIGN},
+    [VQ_LAYOUT_PACKED] = {VQ_PACKED_DESC_ALIGN, VQ_PACKED_EVENT_ALIGN, VQ_PACKED_EVENT_ALIGN},
+};
 
 /* Translate the three areas for the current addresses, size and layout with q->map into @out[3]: each
  * inside one region, the ones the device writes (packed descriptors, both device areas) writable.
@@ -265,8 +262,7 @@ static int ring_check(vq_queue *q, const char *prefix)
         if (rc < 0)
             return rc;
     }
-    uint64_t al[3], gpa[3] = {q->desc_gpa, q->driver_gpa, q->device_gpa};
-    area_align(q->layout, al);
+    const uint64_t *al = area_align[q->layout], gpa[3] = {q->desc_gpa, q->driver_gpa, q->device_gpa};
     for (int a = 0; a < 3; a++)
         if (gpa[a] & (al[a] - 1))
             return refuse(q, prefix, -EPROTO, "%s area 0x%llx is not %llu-aligned for a %s ring",
@@ -335,8 +331,7 @@ int vq_queue_set_size(vq_queue *q, uint32_t size)
 
 int vq_queue_set_addrs(vq_queue *q, uint64_t desc, uint64_t driver, uint64_t device)
 {
-    uint64_t al[3];
-    area_align(q->layout, al);
+    const uint64_t *al = area_align[q->layout];
     if ((desc & (al[0] - 1)) || (driver & (al[1] - 1)) || (device & (al[2] - 1))) {
         cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: misaligned ring addresses 0x%llx 0x%llx 0x%llx", q->index,
                   (unsigned long long)desc, (unsigned long long)driver, (unsigned long long)device);
