@@ -24,10 +24,12 @@
 
 #include "cvmm/vhu/frontend.h"
 #include "cvmm/vmem.h"
+#include "cvmm/vq/chain.h"
 #include "cvmm/vq/mock.h"
 #include "cvmm/vub.h"
 #include "net.h"
 #include "cvmm_test_fds.h"
+#include "cvmm_test_flip.h"
 
 #define UVA 0x7f0000000000ull
 #define MEM (4u << 20)
@@ -230,6 +232,66 @@ Test(net_rxtx, tx_header_is_zeroed_and_frame_sent_whole, .init = init_tap, .fini
     cr_assert_eq(h, head);
     cr_assert_eq(len, 0);
 }
+
+#if CVMM_TEST_FLIP_OK /* a second thread stores into a descriptor on purpose: not for TSan */
+static struct cvmm_test_flip nflip;
+static bool nflipping;
+
+static void fini_flip(void) /* the thread stops before guest memory goes, also after a failure */
+{
+    if (nflipping)
+        (void)cvmm_test_flip_stop(&nflip, 1000);
+    nflipping = false;
+    fini();
+}
+
+/* A tx chain of a 12-byte header and a frame descriptor whose len another vCPU keeps flipping between
+ * 1000 and 100000 (more than any frame may be): the device checks the length it reads and sends exactly
+ * that (1012 bytes on the port) or drops the chain; a frame of any other size means it measured one
+ * chain and sent another. */
+Test(net_rxtx, tx_frame_length_grown_after_the_check_is_never_sent, .init = init_tap, .fini = fini_flip)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    static uint8_t got[2 * NET_FRAME_MAX];
+    /* raw descriptors 0 (header) and 1 (frame) of the tx ring at 0x20000; used->idx counts the chains */
+    cr_assert_eq(vq_mock_write_desc(t.r[1].mk, 0, DATA, 12, VQ_DESC_F_NEXT, 1), 0);
+    cr_assert_eq(vq_mock_write_desc(t.r[1].mk, 1, DATA + 0x1000, 1000, 0, 0), 0);
+    void *field;
+    cr_assert_eq(vmem_map_translate(t.map, 0x20000ull + 16 + 8, 4, &field), 0);
+    cr_assert_eq(cvmm_test_flip_start(&nflip, field, 1000, 100000), 0);
+    nflipping = true;
+    unsigned sent = 0, wrong = 0;
+    ssize_t wrong_len = 0;
+    enum { ROUNDS = 250, PER_KICK = 8 }; /* the same chain 8 times per kick: a hostile guest may */
+    uint16_t used = 0;
+    for (unsigned i = 0; i < ROUNDS && !wrong; i++) {
+        cvmm_test_flip_wait(&nflip, 2); /* the other vCPU is running as the device starts */
+        for (unsigned k = 0; k < PER_KICK; k++)
+            cr_assert_eq(vq_mock_publish_head(t.r[1].mk, 0), 0);
+        kick(1);
+        uint16_t want = (uint16_t)((i + 1) * PER_KICK);
+        for (int waits = 0; used != want; waits++) { /* the device signals the call fd when it used them */
+            cr_assert(waits < 100, "chains of round %u were not returned", i);
+            struct pollfd pf = {.fd = t.r[1].call, .events = POLLIN};
+            uint64_t cnt;
+            if (poll(&pf, 1, 100) == 1)
+                (void)!read(t.r[1].call, &cnt, sizeof(cnt));
+            cr_assert_eq(vmem_load_acquire_u16(t.map, 0x20000ull + 0x8000 + 2, &used), 0);
+        }
+        for (ssize_t n; (n = port_recv(got, sizeof(got), 0)) >= 0;) {
+            sent += n == 1012;
+            if (n != 1012) {
+                wrong++;
+                wrong_len = n;
+            }
+        }
+    }
+    unsigned long flips = cvmm_test_flip_stop(&nflip, 1000);
+    nflipping = false;
+    cr_assert_eq(wrong, 0, "a frame of %zd bytes reached the port (validated: 1012)", wrong_len);
+    cr_assert_gt(flips, 0);
+}
+#endif
 
 Test(net_rxtx, tx_short_chain_is_dropped_and_the_queue_goes_on, .init = init_tap, .fini = fini)
 {
