@@ -359,8 +359,11 @@ void dh_ring_setup(dh *h, fin *in, unsigned i)
 void dh_kick(dh *h, unsigned i)
 {
     uint64_t one = 1;
-    if (h->rings[i % DH_RINGS_MAX].kick >= 0)
-        (void)!write(h->rings[i % DH_RINGS_MAX].kick, &one, sizeof(one));
+    /* The kick fd may be of any kind (a blocking full eventfd, a pipe nobody reads): never block here, and
+     * leave its flags alone (the daemon shares the open file description). */
+    struct pollfd p = {.fd = h->rings[i % DH_RINGS_MAX].kick, .events = POLLOUT};
+    if (p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT))
+        (void)!write(p.fd, &one, sizeof(one));
 }
 
 void dh_add_chain(dh *h, fin *in, unsigned i)
