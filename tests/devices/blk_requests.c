@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "blk.h"
+#include "drain.h"
 #include "cvmm/vmem.h"
 #include "cvmm/vq/mock.h"
 #include "cvmm_test_fds.h"
@@ -24,7 +25,7 @@
 #define DISK_BYTES ((uint64_t)DISK_SECTORS * BLK_SECTOR)
 #define HDR_GPA 0x8000u
 #define STATUS_GPA 0x9000u
-#define TABLE_GPA 0xa000u  /* indirect table, up to 1024 entries */
+#define TABLE_GPA 0xa000u  /* indirect table, up to 1025 entries */
 #define DATA_GPA 0x100000u /* data buffers from 1 MiB on */
 
 static struct {
@@ -413,6 +414,25 @@ Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .
     cr_assert(ok == 0 || file_equals((DISK_SECTORS - 1) * 512ull, gp(DATA_GPA, 512), 512));
 }
 #endif
+
+/* More descriptors than a snapshot holds (DEV_CHAIN_DESCS_MAX): returned unanswered, the queue goes on. */
+Test(blk_requests, chain_of_more_than_1024_descriptors_is_returned_unanswered, .init = split_rw, .fini = teardown)
+{
+    enum { N = DEV_CHAIN_DESCS_MAX + 1 };
+    static vq_mock_buf b[N];
+    b[0] = (vq_mock_buf){HDR_GPA, 16, false};
+    for (unsigned i = 1; i < N - 1; i++)
+        b[i] = (vq_mock_buf){DATA_GPA + i * 512ull, 512, false};
+    b[N - 1] = (vq_mock_buf){STATUS_GPA, 1, true};
+    put_hdr(HDR_GPA, BLK_T_OUT, 0);
+    fill_guest(DATA_GPA, N * 512ull, 9);
+    *gp(STATUS_GPA, 1) = 0xee;
+    cr_assert_eq(run_chain(b, N, true), 0);
+    cr_assert_eq(status(), 0xee, "no status written");
+    cr_assert(file_matches_pattern(0, DISK_BYTES));
+    cr_assert_eq(run_req(BLK_T_IN, 0, 512, true), 513, "the queue goes on");
+    cr_assert_eq(status(), BLK_S_OK);
+}
 
 /* ---- ranges ---- */
 
