@@ -155,9 +155,10 @@ int main(int argc, char **argv)
         (void)vub_cmdline_usage(1, "cvmm-shm", shm_opts, NOPTS);
         return 0;
     }
-    /* vhost-user.json has no type for a generic device; management tools will not look for this one. */
+    /* "fs": the schema's type whose device uses VIRTIO Shared Memory Regions (virtio-fs's DAX window);
+     * it has no generic type (README.md). */
     if (cl.print_capabilities)
-        return vub_print_capabilities(1, "shm", NULL) < 0 ? 1 : 0;
+        return vub_print_capabilities(1, "fs", NULL) < 0 ? 1 : 0;
     if (m.dev.regions.nregions == 0) {
         fprintf(stderr, "cvmm-shm: at least one --shm=SHMID:SIZE is required (try --help)\n");
         return 1;

@@ -109,6 +109,7 @@ n=0
 for s in ${nets[@]+"${nets[@]}"}; do
     dev="virtio-net-pci,netdev=net$n,mac=52:54:00:00:00:$(printf %02x $((n + 1)))"
     [ "$netq" -le 1 ] || dev="$dev,mq=on"
+    # Quirk VUB_QUIRK_QEMU72_TCG_NET_MSIX (vhost-user-backend/include/cvmm/vub/quirks.h): see --help.
     if [ "$netmsix" = off ] || { [ "$netmsix" = auto ] && [ "$accel" = tcg ]; }; then
         dev="$dev,vectors=0"
     elif [ "$netq" -gt 1 ]; then

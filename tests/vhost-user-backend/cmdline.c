@@ -139,8 +139,13 @@ Test(cmdline, print_capabilities_writes_the_schema_json)
     cr_assert_str_eq(json_string_value(json_array_get(f, 0)), "read-only");
     cr_assert_str_eq(json_string_value(json_array_get(f, 1)), "blk-file");
     json_decref(j);
-    j = capture("rng", NULL);
+    j = capture("input", NULL); /* a type with a feature list always has one */
+    cr_assert(json_is_array(json_object_get(j, "features")));
     cr_assert_eq(json_array_size(json_object_get(j, "features")), 0);
+    json_decref(j);
+    j = capture("rng", NULL); /* the schema gives rng no features: none printed */
+    cr_assert_eq(json_object_size(j), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "rng");
     json_decref(j);
     cr_assert_eq(vub_print_capabilities(1, NULL, NULL), -EINVAL);
     int p[2];
@@ -149,6 +154,28 @@ Test(cmdline, print_capabilities_writes_the_schema_json)
     signal(SIGPIPE, SIG_IGN);
     cr_assert_eq(vub_print_capabilities(p[1], "net", NULL), -EIO);
     close(p[1]);
+}
+
+/* Types outside the schema's VHostUserBackendType, and features a type does not have, are refused before
+ * anything is written. */
+Test(cmdline, print_capabilities_refuses_what_the_schema_does_not_have)
+{
+    static const char *const ro[] = {"read-only", NULL}, *const virgl[] = {"virgl", NULL};
+    static const char *const bad[][2] = {{"shm", NULL}, {"", NULL}, {"Block", NULL}, {"blk", NULL}};
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(vub_print_capabilities(p[1], bad[i][0], NULL), -EINVAL, "type '%s'", bad[i][0]);
+    cr_assert_eq(vub_print_capabilities(p[1], "rng", ro), -EINVAL, "rng has no features");
+    cr_assert_eq(vub_print_capabilities(p[1], "block", virgl), -EINVAL, "virgl is a gpu feature");
+    cr_assert_eq(vub_print_capabilities(p[1], "gpu", virgl), 0);
+    close(p[1]);
+    char buf[256];
+    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+    close(p[0]);
+    cr_assert_gt(n, 0);
+    buf[n] = 0;
+    cr_assert_str_eq(buf, "{\n  \"type\": \"gpu\",\n  \"features\": [\n    \"virgl\"\n  ]\n}\n", "only the valid one: %s", buf);
 }
 
 Test(cmdline, usage_lists_the_device_options)

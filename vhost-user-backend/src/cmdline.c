@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* The spec's back-end program conventions (cvmm/vub/cmdline.h). */
 #include <errno.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "cvmm/vub/cmdline.h"
+#include "internal.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) CVMM_PRINTF(3, 4);
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -145,21 +145,6 @@ int vub_cmdline_parse(int argc, char *const *argv, const vub_cmdline_option *opt
     return 0;
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -EIO;
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int vub_cmdline_usage(int fd, const char *prog, const vub_cmdline_option *opts, size_t nopts)
 {
     char line[256];
@@ -168,47 +153,19 @@ int vub_cmdline_usage(int fd, const char *prog, const vub_cmdline_option *opts, 
                      "  --print-capabilities   print the back-end capabilities (JSON) and exit\n"
                      "  --log-level=LEVEL      error, warn, info or debug\n",
                      prog ? prog : "vhost-user-device");
-    if (n < 0 || write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+    if (n < 0 || vub__write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
         return -EIO;
     static const char more[] = "  --workers=N            worker threads\n"
                                "  --serve-once           exit when the first front-end disconnects\n";
-    if (write_all(fd, more, sizeof(more) - 1) < 0)
+    if (vub__write_all(fd, more, sizeof(more) - 1) < 0)
         return -EIO;
     for (size_t i = 0; i < nopts; i++) {
         n = snprintf(line, sizeof(line), "  --%s%s  %s\n", opts[i].name, opts[i].has_arg ? "=VALUE" : "",
                      opts[i].help ? opts[i].help : "");
-        if (n < 0 || write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+        if (n < 0 || vub__write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
             return -EIO;
     }
     return 0;
-}
-
-int vub_print_capabilities(int fd, const char *type, const char *const *features)
-{
-    if (!type)
-        return -EINVAL;
-    int rc = -ENOMEM;
-    json_t *root = json_object(), *arr = json_array();
-    if (!root || !arr)
-        goto out;
-    if (json_object_set_new(root, "type", json_string(type)) < 0)
-        goto out;
-    for (size_t i = 0; features && features[i]; i++)
-        if (json_array_append_new(arr, json_string(features[i])) < 0)
-            goto out;
-    if (json_object_set(root, "features", arr) < 0)
-        goto out;
-    char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!s)
-        goto out;
-    rc = write_all(fd, s, strlen(s));
-    if (rc == 0)
-        rc = write_all(fd, "\n", 1);
-    free(s);
-out:
-    json_decref(arr);
-    json_decref(root);
-    return rc;
 }
 
 int vub_cmdline_serve(const vub_cmdline *cl, vub_daemon *d)

@@ -116,7 +116,8 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
  *    (never a stale buffer): GET_FEATURES, GET_PROTOCOL_FEATURES, SET_OWNER, RESET_OWNER start a
  *    negotiation and drop the set to 0 (every fresh front-end, QEMU's blk and net after a reconnect
  *    included); SET_PROTOCOL_FEATURES replaces it; anything else goes on with it.
- * A set negotiated as 0 is carried as 0 (prev_valid tells it from "none yet"). */
+ * A set negotiated as 0 is carried as 0 (prev_valid tells it from "none yet").
+ * Quirk VUB_QUIRK_QEMU72_RNG_PROTO_CARRY (cvmm/vub/quirks.h). */
 #define PROTO_ASSUMED_MASK (~(PBIT(GPA_ADDRESSES) | PBIT(INBAND_NOTIFICATIONS) | PBIT(SHMEM)))
 
 static void set_proto(vub_daemon *d, uint64_t p)
@@ -197,7 +198,7 @@ static int h_get_shmem_config(vub_daemon *d, vhu_msg *m)
 
 /* GET_SHMEM_CONFIG the endpoint refused because F_SHMEM was not negotiated: a zeroed config, as the
  * issue asks (a front-end that sends it anyway must not wait forever).  vhu_backend_reply() accepts exactly
- * this reply without the feature (cvmm/vhu/backend.h). */
+ * this reply without the feature (cvmm/vhu/backend.h).  Quirk VUB_QUIRK_SHMEM_CONFIG_NO_F_SHMEM. */
 static void reply_zero_shmem(vub_daemon *d, vhu_msg *m)
 {
     cvmm_logf(d->log, CVMM_LOG_WARN, "%s: GET_SHMEM_CONFIG without VHOST_USER_PROTOCOL_F_SHMEM negotiated, "

@@ -280,4 +280,8 @@ void vub__backend_set(struct vub_backend *b, int owned_fd, uint64_t proto);
 void vub__backend_set_shmem(struct vub_backend *b, const vhu_shmem_config *c); /* NULL: none */
 int vub__backend_vring_call(struct vub_backend *b, unsigned index); /* in-band call; any thread */
 
+/* ---- capabilities.c ---- */
+/* vub__write_all() - all of @s to @fd, retrying EINTR and short writes.  Return: 0; -EIO. */
+int vub__write_all(int fd, const char *s, size_t n);
+
 #endif

@@ -74,7 +74,8 @@ static int region_from_wire(vub_daemon *d, const vhu_mem_region *w, int owned_fd
  * connection (vhost-user-net with several queue pairs: one device per pair), so the same region arrives
  * once per device and is removed once per device.  An ADD of a region that is already mapped with the same
  * guest address, size and user address is counted instead of refused, and a REM only unmaps it when the
- * count is back to zero.  (The spec forbids overlapping regions, so an identical one is the same memory.) */
+ * count is back to zero.  (The spec forbids overlapping regions, so an identical one is the same memory.)
+ * Quirk VUB_QUIRK_QEMU72_NET_MQ_DUP_MEM_REG (cvmm/vub/quirks.h). */
 static struct vub__dup *dup_find(struct vub__ctl *c, uint64_t gpa, uint64_t size, uint64_t uva)
 {
     for (unsigned i = 0; i < c->ndups; i++)

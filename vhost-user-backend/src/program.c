@@ -11,21 +11,9 @@
 
 #include "cvmm/vub/daemon.h"
 #include "cvmm/vub/program.h"
+#include "internal.h"
 
 enum { LINE_MAX_ = 1024, ARGS_MAX = 4096 };
-
-static void write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* nowhere left to report it */
-        s += w;
-        n -= (size_t)w;
-    }
-}
 
 static void say(int fd, const char *fmt, ...) CVMM_PRINTF(2, 3);
 static void say(int fd, const char *fmt, ...)
@@ -36,7 +24,7 @@ static void say(int fd, const char *fmt, ...)
     int n = vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     if (n > 0)
-        write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+        (void)vub__write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 void vub_program_log_stderr(void *opaque, enum cvmm_log_level lvl, const char *line)
@@ -50,12 +38,14 @@ int vub_program_parse_u64(const char *s, bool size, uint64_t min, uint64_t max, 
         return -EINVAL;
     bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
     const char *digits = hex ? s + 2 : s;
-    if (!(hex ? strchr("0123456789abcdefABCDEF", *digits) : strchr("0123456789", *digits)) || !*digits)
-        return -EINVAL; /* digits first: no sign, no blank, no empty "0x" */
+    /* Digits only: no sign, no blank, no empty "0x", and no second "0x" (strtoull(16) would skip it). */
+    size_t ndigits = strspn(digits, hex ? "0123456789abcdefABCDEF" : "0123456789");
+    if (ndigits == 0)
+        return -EINVAL;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(digits, &end, hex ? 16 : 10);
-    if (errno)
+    if (errno || end != digits + ndigits)
         return -EINVAL;
     unsigned shift = 0;
     if (size && *end) {
@@ -94,9 +84,20 @@ static const char *default_text(const vub_program_option *o, char *buf, size_t l
     buf[0] = '\0';
     switch (o->type) {
     case VUB_OPT_UINT:
-    case VUB_OPT_SIZE:
         if (o->dest)
             snprintf(buf, len, "%" PRIu64, *(const uint64_t *)o->dest);
+        break;
+    case VUB_OPT_SIZE:
+        if (o->dest) { /* the largest unit that says it exactly: 1M, not 1048576 */
+            uint64_t v = *(const uint64_t *)o->dest;
+            unsigned u = 0;
+            while (v && u < 4 && (v & 1023) == 0) {
+                v >>= 10;
+                u++;
+            }
+            static const char *const units[] = {"", "K", "M", "G", "T"};
+            snprintf(buf, len, "%" PRIu64 "%s", v, units[u]);
+        }
         break;
     case VUB_OPT_STRING:
         if (o->dest && *(const char *const *)o->dest)
@@ -232,7 +233,7 @@ static int parse(const vub_program *p, int argc, char **argv, char **rest, bool 
                            ? bad(p, "bad value for --%s: '%s' (%" PRIu64 "..%" PRIu64 ")", o->name, val ? val : "",
                                  o->min, o->max)
                            : bad(p, "bad value for --%s: '%s'", o->name, val ? val : "");
-            return bad(p, "bad value for --%s%s%s", o->name, val ? ": " : "", val ? val : "");
+            return bad(p, "bad value for --%s: '%s'", o->name, val ? val : "");
         }
     }
     if (!*info_only)
@@ -301,7 +302,11 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
         goto out;
     }
     if (cl.print_capabilities) {
-        status = vub_print_capabilities(STDOUT_FILENO, p->type ? p->type : "", p->features) < 0 ? 1 : 0;
+        int rc = vub_print_capabilities(STDOUT_FILENO, p->type ? p->type : "", p->features);
+        if (rc < 0)
+            say(STDERR_FILENO, "%s: cannot print the capabilities of type '%s': %s\n", p->name,
+                p->type ? p->type : "", rc == -EINVAL ? "not a valid type or feature (vhost-user.json)" : strerror(-rc));
+        status = rc < 0 ? 1 : 0;
         goto out;
     }
     struct cvmm_log log = {.fn = vub_program_log_stderr, .opaque = (void *)p->name, .level = cl.log_level};

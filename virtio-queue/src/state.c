@@ -58,7 +58,8 @@ int vq_queue_set_vring_base(vq_queue *q, uint32_t num)
          * 22.11 virtio-user, QEMU 7.2) send only the avail half and leave 16-31 zero; DPDK's and QEMU's
          * back-ends then take used = avail.  We do the same when bits 16-31 are zero: that is exact whenever
          * no buffer is in flight, which is when a ring is (re)started.  Reading 0 as "used position 0,
-         * wrap 0" instead would write used descriptors with the wrong wrap and stall the ring. */
+         * wrap 0" instead would write used descriptors with the wrong wrap and stall the ring.
+         * Quirk VUB_QUIRK_PACKED_BASE_AVAIL_ONLY (cvmm/vub/quirks.h). */
         if ((num >> 16) == 0) {
             s.next_used = s.next_avail;
             s.used_wrap = s.avail_wrap;

@@ -7,6 +7,7 @@
 #include "cvmm/vub/daemon.h"
 #include "cvmm/vub/device.h"
 #include "cvmm/vub/program.h"
+#include "cvmm/vub/quirks.h"
 #include "cvmm/vub/queue.h"
 #include "cvmm/vub/serve.h"
 #include "cvmm/vub/watch.h"

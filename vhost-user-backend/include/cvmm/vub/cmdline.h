@@ -50,9 +50,14 @@ int vub_cmdline_parse(int argc, char *const *argv, const vub_cmdline_option *opt
 /** vub_cmdline_usage() - write a usage text for @prog with the device's @opts to @fd.  Return: 0; -errno. */
 int vub_cmdline_usage(int fd, const char *prog, const vub_cmdline_option *opts, size_t nopts);
 
-/** vub_print_capabilities() - write {"type": @type, "features": [@features...]} (vhost-user.json,
- *  VHostUserBackendCapabilities) and a newline to @fd, built with jansson.  @features may be NULL or
- *  NULL-terminated.  Return: 0; -EINVAL NULL type; -ENOMEM; -EIO write failed.  Ownership: @fd borrowed. */
+/** vub_print_capabilities() - write {"type": @type} (vhost-user.json, VHostUserBackendCapabilities) and a
+ *  newline to @fd, built with jansson, after checking it against the spec's schema: @type must be one of
+ *  VHostUserBackendType ("9p", "balloon", "block", "caif", "console", "crypto", "gpu", "input", "net",
+ *  "rng", "rpmsg", "rproc-serial", "scsi", "vsock", "fs"); the types with a feature list in the schema
+ *  (block: "read-only", "blk-file"; input: "evdev-path", "no-grab"; gpu: "render-node", "virgl") always
+ *  get "features": [@features...], the others never, so @features must be NULL or empty for them.
+ *  @features may be NULL or NULL-terminated.  Return: 0; -EINVAL NULL or unknown type, or a feature the
+ *  type does not have (nothing written); -ENOMEM; -EIO write failed.  Ownership: @fd borrowed. */
 int vub_print_capabilities(int fd, const char *type, const char *const *features);
 
 /** vub_cmdline_serve() - do what @cl says on @d: --socket-path (listen, or connect with --client) or --fd.
