@@ -147,7 +147,7 @@ static CVMM_ALWAYS_INLINE int packed_next(vq_queue *q, vq_chain *c, vq_desc_info
     }
 }
 
-int vq_chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
+static CVMM_ALWAYS_INLINE int chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
 {
     if (CVMM_UNLIKELY(q->run == VQ__RUN_NONE))
         return vq__not_running(q, VQ__RUN_NONE);
@@ -172,4 +172,22 @@ int vq_chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
     if (c->priv.mode <= VQ__WALK_SPLIT_IND)
         return split_next(q, c, out);
     return packed_next(q, c, out);
+}
+
+int vq_chain_next(vq_queue *q, vq_chain *c, vq_desc_info *out) { return chain_next(q, c, out); }
+
+int vq__chain_collect(vq_queue *q, vq_chain *c, vq_desc_info *desc, uint32_t cap, uint32_t *n)
+{
+    uint32_t i = 0;
+    int rc;
+    for (;; i++) {
+        vq_desc_info extra;
+        rc = chain_next(q, c, i < cap ? &desc[i] : &extra);
+        if (rc <= 0)
+            break;
+        if (CVMM_UNLIKELY(i == cap))
+            return -ENOSPC; /* one more descriptor than fits (read and checked, not kept) */
+    }
+    *n = i;
+    return rc;
 }

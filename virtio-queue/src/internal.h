@@ -99,6 +99,10 @@ static inline void vq__mark(const vq_queue *q, uint64_t gpa, uint64_t len)
         (void)vmem_map_mark_dirty(q->map, gpa, len);
 }
 
+/** vq__chain_collect() - walk the rest of @c into desc[0..cap) (vq_chain_next() inlined: the snapshot's
+ *  loop).  Return: 0 (*n entries); -ENOSPC more than @cap descriptors; -EIO / -EPROTO as vq_chain_next(). */
+int vq__chain_collect(vq_queue *q, vq_chain *c, vq_desc_info *desc, uint32_t cap, uint32_t *n);
+
 /* Layout implementations without the run check (split.c, packed.c); the public vq_split_* / vq_packed_*
  * functions and the generic dispatch in queue.c call them. */
 int vq__split_pop(vq_queue *q, vq_chain *c);

@@ -8,26 +8,22 @@ int vq_snapshot_take(vq_queue *q, const vq_chain *c, vq_desc_info *desc, uint32_
     if (CVMM_UNLIKELY(desc == NULL && cap != 0))
         return -EINVAL;
     vq_chain walk = *c; /* @c stays unwalked: after -ENOSPC the caller may try again with more room */
-    vq_desc_info d;
     uint32_t n = 0, nread = 0;
     uint64_t readable = 0, writable = 0;
-    int rc;
-    /* vq_chain_next() reads each descriptor once into a local and checks every chain rule (order of
-     * readable and writable buffers, the 4 GiB total, regions, loops, indirect tables): the entries
-     * stored here are those validated locals, never read from guest memory again. */
-    while ((rc = vq_chain_next(q, &walk, &d)) == 1) {
-        if (CVMM_UNLIKELY(n == cap))
-            return -ENOSPC;
-        desc[n++] = d;
-        if (d.write) {
-            writable += d.len;
-        } else {
-            readable += d.len;
-            nread = n;
-        }
-    }
+    /* The walker reads each descriptor once into a local and checks every chain rule (order of readable
+     * and writable buffers, the 4 GiB total, regions, loops, indirect tables): the entries stored are
+     * those validated locals, never read from guest memory again. */
+    int rc = vq__chain_collect(q, &walk, desc, cap, &n);
     if (rc < 0)
         return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        if (desc[i].write) {
+            writable += desc[i].len;
+        } else {
+            readable += desc[i].len;
+            nread = i + 1;
+        }
+    }
     s->desc = desc;
     s->ndesc = n;
     s->nread = nread;
