@@ -385,11 +385,11 @@ Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .
         uint32_t len;
         *gp(STATUS_GPA, 1) = 0xee;
         cr_assert_eq(vq_mock_add(T.mk, b, 3, &head), 0);
-        cr_assert_eq(vmem_load_le16(T.map, 16ull * head + 14, &next), 0); /* the ring is at gpa 0 */
+        cr_assert_eq(vmem_load_le16(T.map, vq_mock_desc_gpa(T.mk, head) + 14, &next), 0);
         if (i == 0) {
             data_desc = next;
             /* another vCPU flips the data descriptor's len between 512 and 64 KiB from now on */
-            cr_assert_eq(cvmm_test_flip_start(&flip, gp(16ull * data_desc + 8, 4), 512, 65536), 0);
+            cr_assert_eq(cvmm_test_flip_start(&flip, gp(vq_mock_desc_gpa(T.mk, data_desc) + 8, 4), 512, 65536), 0);
             flipping = true;
         }
         cr_assert_eq(next, data_desc, "the mock reuses the same descriptors");

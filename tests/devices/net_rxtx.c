@@ -257,7 +257,7 @@ Test(net_rxtx, tx_frame_length_grown_after_the_check_is_never_sent, .init = init
     cr_assert_eq(vq_mock_write_desc(t.r[1].mk, 0, DATA, 12, VQ_DESC_F_NEXT, 1), 0);
     cr_assert_eq(vq_mock_write_desc(t.r[1].mk, 1, DATA + 0x1000, 1000, 0, 0), 0);
     void *field;
-    cr_assert_eq(vmem_map_translate(t.map, 0x20000ull + 16 + 8, 4, &field), 0);
+    cr_assert_eq(vmem_map_translate(t.map, vq_mock_desc_gpa(t.r[1].mk, 1) + 8, 4, &field), 0);
     cr_assert_eq(cvmm_test_flip_start(&nflip, field, 1000, 100000), 0);
     nflipping = true;
     unsigned sent = 0, wrong = 0;

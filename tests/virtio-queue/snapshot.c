@@ -171,11 +171,12 @@ static void rewritten(bool packed)
     for (unsigned i = 0; i < 3; i++) { /* the mock put them at 0, 1, 2 (split) or pos.. (packed) */
         uint32_t at = packed ? (pos + i) % 256u : i;
         uint64_t addr;
-        cr_assert_eq(vmem_load_le64(fx_map, fx_desc + 16ull * at, &addr), 0);
+        cr_assert_eq(vmem_load_le64(fx_map, vq_mock_desc_gpa(fx_mk, at), &addr), 0);
         cr_assert_eq(addr, b[i].gpa, "descriptor %u of the chain is at %u", i, at);
         uint16_t f = packed ? (uint16_t)(vq_mock_avail_flags(fx_mk) | VQ_DESC_F_WRITE) : VQ_DESC_F_NEXT | VQ_DESC_F_WRITE;
         cr_assert_eq(vq_mock_write_desc(fx_mk, at, BUF_BASE + 0x8000, 0x40000, f, (uint16_t)(packed ? 0 : i)), 0);
     }
+    cr_assert_eq(vq_mock_desc_gpa(fx_mk, 256), UINT64_MAX, "past the ring");
     vq_reader r;
     vq_writer w;
     vq_reader_init(&r, &sb.snap);

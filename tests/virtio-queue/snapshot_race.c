@@ -167,12 +167,12 @@ static void publish(bool packed, bool indirect, uint64_t seed)
         if (indirect) {
             FX_CHECK(vq_mock_write_desc(fx_mk, 0, TABLE_BASE, 16 * NDESC, VQ_DESC_F_INDIRECT, 0) == 0);
             M.table_ptr = (int)M.ntarget;
-            M.target[M.ntarget++] = hva(fx_desc, 16);
+            M.target[M.ntarget++] = hva(vq_mock_desc_gpa(fx_mk, 0), 16);
         } else {
             for (unsigned i = 0; i < NDESC; i++) {
                 uint16_t f = (uint16_t)((i >= 2 ? VQ_DESC_F_WRITE : 0) | (i + 1 < NDESC ? VQ_DESC_F_NEXT : 0));
                 FX_CHECK(vq_mock_write_desc(fx_mk, i, gpa[i], len[i], f, (uint16_t)(i + 1)) == 0);
-                M.target[M.ntarget++] = hva(fx_desc + 16ull * i, 16);
+                M.target[M.ntarget++] = hva(vq_mock_desc_gpa(fx_mk, i), 16);
             }
         }
         FX_CHECK(vq_mock_publish_head(fx_mk, 0) == 0);
@@ -193,7 +193,7 @@ static void publish(bool packed, bool indirect, uint64_t seed)
         FX_CHECK(vq_mock_write_desc(fx_mk, p, a, l, (uint16_t)(f | av), 0) == 0);
         if (indirect)
             M.table_ptr = (int)M.ntarget;
-        M.target[M.ntarget++] = hva(fx_desc + 16ull * p, 16);
+        M.target[M.ntarget++] = hva(vq_mock_desc_gpa(fx_mk, p), 16);
     }
     FX_CHECK(vq_mock_advance(fx_mk, n) == 0);
 }

@@ -189,6 +189,11 @@ static uint16_t avail_bits(bool wrap) { return wrap ? VQ_DESC_F_AVAIL : VQ_DESC_
 
 uint16_t vq_mock_avail_flags(const vq_mock *mk) { return avail_bits(mk->wrap); }
 
+uint64_t vq_mock_desc_gpa(const vq_mock *mk, uint32_t index)
+{
+    return index < mk->size ? mk->cfg.desc_gpa + 16ull * index : UINT64_MAX;
+}
+
 static int packed_desc(vq_mock *mk, uint64_t at, uint64_t addr, uint32_t len, uint16_t id)
 {
     int rc = vmem_store_le64(mk->map, at, addr);

@@ -96,6 +96,11 @@ int vq_mock_set_avail_idx(vq_mock *mk, uint16_t idx);
 int vq_mock_advance(vq_mock *mk, uint32_t n);
 /** vq_mock_avail_flags() - the AVAIL/USED bits that make a packed descriptor available now. */
 uint16_t vq_mock_avail_flags(const vq_mock *mk);
+/** vq_mock_desc_gpa() - guest address of entry @index of the descriptor table (split) or ring (packed),
+ *  for a test thread that plays a second vCPU and rewrites descriptors in place while the device works
+ *  (through cvmm/vmem/atomic.h: the mock's own writes are plain).  Return: the address; UINT64_MAX when
+ *  @index >= size. */
+uint64_t vq_mock_desc_gpa(const vq_mock *mk, uint32_t index);
 
 /** vq_mock_mem - guest memory for tests that must fault on any access outside it: one memfd region
  *  [gpa, gpa + size) whose host mapping lies between two PROT_NONE guard areas of VQ_MOCK_GUARD_BYTES
