@@ -233,3 +233,57 @@ Test(snapshot, cursors_translate_validated_buffers_again_after_a_map_change, .in
     cr_assert_eq(vq_queue_set_map(fx_q, fx_map), 0);
     vmem_map_free(copy);
 }
+
+Test(snapshot, a_buffer_gone_from_the_new_map_breaks_the_queue, .init = fx_split)
+{
+    vq_mock_buf b[2] = {{R1_GPA + 0x100, 64, false}, {R1_GPA + 0x1000, 64, true}}; /* both in region 1 */
+    cr_assert_eq(vq_mock_add(fx_mk, b, 2, NULL), 0);
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    vq_snapshot_buf sb;
+    cr_assert_eq(vq_snapshot_take_buf(fx_q, &c, &sb), 0);
+    vmem_region *keep[2] = {fx_reg[0], fx_reg[2]};
+    vmem_map *smaller;
+    cr_assert_eq(vmem_map_new(keep, 2, NULL, &fx_log, &smaller), 0);
+    cr_assert_eq(vq_queue_set_map(fx_q, smaller), 0, "the rings are in region 0, still there");
+    vq_reader r;
+    vq_writer w;
+    vq_reader_init(&r, &sb.snap);
+    vq_writer_init(&w, &sb.snap);
+    int lines = fx_log_lines;
+    struct iovec iov[2];
+    cr_assert_eq(vq_writer_iovec(&w, iov, 2), -EIO, "the validated buffer is not in guest memory any more");
+    cr_assert(vq_queue_broken(fx_q));
+    cr_assert_eq(fx_log_lines, lines + 1);
+    uint8_t buf[8];
+    cr_assert_eq(vq_reader_read(&r, buf, 8), -EIO);
+    cr_assert_eq(vq_reader_bytes_left(&r), 64, "nothing moved");
+    cr_assert_eq(vq_queue_set_map(fx_q, fx_map), 0);
+    vmem_map_free(smaller);
+}
+
+Test(snapshot, a_move_across_buffers_after_a_map_change_uses_the_new_map, .init = fx_split)
+{
+    vq_mock_buf b[2] = {{BUF_BASE, 8, false}, {R1_GPA + 0x100, 8, false}};
+    cr_assert_eq(vq_mock_add(fx_mk, b, 2, NULL), 0);
+    uint8_t want[16];
+    for (unsigned i = 0; i < 16; i++)
+        want[i] = (uint8_t)(0xa0 + i);
+    cr_assert_eq(vmem_write(fx_map, BUF_BASE, want, 8), 0);
+    cr_assert_eq(vmem_write(fx_map, R1_GPA + 0x100, want + 8, 8), 0);
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    vq_snapshot_buf sb;
+    cr_assert_eq(vq_snapshot_take_buf(fx_q, &c, &sb), 0);
+    vq_reader r;
+    vq_reader_init(&r, &sb.snap);
+    uint8_t got[16];
+    cr_assert_eq(vq_reader_read(&r, got, 4), 0);
+    vmem_map *copy;
+    cr_assert_eq(vmem_map_new(fx_reg, 3, NULL, &fx_log, &copy), 0);
+    cr_assert_eq(vq_queue_set_map(fx_q, copy), 0);
+    cr_assert_eq(vq_reader_read(&r, got + 4, 12), 0, "the rest of one buffer and the next, re-translated");
+    cr_assert_eq(memcmp(got, want, 16), 0);
+    cr_assert_eq(vq_queue_set_map(fx_q, fx_map), 0);
+    vmem_map_free(copy);
+}
