@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* cvmm-shm - a vhost-user back-end that exercises VIRTIO Shared Memory Regions (see README.md).
  *
- *   cvmm-shm --socket-path=PATH | --fd=FDNUM  --shm=SHMID:SIZE... [--control=PATH]
- *            [--client] [--log-level=L] [--serve-once] [--print-capabilities] [--help]
+ *   cvmm-shm --socket-path=PATH | --fd=FDNUM  --shm=SHMID:SIZE... [--control=PATH] [common options]
  *
  * --control=PATH: a SOCK_SEQPACKET socket; each packet is one request, answered by one packet
  * (shm_ctl_exec()).  Requests run on the daemon's control loop, one at a time. */
 #include <errno.h>
 #include <ev.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +16,6 @@
 
 #include "cvmm/fd.h"
 #include "cvmm/vub.h"
-#include "devmain.h"
 #include "shm.h"
 
 #define CTL_CLIENTS 4
@@ -38,29 +35,17 @@ struct shm_main {
     struct ctl_client cl[CTL_CLIENTS];
 };
 
-static int opt_shm(void *o, const char *arg)
-{
-    struct shm_main *m = o;
-    return shm_add_region(&m->dev, arg) < 0 ? -EINVAL : 0;
-}
+static int opt_shm(void *dest, const char *arg) { return shm_add_region(dest, arg) < 0 ? -EINVAL : 0; }
 
-static int opt_control(void *o, const char *arg)
-{
-    if (!*arg)
-        return -EINVAL;
-    ((struct shm_main *)o)->control = arg;
-    return 0;
-}
+static struct shm_main the_shm = {.lfd = -1};
 
-static const vub_cmdline_option shm_opts[] = {
-    {.name = "shm", .has_arg = true,
-     .help = "SHMID:SIZE: declare shared memory region SHMID (0..255) of SIZE bytes (K/M/G, page multiple); repeat",
-     .parse = opt_shm},
-    {.name = "control", .has_arg = true,
-     .help = "PATH: SOCK_SEQPACKET control socket for map/unmap/config requests (README.md)",
-     .parse = opt_control},
+static const vub_program_option shm_opts[] = {
+    {.name = "shm", .type = VUB_OPT_CUSTOM, .value_name = "SHMID:SIZE", .dest = &the_shm.dev, .parse = opt_shm,
+     .help = "declare shared memory region SHMID (0..255) of SIZE bytes (K/M/G, page multiple); at least one, repeatable",
+     .default_text = ""},
+    {.name = "control", .type = VUB_OPT_STRING, .value_name = "PATH", .dest = &the_shm.control,
+     .help = "SOCK_SEQPACKET control socket for map/unmap/config requests (README.md)"},
 };
-#define NOPTS (sizeof(shm_opts) / sizeof(shm_opts[0]))
 
 static void client_close(struct ctl_client *c)
 {
@@ -131,76 +116,63 @@ static int control_listen(struct shm_main *m)
     return 0;
 }
 
+static int shm_setup(void *ctx, vub_program_env *env)
+{
+    struct shm_main *sm = ctx;
+    if (sm->dev.regions.nregions == 0) {
+        fprintf(stderr, "cvmm-shm: at least one --shm=SHMID:SIZE is required (see --help)\n");
+        return -EINVAL;
+    }
+    sm->dev.log = env->log;
+    for (unsigned i = 0; i < CTL_CLIENTS; i++) {
+        sm->cl[i].fd = -1;
+        sm->cl[i].m = sm;
+    }
+    env->info = &sm->dev.info;
+    return 0;
+}
+
+static int shm_started(void *ctx, vub_daemon *d)
+{
+    struct shm_main *sm = ctx;
+    sm->d = d;
+    int rc = sm->control ? control_listen(sm) : 0;
+    if (rc < 0)
+        fprintf(stderr, "cvmm-shm: cannot listen on --control=%s: %s\n", sm->control, strerror(-rc));
+    return rc;
+}
+
+static void shm_stopped(void *ctx, vub_daemon *d)
+{
+    struct shm_main *sm = ctx;
+    for (unsigned i = 0; i < CTL_CLIENTS; i++)
+        if (sm->cl[i].fd >= 0)
+            client_close(&sm->cl[i]);
+    if (sm->lfd >= 0) {
+        ev_io_stop(vub_daemon_loop(d), &sm->lio);
+        cvmm_close(&sm->lfd);
+        (void)unlink(sm->control);
+    }
+}
+
+static const vub_program prog = {
+    .name = "cvmm-shm",
+    .summary = "VIRTIO Shared Memory Regions declared with --shm, mapped on --control requests",
+    .type = "fs", /* the schema's type that uses shared memory regions (virtio-fs's DAX window), README.md */
+    .options = shm_opts,
+    .noptions = sizeof(shm_opts) / sizeof(shm_opts[0]),
+    .ops = NULL, /* set in main(): shm_dev_ops() is a function */
+    .ctx = &the_shm,
+    .workers = 1,
+    .setup = shm_setup,
+    .started = shm_started,
+    .stopped = shm_stopped,
+};
+
 int main(int argc, char **argv)
 {
-    struct shm_main m;
-    vub_cmdline cl;
-    char err[256];
-    int status = 1;
-
-    signal(SIGPIPE, SIG_IGN);
-    memset(&m, 0, sizeof(m));
-    m.lfd = -1;
-    for (unsigned i = 0; i < CTL_CLIENTS; i++) {
-        m.cl[i].fd = -1;
-        m.cl[i].m = &m;
-    }
-    struct cvmm_log log = {.fn = NULL, .level = CVMM_LOG_WARN};
-    shm_dev_init(&m.dev, &log);
-    if (vub_cmdline_parse(argc, argv, shm_opts, NOPTS, &m, &cl, err, sizeof(err)) < 0) {
-        fprintf(stderr, "cvmm-shm: %s (try --help)\n", err);
-        return 1;
-    }
-    if (cl.help) {
-        (void)vub_cmdline_usage(1, "cvmm-shm", shm_opts, NOPTS);
-        return 0;
-    }
-    /* "fs": the schema's type whose device uses VIRTIO Shared Memory Regions (virtio-fs's DAX window);
-     * it has no generic type (README.md). */
-    if (cl.print_capabilities)
-        return vub_print_capabilities(1, "fs", NULL) < 0 ? 1 : 0;
-    if (m.dev.regions.nregions == 0) {
-        fprintf(stderr, "cvmm-shm: at least one --shm=SHMID:SIZE is required (try --help)\n");
-        return 1;
-    }
-    log.level = cl.log_level;
-    vub_daemon_config dc = {
-        .ops = shm_dev_ops(),
-        .info = &m.dev.info,
-        .ctx = &m.dev,
-        .nworkers = 1,
-        .log = &log,
-        .serve_once = cl.serve_once,
-        .handle_signals = true,
-    };
-    int rc = dev_daemon_new("cvmm-shm", &dc, &m.d);
-    if (rc < 0)
-        goto out;
-    if (m.control && (rc = control_listen(&m)) < 0) {
-        fprintf(stderr, "cvmm-shm: cannot listen on --control=%s: %s\n", m.control, strerror(-rc));
-        goto out;
-    }
-    rc = vub_cmdline_serve(&cl, m.d);
-    if (rc < 0) {
-        fprintf(stderr, "cvmm-shm: cannot serve %s: %s\n", cl.socket_path ? cl.socket_path : "--fd",
-                strerror(-rc));
-        goto out;
-    }
-    rc = dev_daemon_run("cvmm-shm", m.d);
-    if (rc < 0)
-        goto out;
-    status = 0;
-out:
-    if (m.d) {
-        for (unsigned i = 0; i < CTL_CLIENTS; i++)
-            if (m.cl[i].fd >= 0)
-                client_close(&m.cl[i]);
-        if (m.lfd >= 0) {
-            ev_io_stop(vub_daemon_loop(m.d), &m.lio);
-            cvmm_close(&m.lfd);
-            (void)unlink(m.control);
-        }
-    }
-    vub_daemon_free(m.d);
-    return status;
+    shm_dev_init(&the_shm.dev, NULL);
+    vub_program p = prog;
+    p.ops = shm_dev_ops();
+    return vub_program_main(&p, argc, argv);
 }

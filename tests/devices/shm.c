@@ -345,7 +345,7 @@ Test(shm, bad_command_lines_exit_nonzero_with_a_message, .init = setup, .fini = 
     cr_assert(log_has("--socket-path"));
     char *caps[] = {CVMM_SHM_BIN, "--print-capabilities", NULL};
     cr_assert_eq(run_status(caps), 0);
-    cr_assert(log_has("\"type\": \"shm\""));
+    cr_assert(log_has("\"type\": \"fs\""));
 }
 
 /* ---- the parsers ---- */

@@ -106,7 +106,8 @@ static struct {
     bool ro;
     unsigned custom_calls;
     int setup_rc;
-    unsigned setup_calls, teardown_calls;
+    int started_rc;
+    unsigned setup_calls, teardown_calls, started_calls, stopped_calls, setup_workers;
 } tp;
 
 static int parse_custom(void *dest, const char *value)
@@ -140,13 +141,32 @@ static const vub_device_ops tp_ops = {.request = tp_request};
 #define TP_FEATURES ((1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_EVENT_IDX))
 static const vub_device_info tp_info = {.name = "tp", .num_queues = 1, .features = TP_FEATURES};
 
-static int tp_setup(void *ctx, const struct cvmm_log *log, const vub_device_info **info)
+static int tp_setup(void *ctx, vub_program_env *env)
 {
     cr_assert_eq(ctx, &tp);
-    cr_assert_not_null(log);
-    cr_assert_eq(*info, &tp_info);
+    cr_assert_not_null(env->log);
+    cr_assert_not_null(env->cmdline);
+    cr_assert_eq(env->info, &tp_info);
     tp.setup_calls++;
+    tp.setup_workers = env->nworkers;
     return tp.setup_rc;
+}
+
+static int tp_started(void *ctx, vub_daemon *d)
+{
+    cr_assert_eq(ctx, &tp);
+    cr_assert_not_null(vub_daemon_backend(d));
+    cr_assert_eq(tp.setup_calls, 1);
+    tp.started_calls++;
+    return tp.started_rc;
+}
+
+static void tp_stopped(void *ctx, vub_daemon *d)
+{
+    cr_assert_eq(ctx, &tp);
+    cr_assert_not_null(d);
+    cr_assert_eq(tp.teardown_calls, 0, "stopped() comes before teardown()");
+    tp.stopped_calls++;
 }
 
 static void tp_teardown(void *ctx)
@@ -166,7 +186,10 @@ static const vub_program tp_prog = {
     .ops = &tp_ops,
     .info = &tp_info,
     .ctx = &tp,
+    .workers = 3,
     .setup = tp_setup,
+    .started = tp_started,
+    .stopped = tp_stopped,
     .teardown = tp_teardown,
 };
 
@@ -412,7 +435,8 @@ Test(toolkit_program, failing_setup_exits_1_without_teardown, .init = tp_reset)
     run(&r, &tp_prog, "--fd=3", "--path=/x", "--size=8K", "--count=0x10", "--read-only", NULL);
     cr_assert_eq(r.status, 1);
     cr_assert_eq(tp.setup_calls, 1);
-    cr_assert_eq(tp.teardown_calls, 0);
+    cr_assert_eq(tp.teardown_calls + tp.started_calls + tp.stopped_calls, 0);
+    cr_assert_eq(tp.setup_workers, 3, "vub_program.workers without --workers");
     cr_assert_eq(tp.size, 8192);
     cr_assert_eq(tp.count, 16);
     cr_assert_str_eq(tp.path, "/x");
@@ -455,6 +479,9 @@ Test(toolkit_program, serves_an_fd_once_then_tears_down, .init = tp_reset)
     cr_assert_eq(fe.features & TP_FEATURES, TP_FEATURES, "%#llx", (unsigned long long)fe.features);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(tp.setup_calls, 1);
+    cr_assert_eq(tp.setup_workers, 2, "--workers reaches setup()");
+    cr_assert_eq(tp.started_calls, 1);
+    cr_assert_eq(tp.stopped_calls, 1);
     cr_assert_eq(tp.teardown_calls, 1);
     cr_assert_not_null(strstr(r.err, "tp-dev: info: serving block on an inherited fd"), "%s", r.err);
     cr_assert_str_eq(r.out, "");
@@ -480,4 +507,21 @@ Test(toolkit_program, quirks_table_is_complete_and_ordered)
     cr_assert_null(vub_quirk_find((enum vub_quirk_id)0));
     cr_assert_null(vub_quirk_find((enum vub_quirk_id)(n + 1)));
     cr_assert_str_eq(vub_quirk_find(VUB_QUIRK_QEMU72_RNG_MEM_SLOTS)->name, "VUB_QUIRK_QEMU72_RNG_MEM_SLOTS");
+}
+
+/* A failing started(): the daemon is freed, stopped() is not called, teardown() is, and the exit is 1. */
+Test(toolkit_program, failing_started_exits_1, .init = tp_reset)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    tp.started_rc = -EADDRINUSE;
+    char fdarg[32];
+    snprintf(fdarg, sizeof(fdarg), "--fd=%d", sv[0]);
+    struct run r;
+    run(&r, &tp_prog, fdarg, "--path=/x", NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert_eq(tp.started_calls, 1);
+    cr_assert_eq(tp.stopped_calls, 0);
+    cr_assert_eq(tp.teardown_calls, 1);
+    close(sv[1]);
 }

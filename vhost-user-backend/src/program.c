@@ -3,6 +3,7 @@
  * program's main(): it is the one place in the library that writes to stdout and stderr, with write(2). */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,14 +244,15 @@ static int parse(const vub_program *p, int argc, char **argv, char **rest, bool 
     return n;
 }
 
-static int serve(const vub_program *p, const vub_cmdline *cl, const struct cvmm_log *log, const vub_device_info *info)
+static int serve(const vub_program *p, const vub_program_env *env)
 {
+    const vub_cmdline *cl = env->cmdline;
     vub_daemon_config dc = {
         .ops = p->ops,
-        .info = info,
+        .info = env->info,
         .ctx = p->ctx,
-        .nworkers = cl->workers ? cl->workers : p->workers,
-        .log = log,
+        .nworkers = env->nworkers,
+        .log = env->log,
         .serve_once = cl->serve_once,
         .handle_signals = true,
     };
@@ -264,12 +266,14 @@ static int serve(const vub_program *p, const vub_cmdline *cl, const struct cvmm_
     if (rc < 0) {
         say(STDERR_FILENO, "%s: cannot serve %s%s: %s\n", p->name, cl->socket_path ? "socket " : "fd",
             cl->socket_path ? cl->socket_path : "", strerror(-rc));
-    } else {
-        cvmm_logf(log, CVMM_LOG_INFO, "serving %s on %s%s", p->type ? p->type : "a device",
+    } else if (!p->started || (rc = p->started(p->ctx, d)) == 0) {
+        cvmm_logf(env->log, CVMM_LOG_INFO, "serving %s on %s%s", p->type ? p->type : "a device",
                   cl->socket_path ? cl->socket_path : "an inherited fd", cl->client ? " (client)" : "");
         rc = vub_daemon_run(d);
         if (rc < 0)
             say(STDERR_FILENO, "%s: %s\n", p->name, strerror(-rc));
+        if (p->stopped)
+            p->stopped(p->ctx, d);
     }
     vub_daemon_free(d);
     return rc;
@@ -309,13 +313,17 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
         status = rc < 0 ? 1 : 0;
         goto out;
     }
+    /* A peer that goes away must not kill the program: writes to it fail with EPIPE instead. */
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    (void)sigaction(SIGPIPE, &ign, NULL);
     struct cvmm_log log = {.fn = vub_program_log_stderr, .opaque = (void *)p->name, .level = cl.log_level};
-    const vub_device_info *info = p->info;
-    if (p->setup && p->setup(p->ctx, &log, &info) < 0)
+    vub_program_env env = {.log = &log, .cmdline = &cl, .info = p->info,
+                           .nworkers = cl.workers ? cl.workers : p->workers};
+    if (p->setup && p->setup(p->ctx, &env) < 0)
         goto out;
-    if (!info)
+    if (!env.info)
         say(STDERR_FILENO, "%s: no device description (vub_program.info)\n", p->name);
-    else if (serve(p, &cl, &log, info) == 0)
+    else if (serve(p, &env) == 0)
         status = 0;
     if (p->teardown)
         p->teardown(p->ctx);

@@ -4,8 +4,9 @@
  *  vub_program_main() is what a device's main() returns: it parses the command line (the spec's back-end
  *  program conventions of cvmm/vub/cmdline.h plus the device's own typed options, checked against their
  *  ranges), answers --help (aligned, with defaults) and --print-capabilities (JSON, vhost-user.json's
- *  VHostUserBackendCapabilities), logs to stderr ("PROG: level: line"), runs the device's setup(), serves
- *  --socket-path / --fd / --client with SIGTERM/SIGINT stopping it cleanly, and tears down:
+ *  VHostUserBackendCapabilities), logs to stderr ("PROG: level: line"), ignores SIGPIPE, runs the device's
+ *  setup(), serves --socket-path / --fd / --client with SIGTERM/SIGINT stopping it cleanly (started() and
+ *  stopped() around the serving), and tears down:
  *
  *      static const vub_program prog = {.name = "cvmm-rng", .type = "rng", .ops = &ops, .info = &info};
  *      int main(int argc, char **argv) { return vub_program_main(&prog, argc, argv); }
@@ -53,6 +54,16 @@ typedef struct vub_program_option {
     const char *default_text; /* CUSTOM (or any type): what --help says the default is; NULL: derived */
 } vub_program_option;
 
+/** vub_program_env - what setup() gets, and may change, before the daemon starts (transparent). */
+typedef struct vub_program_env {
+    const struct cvmm_log *log;  /* the program's logger; it outlives the daemon */
+    const vub_cmdline *cmdline;  /* the common options (--workers, --socket-path, --serve-once...) */
+    const vub_device_info *info; /* the device description (vub_program.info); setup() may point it
+                                    elsewhere, e.g. at one that depends on the options */
+    unsigned nworkers;           /* worker threads: --workers if given, else vub_program.workers; setup()
+                                    may change it (0: as vub_daemon_new()) */
+} vub_program_env;
+
 /** vub_program - a device program (transparent; borrowed by vub_program_main()). */
 typedef struct vub_program {
     const char *name;                /* program name in messages and --help: "cvmm-rng" */
@@ -65,11 +76,17 @@ typedef struct vub_program {
     const vub_device_info *info;     /* its facts; setup() may point this elsewhere */
     void *ctx;                       /* passed to every op and to setup()/teardown() */
     unsigned workers;                /* default worker threads (--workers overrides); 0: as vub_daemon_new() */
-    /** setup() - after the command line, before serving: open the device's files, check option
-     *  combinations, and set *info if the device description depends on them.  @log is the program's
-     *  logger; it outlives the daemon.  Return: 0; -errno (the program logs nothing more and exits 1: setup
-     *  logs why).  NULL: nothing to set up. */
-    int (*setup)(void *ctx, const struct cvmm_log *log, const vub_device_info **info);
+    /** setup() - after the command line, before the daemon exists: open the device's files, check option
+     *  combinations, and change @env (info, nworkers) if the device depends on them.
+     *  Return: 0; -errno (the program logs nothing more and exits 1: setup logs why).  NULL: nothing. */
+    int (*setup)(void *ctx, vub_program_env *env);
+    /** started() - the daemon @d is serving (listening, connected or given the --fd) and about to run: a
+     *  device that needs the daemon itself (vub_daemon_backend(), its own watchers on vub_daemon_loop())
+     *  starts them here.  Return: 0; -errno (logged by started; the daemon is freed and the program exits
+     *  1 without calling stopped()).  NULL: nothing.  Threads: main (the daemon's loop is not running). */
+    int (*started)(void *ctx, vub_daemon *d);
+    /** stopped() - vub_daemon_run() returned, @d is not freed yet: undo started().  NULL: nothing. */
+    void (*stopped)(void *ctx, vub_daemon *d);
     /** teardown() - after the daemon is freed, when setup() had succeeded.  NULL: nothing. */
     void (*teardown)(void *ctx);
 } vub_program;
