@@ -72,16 +72,13 @@ static inline void piece(struct vq__cursor *k, enum op op, uint8_t *buf, uint32_
 }
 
 /* Move @len (<= limit) bytes across segments.  Only a failed re-translation can stop it: then the cursor
- * is put back and the queue is broken. */
+ * is put back and the queue is broken.  The entries left always hold at least limit bytes, so the loops
+ * here and below end by count, never by running out of entries (the pull() test only bounds them). */
 static int move_slow(struct vq__cursor *k, enum op op, uint8_t *buf, uint64_t len)
 {
     struct vq__cursor save = *k;
     uint64_t left = len;
-    while (left) {
-        if (k->seg == 0 && !pull(k)) {
-            *k = save; /* unreachable: limit never exceeds the bytes of the entries left */
-            return -ENOSPC;
-        }
+    while (left && (k->seg != 0 || pull(k))) {
         if (CVMM_UNLIKELY(k->gen != k->q->gen)) {
             int rc = refresh(k);
             if (rc < 0) {
@@ -122,9 +119,7 @@ static int split_at(struct vq__cursor *k, uint64_t off, struct vq__cursor *tail)
     if (off > k->limit)
         return -ENOSPC;
     struct vq__cursor t = *k;
-    for (uint64_t left = off; left;) {
-        if (t.seg == 0 && !pull(&t))
-            return -ENOSPC; /* unreachable, as in move_slow() */
+    for (uint64_t left = off; left && (t.seg != 0 || pull(&t));) {
         uint32_t n = left < t.seg ? (uint32_t)left : t.seg;
         piece(&t, OP_SKIP, NULL, n);
         left -= n;
@@ -143,9 +138,7 @@ static int export_iovec(const struct vq__cursor *k, struct iovec *iov, int max)
     struct vq__cursor t = *k;
     uint64_t room = t.limit;
     int n = 0;
-    while (room > 0) {
-        if (t.seg == 0 && !pull(&t))
-            break; /* unreachable, as in move_slow() */
+    while (room > 0 && (t.seg != 0 || pull(&t))) {
         if (CVMM_UNLIKELY(t.gen != t.q->gen)) {
             int rc = refresh(&t);
             if (rc < 0)
