@@ -3,7 +3,8 @@
  *
  *  A vq_queue is created with vq_queue_new(), configured by the control thread as the vhost-user messages
  *  arrive (size, ring addresses, features, vring base, memory map), started with vq_queue_set_ready(), and
- *  then processed on the hot path with vq_pop() / vq_chain_next() / vq_add_used() (cvmm/vq/chain.h) and the
+ *  then processed on the hot path with vq_pop() / vq_snapshot_take() (each chain read once,
+ *  cvmm/vq/snapshot.h) or the raw vq_chain_next() / vq_add_used() (cvmm/vq/chain.h) and the
  *  notification helpers (cvmm/vq/notify.h).  The same calls serve both ring layouts: each is a switch on
  *  the layout followed by a tail call, and the layout-specific entry points (cvmm/vq/split.h,
  *  cvmm/vq/packed.h) exist for callers that know their layout.
@@ -140,6 +141,13 @@ void vq_queue_set_enabled(vq_queue *q, bool enabled);
 bool vq_queue_ready(const vq_queue *q);
 bool vq_queue_enabled(const vq_queue *q);
 bool vq_queue_broken(const vq_queue *q);
+
+/** vq_queue_check_memory() - break the queue if a region of its map faulted because the front-end shrank
+ *  the region's file under us (vmem_map_check(), cvmm/vmem/region.h): logs one line ("guest memory region
+ *  N shrank under us"), and the queue stays broken until vq_queue_reset().  Call it after processing a
+ *  kick (vhost-user-backend does); while nothing in the process ever faulted it costs one relaxed load.
+ *  Return: 0 (no map, or healthy); -EIO broken.  Threads: owner. */
+int vq_queue_check_memory(vq_queue *q);
 uint32_t vq_queue_size(const vq_queue *q);
 enum vq_layout vq_queue_layout(const vq_queue *q);
 bool vq_queue_event_idx(const vq_queue *q);
