@@ -60,6 +60,8 @@ void vub__queue_run(vub_queue *q)
     if (!q->started)
         return;
     (void)vub__dev_queue_kicked(q->d, q);
+    /* A region file that shrank under us faulted during the kick (vm-memory's fault guard): break. */
+    (void)vq_queue_check_memory(q->vq);
     if (vq_queue_broken(q->vq)) {
         if (!q->err_signalled && q->err_fd >= 0)
             (void)vub__queue_signal_fd(q, q->err_fd, "err"); /* never blocks; logs a failure */

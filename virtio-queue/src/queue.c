@@ -383,6 +383,16 @@ void vq_queue_set_enabled(vq_queue *q, bool enabled) { q->enabled = enabled; }
 bool vq_queue_ready(const vq_queue *q) { return q->ready; }
 bool vq_queue_enabled(const vq_queue *q) { return q->enabled; }
 bool vq_queue_broken(const vq_queue *q) { return q->broken; }
+
+int vq_queue_check_memory(vq_queue *q)
+{
+    size_t i;
+    if (CVMM_LIKELY(!q->map || vmem_map_check(q->map, &i) == 0))
+        return q->broken ? -EIO : 0;
+    if (i == vmem_map_count(q->map))
+        return vq__fail(q, "the dirty log's file shrank under us");
+    return vq__fail(q, "guest memory region %zu shrank under us", i);
+}
 uint32_t vq_queue_size(const vq_queue *q) { return q->size; }
 enum vq_layout vq_queue_layout(const vq_queue *q) { return (enum vq_layout)q->layout; }
 bool vq_queue_event_idx(const vq_queue *q) { return q->event_idx; }
