@@ -41,10 +41,16 @@ int vq__fail(vq_queue *q, const char *fmt, ...)
 {
     if (!q->broken) {
         char msg[CVMM_LOG_LINE_MAX - 32];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
+        size_t i;
+        if (q->map && vmem_map_check(q->map, &i) < 0) /* the ring read zeros: name the real cause */
+            snprintf(msg, sizeof(msg), i == vmem_map_count(q->map) ? "the dirty log's file shrank under us"
+                                                                   : "guest memory region %zu shrank under us", i);
+        else {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(msg, sizeof(msg), fmt, ap);
+            va_end(ap);
+        }
         cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s; queue broken until reset", q->index, msg);
         q->broken = true;
     }
@@ -386,12 +392,9 @@ bool vq_queue_broken(const vq_queue *q) { return q->broken; }
 
 int vq_queue_check_memory(vq_queue *q)
 {
-    size_t i;
-    if (CVMM_LIKELY(!q->map || vmem_map_check(q->map, &i) == 0))
+    if (CVMM_LIKELY(!q->map || vmem_map_check(q->map, NULL) == 0))
         return q->broken ? -EIO : 0;
-    if (i == vmem_map_count(q->map))
-        return vq__fail(q, "the dirty log's file shrank under us");
-    return vq__fail(q, "guest memory region %zu shrank under us", i);
+    return vq__fail(q, "guest memory shrank under us"); /* vq__fail() names the region */
 }
 uint32_t vq_queue_size(const vq_queue *q) { return q->size; }
 enum vq_layout vq_queue_layout(const vq_queue *q) { return (enum vq_layout)q->layout; }
