@@ -32,12 +32,14 @@ extern "C" {
 #define VQ_PACKED_DESC_ALIGN 16u
 #define VQ_PACKED_EVENT_ALIGN 4u
 
+/** A packed ring descriptor (virtio 2.8.13), as it lies in guest memory. */
 struct vq_packed_desc {
-    cvmm_le64 addr;
-    cvmm_le32 len;
-    cvmm_le16 id;
-    cvmm_le16 flags;
+    cvmm_le64 addr;  /* guest physical address of the buffer */
+    cvmm_le32 len;   /* bytes (used: bytes written) */
+    cvmm_le16 id;    /* buffer id */
+    cvmm_le16 flags; /* VQ_DESC_F_* with the AVAIL and USED wrap bits */
 };
+/** A packed ring event suppression structure (virtio 2.8.14). */
 struct vq_packed_event {
     cvmm_le16 desc;  /* off_wrap */
     cvmm_le16 flags; /* VQ_RING_EVENT_FLAGS_* */

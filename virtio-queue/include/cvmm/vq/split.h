@@ -28,15 +28,17 @@ extern "C" {
 #define VQ_SPLIT_AVAIL_ALIGN 2u
 #define VQ_SPLIT_USED_ALIGN 4u
 
+/** A split ring descriptor (virtio 2.7.5), as it lies in guest memory. */
 struct vq_split_desc {
-    cvmm_le64 addr;
-    cvmm_le32 len;
-    cvmm_le16 flags;
-    cvmm_le16 next;
+    cvmm_le64 addr;  /* guest physical address of the buffer */
+    cvmm_le32 len;   /* bytes */
+    cvmm_le16 flags; /* VQ_DESC_F_NEXT, VQ_DESC_F_WRITE, VQ_DESC_F_INDIRECT */
+    cvmm_le16 next;  /* index of the next descriptor with VQ_DESC_F_NEXT */
 };
+/** A used ring element (virtio 2.7.8). */
 struct vq_split_used_elem {
-    cvmm_le32 id;
-    cvmm_le32 len;
+    cvmm_le32 id;  /* head index of the used chain */
+    cvmm_le32 len; /* bytes written into its writable buffers */
 };
 CVMM_STATIC_ASSERT(sizeof(struct vq_split_desc) == 16, "split descriptor is 16 bytes");
 CVMM_STATIC_ASSERT(sizeof(struct vq_split_used_elem) == 8, "used element is 8 bytes");
