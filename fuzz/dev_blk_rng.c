@@ -35,12 +35,6 @@
 #define DISK_BYTES 65536ull
 #define CHAINS_MAX 16
 
-#define CHECK(cond)                                                                                           \
-    do {                                                                                                      \
-        if (!(cond))                                                                                          \
-            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                \
-    } while (0)
-
 static vmem_region *reg[2];
 static vmem_log *dlog;
 static vmem_map *map_plain, *map_logged;

@@ -30,12 +30,6 @@ static bool documented(int rc)
            rc == -EFAULT;
 }
 
-#define CHECK(cond)                                                                                           \
-    do {                                                                                                      \
-        if (!(cond))                                                                                          \
-            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                \
-    } while (0)
-
 static vhu_validate_ctx ctx_from(fin *in, vhu_shmem_config *shm)
 {
     vhu_validate_ctx c = {.log = fuzz_log(), .name = "fuzz", .page_size = 4096};

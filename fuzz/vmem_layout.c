@@ -27,11 +27,6 @@ struct mreg {
 static struct mreg regs[NREG_MAX + 1];
 static unsigned nregs;
 
-#define CHECK(cond, ...)                                                                                      \
-    do {                                                                                                      \
-        if (!(cond))                                                                                          \
-            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                \
-    } while (0)
 /* rc == want, with the operands and the range in the message. */
 #define CHECK_RC(rc, want, a, len)                                                                            \
     do {                                                                                                      \

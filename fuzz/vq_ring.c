@@ -24,12 +24,6 @@
 #define MAX_SIZE 256u
 #define OPS_MAX 200
 
-#define CHECK(cond)                                                                                           \
-    do {                                                                                                      \
-        if (!(cond))                                                                                          \
-            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                \
-    } while (0)
-
 static vmem_region *reg[2];
 static vmem_map *map;
 

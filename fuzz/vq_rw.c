@@ -30,12 +30,6 @@
 #define STREAM_MAX (NBUF_MAX * 0x800)
 #define OPS_MAX 48
 
-#define CHECK(cond)                                                                                           \
-    do {                                                                                                      \
-        if (!(cond))                                                                                          \
-            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                \
-    } while (0)
-
 static vmem_region *reg;
 static vmem_map *map, *map2;
 

@@ -68,6 +68,13 @@ const struct cvmm_log *fuzz_log(void);
 /* fuzz_count_fds() - entries of /proc/self/fd (less the one the directory stream holds). */
 int fuzz_count_fds(void);
 
+/* CHECK() - an invariant: on failure, report the file, line and condition and abort (fuzz_fail()). */
+#define CHECK(cond)                                                                                           \
+    do {                                                                                                      \
+        if (!(cond))                                                                                          \
+            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                \
+    } while (0)
+
 /* fuzz_dump_fds() - list the open fds and what they are on stderr (for fd leak reports). */
 void fuzz_dump_fds(void);
 
