@@ -282,6 +282,7 @@ int vub_daemon_new(const vub_daemon_config *cfg, vub_daemon **out)
     }
     for (unsigned i = 0; i < nworkers; i++) {
         vub__worker *w = &d->workers[i];
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of queue pointers */
         w->queues = calloc(w->nqueues ? w->nqueues : 1, sizeof(*w->queues));
         if (!w->queues)
             goto fail;

@@ -212,10 +212,13 @@ void vub__worker_call(vub__worker *w, void (*fn)(vub__worker *w, void *arg), voi
         return;
     }
     pthread_mutex_lock(&w->mu);
+    /* c lives on this stack until done: the worker unlinks every call (async_cb) before it runs them. */
     if (w->calls_tail)
         w->calls_tail->next = &c;
     else
+        /* cppcheck-suppress autoVariables ; unlinked before done, see above */
         w->calls = &c;
+    /* cppcheck-suppress autoVariables ; unlinked before done, see above */
     w->calls_tail = &c;
     pthread_mutex_unlock(&w->mu);
     ev_async_send(w->loop, &w->async);
