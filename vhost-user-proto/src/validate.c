@@ -10,7 +10,7 @@
 #include "cvmm/vhu/validate.h"
 
 #define PF(f) VHU_PROTOCOL_F_##f
-#define NONE_ -1
+#define NONE_ (-1)
 /* R(size_min, size_max, fds_min, fds_max, reply kind, gate, reply size min, max, reply fds min, max) */
 #define R(smin, smax, fmin, fmax, reply, gate, rsmin, rsmax, rfmin, rfmax)                                   \
     {(smin), (smax), (fmin), (fmax), (reply), (gate), (rsmin), (rsmax), (rfmin), (rfmax)}
