@@ -101,10 +101,12 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
     m->dlog = NULL;
     m->base = 0;
     m->shift = 0;
+    /* NOLINTBEGIN(bugprone-sizeof-expression): arrays of region pointers */
     if (n)
         memcpy(m->regions, regions, n * sizeof(*regions));
     if (n > 1)
         qsort(m->regions, n, sizeof(*m->regions), cmp_region_gpa);
+    /* NOLINTEND(bugprone-sizeof-expression) */
     for (size_t i = 0; i + 1 < n; i++) {
         const vmem_region *a = m->regions[i], *b = m->regions[i + 1];
         if (region_last(a) >= b->gpa) {
@@ -150,7 +152,7 @@ int vmem_map_with_region(const vmem_map *m, vmem_region *r, vmem_map **out)
                   (unsigned long long)r->gpa, VMEM_MAX_REGIONS);
         return -ENOSPC;
     }
-    if (m->n)
+    if (m->n) /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of region pointers */
         memcpy(all, m->regions, m->n * sizeof(*all));
     all[m->n] = r;
     return map_build(all, m->n + 1, m->dlog, m->log, out);
