@@ -41,6 +41,7 @@ static int map_guarded(size_t maplen, uint64_t align, int prot, int flags, int f
         *len = maplen;
         return 0;
     }
+    /* cppcheck-suppress invalidFunctionArg ; fd -1 is what MAP_ANONYMOUS asks for */
     void *res = mmap(NULL, (size_t)total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED)
         return -errno;
