@@ -57,7 +57,8 @@ summary=""
 # report <tool> <findings file> <seconds>
 report() {
   local n # a finding in a header is reported once per file that includes it: count it once
-  n=$(grep -E '^[^ ]+:[0-9]+:([0-9]+:)? (warning|error|style|performance|portability): ' "$2" | sort -u | wc -l)
+  n=$({ grep -E '^[^ ]+:[0-9]+:([0-9]+:)? (warning|error|style|performance|portability): ' "$2" || true; } |
+      sort -u | wc -l)
   summary+=$(printf '%-11s %3d finding(s) %4ds\\n' "$1" "$n" "$3")
   if [ "$n" -gt 0 ]; then
     status=1
