@@ -5,7 +5,8 @@
  * [0x200000000000, 0x7f0000000000), which TSan reserves for its shadow, and Criterion aborts with
  * "Could not initialize inheritable arena" (Snaipe/Criterion#274).  So the map-swap stress (shared with
  * the Criterion suite guest.c through guest_stress.h), a grace-period check and concurrent dirty-log marks
- * run here without Criterion; ctest runs this program in every build, labelled "tsan" too. */
+ * run here without Criterion, and so do faults in shrinking guarded regions while others come and go
+ * (fault_stress.h, shared with shrink.c); ctest runs this program in every build, labelled "tsan" too. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault_stress.h"
 #include "guest_stress.h"
 
 static int failures;
@@ -155,6 +157,8 @@ int main(void)
     writer_waits_for_reader(g);
     vmem_guest_free(g);
     concurrent_log_marks();
+    const char *ferr = fault_stress_run();
+    CHECK(ferr == NULL, "fault stress: %s", ferr);
     printf("guest_tsan: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }

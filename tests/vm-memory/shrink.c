@@ -2,11 +2,10 @@
 /* tests/vm-memory/shrink.c - a guest memory file that shrinks under its mapping (the fault guard), and the
  * guard pages around every mapping.  Before the fault guard, each truncation test died of SIGBUS. */
 #include <fcntl.h>
-#include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "fault_stress.h"
 #include "helpers.h"
 
 static void start(void) { fd_mark(); }
@@ -175,44 +174,11 @@ Test(vmem_shrink, hugetlbfs_region_survives)
     close(fd);
 }
 
-/* Threads: workers fault in regions while other threads map and free guarded regions, so registrations
- * come and go while handlers run.  Each worker checks its own region faulted and reads zeros. */
-#define STRESS_THREADS 4
-#define STRESS_ROUNDS 200
-
-static void *stress(void *arg)
-{
-    (void)arg;
-    for (int i = 0; i < STRESS_ROUNDS; i++) {
-        int fd = memfd_create("stress", MFD_CLOEXEC);
-        if (fd < 0 || ftruncate(fd, 4 * PAGE) < 0)
-            return (void *)"memfd";
-        vmem_region *r;
-        vmem_region_desc d = {.gpa = 0, .size = 4 * PAGE};
-        if (vmem_region_new_fd(&d, fd, NULL, &r) < 0)
-            return (void *)"region";
-        if (i & 1) { /* every other round: a fault, then free */
-            if (ftruncate(vmem_region_fd(r), PAGE) < 0)
-                return (void *)"ftruncate";
-            volatile uint8_t *h = vmem_region_hva(r);
-            if (h[3 * PAGE] != 0 || !vmem_region_faulted(r))
-                return (void *)"fault not handled";
-        }
-        vmem_region_unref(r);
-    }
-    return NULL;
-}
-
+/* Threads: faults while other threads map and free guarded regions (fault_stress.h). */
 Test(vmem_shrink, faults_while_regions_come_and_go)
 {
-    pthread_t th[STRESS_THREADS];
-    for (int i = 0; i < STRESS_THREADS; i++)
-        cr_assert_eq(pthread_create(&th[i], NULL, stress, NULL), 0);
-    for (int i = 0; i < STRESS_THREADS; i++) {
-        void *res;
-        cr_assert_eq(pthread_join(th[i], &res), 0);
-        cr_assert_null(res, "thread %d: %s", i, res ? (const char *)res : "");
-    }
+    const char *err = fault_stress_run();
+    cr_assert_null(err, "%s", err ? err : "");
 }
 
 /* ---- in forked children: what must still kill the process ---- */
