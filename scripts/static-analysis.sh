@@ -34,9 +34,10 @@ for t in $tools; do
 done
 
 # The compile database of the real build (same flags and defines), without sanitizers or tests.
+mkdir -p "$build"
 if ! cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DCVMM_SANITIZE= \
-     -DCVMM_BUILD_TESTS=OFF -DCVMM_BUILD_BENCHES=OFF -DCVMM_BUILD_DEVICES=ON >"$build.configure.log" 2>&1; then
-  cat "$build.configure.log" >&2
+     -DCVMM_BUILD_TESTS=OFF -DCVMM_BUILD_BENCHES=OFF -DCVMM_BUILD_DEVICES=ON >"$build/sa-configure.log" 2>&1; then
+  cat "$build/sa-configure.log" >&2
   exit 2
 fi
 db="$build/sa"
@@ -97,5 +98,5 @@ EOF
   esac
   report "$t" "$out" $((SECONDS - start))
 done
-printf '%b' "static-analysis summary:\n$summary"
+printf '%b' "static-analysis summary (${SECONDS}s in all):\n$summary"
 exit $status
