@@ -159,8 +159,7 @@ struct vub__ctl {
     int log_fd;              /* SET_LOG_FD eventfd */
     bool shmem_cached;
     vhu_shmem_config shmem;  /* the device's config, asked once per connection */
-    void *inflight;          /* GET/SET_INFLIGHT_FD mapping */
-    size_t inflight_size;
+    vmem_region *inflight;   /* GET/SET_INFLIGHT_FD buffer: sealed against shrinking, or fault-guarded */
     /* device state transfer: the device's op runs on xfer with our end of a pipe; relay copies between
      * that pipe and the front-end's fd and can be told to give up (cancel eventfd), so a front-end that
      * leaves the transfer hanging never blocks the device, or us, forever (migration.c) */

@@ -68,10 +68,16 @@ void vub__inflight_unmap(vub_daemon *d)
 {
     struct vub__ctl *c = d->ctl;
     inflight_publish(d, NULL, 0, 0);
-    if (c->inflight)
-        munmap(c->inflight, c->inflight_size);
+    vmem_region_unref(c->inflight);
     c->inflight = NULL;
-    c->inflight_size = 0;
+}
+
+/* Make @r (taken) the inflight buffer and give each of the first @nq queues its @per bytes. */
+static void inflight_use(vub_daemon *d, vmem_region *r, uint64_t per, unsigned nq)
+{
+    vub__inflight_unmap(d);
+    d->ctl->inflight = r;
+    inflight_publish(d, vmem_region_hva(r), per, nq);
 }
 
 int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
@@ -83,7 +89,7 @@ int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
     bool packed = (c->features & (1ull << VUB_F_RING_PACKED)) != 0;
     uint64_t per = vub__inflight_queue_bytes(packed, in.queue_size), total = per * in.num_queues;
     int fd = -1, rc = 0;
-    void *p = MAP_FAILED;
+    vmem_region *r = NULL;
     if (in.num_queues == 0 || in.num_queues > d->nqueues || in.queue_size == 0 ||
         in.queue_size > d->max_queue_size) {
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: GET_INFLIGHT_FD for %u queues of %u entries refused", d->name,
@@ -91,29 +97,27 @@ int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
         rc = -EINVAL;
         goto out;
     }
-    fd = memfd_create("cvmm-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0 || ftruncate(fd, (off_t)total) < 0 ||
-        (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-        rc = -errno;
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cannot create the inflight buffer: %s", d->name, strerror(errno));
+    /* A memfd sealed against shrinking and growing (vm-memory): the front-end gets the fd, and a front-end
+     * that truncated it would otherwise turn the device's next write into SIGBUS. */
+    rc = vmem_region_new_memfd(&(vmem_region_desc){.size = total}, d->log, &r);
+    if (rc < 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cannot create the inflight buffer: %s", d->name, strerror(-rc));
         goto out;
     }
+    uint8_t *p = vmem_region_hva(r);
     for (unsigned i = 0; i < in.num_queues; i++) { /* version 1, desc_num; the rest is zero */
-        uint8_t *qr = (uint8_t *)p + per * i;
+        uint8_t *qr = p + per * i;
         uint16_t version = 1, num = in.queue_size;
         memcpy(qr + 8, &version, 2);
         memcpy(qr + 10, &num, 2);
     }
-    vub__inflight_unmap(d);
-    c->inflight = p;
-    c->inflight_size = total;
-    inflight_publish(d, p, per, in.num_queues);
+    fd = vmem_region_fd(r);
+    inflight_use(d, r, per, in.num_queues);
     out.mmap_size = total;
     out.mmap_offset = 0;
 out:
-    /* mmap_size 0 and no fd is the error form front-ends check for */
+    /* mmap_size 0 and no fd is the error form front-ends check for; the region keeps its fd */
     (void)vub__reply(d, m, &out, sizeof(out), rc == 0 ? &fd : NULL, rc == 0 ? 1 : 0);
-    cvmm_close(&fd);
     return rc;
 }
 
@@ -130,25 +134,18 @@ int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
                   (unsigned long long)in.mmap_size, in.num_queues);
         return -EINVAL;
     }
-    /* The whole area must exist in the file: a device writing past its end would get SIGBUS. */
-    struct stat st;
-    uint64_t end;
-    if (fstat(m->fds[0], &st) < 0 || !cvmm_add_u64(in.mmap_offset, in.mmap_size, &end) ||
-        end > (uint64_t)st.st_size || in.mmap_offset > INT64_MAX) {
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD area [%llu, +%llu) is not inside its file", d->name,
-                  (unsigned long long)in.mmap_offset, (unsigned long long)in.mmap_size);
-        return -EINVAL;
+    /* vm-memory checks that the whole area exists in the file, and maps it sealed or watched by its fault
+     * guard: a front-end that shrinks the file later cannot turn the device's writes into SIGBUS. */
+    vmem_region *r;
+    vmem_region_desc rd = {.gpa = in.mmap_offset & 7u, .size = in.mmap_size, .mmap_offset = in.mmap_offset};
+    int rc = vmem_region_new_fd(&rd, vhu_msg_take_fd(m, 0), d->log, &r);
+    if (rc < 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD area [%llu, +%llu) is not inside its file or not "
+                  "mappable: %s", d->name, (unsigned long long)in.mmap_offset, (unsigned long long)in.mmap_size,
+                  strerror(-rc));
+        return rc;
     }
-    void *p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], (off_t)in.mmap_offset);
-    if (p == MAP_FAILED) {
-        int e = errno;
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cannot map the inflight buffer: %s", d->name, strerror(e));
-        return -e;
-    }
-    vub__inflight_unmap(d);
-    c->inflight = p;
-    c->inflight_size = in.mmap_size;
-    inflight_publish(d, p, per, in.num_queues);
+    inflight_use(d, r, per, in.num_queues);
     return 0;
 }
 

@@ -75,7 +75,10 @@ void *vub_queue_priv(const vub_queue *q);
  *  "Inflight I/O tracking" section says.  The region is only given while it holds that layout for the ring
  *  as it is now (its queue_size and layout were fixed by GET/SET_INFLIGHT_FD; a later SET_VRING_NUM or
  *  SET_FEATURES may have made the ring larger or packed): every desc[head] with head < the ring's size lies
- *  inside *size bytes.  A ring that starts with a region too small for it is logged once.
+ *  inside *size bytes.  A ring that starts with a region too small for it is logged once.  The buffer is
+ *  never a SIGBUS hazard: the one GET_INFLIGHT_FD creates is a memfd sealed against shrinking, and one that
+ *  SET_INFLIGHT_FD brings is mapped by vm-memory (an unsealed file is watched by its fault guard: writes past
+ *  a shrunk end land in private zero pages).
  *  Return: 0 (*region, *size filled); -ENOENT the front-end set no buffer for this queue; -ENOSPC the
  *  buffer's region is too small for the ring's current size and layout.
  *  Ownership: *region borrowed, valid until the current worker callback returns.  Threads: worker. */
