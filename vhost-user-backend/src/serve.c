@@ -28,17 +28,23 @@ static int add(vq_queue *vq, struct used_batch *b, uint16_t head, uint32_t len)
     return ++b->n == VUB_SERVE_BATCH ? flush(vq, b) : 0;
 }
 
-/* drain() - pop, snapshot and serve until the ring is empty, with kicks off; then kicks on and look again. */
+/* drain() - pop, snapshot and serve until the ring is empty, with kicks off; then kicks on and look again.
+ * At most one ring's worth of chains per call: a guest that refills the ring as fast as the device answers
+ * must not keep the worker (its other rings, and the control thread's calls, which wait for it) for ever.
+ * When the budget runs out the queue is kicked again (vub_queue_kick()): the worker comes back to it after
+ * the rest of its work, and notifications stay off meanwhile. */
 static int drain(vub_queue *q, vq_queue *vq, vub_request_fn *fn, void *ctx, struct used_batch *b)
 {
     vq_desc_info desc[VUB_SERVE_DESCS_MAX]; /* 24 KiB of the worker's stack: serving never allocates */
     vq_snapshot s;
     vq_chain c;
     int rc, served = 0;
+    uint32_t budget = vq_queue_size(vq), taken = 0;
     do {
         if ((rc = vq_disable_notification(vq)) < 0)
             return rc;
-        while ((rc = vq_pop(vq, &c)) == 1) {
+        while (taken < budget && (rc = vq_pop(vq, &c)) == 1) {
+            taken++;
             uint32_t used = 0;
             rc = vq_snapshot_take(vq, &c, desc, VUB_SERVE_DESCS_MAX, &s);
             if (rc == -ENOSPC) {
@@ -62,6 +68,10 @@ static int drain(vub_queue *q, vq_queue *vq, vub_request_fn *fn, void *ctx, stru
         /* Publish before asking for kicks again, so the re-check cannot race with our own used entries. */
         if ((rc = flush(vq, b)) < 0)
             return rc;
+        if (taken == budget) {
+            (void)vub_queue_kick(q);
+            return served;
+        }
     } while ((rc = vq_enable_notification(vq)) == 1);
     return rc < 0 ? rc : served;
 }

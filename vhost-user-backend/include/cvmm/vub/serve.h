@@ -11,7 +11,11 @@
  *      that rewrites descriptors cannot change what the device validated;
  *    - used buffers are published in batches (one release store per batch) and the driver is notified
  *      once, at the end, if it asked for it (event idx / NO_INTERRUPT), also when serving failed after
- *      some chains were used.
+ *      some chains were used;
+ *    - at most one ring's worth (the ring's size) of chains per call: a guest that keeps its ring full
+ *      cannot hold the worker (its other rings, the control thread's ring messages) for ever.  When that
+ *      budget runs out the queue is kicked again (vub_queue_kick()) with notifications still off, and the
+ *      worker serves the rest after its other pending work.
  *  A device that sets vub_device_ops.request and leaves queue_kicked NULL gets exactly this from the
  *  daemon without writing a kick handler.
  *  Threads: worker (the queue's), like every vub_queue function. */
@@ -42,7 +46,8 @@ extern "C" {
  *  Ownership: @s and its entries are valid during the call only.  Threads: worker. */
 typedef int vub_request_fn(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len);
 
-/** vub_queue_serve() - serve every available request of @q with @fn, as the header says.
+/** vub_queue_serve() - serve the available requests of @q with @fn (at most the ring's size; the rest after a
+ *  vub_queue_kick()), as the header says.
  *  Return: requests served (>= 0); -EIO the ring is broken (logged by virtio-queue); -EPROTO the ring
  *  stopped; the error @fn returned.  Threads: worker. */
 int vub_queue_serve(vub_queue *q, vub_request_fn *fn, void *ctx);
