@@ -60,6 +60,23 @@ Test(vmem_nomem, regions)
     cr_assert_eq(fcntl(fd, F_GETFD), -1, "the owned fd is closed on failure");
 }
 
+/* A region of an unsealed fd is registered with the fault guard, whose first registration in a process
+ * allocates its slot table (each test runs in a fresh process): a failure there fails the region. */
+Test(vmem_nomem, guarding_an_unsealed_region)
+{
+    vmem_region *r = NULL;
+    vmem_region_desc d = {.gpa = 0, .size = 4096};
+    int fd = zero_memfd(4096);
+    fail_alloc = true;
+    allow = 1; /* the region itself */
+    int rc = vmem_region_new_fd(&d, fd, &test_log, &r);
+    fail_alloc = false;
+    cr_assert_eq(rc, -ENOMEM);
+    cr_assert_null(r);
+    cr_assert_eq(fcntl(fd, F_GETFD), -1, "the owned fd is closed on failure");
+    cr_assert(strstr(cap.last, "fault guard: out of memory"), "logged: %s", cap.last);
+}
+
 Test(vmem_nomem, maps_keep_no_reference)
 {
     /* A memfd region: if a failed map kept a reference, its fd would outlive the final unref. */

@@ -242,6 +242,25 @@ Test(vmem_shrink, a_fault_outside_guest_memory_still_kills_by_default)
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "status 0x%x: killed by SIGBUS", st);
 }
 
+/* A SIGBUS that was sent (no fault) is not ours either: with the default action it still kills. */
+static void sent_child(void)
+{
+    signal(SIGBUS, SIG_DFL);
+    int fd = memfd_create("child", MFD_CLOEXEC);
+    vmem_region *r;
+    vmem_region_desc d = {.gpa = 0, .size = 4 * PAGE};
+    if (fd < 0 || ftruncate(fd, 4 * PAGE) < 0 || vmem_region_new_fd(&d, fd, NULL, &r) < 0)
+        _exit(1);
+    raise(SIGBUS);
+    _exit(2);
+}
+
+Test(vmem_shrink, a_sent_sigbus_still_kills)
+{
+    int st = in_child(sent_child);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "status 0x%x: killed by SIGBUS", st);
+}
+
 /* ---- guard pages ---- */
 static vmem_region *guard_probe_region;
 static long guard_probe_offset;
