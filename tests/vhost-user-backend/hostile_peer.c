@@ -10,10 +10,9 @@
  * at its default here, so a reply written to a vanished peer without MSG_NOSIGNAL kills the test. */
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "vub_test.h"
+#include "raw_peer.h"
 
 #define HP_MEM_SIZE (1u << 20)
 
@@ -84,35 +83,11 @@ static void same_usage(struct hp_usage before, const char *after_what)
 /* ---- a raw front-end ---- */
 
 /* A raw connection, served at once: the probe front-end goes first (one connection at a time). */
-static int raw_connect(void)
+static int hp_connect(void)
 {
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    cr_assert_geq(fd, 0);
-    strcpy(sa.sun_path, vt.path);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
-}
-
-/* Send the first @len bytes of @buf on @fd, with @nfds fds attached to the first byte. */
-static void send_part(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
-{
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    char cbuf[CMSG_SPACE(sizeof(int) * 8)] = {0};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    cr_assert(nfds <= 8);
-    if (nfds) {
-        mh.msg_control = cbuf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-    }
-    cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+    return raw_connect();
 }
 
 /* A message: header, then @plen payload bytes of @p (the header says @size). */
@@ -160,8 +135,8 @@ Test(hostile_peer, a_front_end_gone_inside_a_header_leaves_nothing_behind)
     for (unsigned i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
         struct hp_msg m;
         hp_msg(&m, VHU_REQ_GET_FEATURES, 0, 0, NULL, 0);
-        int fd = raw_connect();
-        send_part(fd, &m, cuts[i], NULL, 0);
+        int fd = hp_connect();
+        raw_send_bytes(fd, &m, cuts[i], NULL, 0);
         close(fd);
         same_usage(before, "a header cut after a few bytes");
     }
@@ -173,15 +148,15 @@ Test(hostile_peer, a_front_end_gone_inside_a_payload_leaves_nothing_behind)
     struct hp_msg m;
     uint64_t v = 1ull << VUB_F_VERSION_1;
     size_t len = hp_msg(&m, VHU_REQ_SET_FEATURES, 0, 8, &v, 8);
-    int fd = raw_connect();
-    send_part(fd, &m, len - 5, NULL, 0);
+    int fd = hp_connect();
+    raw_send_bytes(fd, &m, len - 5, NULL, 0);
     close(fd);
     same_usage(before, "SET_FEATURES cut in its payload");
 
     uint8_t p[64];
     len = hp_msg(&m, VHU_REQ_SET_MEM_TABLE, 0, 8 + 32, p, mem_table_payload(p));
-    fd = raw_connect();
-    send_part(fd, &m, len - 1, NULL, 0); /* the memory table without its last byte (and without its fd) */
+    fd = hp_connect();
+    raw_send_bytes(fd, &m, len - 1, NULL, 0); /* the memory table without its last byte (and without its fd) */
     close(fd);
     same_usage(before, "SET_MEM_TABLE cut in its payload");
 }
@@ -196,16 +171,16 @@ Test(hostile_peer, fds_in_flight_when_the_front_end_goes_are_closed)
     size_t len = hp_msg(&m, VHU_REQ_SET_MEM_TABLE, 0, 8 + 32, p, mem_table_payload(p));
 
     /* the fd rides on the first bytes of a header that never completes */
-    int mem = hp_memfd("header"), fd = raw_connect();
-    send_part(fd, &m, 6, &mem, 1);
+    int mem = hp_memfd("header"), fd = hp_connect();
+    raw_send_bytes(fd, &m, 6, &mem, 1);
     close(fd);
     close(mem);
     same_usage(before, "a memfd sent with half a header");
 
     /* ... on a payload that never completes */
     mem = hp_memfd("payload");
-    fd = raw_connect();
-    send_part(fd, &m, len - 8, &mem, 1);
+    fd = hp_connect();
+    raw_send_bytes(fd, &m, len - 8, &mem, 1);
     close(fd);
     close(mem);
     same_usage(before, "a memfd sent with part of a memory table");
@@ -214,18 +189,18 @@ Test(hostile_peer, fds_in_flight_when_the_front_end_goes_are_closed)
     struct hp_msg k;
     uint64_t idx = 0;
     size_t klen = hp_msg(&k, VHU_REQ_SET_VRING_KICK, 0, 8, &idx, 8);
-    fd = raw_connect();
-    send_part(fd, &m, 3, NULL, 0);
-    send_part(fd, (const uint8_t *)&m + 3, len - 3, (int[]){ev}, 1); /* the table with an eventfd: wrong kind */
-    send_part(fd, &k, klen, &ev, 1);
-    send_part(fd, &k, klen, &ev, 1);
+    fd = hp_connect();
+    raw_send_bytes(fd, &m, 3, NULL, 0);
+    raw_send_bytes(fd, (const uint8_t *)&m + 3, len - 3, (int[]){ev}, 1); /* the table with an eventfd: wrong kind */
+    raw_send_bytes(fd, &k, klen, &ev, 1);
+    raw_send_bytes(fd, &k, klen, &ev, 1);
     close(fd);
     same_usage(before, "fds queued on a socket the front-end closed");
 
     /* ... and a memory table that was mapped, then the front-end went */
     mem = hp_memfd("mapped");
-    fd = raw_connect();
-    send_part(fd, &m, len, &mem, 1);
+    fd = hp_connect();
+    raw_send_bytes(fd, &m, len, &mem, 1);
     close(mem);
     for (int i = 0; i < 3000 && maps_count("memfd:hp-mapped") == 0; i++)
         vt_sleep_ms(1);
@@ -244,7 +219,7 @@ static void vanish_owing(uint32_t req, uint32_t flags, const void *p, size_t ple
     vt_connect();
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
     size_t len = hp_msg(&m, req, flags, (uint32_t)plen, p, plen);
-    send_part(vhu_frontend_fd(vt.fe), &m, len, fds, nfds);
+    raw_send_bytes(vhu_frontend_fd(vt.fe), &m, len, fds, nfds);
     vhu_frontend_free(vt.fe); /* closes the socket at once, before the reply can be read */
     vt.fe = NULL;
 }
@@ -284,7 +259,7 @@ Test(hostile_peer, a_front_end_gone_while_get_vring_base_of_a_running_ring_is_ow
     struct hp_msg m;
     uint64_t idx = 0;
     size_t len = hp_msg(&m, VHU_REQ_GET_VRING_BASE, 0, 8, &idx, 8);
-    send_part(vhu_frontend_fd(vt.fe), &m, len, NULL, 0);
+    raw_send_bytes(vhu_frontend_fd(vt.fe), &m, len, NULL, 0);
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
     vt_ring_free(&r);
@@ -339,7 +314,7 @@ static void cycle_ring(const struct hp_cycles *h, unsigned i, bool owe_vring_bas
         struct hp_msg m;
         uint64_t idx = r.index;
         size_t len = hp_msg(&m, VHU_REQ_GET_VRING_BASE, 0, 8, &idx, 8);
-        send_part(vhu_frontend_fd(vt.fe), &m, len, NULL, 0);
+        raw_send_bytes(vhu_frontend_fd(vt.fe), &m, len, NULL, 0);
     }
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
@@ -354,11 +329,11 @@ static void cycle(const struct hp_cycles *h, unsigned i)
     struct hp_msg m;
     switch (i % 10) {
     case 0: case 1: case 2: /* connect and go */
-        close(raw_connect());
+        close(hp_connect());
         return;
     case 3: /* half a header, with an fd */
-        fd = raw_connect();
-        send_part(fd, &m, hp_msg(&m, VHU_REQ_SET_VRING_KICK, 0, 8, NULL, 0) - 5, &h->ev, 1);
+        fd = hp_connect();
+        raw_send_bytes(fd, &m, hp_msg(&m, VHU_REQ_SET_VRING_KICK, 0, 8, NULL, 0) - 5, &h->ev, 1);
         close(fd);
         return;
     case 4: /* one question */

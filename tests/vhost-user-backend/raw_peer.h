@@ -18,17 +18,13 @@ static int raw_connect(void)
     return fd;
 }
 
-static void raw_send(int fd, uint32_t req, uint32_t flags, uint32_t size, const void *p, size_t plen, const int *fds,
-                     unsigned nfds)
+/* Send @len bytes of @buf in one sendmsg, with @nfds fds attached to the first byte. */
+static void raw_send_bytes(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
-    char buf[12 + 8192];
-    vhu_hdr h = {.request = req, .flags = VHU_VERSION | flags, .size = size};
-    memcpy(buf, &h, 12);
-    if (plen)
-        memcpy(buf + 12, p, plen);
-    struct iovec iov = {.iov_base = buf, .iov_len = 12 + plen};
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     char cbuf[CMSG_SPACE(sizeof(int) * 16)];
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    cr_assert(nfds <= 16);
     if (nfds) {
         memset(cbuf, 0, sizeof(cbuf));
         mh.msg_control = cbuf;
@@ -39,7 +35,18 @@ static void raw_send(int fd, uint32_t req, uint32_t flags, uint32_t size, const 
         c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
         memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     }
-    cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)(12 + plen));
+    cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static void raw_send(int fd, uint32_t req, uint32_t flags, uint32_t size, const void *p, size_t plen, const int *fds,
+                     unsigned nfds)
+{
+    char buf[12 + 8192];
+    vhu_hdr h = {.request = req, .flags = VHU_VERSION | flags, .size = size};
+    memcpy(buf, &h, 12);
+    if (plen)
+        memcpy(buf + 12, p, plen);
+    raw_send_bytes(fd, buf, 12 + plen, fds, nfds);
 }
 
 /* Receive one reply: returns its payload size, or -1 on EOF/timeout. */
