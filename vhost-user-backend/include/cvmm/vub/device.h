@@ -51,6 +51,8 @@ enum vub_state_dir {
     VUB_STATE_LOAD = 1, /* front-end -> back-end: read the state from the fd until EOF */
 };
 
+/** vub_device_ops - the device's operations (our `VhostUserBackend` trait): every op gets the daemon's
+ *  ctx and returns 0 or -errno; a NULL op has the default written beside it. */
 typedef struct vub_device_ops {
     /** features_acked() - the front-end acked @features (SET_FEATURES: device bits plus the library's).
      *  NULL: accept.  Threads: control (all rings stopped or not yet started). */
@@ -123,6 +125,7 @@ typedef struct vub_device_ops {
      *  F_DEVICE_STATE not offered; one NULL: that direction gets -ENOTSUP.  Threads: a transfer thread of the library (the
      *  device is suspended: no queue runs). */
     int (*state_save)(void *ctx, int fd);
+    /** state_load() - the LOAD direction of the transfer described at state_save(). */
     int (*state_load)(void *ctx, int fd);
 } vub_device_ops;
 

@@ -57,7 +57,7 @@ typedef struct vq_chain {
         uint16_t one_flags;
         uint8_t mode;         /* which table and how to step (private) */
         bool writing;         /* a device-writable descriptor was seen */
-    } priv;
+    } priv;                   /* private: the walker's position */
 } vq_chain;
 
 /** vq_desc_info - one buffer of a chain, as vq_chain_next() yields it (validated values). */

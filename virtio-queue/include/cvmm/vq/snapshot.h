@@ -51,7 +51,7 @@ typedef struct vq_snapshot {
     struct {
         vq_queue *q;  /* the queue the chain came from (borrowed) */
         uint32_t gen; /* queue map generation of desc[].hva */
-    } priv;
+    } priv;                   /* private */
 } vq_snapshot;
 
 /** vq_snapshot_take() - read every descriptor of @c once, validate, translate and store it in @desc.
@@ -70,8 +70,8 @@ int vq_snapshot_take(vq_queue *q, const vq_chain *c, vq_desc_info *desc, uint32_
  *  snap.desc points into the same object: do not copy a filled vq_snapshot_buf (a copy would point at
  *  the original's entries); take a new snapshot instead. */
 typedef struct vq_snapshot_buf {
-    vq_snapshot snap;
-    vq_desc_info desc[VQ_SNAPSHOT_BUF_DESCS];
+    vq_snapshot snap;                         /* the snapshot; snap.desc points at @desc */
+    vq_desc_info desc[VQ_SNAPSHOT_BUF_DESCS]; /* its storage */
 } vq_snapshot_buf;
 
 /** vq_snapshot_take_buf() - vq_snapshot_take() into @b's own storage.  Return: as vq_snapshot_take().
