@@ -18,7 +18,8 @@
 #include "cvmm/fd.h"
 #include "cvmm/vq/notify.h"
 #include "cvmm/vq/rw.h"
-#include "drain.h"
+#include "cvmm/vq/chain.h"
+#include "cvmm/vq/snapshot.h"
 
 /* 4 KiB of zeroes for the write-zeroes fallback (read-only data). */
 static const uint8_t blk_zero_page[4096];
@@ -351,7 +352,7 @@ int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_
     int rc;
     *used_len = 0;
     if (!s) {
-        blk_bad(d, vq, "request of more than %u descriptors: returned unanswered", DEV_CHAIN_DESCS_MAX);
+        blk_bad(d, vq, "request of more than %u descriptors: returned unanswered", BLK_CHAIN_DESCS_MAX);
         return 0;
     }
     /* Every length below comes from the snapshot (read once): what is checked is what is moved. */
@@ -446,9 +447,30 @@ answer:;
     return 0;
 }
 
-static int blk_serve(void *ctx, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len)
+/* The loop vub_queue_serve() runs in the daemon, on a bare vq_queue: for the unit tests and the fuzz
+ * target, which have no daemon.  The caller notifies the driver. */
+int blk_queue_process(blk_disk *d, vq_queue *vq)
 {
-    return blk_request(ctx, vq, s, used_len);
+    vq_chain c;
+    vq_desc_info desc[BLK_CHAIN_DESCS_MAX]; /* 24 KiB of stack: the hot path never allocates */
+    vq_snapshot s;
+    int rc, served = 0;
+    do {
+        if ((rc = vq_disable_notification(vq)) < 0)
+            return rc;
+        while ((rc = vq_pop(vq, &c)) == 1) {
+            uint32_t used = 0;
+            rc = vq_snapshot_take(vq, &c, desc, BLK_CHAIN_DESCS_MAX, &s);
+            if (rc < 0 && rc != -ENOSPC)
+                return rc;
+            if ((rc = blk_request(d, vq, rc == 0 ? &s : NULL, &used)) < 0)
+                return rc;
+            if ((rc = vq_add_used(vq, c.head, used)) < 0)
+                return rc;
+            served++;
+        }
+        if (rc < 0)
+            return rc;
+    } while ((rc = vq_enable_notification(vq)) == 1);
+    return rc < 0 ? rc : served;
 }
-
-int blk_queue_process(blk_disk *d, vq_queue *vq) { return dev_queue_drain(vq, blk_serve, d); }

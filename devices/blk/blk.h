@@ -11,7 +11,7 @@
  *  read-only disk) gets VIRTIO_BLK_S_IOERR; one without a writable byte for the status is returned as
  *  used with length 0.  IN and OUT move data with preadv/pwritev straight between the file and guest
  *  memory (the chain's buffers as iovecs), and mark what they wrote into guest memory dirty.  Each chain
- *  is read once into a snapshot (at most DEV_CHAIN_DESCS_MAX descriptors; longer ones are returned
+ *  is read once into a snapshot (at most BLK_CHAIN_DESCS_MAX descriptors; longer ones are returned
  *  unanswered): the guest cannot change a request between its checks and its I/O.
  *
  *  Threads: a blk_disk is immutable after blk_disk_open() (but for a log-once flag, atomic): the workers of
@@ -28,12 +28,17 @@
 #include "cvmm/vq/chain.h"
 #include "cvmm/vq/queue.h"
 #include "cvmm/vq/snapshot.h"
+#include "cvmm/vub/serve.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Feature bits (virtio 1.2, 5.2.3). */
+/** Descriptors one request may have: as many as the library's queue server takes (longer chains are
+ *  returned unanswered). */
+#define BLK_CHAIN_DESCS_MAX VUB_SERVE_DESCS_MAX
+
 #define BLK_F_SIZE_MAX 1
 #define BLK_F_SEG_MAX 2
 #define BLK_F_GEOMETRY 4
@@ -138,7 +143,7 @@ void blk_disk_config(const blk_disk *d, unsigned num_queues, struct blk_config *
  *  the request, write the status byte.  Every length checked (the range against the capacity, whole
  *  sectors) is the snapshot's, and the data moved are exactly the snapshot's buffers, so a guest that
  *  rewrites its descriptors meanwhile cannot make the device write past the disk.  @s NULL (a chain of
- *  more than DEV_CHAIN_DESCS_MAX descriptors) is logged and returned unanswered.  *used_len gets the byte
+ *  more than BLK_CHAIN_DESCS_MAX descriptors) is logged and returned unanswered.  *used_len gets the byte
  *  count for vq_add_used() (data written + 1 for the status, 0 if there was no room for a status).
  *  Return: 0 (the request was answered, whatever its status); -EIO / -EPROTO the queue is broken or
  *  stopped (nothing to add as used).  Threads: owner of @vq. */

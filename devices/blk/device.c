@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cvmm/vub/queue.h"
-#include "devmain.h"
 
 int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
 {
@@ -32,16 +31,13 @@ static int blk_get_config(void *ctx, uint32_t off, void *buf, uint32_t len)
     return 0;
 }
 
-static int blk_kicked(void *ctx, vub_queue *q)
+static int blk_dev_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len)
 {
     blk_dev *b = ctx;
-    if (!vub_queue_enabled(q))
-        return 0; /* a disabled ring is left alone: dev_queue_enabled() kicks it when it is enabled again */
-    return dev_queue_notify_after(q, blk_queue_process(&b->disk, vub_queue_vq(q)));
+    return blk_request(&b->disk, vub_queue_vq(q), s, used_len);
 }
 
 const vub_device_ops blk_dev_ops = {
     .get_config = blk_get_config,
-    .queue_kicked = blk_kicked,
-    .queue_enabled = dev_queue_enabled,
+    .request = blk_dev_request, /* the library serves the queues (cvmm/vub/serve.h) */
 };

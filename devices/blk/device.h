@@ -24,8 +24,8 @@ typedef struct blk_dev {
  *  > 32768.  Threads: any. */
 int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size);
 
-/** The operations: get_config (read-only config space), queue_kicked (serve the ring, notify),
- *  queue_enabled (a ring enabled again is kicked; a disabled ring is left alone). */
+/** The operations: get_config (read-only config space) and request (one request, blk_request()); the
+ *  library pops, snapshots, publishes, notifies and leaves disabled rings alone (cvmm/vub/serve.h). */
 extern const vub_device_ops blk_dev_ops;
 
 #ifdef __cplusplus

@@ -1,46 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/* cvmm-net - a vhost-user virtio-net back-end: a tap device or a sink (see README.md).
- *
- *   cvmm-net --socket-path=PATH | --fd=FDNUM  (--tap=NAME | --sink)  [--queue-pairs=N] [--mac=MAC] [--mtu=N]
- *            [--client] [--workers=N] [--log-level=L] [--serve-once] [--print-capabilities] [--help] */
+/* cvmm-net - a vhost-user virtio-net back-end: a tap device or a sink (see README.md), run by the toolkit
+ * (cvmm/vub/program.h).  The device is in net.c, the tap helpers in tap.c. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cvmm/fd.h"
 #include "cvmm/vub.h"
-#include "devmain.h"
 #include "net.h"
 #include "tap.h"
 
-struct opts {
+static struct net_main {
     const char *tap;
     bool sink;
-    unsigned pairs;
+    uint64_t pairs, mtu;
     bool has_mac;
     uint8_t mac[6];
-    unsigned mtu;
-};
-
-static int opt_tap(void *o, const char *arg)
-{
-    if (!*arg)
-        return -EINVAL;
-    ((struct opts *)o)->tap = arg;
-    return 0;
-}
-
-static int opt_sink(void *o, const char *arg)
-{
-    (void)arg;
-    ((struct opts *)o)->sink = true;
-    return 0;
-}
-
-static int opt_pairs(void *o, const char *arg) { return dev_parse_uint(arg, 1, NET_MAX_PAIRS, &((struct opts *)o)->pairs); }
-
-static int opt_mtu(void *o, const char *arg) { return dev_parse_uint(arg, 68, 65535, &((struct opts *)o)->mtu); }
+    int fds[NET_MAX_PAIRS];
+    unsigned nfds;
+    net_dev *dev;
+    bool ran;
+} the_net = {.pairs = 1};
 
 static int hexval(char c)
 {
@@ -53,9 +33,9 @@ static int hexval(char c)
     return -1;
 }
 
-static int opt_mac(void *o, const char *arg)
+static int opt_mac(void *dest, const char *arg)
 {
-    struct opts *op = o;
+    struct net_main *op = dest;
     if (strlen(arg) != 17)
         return -EINVAL;
     for (int i = 0; i < 6; i++) {
@@ -70,111 +50,100 @@ static int opt_mac(void *o, const char *arg)
     return 0;
 }
 
-static const vub_cmdline_option net_opts[] = {
-    {.name = "tap", .has_arg = true, .help = "NAME: tap interface to use (made if absent; needs CAP_NET_ADMIN)",
-     .parse = opt_tap},
-    {.name = "sink", .has_arg = false, .help = "count and drop transmitted frames (benchmarks); no rx",
-     .parse = opt_sink},
-    {.name = "queue-pairs", .has_arg = true, .help = "N: rx/tx queue pairs, 1..128 (default 1; tap: multi_queue)",
-     .parse = opt_pairs},
-    {.name = "mac", .has_arg = true, .help = "MAC: offer VIRTIO_NET_F_MAC with this unicast address",
-     .parse = opt_mac},
-    {.name = "mtu", .has_arg = true, .help = "N: offer VIRTIO_NET_F_MTU with this MTU (68..65535)",
-     .parse = opt_mtu},
+static const vub_program_option net_opts[] = {
+    {.name = "tap", .type = VUB_OPT_STRING, .value_name = "NAME", .dest = &the_net.tap,
+     .help = "tap interface to use (made if absent; needs CAP_NET_ADMIN)"},
+    {.name = "sink", .type = VUB_OPT_FLAG, .dest = &the_net.sink,
+     .help = "count and drop transmitted frames (benchmarks); no rx"},
+    {.name = "queue-pairs", .type = VUB_OPT_UINT, .dest = &the_net.pairs, .min = 1, .max = NET_MAX_PAIRS,
+     .help = "rx/tx queue pairs (tap: multi_queue)"},
+    {.name = "mac", .type = VUB_OPT_CUSTOM, .value_name = "MAC", .dest = &the_net, .parse = opt_mac,
+     .help = "offer VIRTIO_NET_F_MAC with this unicast address", .default_text = ""},
+    {.name = "mtu", .type = VUB_OPT_UINT, .dest = &the_net.mtu, .min = 68, .max = 65535,
+     .help = "offer VIRTIO_NET_F_MTU with this MTU", .default_text = "none"},
 };
-#define NOPTS (sizeof(net_opts) / sizeof(net_opts[0]))
 
-int main(int argc, char **argv)
+static void close_ports(struct net_main *m)
 {
-    struct opts o = {.pairs = 1};
-    vub_cmdline cl;
-    char err[256];
-    int fds[NET_MAX_PAIRS];
-    unsigned nfds = 0;
-    net_dev *dev = NULL;
-    vub_daemon *d = NULL;
-    int status = 1;
-    bool ran = false;
+    for (unsigned i = 0; i < m->nfds; i++)
+        cvmm_close(&m->fds[i]);
+    m->nfds = 0;
+}
 
-    signal(SIGPIPE, SIG_IGN);
-    if (vub_cmdline_parse(argc, argv, net_opts, NOPTS, &o, &cl, err, sizeof(err)) < 0) {
-        fprintf(stderr, "cvmm-net: %s (try --help)\n", err);
-        return 1;
-    }
-    if (cl.help) {
-        (void)vub_cmdline_usage(1, "cvmm-net", net_opts, NOPTS);
-        return 0;
-    }
-    if (cl.print_capabilities)
-        return vub_print_capabilities(1, "net", NULL) < 0 ? 1 : 0;
-    if (!o.tap == !o.sink) {
+static int net_setup(void *ctx, vub_program_env *env)
+{
+    struct net_main *m = ctx;
+    if (!m->tap == !m->sink) {
         fprintf(stderr, "cvmm-net: exactly one of --tap=NAME or --sink is required (try --help)\n");
-        return 1;
+        return -EINVAL;
     }
-    struct cvmm_log log = {.fn = NULL, .level = cl.log_level};
-    if (o.tap) {
-        for (; nfds < o.pairs; nfds++) {
-            int rc = net_tap_open(o.tap, o.pairs > 1, &log, &fds[nfds]);
-            if (rc < 0) {
-                fprintf(stderr, "cvmm-net: cannot open tap %s: %s\n", o.tap, strerror(-rc));
-                goto out;
-            }
+    int rc = 0;
+    for (; m->tap && m->nfds < m->pairs; m->nfds++)
+        if ((rc = net_tap_open(m->tap, m->pairs > 1, env->log, &m->fds[m->nfds])) < 0) {
+            fprintf(stderr, "cvmm-net: cannot open tap %s: %s\n", m->tap, strerror(-rc));
+            close_ports(m); /* teardown() is not called after a failed setup() */
+            return rc;
         }
-    }
     net_config nc = {
-        .queue_pairs = o.pairs,
-        .sink = o.sink,
-        .port_fds = o.sink ? NULL : fds,
-        .tap = !o.sink,
-        .tap_multi_queue = !o.sink && o.pairs > 1,
-        .has_mac = o.has_mac,
-        .mtu = (uint16_t)o.mtu,
-        .nworkers = cl.workers,
-        .log = &log,
+        .queue_pairs = (unsigned)m->pairs,
+        .sink = m->sink,
+        .port_fds = m->sink ? NULL : m->fds,
+        .tap = !m->sink,
+        .tap_multi_queue = !m->sink && m->pairs > 1,
+        .has_mac = m->has_mac,
+        .mtu = (uint16_t)m->mtu,
+        .nworkers = env->cmdline->workers,
+        .log = env->log,
     };
-    memcpy(nc.mac, o.mac, 6);
-    int rc = net_dev_new(&nc, &dev);
-    if (rc < 0) {
+    memcpy(nc.mac, m->mac, 6);
+    if ((rc = net_dev_new(&nc, &m->dev)) < 0) {
         fprintf(stderr, "cvmm-net: cannot create the device: %s\n", strerror(-rc));
-        goto out;
+        close_ports(m);
+        return rc;
     }
-    vub_daemon_config dc = {
-        .ops = net_dev_ops(),
-        .info = net_dev_info(dev),
-        .ctx = dev,
-        .nworkers = cl.workers,
-        .log = &log,
-        .serve_once = cl.serve_once,
-        .handle_signals = true,
-    };
-    rc = dev_daemon_new("cvmm-net", &dc, &d);
-    if (rc < 0)
-        goto out;
-    rc = vub_cmdline_serve(&cl, d);
-    if (rc < 0) {
-        fprintf(stderr, "cvmm-net: cannot serve %s: %s\n", cl.socket_path ? cl.socket_path : "--fd",
-                strerror(-rc));
-        goto out;
-    }
-    ran = true;
-    rc = dev_daemon_run("cvmm-net", d);
-    if (rc < 0)
-        goto out;
-    status = 0;
-out:
-    vub_daemon_free(d);
-    if (ran) { /* the counters, once the workers ended */
+    env->info = net_dev_info(m->dev);
+    return 0;
+}
+
+static int net_started(void *ctx, vub_daemon *d)
+{
+    (void)d;
+    ((struct net_main *)ctx)->ran = true;
+    return 0;
+}
+
+static void net_teardown(void *ctx)
+{
+    struct net_main *m = ctx;
+    if (m->ran) { /* the counters, once the workers ended */
         net_stats s;
-        net_dev_stats(dev, &s);
+        net_dev_stats(m->dev, &s);
         fprintf(stderr,
                 "cvmm-net: %s tx_packets=%llu tx_bytes=%llu tx_dropped=%llu rx_packets=%llu rx_bytes=%llu "
                 "rx_dropped=%llu\n",
-                o.sink ? "sink" : "tap", (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes,
+                m->sink ? "sink" : "tap", (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes,
                 (unsigned long long)s.tx_dropped, (unsigned long long)s.rx_packets,
                 (unsigned long long)s.rx_bytes, (unsigned long long)s.rx_dropped);
     }
-    net_dev_free(dev);
-    for (unsigned i = 0; i < nfds; i++)
-        cvmm_close(&fds[i]);
-    return status;
+    net_dev_free(m->dev);
+    close_ports(m);
+}
+
+static const vub_program prog = {
+    .name = "cvmm-net",
+    .summary = "virtio-net over a tap device (or a sink)",
+    .type = "net",
+    .options = net_opts,
+    .noptions = sizeof(net_opts) / sizeof(net_opts[0]),
+    .ctx = &the_net,
+    .setup = net_setup,
+    .started = net_started,
+    .teardown = net_teardown,
+};
+
+int main(int argc, char **argv)
+{
+    vub_program p = prog;
+    p.ops = net_dev_ops();
+    return vub_program_main(&p, argc, argv);
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* cvmm-net's virtio-net device: the vub ops, rx (port -> guest) and tx (guest -> port or sink).  See net.h. */
 #include <errno.h>
-#include <ev.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "cvmm/vq/rw.h"
 #include "cvmm/vq/snapshot.h"
 #include "cvmm/vub/queue.h"
+#include "cvmm/vub/watch.h"
 #include "net.h"
 #include "tap.h"
 
@@ -28,8 +28,7 @@ struct net_q {
     bool rx;
     int fd; /* the pair's port (borrowed), -1 in sink mode */
     /* rx */
-    ev_io io;
-    bool io_on;
+    vub_watch *watch;   /* the port on the queue's worker: made when first wanted, freed when stopped */
     bool attached;      /* multi-queue tap queue attached */
     uint8_t *buf;       /* frame buffer (rx: NET_FRAME_MAX; tx: for the copy path) */
     size_t pend;        /* rx: bytes of a frame waiting for buffers, 0 if none */
@@ -75,18 +74,20 @@ static void port_error(struct net_q *nq, const char *op, int err)
 /* ---------------------------------------------------------------------------------------------------- */
 /* rx: port -> guest                                                                                     */
 
-static void rx_io_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void rx_ready(void *opaque, vub_queue *q, int fd, unsigned events);
 
+/* Watch the port (level-triggered) or not.  Threads: the queue's worker. */
 static void rx_watch(struct net_q *nq, bool on)
 {
-    if (nq->fd < 0 || nq->io_on == on)
+    if (nq->fd < 0 || (!on && !nq->watch))
         return;
-    struct ev_loop *loop = vub_queue_loop(nq->q);
-    if (on)
-        ev_io_start(loop, &nq->io);
-    else
-        ev_io_stop(loop, &nq->io);
-    nq->io_on = on;
+    int rc = nq->watch ? 0 : vub_watch_new(nq->q, nq->fd, 0, rx_ready, nq, &nq->watch);
+    if (rc < 0) {
+        nq->watch = NULL;
+        port_error(nq, "watch", -rc);
+        return;
+    }
+    (void)vub_watch_set(nq->watch, on ? VUB_WATCH_READ : 0);
 }
 
 /* Multi-queue taps: the kernel steers frames only to attached queues, so a queue is attached while its
@@ -276,10 +277,10 @@ static int rx_process(struct net_q *nq)
     return vub_queue_notify(q) < 0 ? -EIO : 0;
 }
 
-static void rx_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+static void rx_ready(void *opaque, vub_queue *q, int fd, unsigned events)
 {
-    (void)loop, (void)revents;
-    (void)rx_process(io->data);
+    (void)q, (void)fd, (void)events;
+    (void)rx_process(opaque);
 }
 
 /* Give reserved chains back empty: the ring position (vring base) counts them as consumed and there is no
@@ -478,7 +479,8 @@ static int net_queue_stopped(void *ctx, vub_queue *q)
     struct net_q *nq = qstate(n, q);
     if (!nq->rx)
         return 0;
-    rx_watch(nq, false);
+    vub_watch_free(nq->watch);
+    nq->watch = NULL;
     rx_attach(nq, false);
     rx_release(nq);
     if (nq->pend)
@@ -566,10 +568,6 @@ int net_dev_new(const net_config *cfg, net_dev **out)
             q->res = calloc(NET_RX_CHAINS_MAX, sizeof(*q->res));
             if (!q->res)
                 goto fail;
-        }
-        if (q->rx && q->fd >= 0) {
-            ev_io_init(&q->io, rx_io_cb, q->fd, EV_READ);
-            q->io.data = q;
         }
         n->qworker[i] = (uint16_t)(q->pair % nworkers);
     }

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "blk.h"
-#include "drain.h"
 #include "cvmm/vmem.h"
 #include "cvmm/vq/mock.h"
 #include "cvmm_test_fds.h"
@@ -415,10 +414,10 @@ Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .
 }
 #endif
 
-/* More descriptors than a snapshot holds (DEV_CHAIN_DESCS_MAX): returned unanswered, the queue goes on. */
+/* More descriptors than a snapshot holds (BLK_CHAIN_DESCS_MAX): returned unanswered, the queue goes on. */
 Test(blk_requests, chain_of_more_than_1024_descriptors_is_returned_unanswered, .init = split_rw, .fini = teardown)
 {
-    enum { N = DEV_CHAIN_DESCS_MAX + 1 };
+    enum { N = BLK_CHAIN_DESCS_MAX + 1 };
     static vq_mock_buf b[N];
     b[0] = (vq_mock_buf){HDR_GPA, 16, false};
     for (unsigned i = 1; i < N - 1; i++)

@@ -391,6 +391,8 @@ static void expect_refused(const char *msg, ...)
 Test(toolkit_program, unknown_option, .init = tp_reset)
 {
     expect_refused("unknown option '--bogus'", "--fd=3", "--path=/x", "--bogus", NULL);
+    /* before a missing required option or a missing socket: the mistake the user made comes first */
+    expect_refused("unknown option '--bogus'", "--bogus", NULL);
 }
 
 Test(toolkit_program, bad_values, .init = tp_reset)

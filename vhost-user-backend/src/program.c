@@ -237,10 +237,6 @@ static int parse(const vub_program *p, int argc, char **argv, char **rest, bool 
             return bad(p, "bad value for --%s: '%s'", o->name, val ? val : "");
         }
     }
-    if (!*info_only)
-        for (size_t k = 0; k < p->noptions; k++)
-            if (p->options[k].required && !seen[k])
-                return bad(p, "option '--%s' is required", p->options[k].name);
     return n;
 }
 
@@ -313,6 +309,12 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
         status = rc < 0 ? 1 : 0;
         goto out;
     }
+    /* Required options last: an unknown or malformed option is the better message. */
+    for (size_t k = 0; k < p->noptions; k++)
+        if (p->options[k].required && !seen[k]) {
+            (void)bad(p, "option '--%s' is required", p->options[k].name);
+            goto out;
+        }
     /* A peer that goes away must not kill the program: writes to it fail with EPIPE instead. */
     struct sigaction ign = {.sa_handler = SIG_IGN};
     (void)sigaction(SIGPIPE, &ign, NULL);
