@@ -199,7 +199,7 @@ static uint32_t complete(unsigned i, uint16_t head, uint8_t *status)
 
 #define SPLIT_ONLY ((1ull << VUB_F_RING_PACKED) | (1ull << VUB_F_RING_EVENT_IDX)) /* as the mock drives it */
 
-TestSuite(blk_vhost_user, .timeout = 10);
+TestSuite(blk_vhost_user, .timeout = 120);
 
 Test(blk_vhost_user, front_end_sees_features_config_and_queues, .init = start_rw, .fini = stop)
 {

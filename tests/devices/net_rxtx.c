@@ -206,7 +206,7 @@ static void fill(uint8_t *p, size_t n, uint8_t seed)
         p[i] = (uint8_t)(seed + i * 7);
 }
 
-TestSuite(net_rxtx, .timeout = 10);
+TestSuite(net_rxtx, .timeout = 120);
 
 /* ---- tx ---- */
 

@@ -120,7 +120,7 @@ static bool looks_random(uint64_t gpa, uint32_t len)
     return distinct > (len >= 1024 ? 200u : len / 4);
 }
 
-TestSuite(rng_requests, .timeout = 10);
+TestSuite(rng_requests, .timeout = 120);
 
 Test(rng_requests, fills_every_writable_buffer_and_marks_it_dirty, .init = split, .fini = teardown)
 {

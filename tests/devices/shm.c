@@ -221,7 +221,7 @@ static void ctl(const char *req, char *reply, size_t cap)
     cr_assert_fail("no answer to '%s'", req);
 }
 
-TestSuite(shm, .timeout = 10);
+TestSuite(shm, .timeout = 120);
 
 Test(shm, sparse_config_map_shows_file_bytes_then_unmap, .init = setup_started, .fini = teardown)
 {

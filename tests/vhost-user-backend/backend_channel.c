@@ -20,7 +20,7 @@ static void init_sparse(void)
     vt_connect();
 }
 
-TestSuite(backend_channel, .init = init_sparse, .fini = vt_fini, .timeout = 10);
+TestSuite(backend_channel, .init = init_sparse, .fini = vt_fini, .timeout = 120);
 
 /* ---- the front-end side of the back-end channel ---- */
 struct fe_side {
@@ -311,7 +311,7 @@ Test(backend_channel, get_shmem_config_with_shmem_declined_gets_a_zeroed_reply_a
 }
 
 static void init_noshm(void) { vt_setup(&(struct vt_opts){.ops = &tdev_ops}); }
-TestSuite(backend_channel_noshm, .init = init_noshm, .fini = vt_fini, .timeout = 10);
+TestSuite(backend_channel_noshm, .init = init_noshm, .fini = vt_fini, .timeout = 120);
 
 Test(backend_channel_noshm, device_without_shmem_gets_a_zeroed_reply)
 {
@@ -333,7 +333,7 @@ static void init_badshm(void)
     vt.dev.shmem.mem_size[5] = 100; /* not a page multiple, and nregions does not count it */
     vt_connect();
 }
-TestSuite(backend_channel_badshm, .init = init_badshm, .fini = vt_fini, .timeout = 10);
+TestSuite(backend_channel_badshm, .init = init_badshm, .fini = vt_fini, .timeout = 120);
 
 Test(backend_channel_badshm, invalid_device_config_is_replaced_by_a_zeroed_one)
 {

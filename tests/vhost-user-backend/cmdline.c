@@ -9,7 +9,7 @@
 
 #include "cvmm/vub.h"
 
-TestSuite(cmdline, .timeout = 10);
+TestSuite(cmdline, .timeout = 120);
 
 static int blk_file_seen;
 static const char *blk_file;

@@ -11,7 +11,7 @@
 
 #include "cvmm/vub.h"
 
-TestSuite(cmdline_edge_cases, .timeout = 10);
+TestSuite(cmdline_edge_cases, .timeout = 120);
 
 static int flag_parses;
 static int parse_flag(void *opaque, const char *arg)

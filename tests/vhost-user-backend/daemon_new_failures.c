@@ -122,7 +122,7 @@ static void start(void)
         cr_skip_test("sanitizer builds own malloc()");
     fds_at_start = cvmm_test_count_fds();
 }
-TestSuite(daemon_new_failures, .init = start, .timeout = 20);
+TestSuite(daemon_new_failures, .init = start, .timeout = 120);
 
 /* One vub_daemon_new() with the first @allocs allocations and the first @threads thread starts allowed. */
 static int attempt(int allocs, int threads, vub_daemon **d)

@@ -10,7 +10,7 @@
 #include "vub_test.h"
 
 static void init_none(void) { vt_setup(&(struct vt_opts){.no_frontend = true}); }
-TestSuite(daemon_setup, .init = init_none, .fini = vt_fini, .timeout = 10);
+TestSuite(daemon_setup, .init = init_none, .fini = vt_fini, .timeout = 120);
 
 static vub_device_info info2 = {.name = "d2", .num_queues = 2};
 

@@ -103,7 +103,7 @@ static void fini_watch(void)
     close(wd.rd);
     close(wd.wr);
 }
-TestSuite(device_fd_watch, .init = init_watch, .fini = fini_watch, .timeout = 10);
+TestSuite(device_fd_watch, .init = init_watch, .fini = fini_watch, .timeout = 120);
 
 /* Wait (3 s at most) until the device's watch has been called @n times. */
 static void wait_calls(unsigned n)

@@ -39,7 +39,7 @@ static const vub_device_ops ops_partial = {
 };
 
 static void init_partial(void) { vt_setup(&(struct vt_opts){.ops = &ops_partial}); }
-TestSuite(device_ops_contract, .init = init_partial, .fini = vt_fini, .timeout = 10);
+TestSuite(device_ops_contract, .init = init_partial, .fini = vt_fini, .timeout = 120);
 
 /* The protocol features of @proto the device offers; no SET_FEATURES (features_acked always fails here). */
 static void negotiate_protocol(uint64_t proto)

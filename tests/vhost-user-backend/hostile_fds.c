@@ -22,7 +22,7 @@
 #define WAIT_MS 8000
 
 static void init_fds(void) { vt_setup(&(struct vt_opts){.extra_proto = PB(INFLIGHT_SHMFD) | PB(SHARED_OBJECT)}); }
-TestSuite(hostile_fds, .init = init_fds, .fini = vt_fini, .timeout = 30);
+TestSuite(hostile_fds, .init = init_fds, .fini = vt_fini, .timeout = 120);
 
 /* ---- counting the relay's poll() wakeups (a spinning relay wakes millions of times a second) ---- */
 

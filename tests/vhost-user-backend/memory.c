@@ -5,7 +5,7 @@
 
 #include "vub_test.h"
 
-TestSuite(memory, .init = vt_init, .fini = vt_fini, .timeout = 10);
+TestSuite(memory, .init = vt_init, .fini = vt_fini, .timeout = 120);
 
 static void ready(struct vt_ring *r)
 {

@@ -12,7 +12,7 @@ static void init_all(void)
 {
     vt_setup(&(struct vt_opts){.extra_proto = PB(INFLIGHT_SHMFD) | PB(INBAND_NOTIFICATIONS)});
 }
-TestSuite(migration, .init = init_all, .fini = vt_fini, .timeout = 10);
+TestSuite(migration, .init = init_all, .fini = vt_fini, .timeout = 120);
 
 Test(migration, device_state_is_saved_into_the_front_ends_pipe)
 {
@@ -197,7 +197,7 @@ static void init_inflight(void)
 {
     vt_setup(&(struct vt_opts){.ops = &tdev_ops_inflight, .extra_proto = PB(INFLIGHT_SHMFD)});
 }
-TestSuite(migration_inflight, .init = init_inflight, .fini = vt_fini, .timeout = 10);
+TestSuite(migration_inflight, .init = init_inflight, .fini = vt_fini, .timeout = 120);
 
 Test(migration_inflight, queues_see_their_region_of_the_inflight_buffer)
 {

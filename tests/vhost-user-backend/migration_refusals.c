@@ -10,7 +10,7 @@
 #define PB(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
 
 static void init_all(void) { vt_setup(&(struct vt_opts){.extra_proto = PB(INFLIGHT_SHMFD)}); }
-TestSuite(migration_refusals, .init = init_all, .fini = vt_fini, .timeout = 10);
+TestSuite(migration_refusals, .init = init_all, .fini = vt_fini, .timeout = 120);
 
 /* A valid inflight buffer for 2 queues of 64 entries, from the back-end itself. */
 static int inflight(vhu_inflight *inf)

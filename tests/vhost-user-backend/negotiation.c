@@ -4,7 +4,7 @@
 
 #include "vub_test.h"
 
-TestSuite(negotiation, .init = vt_init, .fini = vt_fini, .timeout = 10);
+TestSuite(negotiation, .init = vt_init, .fini = vt_fini, .timeout = 120);
 
 #define PB(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
 
@@ -174,7 +174,7 @@ Test(negotiation, set_config_writes_and_the_device_may_refuse)
     cr_assert_eq(out[0], 0x10);
 }
 
-TestSuite(negotiation_min, .init = vt_init_min, .fini = vt_fini, .timeout = 10);
+TestSuite(negotiation_min, .init = vt_init_min, .fini = vt_fini, .timeout = 120);
 
 Test(negotiation_min, device_without_config_ops_offers_no_config_and_refuses_it)
 {
@@ -235,7 +235,7 @@ static void init_off(void)
     vt.info.protocol_features_off = PB(CONFIGURE_MEM_SLOTS) | PB(STATUS);
     vt_connect();
 }
-TestSuite(negotiation_off, .init = init_off, .fini = vt_fini, .timeout = 10);
+TestSuite(negotiation_off, .init = init_off, .fini = vt_fini, .timeout = 120);
 
 Test(negotiation_off, a_device_can_withhold_library_protocol_features)
 {

@@ -12,7 +12,7 @@
 
 static void init(void) { vt_setup(&(struct vt_opts){.peer_timeout_ms = PEER_TIMEOUT_MS}); }
 
-TestSuite(peer_deadlines, .init = init, .fini = vt_fini, .timeout = 20);
+TestSuite(peer_deadlines, .init = init, .fini = vt_fini, .timeout = 120);
 
 static int fe_config_change(void *ctx)
 {

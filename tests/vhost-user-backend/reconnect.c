@@ -14,7 +14,7 @@
 
 static void init(void) { vt_setup(&(struct vt_opts){.no_frontend = true}); }
 
-TestSuite(reconnect, .init = init, .fini = vt_fini, .timeout = 20);
+TestSuite(reconnect, .init = init, .fini = vt_fini, .timeout = 120);
 
 static uint64_t raw_get_u64(int fd, uint32_t req)
 {

@@ -11,7 +11,7 @@
 #include "vub_test.h"
 #include "raw_peer.h"
 
-TestSuite(robustness, .init = vt_init, .fini = vt_fini, .timeout = 10);
+TestSuite(robustness, .init = vt_init, .fini = vt_fini, .timeout = 120);
 
 /* A raw front-end that negotiated REPLY_ACK. */
 static int raw_negotiated(void)
@@ -229,7 +229,7 @@ Test(robustness, flood_of_kicks_and_messages_with_a_failing_device)
 /* ---- other ways to get a front-end ---- */
 
 static void init_none(void) { vt_setup(&(struct vt_opts){.no_frontend = true}); }
-TestSuite(robustness_modes, .init = init_none, .fini = vt_fini, .timeout = 10);
+TestSuite(robustness_modes, .init = init_none, .fini = vt_fini, .timeout = 120);
 
 static void *run_thread(void *arg)
 {

@@ -73,7 +73,7 @@ static void init_state(void)
     vt_init();
     vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
 }
-TestSuite(state_transfer_failures, .init = init_state, .fini = vt_fini, .timeout = 10);
+TestSuite(state_transfer_failures, .init = init_state, .fini = vt_fini, .timeout = 120);
 
 /* A SAVE whose setup fails with @what: refused, logged with @err, and the front-end's fd closed. */
 static void save_fails(enum fail_what what, const char *err)

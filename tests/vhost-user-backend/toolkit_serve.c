@@ -45,7 +45,7 @@ static void tk_init(void)
     vt_setup(&(struct vt_opts){.ops = &tk_ops});
 }
 
-TestSuite(toolkit_serve, .init = tk_init, .fini = vt_fini, .timeout = 30);
+TestSuite(toolkit_serve, .init = tk_init, .fini = vt_fini, .timeout = 120);
 
 static void ready(struct vt_ring *r, enum vq_layout layout, bool event_idx)
 {

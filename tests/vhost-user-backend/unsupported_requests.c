@@ -6,7 +6,7 @@
 
 #include "vub_test.h"
 
-TestSuite(unsupported_requests, .init = vt_init, .fini = vt_fini, .timeout = 10);
+TestSuite(unsupported_requests, .init = vt_init, .fini = vt_fini, .timeout = 120);
 
 static void still_serving(void)
 {

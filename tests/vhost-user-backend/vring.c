@@ -5,7 +5,7 @@
 
 #include "vub_test.h"
 
-TestSuite(vring, .init = vt_init, .fini = vt_fini, .timeout = 10);
+TestSuite(vring, .init = vt_init, .fini = vt_fini, .timeout = 120);
 
 static void ready(struct vt_ring *r, enum vq_layout layout, bool event_idx)
 {
@@ -251,7 +251,7 @@ Test(vring, kick_after_base_then_shrinking_num_is_refused)
     vt_ring_free(&r);
 }
 
-TestSuite(vring_workers, .init = vt_init_workers, .fini = vt_fini, .timeout = 10);
+TestSuite(vring_workers, .init = vt_init_workers, .fini = vt_fini, .timeout = 120);
 
 Test(vring_workers, queues_on_two_workers_run_concurrently)
 {
@@ -298,7 +298,7 @@ static const vub_device_ops tdev_ops_timer = {
     .queue_kicked = tdev_kicked, .queue_started = timer_started, .queue_stopped = timer_stopped};
 static void init_timer(void) { vt_setup(&(struct vt_opts){.ops = &tdev_ops_timer}); }
 
-TestSuite(vring_timer, .init = init_timer, .fini = vt_fini, .timeout = 10);
+TestSuite(vring_timer, .init = init_timer, .fini = vt_fini, .timeout = 120);
 
 Test(vring_timer, a_device_timer_on_the_worker_loop_processes_the_ring)
 {

@@ -38,7 +38,7 @@ static void teardown(void)
     cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
-TestSuite(backend, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(backend, .init = setup, .fini = teardown, .timeout = 120);
 
 static void peer_send(vhu_msg *m) { cr_assert_eq(vhu_conn_send(peer, m), 0); }
 

@@ -31,7 +31,7 @@ static void teardown(void)
     cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
-TestSuite(conn, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(conn, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Raw sendmsg of @len bytes with @nfds fds. */
 static ssize_t raw_send(int fd, const void *buf, size_t len, const int *fds, int nfds)

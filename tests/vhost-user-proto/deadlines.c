@@ -26,7 +26,7 @@ static void teardown(void)
     cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
-TestSuite(deadlines, .init = setup, .fini = teardown, .timeout = 20);
+TestSuite(deadlines, .init = setup, .fini = teardown, .timeout = 120);
 
 struct sender {
     int (*send)(void *obj);

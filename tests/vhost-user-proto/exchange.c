@@ -12,7 +12,7 @@ static const struct cvmm_log logger = CAP_LOG_INIT(&cap);
 static void setup(void) { fds_at_start = cvmm_test_count_fds(); }
 static void teardown(void) { cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked"); }
 
-TestSuite(exchange, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(exchange, .init = setup, .fini = teardown, .timeout = 120);
 
 #define RUN(scenario)                                                                                         \
     do {                                                                                                      \

@@ -36,7 +36,7 @@ static void teardown(void)
     cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
-TestSuite(frontend, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(frontend, .init = setup, .fini = teardown, .timeout = 120);
 
 static void queue_reply(vhu_msg *r) { cr_assert_eq(vhu_conn_send(be, r), 0); }
 static void queue_u64(uint32_t id, uint64_t v, int fd)

@@ -30,7 +30,7 @@ static void teardown(void)
     cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
-TestSuite(fuzz, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(fuzz, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ctest runs Criterion with --full-stats, which reports every passing assertion to the runner: in loops
  * of tens of thousands of iterations only failures may be reported. */

@@ -21,7 +21,7 @@ static void teardown(void)
     cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "fd leaked");
 }
 
-TestSuite(msg, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(msg, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(msg, ids_and_bits_follow_the_spec)
 {

@@ -19,7 +19,7 @@ static void setup(void)
 }
 static void teardown(void) { close(memfd); }
 
-TestSuite(validate, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(validate, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Assert @rc == @err and that exactly one new line was logged, naming @name. */
 #define REJECTS(call, err, name)                                                                              \

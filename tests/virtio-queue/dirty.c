@@ -34,7 +34,7 @@ static void fini(void)
     fx_teardown();
 }
 
-TestSuite(dirty, .fini = fini, .timeout = 10);
+TestSuite(dirty, .fini = fini, .timeout = 120);
 
 static bool dirty(uint64_t gpa) { uint64_t p = gpa / 4096; return (bm[p / 8] >> (p % 8)) & 1; }
 static void clear(void) { memset(bm, 0, LOG_BYTES); }

@@ -65,7 +65,7 @@ static void teardown(void)
     lfd = -1;
 }
 
-TestSuite(vq_memory_fault, .fini = teardown, .timeout = 10);
+TestSuite(vq_memory_fault, .fini = teardown, .timeout = 120);
 
 Test(vq_memory_fault, a_shrunk_region_breaks_the_queue_and_names_it)
 {

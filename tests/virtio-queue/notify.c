@@ -7,7 +7,7 @@
 
 #include "vq_fixture.h"
 
-TestSuite(notify, .fini = fx_teardown, .timeout = 10);
+TestSuite(notify, .fini = fx_teardown, .timeout = 120);
 
 static void cycle(unsigned n)
 {

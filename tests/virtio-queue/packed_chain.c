@@ -2,7 +2,7 @@
 /* packed_chain.c - popping and walking packed-ring lists, wrap counters, and malformed lists. */
 #include "vq_fixture.h"
 
-TestSuite(packed_chain, .init = fx_packed, .fini = fx_teardown, .timeout = 10);
+TestSuite(packed_chain, .init = fx_packed, .fini = fx_teardown, .timeout = 120);
 
 #define NEXT VQ_DESC_F_NEXT
 #define WR VQ_DESC_F_WRITE

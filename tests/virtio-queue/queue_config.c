@@ -2,7 +2,7 @@
 /* queue_config.c - queue creation, size and address rules, maps, start/stop, reset, vring base. */
 #include "vq_fixture.h"
 
-TestSuite(queue_config, .timeout = 10);
+TestSuite(queue_config, .timeout = 120);
 
 static vq_queue *new_queue(enum vq_layout layout, uint32_t max)
 {

@@ -4,7 +4,7 @@
  * values, and a broken queue stays broken. */
 #include "vq_fixture.h"
 
-TestSuite(random_rings, .fini = fx_teardown, .timeout = 10);
+TestSuite(random_rings, .fini = fx_teardown, .timeout = 120);
 
 static uint64_t rng;
 static unsigned n_popped, n_walked, n_broken; /* the garbage must reach every outcome */

@@ -20,7 +20,7 @@
             cr_assert_fail(__VA_ARGS__);                                                                     \
     } while (0)
 
-TestSuite(ring_order, .init = gm_setup, .fini = gm_teardown, .timeout = 30);
+TestSuite(ring_order, .init = gm_setup, .fini = gm_teardown, .timeout = 120);
 
 static uint64_t rng_state;
 static unsigned n_starts, n_runs, n_pops, n_used; /* how much each run exercised */

@@ -4,7 +4,7 @@
  * one row per invariant a front-end can break through ordering, and every order of a valid configuration. */
 #include "guarded.h"
 
-TestSuite(ring_start, .init = gm_setup, .fini = gm_teardown, .timeout = 10);
+TestSuite(ring_start, .init = gm_setup, .fini = gm_teardown, .timeout = 120);
 
 /* The queue refused to start: @rc is what vq_queue_set_ready() said, one line naming the invariant was
  * logged, and nothing runs. */

@@ -5,7 +5,7 @@
 #include "guarded.h"
 #include "internal.h"
 
-TestSuite(ring_start_internal, .init = gm_setup, .fini = gm_teardown, .timeout = 10);
+TestSuite(ring_start_internal, .init = gm_setup, .fini = gm_teardown, .timeout = 120);
 
 /* A queue of 64 entries (max 128) that would start: areas in region A, the map set. */
 static vq_queue *configured(enum vq_layout layout)

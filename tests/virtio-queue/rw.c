@@ -2,7 +2,7 @@
 /* rw.c - Reader and Writer cursors: boundaries, objects across descriptors, split, iovec, errors. */
 #include "vq_fixture.h"
 
-TestSuite(rw, .fini = fx_teardown, .timeout = 10);
+TestSuite(rw, .fini = fx_teardown, .timeout = 120);
 
 static uint8_t pattern(uint64_t gpa) { return (uint8_t)(gpa * 7 + (gpa >> 8)); }
 

@@ -5,7 +5,7 @@
  * split_chain and packed_chain suites: fx_pop_walk() takes one before each walk.) */
 #include "vq_fixture.h"
 
-TestSuite(snapshot, .fini = fx_teardown, .timeout = 10);
+TestSuite(snapshot, .fini = fx_teardown, .timeout = 120);
 
 static vq_desc_info ents[VQ_SNAPSHOT_BUF_DESCS + 8];
 

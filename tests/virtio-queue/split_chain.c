@@ -2,7 +2,7 @@
 /* split_chain.c - popping and walking split-ring chains, and every malformed chain the walker refuses. */
 #include "vq_fixture.h"
 
-TestSuite(split_chain, .init = fx_split, .fini = fx_teardown, .timeout = 10);
+TestSuite(split_chain, .init = fx_split, .fini = fx_teardown, .timeout = 120);
 
 #define NEXT VQ_DESC_F_NEXT
 #define WR VQ_DESC_F_WRITE

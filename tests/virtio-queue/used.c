@@ -2,7 +2,7 @@
 /* used.c - returning chains: add_used, batches, out-of-order completion, 16-bit index wrap. */
 #include "vq_fixture.h"
 
-TestSuite(used, .fini = fx_teardown, .timeout = 10);
+TestSuite(used, .fini = fx_teardown, .timeout = 120);
 
 static uint16_t used_idx(void)
 {

@@ -29,7 +29,7 @@ static void free_map(void)
     no_fd_leaked();
 }
 
-TestSuite(vmem_access, .init = three_regions, .fini = free_map, .timeout = 10);
+TestSuite(vmem_access, .init = three_regions, .fini = free_map, .timeout = 120);
 
 Test(vmem_access, write_then_read_in_one_region)
 {

@@ -2,7 +2,7 @@
 /* tests/vm-memory/atomic.c - the inline atomics on cached host pointers (cvmm/vmem/atomic.h). */
 #include "helpers.h"
 
-TestSuite(vmem_atomic, .init = fd_mark, .fini = no_fd_leaked, .timeout = 10);
+TestSuite(vmem_atomic, .init = fd_mark, .fini = no_fd_leaked, .timeout = 120);
 
 static _Alignas(8) uint8_t mem[16];
 

@@ -22,7 +22,7 @@ static void teardown(void)
     no_fd_leaked();
 }
 
-TestSuite(vmem_guest, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(vmem_guest, .init = setup, .fini = teardown, .timeout = 120);
 
 static void sleep_ms(long ms)
 {

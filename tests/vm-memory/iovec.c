@@ -24,7 +24,7 @@ static void teardown(void)
     no_fd_leaked();
 }
 
-TestSuite(vmem_iovec, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(vmem_iovec, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(vmem_iovec, one_region_gives_one_iovec)
 {

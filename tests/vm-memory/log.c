@@ -38,7 +38,7 @@ static void teardown(void)
     no_fd_leaked();
 }
 
-TestSuite(vmem_log, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(vmem_log, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Exactly the pages in [first, last] are set. */
 static void expect_pages(uint64_t first, uint64_t last)

@@ -33,7 +33,7 @@ static void free_map(void)
     no_fd_leaked();
 }
 
-TestSuite(vmem_map, .init = two_regions, .fini = free_map, .timeout = 10);
+TestSuite(vmem_map, .init = two_regions, .fini = free_map, .timeout = 120);
 
 Test(vmem_map, regions_are_sorted_by_gpa)
 {

@@ -40,7 +40,7 @@ static void stop(void)
     no_fd_leaked();
 }
 
-TestSuite(vmem_nomem, .init = start, .fini = stop, .timeout = 10);
+TestSuite(vmem_nomem, .init = start, .fini = stop, .timeout = 120);
 
 Test(vmem_nomem, regions)
 {

@@ -7,7 +7,7 @@
 
 static void start(void) { fd_mark(); }
 
-TestSuite(vmem_region, .init = start, .fini = no_fd_leaked, .timeout = 10);
+TestSuite(vmem_region, .init = start, .fini = no_fd_leaked, .timeout = 120);
 
 Test(vmem_region, memfd_region_accessors)
 {

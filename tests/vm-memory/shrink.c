@@ -10,7 +10,7 @@
 
 static void start(void) { fd_mark(); }
 
-TestSuite(vmem_shrink, .init = start, .fini = no_fd_leaked, .timeout = 30);
+TestSuite(vmem_shrink, .init = start, .fini = no_fd_leaked, .timeout = 120);
 
 #define PAGE 4096u
 

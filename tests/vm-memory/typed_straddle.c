@@ -31,7 +31,7 @@ static void free_map(void)
     no_fd_leaked();
 }
 
-TestSuite(typed_straddle, .init = two_odd_regions, .fini = free_map, .timeout = 10);
+TestSuite(typed_straddle, .init = two_odd_regions, .fini = free_map, .timeout = 120);
 
 static void untouched(void)
 {
