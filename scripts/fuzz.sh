@@ -32,7 +32,8 @@ build() {
   fi
   echo "=== fuzz: configure + build (build/fuzz)"
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz -j "${FUZZ_JOBS:-$(nproc)}" >/dev/null
+  # Only the targets (and the libraries they link), not the device programs.
+  cmake --build --preset fuzz -j "${FUZZ_JOBS:-$(nproc)}" --target "${targets_all[@]/#/fuzz-}" >/dev/null
 }
 
 present() { # the targets that were built (a component may be absent)
