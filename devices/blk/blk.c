@@ -206,7 +206,7 @@ static int blk_do_read(blk_disk *d, vq_queue *vq, vq_writer *w, uint64_t off, ui
             continue;
         if (r <= 0) {
             cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: read at %llu: %s", vq_queue_index(vq),
-                      (unsigned long long)(off + pos), r < 0 ? strerror(errno) : "end of file");
+                      (unsigned long long)off + pos, r < 0 ? strerror(errno) : "end of file");
             return BLK_S_IOERR;
         }
         int wrc = vq_writer_write(w, buf, (size_t)r);
@@ -241,7 +241,7 @@ static int blk_do_write(blk_disk *d, vq_queue *vq, vq_reader *r, uint64_t off, u
                 continue;
             if (w <= 0) {
                 cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: write at %llu: %s", vq_queue_index(vq),
-                          (unsigned long long)(off + pos + k), w < 0 ? strerror(errno) : "no progress");
+                          (unsigned long long)off + pos + k, w < 0 ? strerror(errno) : "no progress");
                 return BLK_S_IOERR;
             }
             k += (size_t)w;
