@@ -89,6 +89,7 @@ static int rng_process(vq_queue *q)
 struct made {
     uint16_t head;
     uint64_t writable;
+    bool overlap; /* a buffer lies on the rings or tables: the header or the device's writes change them */
 };
 
 static uint64_t buf_gpa(fin *in, unsigned i)
@@ -140,9 +141,12 @@ static bool add_chain(fin *in, vq_mock *mk, unsigned i, bool blk, struct made *o
         }
     }
     uint64_t w = 0;
-    for (unsigned k = 0; k < n; k++)
+    out->overlap = false;
+    for (unsigned k = 0; k < n; k++) {
         if (b[k].write)
             w += b[k].len;
+        out->overlap |= b[k].len && (b[k].gpa < DATA || b[k].gpa + b[k].len < b[k].gpa);
+    }
     int rc;
     if (fin_u8(in) & 1)
         rc = vq_mock_add_indirect(mk, 0x8000 + 0x100 * i, b, n, &out->head);
@@ -173,9 +177,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct made made[CHAINS_MAX];
     unsigned nmade = 0, chains = 1 + fin_u8(&in) % CHAINS_MAX;
-    bool raw = false; /* a descriptor was rewritten: ids and lengths are the driver's own doing */
+    bool raw = false; /* ring memory was rewritten: ids and lengths are the driver's own doing */
     for (unsigned i = 0; i < chains && !fin_empty(&in); i++) {
         if (add_chain(&in, mk, i, blk, &made[nmade])) {
+            raw |= made[nmade].overlap; /* what lands on the ring is the guest's own doing */
             nmade++;
         }
         if (fin_u8(&in) == 0xff) { /* the driver rewrites a descriptor after making it available */
