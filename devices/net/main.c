@@ -102,6 +102,7 @@ static int net_setup(void *ctx, vub_program_env *env)
         return rc;
     }
     env->info = net_dev_info(m->dev);
+    env->ctx = m->dev; /* the ops' context is the device */
     return 0;
 }
 

@@ -129,6 +129,7 @@ static int shm_setup(void *ctx, vub_program_env *env)
         sm->cl[i].m = sm;
     }
     env->info = &sm->dev.info;
+    env->ctx = &sm->dev; /* the ops' context is the device */
     return 0;
 }
 

@@ -147,6 +147,7 @@ static int tp_setup(void *ctx, vub_program_env *env)
     cr_assert_not_null(env->log);
     cr_assert_not_null(env->cmdline);
     cr_assert_eq(env->info, &tp_info);
+    cr_assert_eq(env->ctx, &tp, "the ops' context starts as vub_program.ctx");
     tp.setup_calls++;
     tp.setup_workers = env->nworkers;
     return tp.setup_rc;

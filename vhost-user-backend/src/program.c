@@ -246,7 +246,7 @@ static int serve(const vub_program *p, const vub_program_env *env)
     vub_daemon_config dc = {
         .ops = p->ops,
         .info = env->info,
-        .ctx = p->ctx,
+        .ctx = env->ctx,
         .nworkers = env->nworkers,
         .log = env->log,
         .serve_once = cl->serve_once,
@@ -320,7 +320,7 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
     (void)sigaction(SIGPIPE, &ign, NULL);
     struct cvmm_log log = {.fn = vub_program_log_stderr, .opaque = (void *)p->name, .level = cl.log_level};
     vub_program_env env = {.log = &log, .cmdline = &cl, .info = p->info,
-                           .nworkers = cl.workers ? cl.workers : p->workers};
+                           .nworkers = cl.workers ? cl.workers : p->workers, .ctx = p->ctx};
     if (p->setup && p->setup(p->ctx, &env) < 0)
         goto out;
     if (!env.info)

@@ -62,6 +62,8 @@ typedef struct vub_program_env {
                                     elsewhere, e.g. at one that depends on the options */
     unsigned nworkers;           /* worker threads: --workers if given, else vub_program.workers; setup()
                                     may change it (0: as vub_daemon_new()) */
+    void *ctx;                   /* the device ops' context: vub_program.ctx; setup() may point it at a
+                                    device it made (setup/started/stopped/teardown keep vub_program.ctx) */
 } vub_program_env;
 
 /** vub_program - a device program (transparent; borrowed by vub_program_main()). */
