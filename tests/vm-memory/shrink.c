@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "cvmm_test_exit.h"
 #include "fault_stress.h"
 #include "helpers.h"
 
@@ -191,7 +192,7 @@ static int in_child(void (*fn)(void))
     pid_t pid = fork();
     if (pid == 0) {
         fn();
-        _exit(0);
+        cvmm_test_exit(0);
     }
     cr_assert_gt(pid, 0);
     int st;
@@ -199,7 +200,7 @@ static int in_child(void (*fn)(void))
     return st;
 }
 
-static void user_bus_handler(int sig) { _exit(sig == SIGBUS ? 42 : 43); }
+static void user_bus_handler(int sig) { cvmm_test_exit(sig == SIGBUS ? 42 : 43); }
 
 /* In a child: a guarded region (the guard is installed), and a truncated mapping of the same file outside
  * guest memory; touch the latter. */
@@ -209,12 +210,12 @@ static void fault_outside_guest_memory(void)
     vmem_region *r;
     vmem_region_desc d = {.gpa = 0, .size = 4 * PAGE};
     if (fd < 0 || ftruncate(fd, 4 * PAGE) < 0 || vmem_region_new_fd(&d, dup(fd), NULL, &r) < 0)
-        _exit(1);
+        cvmm_test_exit(1);
     uint8_t *other = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0); /* not guest memory */
     if (other == MAP_FAILED || ftruncate(fd, 0) < 0)
-        _exit(1);
+        cvmm_test_exit(1);
     ((volatile uint8_t *)other)[2 * PAGE] = 1; /* SIGBUS, not ours */
-    _exit(2);
+    cvmm_test_exit(2);
 }
 
 /* The program's own handler was there first; a SIGBUS outside guest memory must still reach it. */
@@ -250,9 +251,9 @@ static void sent_child(void)
     vmem_region *r;
     vmem_region_desc d = {.gpa = 0, .size = 4 * PAGE};
     if (fd < 0 || ftruncate(fd, 4 * PAGE) < 0 || vmem_region_new_fd(&d, fd, NULL, &r) < 0)
-        _exit(1);
+        cvmm_test_exit(1);
     raise(SIGBUS);
-    _exit(2);
+    cvmm_test_exit(2);
 }
 
 Test(vmem_shrink, a_sent_sigbus_still_kills)
@@ -270,7 +271,7 @@ static void probe_child(void)
     signal(SIGSEGV, SIG_DFL); /* die of it, whatever the sanitizers installed */
     volatile uint8_t *h = vmem_region_hva(guard_probe_region);
     (void)h[guard_probe_offset];
-    _exit(0);
+    cvmm_test_exit(0);
 }
 
 static void expect_fault_at(vmem_region *r, long off)
