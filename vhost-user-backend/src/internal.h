@@ -233,6 +233,13 @@ int vub__h_check_device_state(vub_daemon *d, vhu_msg *m);
  * or EPIPE) or leave it running.  Return: the op's result; -EPROTO no transfer; -ETIMEDOUT (cut off, or
  * still running). */
 int vub__xfer_join(vub_daemon *d, int timeout_ms, bool cancel);
+/* vub__xfer_busy() - whether the device's state op is still running (no ring may start: device.h promises
+ * state_save/state_load a suspended device).  Threads: control. */
+bool vub__xfer_busy(vub_daemon *d);
+/* vub__xfer_cut() - end a transfer before a reset: wait up to 1 s, then cut it off.  Threads: control. */
+void vub__xfer_cut(vub_daemon *d);
+/* vub__first_started_ring() - the lowest index of a started ring, or -1 when all are stopped (rings.c). */
+int vub__first_started_ring(vub_daemon *d);
 
 /* ---- device.c: one wrapper per op, defaults and result checks in one place ---- */
 int vub__dev_features_acked(vub_daemon *d, uint64_t features);

@@ -265,6 +265,22 @@ int vub__xfer_join(vub_daemon *d, int timeout_ms, bool cancel)
     return done ? c->xfer_rc : -ETIMEDOUT;
 }
 
+bool vub__xfer_busy(vub_daemon *d)
+{
+    struct vub__ctl *c = d->ctl;
+    if (!c->xfer_running)
+        return false;
+    if (!c->xfer_joined)
+        c->xfer_joined = pthread_tryjoin_np(c->xfer, NULL) == 0;
+    return !c->xfer_joined;
+}
+
+void vub__xfer_cut(vub_daemon *d)
+{
+    if (d->ctl->xfer_running)
+        (void)vub__xfer_join(d, XFER_CANCEL_MS, true);
+}
+
 int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m)
 {
     struct vub__ctl *c = d->ctl;
@@ -274,6 +290,14 @@ int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m)
         (void)vub__xfer_join(d, XFER_CANCEL_MS, true); /* a previous transfer the front-end never checked */
     if (ts->phase != VHU_TRANSFER_STATE_PHASE_STOPPED || ts->direction > VHU_TRANSFER_STATE_DIRECTION_LOAD) {
         rc = -EINVAL;
+        goto out;
+    }
+    /* The only phase is "device suspended" (spec): state_save/state_load are promised that no queue runs. */
+    int started = vub__first_started_ring(d);
+    if (started >= 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_DEVICE_STATE_FD while ring %d is started: the device is not "
+                  "suspended", d->name, started);
+        rc = -EBUSY;
         goto out;
     }
     c->xfer_dir = ts->direction == VHU_TRANSFER_STATE_DIRECTION_SAVE ? VUB_STATE_SAVE : VUB_STATE_LOAD;

@@ -162,8 +162,30 @@ static void w_kick(vub__worker *w, void *arg)
     rc->rc = vub__queue_start(q);
 }
 
+static void w_first_started(vub__worker *w, void *arg)
+{
+    int *first = arg;
+    for (unsigned i = 0; i < w->nqueues; i++)
+        if (w->queues[i]->started && (*first < 0 || w->queues[i]->index < (unsigned)*first))
+            *first = (int)w->queues[i]->index;
+}
+
+int vub__first_started_ring(vub_daemon *d)
+{
+    int first = -1;
+    for (unsigned i = 0; i < d->nworkers; i++)
+        vub__worker_call(&d->workers[i], w_first_started, &first);
+    return first;
+}
+
 static int start_ring(vub_daemon *d, vub_queue *q, int owned_fd)
 {
+    if (vub__xfer_busy(d)) { /* state_save/state_load run on a suspended device (device.h) */
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: vq%u: not started: a device state transfer is running", d->name,
+                  q->index);
+        cvmm_close(&owned_fd);
+        return -EBUSY;
+    }
     if (q->addr_set && !q->addr_applied) {
         int rc = apply_addrs(d, q);
         if (rc < 0) {
@@ -274,6 +296,7 @@ static void w_reset(vub__worker *w, void *arg)
 
 void vub__ctl_reset(vub_daemon *d)
 {
+    vub__xfer_cut(d); /* the device's state op must not run beside its reset op */
     for (unsigned i = 0; i < d->nworkers; i++)
         vub__worker_call(&d->workers[i], w_reset, NULL);
     for (unsigned i = 0; i < d->nqueues; i++) {

@@ -123,7 +123,9 @@ typedef struct vub_device_ops {
      *  makes it non-blocking (a socket with a large SO_RCVLOWAT is read as its bytes come), and POLLERR
      *  or POLLNVAL on it ends the transfer as a cut does, so the 1 s bound always holds.  Both NULL:
      *  F_DEVICE_STATE not offered; one NULL: that direction gets -ENOTSUP.  Threads: a transfer thread of the library (the
-     *  device is suspended: no queue runs). */
+     *  device is suspended: no queue runs, whatever the front-end sends: SET_DEVICE_STATE_FD is refused while a
+     *  ring is started, no ring starts while the op runs, and RESET_DEVICE or a disconnect cuts the transfer
+     *  off before the reset op runs). */
     int (*state_save)(void *ctx, int fd);
     /** state_load() - the LOAD direction of the transfer described at state_save(). */
     int (*state_load)(void *ctx, int fd);
