@@ -375,7 +375,7 @@ void dh_add_chain(dh *h, fin *in, unsigned i)
     unsigned n = 1 + fin_u8(in) % 4;
     for (unsigned k = 0; k < n; k++) {
         uint8_t how = fin_u8(in);
-        b[k] = (vq_mock_buf){.gpa = how & 0x80 ? fin_u64(in) : 0x80000 + 0x1000 * (how & 0x3f),
+        b[k] = (vq_mock_buf){.gpa = how & 0x80 ? fin_u64(in) : 0x80000u + 0x1000u * (how & 0x3fu),
                              .len = fin_u16(in) % 0x2000, .write = how & 0x40};
         if (!b[k].write) { /* what the device reads: the first bytes from the input */
             uint8_t buf[64];
