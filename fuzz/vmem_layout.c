@@ -292,6 +292,10 @@ static void op(fin *in, vmem_map **mapp)
         struct mreg *m = &regs[fin_u8(in) % nregs];
         vmem_map *nm = NULL;
         rc = vmem_map_without_region(map, m->gpa, m->size, 0, &nm);
+        /* The map matches gpa and size: a live region of the same place is the one removed. */
+        for (unsigned k = 0; k < nregs && !m->live; k++)
+            if (regs[k].live && regs[k].gpa == m->gpa && regs[k].size == m->size)
+                m = &regs[k];
         if (!m->live) {
             CHECK(rc == -ENOENT);
             break;
