@@ -36,4 +36,6 @@ for mode in package pkg-config; do
     bash "$src/tests/consumers/consume.sh" "$mode" vhost-user-backend "$src" "$work/app-$mode" "$root" "" ||
         fail "a program built against cvmm-dev ($mode)"
 done
+bash "$src/tests/consumers/consume.sh" quickstart - "$src" "$work/quickstart" "$root" "" ||
+    fail "the README's quick-start device built against cvmm-dev"
 echo "packaging: PASS"
