@@ -32,7 +32,7 @@ enum vub_quirk_id {
 
 /** vub_quirk - one workaround (transparent, constant). */
 typedef struct vub_quirk {
-    enum vub_quirk_id id;
+    enum vub_quirk_id id;  /* VUB_QUIRK_* */
     const char *name;      /* the id's spelling: "VUB_QUIRK_QEMU72_RNG_MEM_SLOTS" */
     const char *peer;      /* the peer and its version: "QEMU 7.2 vhost-user-rng" */
     const char *behaviour; /* what that peer does that the spec does not say */
