@@ -8,6 +8,9 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   libcriterion-dev libev-dev libjansson-dev \
   binutils gcovr cppcheck clang-tidy python3 >/dev/null
+# The API reference (the docs target, docs/) and the Debian packages (cpack, tests/packaging: dpkg-deb
+# and dpkg-shlibdeps come with build-essential's dpkg-dev).
+apt-get install -y -qq --no-install-recommends doxygen >/dev/null
 # Fuzzing (scripts/fuzz.sh, fuzz/README.md): clang 14 and its libFuzzer runtime (-fsanitize=fuzzer).
 apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
 # End-to-end tests (tests/devices, tests/harness): QEMU 7.2 (qemu-storage-daemon is in
