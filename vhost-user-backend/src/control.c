@@ -86,6 +86,15 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
                   (unsigned long long)f, (unsigned long long)(f & ~c->offered));
         return -EINVAL;
     }
+    /* A running ring keeps its layout and event idx: a set that changes them while one runs is refused
+     * before anything (our features, the device's) changes.  LOG_ALL and the rest may change (migration). */
+    const uint64_t ring_bits = (1ull << VUB_F_RING_PACKED) | (1ull << VUB_F_RING_EVENT_IDX);
+    int started = ((f ^ c->features) & ring_bits) ? vub__first_started_ring(d) : -1;
+    if (started >= 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_FEATURES 0x%llx changes the ring layout or event idx while "
+                  "ring %d is started", d->name, (unsigned long long)f, started);
+        return -EBUSY;
+    }
     c->features = f;
     c->features_set = true;
     atomic_store_explicit(&d->features_acked, f, memory_order_release);
