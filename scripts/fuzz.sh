@@ -75,7 +75,7 @@ run() {
     mkdir -p "$work/corpus"
     [ -d fuzz/corpus/$t ] && cp -n fuzz/corpus/$t/* "$work/corpus/" 2>/dev/null || true
     local seeds=()
-    [ -d fuzz/regressions/$t ] && seeds+=(fuzz/regressions/$t)
+    [ -d fuzz/regressions/$t ] && seeds+=("$root/fuzz/regressions/$t")
     echo "=== $t: fuzzing for ${secs}s (corpus $work/corpus)"
     if (cd "$work" && "$bin/fuzz-$t" $(opts "$t") -max_total_time="$secs" -print_final_stats=1 \
           -artifact_prefix="$work/" corpus "${seeds[@]}" >"$work/log" 2>&1); then
