@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "cvmm_test_fds.h"
 #include "fuzz_input.h"
 
 void fuzz_log_line(void *opaque, enum cvmm_log_level lvl, const char *line)
@@ -24,18 +25,7 @@ const struct cvmm_log *fuzz_log(void)
     return &log;
 }
 
-int fuzz_count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;
-}
+int fuzz_count_fds(void) { return cvmm_test_count_fds(); }
 
 void fuzz_dump_fds(void)
 {

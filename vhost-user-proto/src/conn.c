@@ -110,9 +110,10 @@ int vhu_conn_fd(const vhu_conn *c) { return c->fd; }
 
 bool vhu_conn_broken(const vhu_conn *c) { return __atomic_load_n(&c->broken, __ATOMIC_RELAXED) != 0; }
 
-/* Wait until @c's socket takes bytes again or @deadline (vhu__now_ms() time, -1 = none) passes.
- * Return: 0 writable (or hung up: the next sendmsg reports it); -ETIMEDOUT; -errno of poll(). */
-static int wait_writable(vhu_conn *c, int64_t deadline)
+/* Wait until @c's socket is ready for @events (POLLOUT: takes bytes again; POLLIN: has bytes) or @deadline
+ * (vhu__now_ms() time, -1 = none) passes.  Return: 0 ready (or hung up: the next call reports it);
+ * -ETIMEDOUT; -errno of poll(). */
+static int wait_ready(vhu_conn *c, short events, int64_t deadline)
 {
     int left = -1;
     if (deadline >= 0) {
@@ -121,7 +122,7 @@ static int wait_writable(vhu_conn *c, int64_t deadline)
             return -ETIMEDOUT;
         left = (int)l;
     }
-    return vhu__poll(c->fd, POLLOUT, left);
+    return vhu__poll(c->fd, events, left);
 }
 
 int vhu_conn_send(vhu_conn *c, const vhu_msg *m)
@@ -169,7 +170,7 @@ int vhu_conn_send(vhu_conn *c, const vhu_msg *m)
             if (err == -EINTR)
                 continue;
             if (err == -EAGAIN || err == -EWOULDBLOCK) {
-                int rc = wait_writable(c, deadline);
+                int rc = wait_ready(c, POLLOUT, deadline);
                 if (rc < 0) {
                     char why[96];
                     snprintf(why, sizeof(why), "%s id %u: the peer took %zu of %zu bytes in %d ms",
@@ -334,14 +335,7 @@ int vhu_conn_recv_wait(vhu_conn *c, vhu_msg *m, int timeout_ms)
         int rc = recv_msg(c, m, true);
         if (rc != -EAGAIN)
             return rc;
-        int left = -1;
-        if (deadline >= 0) {
-            int64_t l = deadline - vhu__now_ms();
-            if (l <= 0)
-                return -ETIMEDOUT;
-            left = (int)l;
-        }
-        rc = vhu__poll(c->fd, POLLIN, left);
+        rc = wait_ready(c, POLLIN, deadline);
         if (rc < 0)
             return rc;
     }
