@@ -1,19 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* A SIGBUS that is not a fault in guest memory goes on to the handler the program had installed before
  * vm-memory's fault guard, with its siginfo intact: an SA_SIGINFO handler sees the faulting address and
- * BUS_ADRERR (shrink.c checks a plain handler).  Run in a forked child, which ends through the handler. */
+ * BUS_ADRERR (shrink.c checks a plain handler).  Run in a forked child, which ends through the handler.
+ * A plain program, not a Criterion suite: Criterion's worker reports a forked grandchild's signals to its
+ * runner ("a PID that is not a child process") and then waits for ever, which made this test hang under
+ * `--jobs=2 --full-stats`.  Prints "fault_guard_chaining: ok" and exits 0, or says what went wrong. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "cvmm/vmem.h"
 #include "cvmm_test_exit.h"
-#include "helpers.h"
+#include "cvmm_test_fds.h"
 
 #define PAGE 4096u
 
-static void start(void) { fd_mark(); }
-TestSuite(fault_guard_chaining, .init = start, .fini = no_fd_leaked, .timeout = 120);
 
 static volatile uint8_t *fault_addr; /* the byte the child touches outside guest memory */
 
@@ -52,18 +58,28 @@ static int run_child(const struct sigaction *sa)
 {
     fflush(NULL);
     pid_t pid = fork();
-    cr_assert_geq(pid, 0);
+    if (pid < 0)
+        return -1;
     if (pid == 0)
         child(sa);
     int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return st;
+    return waitpid(pid, &st, 0) == pid ? st : -1;
 }
 
-Test(fault_guard_chaining, an_siginfo_handler_installed_before_gets_the_faulting_address)
+int main(void)
 {
+    int fds = cvmm_test_count_fds();
     struct sigaction sa = {.sa_sigaction = info_handler, .sa_flags = SA_SIGINFO};
     sigemptyset(&sa.sa_mask);
     int st = run_child(&sa);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 44, "status 0x%x: 44 is the handler with the right siginfo", st);
+    if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 44) {
+        printf("fault_guard_chaining: FAIL status 0x%x (44: the SA_SIGINFO handler got the right siginfo)\n", st);
+        return 1;
+    }
+    if (cvmm_test_count_fds() != fds) {
+        printf("fault_guard_chaining: FAIL fd leak\n");
+        return 1;
+    }
+    printf("fault_guard_chaining: ok (an earlier SA_SIGINFO handler got the faulting address)\n");
+    return 0;
 }
