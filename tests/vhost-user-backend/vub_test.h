@@ -57,7 +57,7 @@ struct tdev {
     pthread_mutex_t mu;
     uint8_t config[VT_CONFIG_SIZE];
     vhu_shmem_config shmem;
-    uint8_t state_byte; /* device state saved/loaded */
+    _Atomic uint8_t state_byte; /* device state saved/loaded (a test may set it while a transfer thread runs) */
     atomic_int state_loaded;
     atomic_int state_big;
     vub_daemon *d;
@@ -174,7 +174,7 @@ static int tdev_save(void *ctx, int fd)
     struct tdev *t = ctx;
     if (atomic_load(&t->state_big)) { /* 1 MiB: more than any pipe holds */
         static uint8_t chunk[65536];
-        memset(chunk, t->state_byte, sizeof(chunk));
+        memset(chunk, atomic_load(&t->state_byte), sizeof(chunk));
         for (int i = 0; i < 16; i++)
             for (size_t done = 0; done < sizeof(chunk);) {
                 ssize_t n = write(fd, chunk + done, sizeof(chunk) - done);
@@ -184,7 +184,8 @@ static int tdev_save(void *ctx, int fd)
             }
         return 0;
     }
-    return write(fd, &t->state_byte, 1) == 1 ? 0 : -EIO;
+    uint8_t v = atomic_load(&t->state_byte);
+    return write(fd, &v, 1) == 1 ? 0 : -EIO;
 }
 static int tdev_load(void *ctx, int fd)
 {
@@ -193,7 +194,7 @@ static int tdev_load(void *ctx, int fd)
     ssize_t n = read(fd, b, sizeof(b));
     if (n != 1)
         return -EINVAL;
-    t->state_byte = b[0];
+    atomic_store(&t->state_byte, b[0]);
     atomic_store(&t->state_loaded, 1);
     return 0;
 }
