@@ -18,8 +18,9 @@ static int raw_connect(void)
     return fd;
 }
 
-/* Send @len bytes of @buf in one sendmsg, with @nfds fds attached to the first byte. */
-static void raw_send_bytes(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
+/* One sendmsg of @len bytes of @buf with @nfds (<= 16) fds attached to the first byte, MSG_NOSIGNAL | @flags.
+ * Return: what sendmsg() returned. */
+static ssize_t raw_sendmsg(int fd, const void *buf, size_t len, const int *fds, unsigned nfds, int flags)
 {
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     char cbuf[CMSG_SPACE(sizeof(int) * 16)];
@@ -35,7 +36,13 @@ static void raw_send_bytes(int fd, const void *buf, size_t len, const int *fds, 
         c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
         memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     }
-    cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+    return sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
+}
+
+/* Send @len bytes of @buf in one sendmsg, with @nfds fds attached to the first byte. */
+static void raw_send_bytes(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
+{
+    cr_assert_eq(raw_sendmsg(fd, buf, len, fds, nfds, 0), (ssize_t)len);
 }
 
 static void raw_send(int fd, uint32_t req, uint32_t flags, uint32_t size, const void *p, size_t plen, const int *fds,

@@ -410,20 +410,7 @@ static void drain(int fd)
 
 static bool send_frame(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds) {
-        memset(cbuf, 0, sizeof(cbuf));
-        mh.msg_control = cbuf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-    }
-    return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
+    return raw_sendmsg(fd, buf, len, fds, nfds, MSG_DONTWAIT) == (ssize_t)len;
 }
 
 /* A fresh raw connection that negotiated a random subset of what the daemon offers. */
