@@ -48,8 +48,8 @@ static int shmem(void *ctx, vhu_shmem_config *out)
     return 0;
 }
 static const vub_device_ops ops = {.queue_kicked = kicked, .get_shmem_config = shmem};
-static const vub_device_info info = {.name = "bench", .num_queues = 1, .max_queue_size = 256,
-                                     .features = 1ull << VUB_F_VERSION_1};
+static const vub_device_info info = {
+    .name = "bench", .num_queues = 1, .max_queue_size = 256, .features = 1ull << VUB_F_VERSION_1};
 
 static const struct cvmm_log quiet = {.level = CVMM_LOG_ERROR};
 static vhu_frontend *fe;
@@ -191,7 +191,8 @@ int main(int argc, char **argv)
         (rc = vhu_frontend_set_features(fe, f & ~(1ull << VHU_F_LOG_ALL))) < 0)
         die("negotiate", rc);
     for (unsigned i = 0; i <= NREG; i++) {
-        vmem_region_desc rd = {.gpa = (uint64_t)REGION * i, .size = REGION,
+        vmem_region_desc rd = {.gpa = (uint64_t)REGION * i,
+                               .size = REGION,
                                .user_addr = 0x7f0000000000ull + (uint64_t)REGION * i,
                                .flags = VMEM_REGION_NORESERVE};
         if ((rc = vmem_region_new_memfd(&rd, &quiet, &regs[i])) < 0)
@@ -211,11 +212,13 @@ int main(int argc, char **argv)
     vmem_map *map;
     vmem_map_new(regs, 1, NULL, &quiet, &map);
     struct kick_ctx k = {.kick = eventfd(0, EFD_CLOEXEC), .call = eventfd(0, EFD_CLOEXEC)};
-    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 256, .desc_gpa = 0x10000, .driver_gpa = 0x20000,
-                         .device_gpa = 0x30000};
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_SPLIT, .size = 256, .desc_gpa = 0x10000, .driver_gpa = 0x20000, .device_gpa = 0x30000};
     if ((rc = vq_mock_new(map, &mc, &k.mk)) < 0)
         die("mock", rc);
-    vhu_vring_addr a = {.index = 0, .desc = wire[0].user_addr + 0x10000, .avail = wire[0].user_addr + 0x20000,
+    vhu_vring_addr a = {.index = 0,
+                        .desc = wire[0].user_addr + 0x10000,
+                        .avail = wire[0].user_addr + 0x20000,
                         .used = wire[0].user_addr + 0x30000};
     if ((rc = vhu_frontend_set_vring_num(fe, 0, 256)) < 0 || (rc = vhu_frontend_set_vring_addr(fe, &a)) < 0 ||
         (rc = vhu_frontend_set_vring_base(fe, 0, 0)) < 0 || (rc = vhu_frontend_set_vring_call(fe, 0, k.call)) < 0 ||

@@ -29,8 +29,10 @@ static void init_regions(void)
         exit(1);
     }
     for (int i = 0; i < 8; i++) {
-        regions8[i] = (vhu_mem_region){.guest_addr = (uint64_t)i << 30, .size = 1ull << 30,
-                                       .user_addr = 0x7f0000000000ull + ((uint64_t)i << 30), .mmap_offset = 0};
+        regions8[i] = (vhu_mem_region){.guest_addr = (uint64_t)i << 30,
+                                       .size = 1ull << 30,
+                                       .user_addr = 0x7f0000000000ull + ((uint64_t)i << 30),
+                                       .mmap_offset = 0};
         fds8[i] = fd;
     }
 }

@@ -37,11 +37,11 @@ struct bcase {
     const char *name;
     enum vq_layout layout;
     enum kind kind;
-    unsigned ndesc;    /* descriptors per chain */
+    unsigned ndesc; /* descriptors per chain */
     bool indirect;
-    uint32_t len;      /* bytes per descriptor */
-    unsigned chains;   /* chains per op (128 for 128x1 and add_used128, else 1) */
-    unsigned ops;      /* ops per round (what the ring holds) */
+    uint32_t len;    /* bytes per descriptor */
+    unsigned chains; /* chains per op (128 for 128x1 and add_used128, else 1) */
+    unsigned ops;    /* ops per round (what the ring holds) */
     /* state */
     vmem_region *reg;
     vmem_map *map;
@@ -62,8 +62,8 @@ static int setup(struct bcase *b)
 {
     vmem_region_desc d = {.gpa = 0, .size = MEM};
     vq_queue_config qc = {.max_size = QSIZE, .layout = b->layout};
-    vq_mock_config mc = {.layout = b->layout, .size = QSIZE, .desc_gpa = DESC_GPA, .driver_gpa = DRIVER_GPA,
-                         .device_gpa = DEVICE_GPA};
+    vq_mock_config mc = {
+        .layout = b->layout, .size = QSIZE, .desc_gpa = DESC_GPA, .driver_gpa = DRIVER_GPA, .device_gpa = DEVICE_GPA};
     int rc = vmem_region_new_memfd(&d, NULL, &b->reg);
     if (rc == 0)
         rc = vmem_map_new(&b->reg, 1, NULL, NULL, &b->map);
@@ -225,18 +225,12 @@ int main(int argc, char **argv)
         unsigned chains;
         uint64_t bytes;
     } cases[] = {
-        {"chain128", K_WALK, 128, false, 64, 1, 0},
-        {"chain128_indirect", K_WALK, 128, true, 64, 1, 0},
-        {"snapshot128", K_SNAPSHOT, 128, false, 64, 1, 0},
-        {"128x1", K_WALK, 1, false, 64, 128, 0},
-        {"128x1_indirect", K_WALK, 1, true, 64, 128, 0},
-        {"add_used128", K_ADD_USED, 1, false, 64, 128, 0},
-        {"cycle_1desc", K_CYCLE, 1, false, 64, 1, 0},
-        {"cycle_1desc_direct", K_CYCLE_DIRECT, 1, false, 64, 1, 0},
-        {"cycle_4desc", K_CYCLE, 4, false, 64, 1, 0},
-        {"cycle_indirect4", K_CYCLE, 4, true, 64, 1, 0},
-        {"reader_4k", K_READER, 1, false, 4096, 1, 4096},
-        {"reader_4x1k", K_READER, 4, false, 1024, 1, 4096},
+        {"chain128", K_WALK, 128, false, 64, 1, 0},        {"chain128_indirect", K_WALK, 128, true, 64, 1, 0},
+        {"snapshot128", K_SNAPSHOT, 128, false, 64, 1, 0}, {"128x1", K_WALK, 1, false, 64, 128, 0},
+        {"128x1_indirect", K_WALK, 1, true, 64, 128, 0},   {"add_used128", K_ADD_USED, 1, false, 64, 128, 0},
+        {"cycle_1desc", K_CYCLE, 1, false, 64, 1, 0},      {"cycle_1desc_direct", K_CYCLE_DIRECT, 1, false, 64, 1, 0},
+        {"cycle_4desc", K_CYCLE, 4, false, 64, 1, 0},      {"cycle_indirect4", K_CYCLE, 4, true, 64, 1, 0},
+        {"reader_4k", K_READER, 1, false, 4096, 1, 4096},  {"reader_4x1k", K_READER, 4, false, 1024, 1, 4096},
         {"writer_4k", K_WRITER, 1, false, 4096, 1, 4096},
     };
     int failed = 0;

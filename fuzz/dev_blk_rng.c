@@ -96,8 +96,8 @@ static uint64_t buf_gpa(fin *in, unsigned i)
 {
     uint8_t how = fin_u8(in);
     switch (how % 8) {
-    case 0: return GPA1 + (fin_u16(in) % MEM1); /* read-only region */
-    case 1: return MEM0 - (fin_u16(in) % 0x1000);   /* at the end of region 0 */
+    case 0: return GPA1 + (fin_u16(in) % MEM1);   /* read-only region */
+    case 1: return MEM0 - (fin_u16(in) % 0x1000); /* at the end of region 0 */
     case 2: return fin_u64(in);
     default: return DATA + 0x2000ull * i + (how >> 3) * 16;
     }
@@ -123,8 +123,8 @@ static bool add_chain(fin *in, vq_mock *mk, unsigned i, bool blk, struct made *o
     for (unsigned k = 0; k < n; k++)
         b[k] = (vq_mock_buf){.gpa = buf_gpa(in, i * 8 + k), .len = buf_len(in), .write = fin_u8(in) & 1};
     if (blk) { /* a header: type, reserved, sector */
-        static const uint32_t types[] = {BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_GET_LIFETIME,
-                                         BLK_T_DISCARD, BLK_T_WRITE_ZEROES, BLK_T_SECURE_ERASE};
+        static const uint32_t types[] = {BLK_T_IN,           BLK_T_OUT,     BLK_T_FLUSH,        BLK_T_GET_ID,
+                                         BLK_T_GET_LIFETIME, BLK_T_DISCARD, BLK_T_WRITE_ZEROES, BLK_T_SECURE_ERASE};
         uint8_t t = fin_u8(in);
         uint32_t type = t & 0x80 ? fin_u32(in) : types[t % 8];
         uint64_t sector = t & 0x40 ? fin_u64(in) : DISK_BYTES / 512 - fin_u8(in) % 4;
@@ -169,8 +169,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vq_queue *q;
     vq_queue_config qc = {.max_size = 64, .log = fuzz_log()};
     CHECK(vq_queue_new(&qc, &q) == 0);
-    vq_mock_config mc = {.layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, .size = 64,
-                         .event_idx = mode & 16, .desc_gpa = 0x1000, .driver_gpa = 0x3000, .device_gpa = 0x4000};
+    vq_mock_config mc = {.layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
+                         .size = 64,
+                         .event_idx = mode & 16,
+                         .desc_gpa = 0x1000,
+                         .driver_gpa = 0x3000,
+                         .device_gpa = 0x4000};
     vq_mock *mk;
     CHECK(vq_mock_new(map, &mc, &mk) == 0);
     CHECK(vq_mock_attach(mk, q) == 0);

@@ -34,8 +34,8 @@ static void check_port(void)
             fuzz_fail("the device sent a %zd-byte frame, shorter than its %u-byte header", n, hl);
         for (unsigned i = 0; i < NET_HDR_NUM_BUFFERS_OFF && i < hl; i++)
             if (buf[i])
-                fuzz_fail("the device sent a frame whose virtio-net header byte %u is 0x%x (no offload negotiated)",
-                          i, buf[i]);
+                fuzz_fail("the device sent a frame whose virtio-net header byte %u is 0x%x (no offload negotiated)", i,
+                          buf[i]);
     }
 }
 
@@ -86,8 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, port) < 0)
         fuzz_fail("socketpair");
     net_dev *dev;
-    net_config nc = {.queue_pairs = 1, .port_fds = port, .has_mac = true, .mac = {0x52, 0x54, 0, 1, 2, 3},
-                     .mtu = fin_u8(&in) & 1 ? 1500 : 0, .log = fuzz_log()};
+    net_config nc = {.queue_pairs = 1,
+                     .port_fds = port,
+                     .has_mac = true,
+                     .mac = {0x52, 0x54, 0, 1, 2, 3},
+                     .mtu = fin_u8(&in) & 1 ? 1500 : 0,
+                     .log = fuzz_log()};
     if (net_dev_new(&nc, &dev) < 0)
         fuzz_fail("net_dev_new");
     vub_daemon_config cfg = {.ops = net_dev_ops(), .info = net_dev_info(dev), .ctx = dev};

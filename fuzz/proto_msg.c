@@ -80,9 +80,7 @@ static void accepted_request(const vhu_msg *m, const vhu_validate_ctx *c)
         /* fallthrough */
     case VHU_REQ_SET_VRING_BASE:
     case VHU_REQ_GET_VRING_BASE:
-    case VHU_REQ_SET_VRING_ENABLE:
-        CHECK(!c->num_queues || m->payload.state.index < c->num_queues);
-        break;
+    case VHU_REQ_SET_VRING_ENABLE: CHECK(!c->num_queues || m->payload.state.index < c->num_queues); break;
     case VHU_REQ_GET_CONFIG:
     case VHU_REQ_SET_CONFIG:
         CHECK(m->payload.config.size >= 1 &&
@@ -172,8 +170,8 @@ static void stream_into_endpoint(fin *in, const int *fds, int nfds, bool endpoin
     vhu_conn *c = NULL;
     uint64_t pf = fin_u64(in) & VHU_PROTOCOL_FEATURES_KNOWN;
     if (endpoint) {
-        vhu_backend_config bc = {.log = fuzz_log(), .protocol_features = pf, .num_queues = fin_u8(in) % 4,
-                                 .timeout_ms = 1};
+        vhu_backend_config bc = {
+            .log = fuzz_log(), .protocol_features = pf, .num_queues = fin_u8(in) % 4, .timeout_ms = 1};
         CHECK(vhu_backend_new(&bc, sv[1], &b) == 0);
     } else {
         vhu_conn_config cc = {.log = fuzz_log(), .timeout_ms = 1};
@@ -226,8 +224,7 @@ static void request_answered(fin *in, const int *fds, int nfds, bool channel)
     send_stream(sv[0], in, fds, nfds);
     shutdown(sv[0], SHUT_WR);
     if (channel) {
-        vhu_backend_channel_config cc = {.log = fuzz_log(), .protocol_features = pf, .num_queues = 4,
-                                         .timeout_ms = 1};
+        vhu_backend_channel_config cc = {.log = fuzz_log(), .protocol_features = pf, .num_queues = 4, .timeout_ms = 1};
         vhu_backend_channel *ch;
         CHECK(vhu_backend_channel_new(&cc, sv[1], &ch) == 0);
         int rc = vhu_backend_channel_request(ch, &req, &reply);

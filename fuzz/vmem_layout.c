@@ -28,11 +28,11 @@ static struct mreg regs[NREG_MAX + 1];
 static unsigned nregs;
 
 /* rc == want, with the operands and the range in the message. */
-#define CHECK_RC(rc, want, a, len)                                                                            \
-    do {                                                                                                      \
-        if ((rc) != (want))                                                                                   \
-            fuzz_fail("%s:%d: rc %d, model says %d (gpa 0x%llx len %llu)", __FILE__, __LINE__, (rc), (want),  \
-                      (unsigned long long)(a), (unsigned long long)(len));                                    \
+#define CHECK_RC(rc, want, a, len)                                                                                     \
+    do {                                                                                                               \
+        if ((rc) != (want))                                                                                            \
+            fuzz_fail("%s:%d: rc %d, model says %d (gpa 0x%llx len %llu)", __FILE__, __LINE__, (rc), (want),           \
+                      (unsigned long long)(a), (unsigned long long)(len));                                             \
     } while (0)
 
 /* The model region holding byte @a, or NULL. */

@@ -170,9 +170,7 @@ static void op(vq_queue *q, fin *in)
         if (rc == 0)
             check_started(q);
         break;
-    case 7:
-        CHECK(vq_queue_set_ready(q, false) == 0);
-        break;
+    case 7: CHECK(vq_queue_set_ready(q, false) == 0); break;
     case 8:
         if ((what >> 4) == 0) { /* rarely: back to the start */
             vq_queue_reset(q);
@@ -181,9 +179,7 @@ static void op(vq_queue *q, fin *in)
         break;
     case 9:
     case 10:
-    case 11:
-        walk(q, in);
-        break;
+    case 11: walk(q, in); break;
     case 12: { /* the guest changes its memory */
         uint64_t at = fin_u16(in) % MEM0;
         uint8_t buf[64];
@@ -224,8 +220,12 @@ static void op(vq_queue *q, fin *in)
 /* A starting image: the mock driver lays out a ring of @size with a few chains. */
 static void mock_image(fin *in, vq_queue *q, enum vq_layout layout)
 {
-    vq_mock_config mc = {.layout = layout, .size = 1u << (1 + fin_u8(in) % 8), .event_idx = fin_bool(in),
-                         .desc_gpa = 0x1000, .driver_gpa = 0x5000, .device_gpa = 0x6000};
+    vq_mock_config mc = {.layout = layout,
+                         .size = 1u << (1 + fin_u8(in) % 8),
+                         .event_idx = fin_bool(in),
+                         .desc_gpa = 0x1000,
+                         .driver_gpa = 0x5000,
+                         .device_gpa = 0x6000};
     vq_mock *mk;
     if (vq_mock_new(map, &mc, &mk) < 0)
         return;
@@ -234,16 +234,20 @@ static void mock_image(fin *in, vq_queue *q, enum vq_layout layout)
         vq_mock_buf b[4];
         unsigned n = 1 + fin_u8(in) % 4;
         for (unsigned k = 0; k < n; k++)
-            b[k] = (vq_mock_buf){.gpa = 0x8000 + 0x400 * ((i * 4 + k) % 32), .len = 1 + fin_u16(in) % 0x400,
-                                 .write = k >= n / 2};
+            b[k] = (vq_mock_buf){
+                .gpa = 0x8000 + 0x400 * ((i * 4 + k) % 32), .len = 1 + fin_u16(in) % 0x400, .write = k >= n / 2};
         if (fin_u8(in) & 1)
             (void)vq_mock_add_indirect(mk, 0x7000 + 0x100 * i, b, n, NULL);
         else
             (void)vq_mock_add(mk, b, n, NULL);
     }
     if (fin_u8(in) & 1 && vq_mock_attach(mk, q) == 0) {
-        cfg = (struct ring_cfg){.layout = layout, .size = mc.size, .desc = mc.desc_gpa, .driver = mc.driver_gpa,
-                            .device = mc.device_gpa, .addrs = true};
+        cfg = (struct ring_cfg){.layout = layout,
+                                .size = mc.size,
+                                .desc = mc.desc_gpa,
+                                .driver = mc.driver_gpa,
+                                .device = mc.device_gpa,
+                                .addrs = true};
         check_started(q);
     }
     vq_mock_free(mk);

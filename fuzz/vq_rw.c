@@ -34,11 +34,11 @@ static vmem_region *reg;
 static vmem_map *map, *map2;
 
 /* The model. */
-static uint8_t rd_stream[STREAM_MAX];     /* readable bytes, in chain order */
+static uint8_t rd_stream[STREAM_MAX]; /* readable bytes, in chain order */
 static uint64_t rd_len;
-static uint64_t wr_gpa[STREAM_MAX];       /* guest address of each writable byte, in chain order */
+static uint64_t wr_gpa[STREAM_MAX]; /* guest address of each writable byte, in chain order */
 static uint64_t wr_len;
-static uint8_t mem_model[AREA];           /* what [WR_BASE, WR_BASE + AREA) must hold */
+static uint8_t mem_model[AREA]; /* what [WR_BASE, WR_BASE + AREA) must hold */
 
 struct rcur {
     vq_reader r;
@@ -94,8 +94,9 @@ static void reader_op(fin *in, struct rcur *rc, struct rcur *spare)
     case 2: {
         unsigned w = 2u << (what >> 3) % 3;
         uint64_t v = 0;
-        r = w == 2 ? vq_reader_read_le16(&rc->r, (uint16_t *)&v)
-                   : w == 4 ? vq_reader_read_le32(&rc->r, (uint32_t *)&v) : vq_reader_read_le64(&rc->r, &v);
+        r = w == 2   ? vq_reader_read_le16(&rc->r, (uint16_t *)&v)
+            : w == 4 ? vq_reader_read_le32(&rc->r, (uint32_t *)&v)
+                     : vq_reader_read_le64(&rc->r, &v);
         CHECK(r == (w > left ? -ENOSPC : 0));
         if (!r) {
             CHECK(memcmp(&v, rd_stream + rc->pos, w) == 0);
@@ -160,8 +161,9 @@ static void writer_op(fin *in, struct wcur *wc, struct wcur *spare)
     case 1: {
         unsigned w = 2u << (what >> 3) % 3;
         uint64_t v = fin_u64(in);
-        r = w == 2 ? vq_writer_write_le16(&wc->w, (uint16_t)v)
-                   : w == 4 ? vq_writer_write_le32(&wc->w, (uint32_t)v) : vq_writer_write_le64(&wc->w, v);
+        r = w == 2   ? vq_writer_write_le16(&wc->w, (uint16_t)v)
+            : w == 4 ? vq_writer_write_le32(&wc->w, (uint32_t)v)
+                     : vq_writer_write_le64(&wc->w, v);
         CHECK(r == (w > left ? -ENOSPC : 0));
         if (!r) {
             model_write(wc->pos, (const uint8_t *)&v, w);
@@ -208,8 +210,7 @@ static void writer_op(fin *in, struct wcur *wc, struct wcur *spare)
         CHECK(r == (len > left ? -ENOSPC : 0));
         if (!r) { /* advancing over bytes not written: guest memory keeps what it had */
             for (uint64_t i = 0; i < len; i++)
-                mem_model[wr_gpa[wc->pos + i] - WR_BASE] =
-                    ((uint8_t *)vmem_region_hva(reg))[wr_gpa[wc->pos + i]];
+                mem_model[wr_gpa[wc->pos + i] - WR_BASE] = ((uint8_t *)vmem_region_hva(reg))[wr_gpa[wc->pos + i]];
             wc->pos += len, wc->written += len;
         }
         break;
@@ -226,8 +227,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vq_queue *q;
     vq_queue_config qc = {.max_size = 64, .log = fuzz_log()};
     CHECK(vq_queue_new(&qc, &q) == 0);
-    vq_mock_config mc = {.layout = mode & 1 ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, .size = 64,
-                         .desc_gpa = 0x1000, .driver_gpa = 0x2000, .device_gpa = 0x3000};
+    vq_mock_config mc = {.layout = mode & 1 ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
+                         .size = 64,
+                         .desc_gpa = 0x1000,
+                         .driver_gpa = 0x2000,
+                         .device_gpa = 0x3000};
     vq_mock *mk;
     CHECK(vq_mock_new(map, &mc, &mk) == 0 && vq_mock_attach(mk, q) == 0);
 

@@ -149,8 +149,8 @@ static void step(fin *in)
     case 3: dh_mem_table(&h, in, false); break;
     case 4: dh_mem_table(&h, in, true); break;
     case 5: { /* REM_MEM_REG of the region (or another) */
-        vhu_mem_reg reg = {.region = {.guest_addr = fin_u8(in) & 1 ? fin_u64(in) : 0, .size = DH_MEM,
-                                      .user_addr = DH_UVA_BASE}};
+        vhu_mem_reg reg = {
+            .region = {.guest_addr = fin_u8(in) & 1 ? fin_u64(in) : 0, .size = DH_MEM, .user_addr = DH_UVA_BASE}};
         vhu_msg_init(&m, VHU_REQ_REM_MEM_REG, dh_flags(in));
         vhu_msg_set_payload(&m, &reg, sizeof(reg));
         vhu_msg_add_fd(&m, vmem_region_fd(h.mem));
@@ -220,8 +220,8 @@ static void step(fin *in)
         break;
     }
     case 17: { /* in-band kick, status, reset */
-        static const uint32_t reqs[] = {VHU_REQ_VRING_KICK, VHU_REQ_SET_STATUS, VHU_REQ_GET_STATUS,
-                                        VHU_REQ_RESET_DEVICE, VHU_REQ_RESET_OWNER, VHU_REQ_GET_QUEUE_NUM,
+        static const uint32_t reqs[] = {VHU_REQ_VRING_KICK,        VHU_REQ_SET_STATUS,      VHU_REQ_GET_STATUS,
+                                        VHU_REQ_RESET_DEVICE,      VHU_REQ_RESET_OWNER,     VHU_REQ_GET_QUEUE_NUM,
                                         VHU_REQ_GET_MAX_MEM_SLOTS, VHU_REQ_GET_SHMEM_CONFIG};
         uint32_t req = reqs[fin_u8(in) % 8];
         if (req == VHU_REQ_VRING_KICK)

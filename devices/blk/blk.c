@@ -36,8 +36,7 @@ int blk_disk_open(blk_disk *d, const char *path, bool read_only, const struct cv
     int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        cvmm_logf(log, CVMM_LOG_ERROR, "blk: cannot open %s%s: %s", path, read_only ? " read-only" : "",
-                  strerror(e));
+        cvmm_logf(log, CVMM_LOG_ERROR, "blk: cannot open %s%s: %s", path, read_only ? " read-only" : "", strerror(e));
         return -e;
     }
     struct stat st;
@@ -173,8 +172,7 @@ static int blk_io_vec(int fd, bool write, struct iovec *iov, int n, uint64_t off
 }
 
 /* A zero-copy @what ("read"/"write") of @len bytes at @off failed with @rc: log it.  Return: BLK_S_IOERR. */
-static int blk_io_failed(const blk_disk *d, const vq_queue *vq, const char *what, uint64_t off, uint64_t len,
-                         int rc)
+static int blk_io_failed(const blk_disk *d, const vq_queue *vq, const char *what, uint64_t off, uint64_t len, int rc)
 {
     cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: %s of %llu bytes at %llu: %s", vq_queue_index(vq), what,
               (unsigned long long)len, (unsigned long long)off, strerror(-rc));
@@ -293,8 +291,8 @@ static int blk_dwz_range(const blk_disk *d, bool zeroes, bool unmap, uint64_t of
     }
     if (!zeroes)
         return 0; /* a discard is only a hint */
-    if (mode & FALLOC_FL_PUNCH_HOLE && fallocate(d->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-                                                 (off_t)len) == 0)
+    if (mode & FALLOC_FL_PUNCH_HOLE &&
+        fallocate(d->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
         return 0;
     return blk_write_zeroes_slow(d, off, len);
 }
@@ -312,7 +310,10 @@ static int blk_do_dwz(blk_disk *d, vq_queue *vq, vq_reader *r, bool zeroes)
         return BLK_S_IOERR;
     }
     unsigned nseg = (unsigned)(left / 16);
-    struct { uint64_t off, len; bool unmap; } seg[BLK_DWZ_SEG_MAX];
+    struct {
+        uint64_t off, len;
+        bool unmap;
+    } seg[BLK_DWZ_SEG_MAX];
     for (unsigned i = 0; i < nseg; i++) {
         uint64_t sector;
         uint32_t num, flags;
@@ -325,8 +326,8 @@ static int blk_do_dwz(blk_disk *d, vq_queue *vq, vq_reader *r, bool zeroes)
             return BLK_S_UNSUPP;
         }
         if (num > BLK_DWZ_SECTORS_MAX || !blk_range(d, sector, (uint64_t)num * BLK_SECTOR, &seg[i].off)) {
-            blk_bad(d, vq, "%s of %u sectors at sector %llu: past the end (%llu sectors) or over the limit", what,
-                    num, (unsigned long long)sector, (unsigned long long)d->sectors);
+            blk_bad(d, vq, "%s of %u sectors at sector %llu: past the end (%llu sectors) or over the limit", what, num,
+                    (unsigned long long)sector, (unsigned long long)d->sectors);
             return BLK_S_IOERR;
         }
         seg[i].len = (uint64_t)num * BLK_SECTOR;

@@ -70,10 +70,10 @@ extern "C" {
 #define BLK_WRITE_ZEROES_FLAG_UNMAP 1u
 
 /* Limits this device announces. */
-#define BLK_SEG_MAX 254u            /* data segments per request (header and status come on top) */
+#define BLK_SEG_MAX 254u               /* data segments per request (header and status come on top) */
 #define BLK_IOV_MAX (BLK_SEG_MAX + 2u) /* iovecs for the zero-copy path; longer chains go through a bounce */
 #define BLK_DWZ_SECTORS_MAX (1u << 22) /* max_discard_sectors / max_write_zeroes_sectors: 2 GiB */
-#define BLK_DWZ_SEG_MAX 16u         /* max_discard_seg / max_write_zeroes_seg */
+#define BLK_DWZ_SEG_MAX 16u            /* max_discard_seg / max_write_zeroes_seg */
 
 /** struct blk_config - the virtio-blk configuration space (little-endian, 5.2.4), through the zoned
  *  characteristics, so that any front-end's config size fits. */
@@ -114,14 +114,14 @@ _Static_assert(sizeof(struct blk_config) == 96, "virtio_blk_config layout");
 
 /** blk_disk - the backing store (transparent, read-only after blk_disk_open()). */
 typedef struct blk_disk {
-    int fd;                 /* owned: blk_disk_close() */
-    uint64_t sectors;       /* capacity in 512-byte sectors (a partial last sector is not exposed) */
-    uint32_t blk_size;      /* logical block size: 512 for files, the device's for block devices */
+    int fd;            /* owned: blk_disk_close() */
+    uint64_t sectors;  /* capacity in 512-byte sectors (a partial last sector is not exposed) */
+    uint32_t blk_size; /* logical block size: 512 for files, the device's for block devices */
     bool read_only;
     bool is_bdev;
-    char id[BLK_ID_BYTES];  /* GET_ID answer, NUL-padded */
+    char id[BLK_ID_BYTES];      /* GET_ID answer, NUL-padded */
     const struct cvmm_log *log; /* borrowed */
-    atomic_bool warned;     /* one WARN line for malformed requests, later ones at DEBUG */
+    atomic_bool warned;         /* one WARN line for malformed requests, later ones at DEBUG */
 } blk_disk;
 
 /** blk_disk_open() - open @path (a regular file or a block device) for the disk.

@@ -17,8 +17,7 @@ int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
         .num_queues = num_queues,
         .max_queue_size = max_queue_size,
         .features = blk_disk_features(&b->disk, num_queues) | (1ull << VUB_F_VERSION_1) |
-                    (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << VUB_F_RING_EVENT_IDX) |
-                    (1ull << VUB_F_RING_PACKED),
+                    (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << VUB_F_RING_EVENT_IDX) | (1ull << VUB_F_RING_PACKED),
         .config_size = sizeof(b->cfg),
     };
     return 0;
@@ -38,6 +37,5 @@ static int blk_dev_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32
 }
 
 const vub_device_ops blk_dev_ops = {
-    .get_config = blk_get_config,
-    .request = blk_dev_request, /* the library serves the queues (cvmm/vub/serve.h) */
+    .get_config = blk_get_config, .request = blk_dev_request, /* the library serves the queues (cvmm/vub/serve.h) */
 };

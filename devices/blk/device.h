@@ -14,9 +14,9 @@ extern "C" {
 
 /** blk_dev - the device context (the ops' @ctx). */
 typedef struct blk_dev {
-    blk_disk disk;          /* opened by the caller (blk_disk_open()) */
-    struct blk_config cfg;  /* filled by blk_dev_init() */
-    vub_device_info info;   /* filled by blk_dev_init() */
+    blk_disk disk;         /* opened by the caller (blk_disk_open()) */
+    struct blk_config cfg; /* filled by blk_dev_init() */
+    vub_device_info info;  /* filled by blk_dev_init() */
 } blk_dev;
 
 /** blk_dev_init() - fill @b->cfg and @b->info for @num_queues queues of at most @max_queue_size entries,

@@ -15,14 +15,28 @@ static struct {
 } blk = {.b.disk.fd = -1, .num_queues = 1, .queue_size = 1024};
 
 static const vub_program_option blk_opts[] = {
-    {.name = "blk-file", .type = VUB_OPT_STRING, .value_name = "PATH", .help = "disk image file or block device",
-     .dest = &blk.path, .required = true},
-    {.name = "read-only", .type = VUB_OPT_FLAG, .help = "export the disk read-only (VIRTIO_BLK_F_RO)",
+    {.name = "blk-file",
+     .type = VUB_OPT_STRING,
+     .value_name = "PATH",
+     .help = "disk image file or block device",
+     .dest = &blk.path,
+     .required = true},
+    {.name = "read-only",
+     .type = VUB_OPT_FLAG,
+     .help = "export the disk read-only (VIRTIO_BLK_F_RO)",
      .dest = &blk.read_only},
-    {.name = "num-queues", .type = VUB_OPT_UINT, .help = "request queues", .dest = &blk.num_queues, .min = 1,
+    {.name = "num-queues",
+     .type = VUB_OPT_UINT,
+     .help = "request queues",
+     .dest = &blk.num_queues,
+     .min = 1,
      .max = VUB_MAX_QUEUES},
-    {.name = "queue-size", .type = VUB_OPT_UINT, .help = "largest queue size, a power of two",
-     .dest = &blk.queue_size, .min = 2, .max = VQ_MAX_SIZE},
+    {.name = "queue-size",
+     .type = VUB_OPT_UINT,
+     .help = "largest queue size, a power of two",
+     .dest = &blk.queue_size,
+     .min = 2,
+     .max = VQ_MAX_SIZE},
 };
 
 static int blk_setup(void *ctx, vub_program_env *env)

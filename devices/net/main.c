@@ -51,16 +51,35 @@ static int opt_mac(void *dest, const char *arg)
 }
 
 static const vub_program_option net_opts[] = {
-    {.name = "tap", .type = VUB_OPT_STRING, .value_name = "NAME", .dest = &the_net.tap,
+    {.name = "tap",
+     .type = VUB_OPT_STRING,
+     .value_name = "NAME",
+     .dest = &the_net.tap,
      .help = "tap interface to use (made if absent; needs CAP_NET_ADMIN)"},
-    {.name = "sink", .type = VUB_OPT_FLAG, .dest = &the_net.sink,
+    {.name = "sink",
+     .type = VUB_OPT_FLAG,
+     .dest = &the_net.sink,
      .help = "count and drop transmitted frames (benchmarks); no rx"},
-    {.name = "queue-pairs", .type = VUB_OPT_UINT, .dest = &the_net.pairs, .min = 1, .max = NET_MAX_PAIRS,
+    {.name = "queue-pairs",
+     .type = VUB_OPT_UINT,
+     .dest = &the_net.pairs,
+     .min = 1,
+     .max = NET_MAX_PAIRS,
      .help = "rx/tx queue pairs (tap: multi_queue)"},
-    {.name = "mac", .type = VUB_OPT_CUSTOM, .value_name = "MAC", .dest = &the_net, .parse = opt_mac,
-     .help = "offer VIRTIO_NET_F_MAC with this unicast address", .default_text = ""},
-    {.name = "mtu", .type = VUB_OPT_UINT, .dest = &the_net.mtu, .min = 68, .max = 65535,
-     .help = "offer VIRTIO_NET_F_MTU with this MTU", .default_text = "none"},
+    {.name = "mac",
+     .type = VUB_OPT_CUSTOM,
+     .value_name = "MAC",
+     .dest = &the_net,
+     .parse = opt_mac,
+     .help = "offer VIRTIO_NET_F_MAC with this unicast address",
+     .default_text = ""},
+    {.name = "mtu",
+     .type = VUB_OPT_UINT,
+     .dest = &the_net.mtu,
+     .min = 68,
+     .max = 65535,
+     .help = "offer VIRTIO_NET_F_MTU with this MTU",
+     .default_text = "none"},
 };
 
 static void close_ports(struct net_main *m)
@@ -123,8 +142,8 @@ static void net_teardown(void *ctx)
                 "cvmm-net: %s tx_packets=%llu tx_bytes=%llu tx_dropped=%llu rx_packets=%llu rx_bytes=%llu "
                 "rx_dropped=%llu\n",
                 m->sink ? "sink" : "tap", (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes,
-                (unsigned long long)s.tx_dropped, (unsigned long long)s.rx_packets,
-                (unsigned long long)s.rx_bytes, (unsigned long long)s.rx_dropped);
+                (unsigned long long)s.tx_dropped, (unsigned long long)s.rx_packets, (unsigned long long)s.rx_bytes,
+                (unsigned long long)s.rx_dropped);
     }
     net_dev_free(m->dev);
     close_ports(m);

@@ -28,10 +28,10 @@ struct net_q {
     bool rx;
     int fd; /* the pair's port (borrowed), -1 in sink mode */
     /* rx */
-    vub_watch *watch;   /* the port on the queue's worker: made when first wanted, freed when stopped */
-    bool attached;      /* multi-queue tap queue attached */
-    uint8_t *buf;       /* frame buffer (rx: NET_FRAME_MAX; tx: for the copy path) */
-    size_t pend;        /* rx: bytes of a frame waiting for buffers, 0 if none */
+    vub_watch *watch;     /* the port on the queue's worker: made when first wanted, freed when stopped */
+    bool attached;        /* multi-queue tap queue attached */
+    uint8_t *buf;         /* frame buffer (rx: NET_FRAME_MAX; tx: for the copy path) */
+    size_t pend;          /* rx: bytes of a frame waiting for buffers, 0 if none */
     vq_snapshot_buf *res; /* rx: NET_RX_CHAINS_MAX slots, a ring of chains popped and not used yet (each
                            * read once: its writable total is its capacity), nres of them from resfirst */
     unsigned resfirst;
@@ -58,16 +58,15 @@ static const struct cvmm_log *dlog(const net_dev *n) { return n->cfg.log; }
 static void bad_chain(struct net_q *nq, const char *what)
 {
     if (!nq->bad_logged)
-        cvmm_logf(dlog(nq->dev), CVMM_LOG_WARN, "net: vq%u: %s (dropped; logged once per queue)", nq->index,
-                  what);
+        cvmm_logf(dlog(nq->dev), CVMM_LOG_WARN, "net: vq%u: %s (dropped; logged once per queue)", nq->index, what);
     nq->bad_logged = true;
 }
 
 static void port_error(struct net_q *nq, const char *op, int err)
 {
     if (!nq->err_logged)
-        cvmm_logf(dlog(nq->dev), CVMM_LOG_WARN, "net: vq%u: port %s failed: %s (logged once per queue)",
-                  nq->index, op, strerror(err));
+        cvmm_logf(dlog(nq->dev), CVMM_LOG_WARN, "net: vq%u: port %s failed: %s (logged once per queue)", nq->index, op,
+                  strerror(err));
     nq->err_logged = true;
 }
 
@@ -539,8 +538,8 @@ static void put_le16(uint8_t *p, uint16_t v)
 
 int net_dev_new(const net_config *cfg, net_dev **out)
 {
-    if (!cfg || !out || cfg->queue_pairs == 0 || cfg->queue_pairs > NET_MAX_PAIRS ||
-        (!cfg->sink && !cfg->port_fds) || cfg->nworkers > VUB_MAX_WORKERS)
+    if (!cfg || !out || cfg->queue_pairs == 0 || cfg->queue_pairs > NET_MAX_PAIRS || (!cfg->sink && !cfg->port_fds) ||
+        cfg->nworkers > VUB_MAX_WORKERS)
         return -EINVAL;
     net_dev *n = calloc(1, sizeof(*n));
     if (!n)

@@ -68,12 +68,12 @@ _Static_assert(sizeof(struct net_config_space) == 12, "virtio_net_config up to m
 
 /** net_config - what the device is (transparent). */
 typedef struct net_config {
-    unsigned queue_pairs;       /* 1..NET_MAX_PAIRS */
-    bool sink;                  /* no ports: count and drop tx, rx stays empty */
-    const int *port_fds;        /* queue_pairs fds (borrowed, must outlive the device); unused with sink */
-    bool tap;                   /* ports are tap queues: TUNSETVNETHDRSZ on feature negotiation */
-    bool tap_multi_queue;       /* tap queues opened with IFF_MULTI_QUEUE: attached while their rx runs */
-    bool has_mac;               /* offer VIRTIO_NET_F_MAC with @mac */
+    unsigned queue_pairs; /* 1..NET_MAX_PAIRS */
+    bool sink;            /* no ports: count and drop tx, rx stays empty */
+    const int *port_fds;  /* queue_pairs fds (borrowed, must outlive the device); unused with sink */
+    bool tap;             /* ports are tap queues: TUNSETVNETHDRSZ on feature negotiation */
+    bool tap_multi_queue; /* tap queues opened with IFF_MULTI_QUEUE: attached while their rx runs */
+    bool has_mac;         /* offer VIRTIO_NET_F_MAC with @mac */
     uint8_t mac[6];
     uint16_t mtu;               /* non-zero: offer VIRTIO_NET_F_MTU */
     unsigned nworkers;          /* worker threads the daemon gets (queue_worker map); 0: 1 */

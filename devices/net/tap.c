@@ -33,10 +33,9 @@ int net_tap_open(const char *name, bool multi_queue, const struct cvmm_log *log,
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (multi_queue ? IFF_MULTI_QUEUE : 0);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int rc = -errno;
-        cvmm_logf(log, CVMM_LOG_ERROR, "tap %s: TUNSETIFF%s failed: %s%s", name,
-                  multi_queue ? " (multi_queue)" : "", strerror(-rc),
-                  rc == -EINVAL ? " (a persistent tap must have been created with the same multi_queue setting)"
-                                : "");
+        cvmm_logf(log, CVMM_LOG_ERROR, "tap %s: TUNSETIFF%s failed: %s%s", name, multi_queue ? " (multi_queue)" : "",
+                  strerror(-rc),
+                  rc == -EINVAL ? " (a persistent tap must have been created with the same multi_queue setting)" : "");
         cvmm_close(&fd);
         return rc;
     }
@@ -50,10 +49,7 @@ int net_tap_open(const char *name, bool multi_queue, const struct cvmm_log *log,
     return 0;
 }
 
-int net_tap_set_hdr_len(int fd, int len)
-{
-    return ioctl(fd, TUNSETVNETHDRSZ, &len) < 0 ? -errno : 0;
-}
+int net_tap_set_hdr_len(int fd, int len) { return ioctl(fd, TUNSETVNETHDRSZ, &len) < 0 ? -errno : 0; }
 
 int net_tap_attach(int fd, bool attach)
 {

@@ -40,10 +40,18 @@ static int opt_shm(void *dest, const char *arg) { return shm_add_region(dest, ar
 static struct shm_main the_shm = {.lfd = -1};
 
 static const vub_program_option shm_opts[] = {
-    {.name = "shm", .type = VUB_OPT_CUSTOM, .value_name = "SHMID:SIZE", .dest = &the_shm.dev, .parse = opt_shm,
-     .help = "declare shared memory region SHMID (0..255) of SIZE bytes (K/M/G, page multiple); at least one, repeatable",
+    {.name = "shm",
+     .type = VUB_OPT_CUSTOM,
+     .value_name = "SHMID:SIZE",
+     .dest = &the_shm.dev,
+     .parse = opt_shm,
+     .help =
+         "declare shared memory region SHMID (0..255) of SIZE bytes (K/M/G, page multiple); at least one, repeatable",
      .default_text = ""},
-    {.name = "control", .type = VUB_OPT_STRING, .value_name = "PATH", .dest = &the_shm.control,
+    {.name = "control",
+     .type = VUB_OPT_STRING,
+     .value_name = "PATH",
+     .dest = &the_shm.control,
      .help = "SOCK_SEQPACKET control socket for map/unmap/config requests (README.md)"},
 };
 

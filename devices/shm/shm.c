@@ -38,9 +38,21 @@ int shm_parse_size(const char *s, uint64_t *out)
     unsigned shift = 0;
     switch (*end) {
     case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
     default: return -EINVAL;
     }
     if (*end)
@@ -173,8 +185,9 @@ int shm_ctl_exec(shm_dev *s, vub_backend *b, const char *req, size_t len, char *
     if (!map && !is(w, n, "unmap"))
         return answer(reply, cap, -EINVAL, "unknown request (map, unmap or config)");
     if (num(&p, &shmid) < 0 || shmid >= VHU_SHMEM_REGIONS_MAX || num(&p, &shm_off) < 0 || num(&p, &maplen) < 0)
-        return answer(reply, cap, -EINVAL, map ? "usage: map SHMID SHM_OFFSET LEN FD_OFFSET ro|rw PATH"
-                                               : "usage: unmap SHMID SHM_OFFSET LEN");
+        return answer(reply, cap, -EINVAL,
+                      map ? "usage: map SHMID SHM_OFFSET LEN FD_OFFSET ro|rw PATH"
+                          : "usage: unmap SHMID SHM_OFFSET LEN");
     if (!map) {
         if (word(&p, &w) != 0)
             return answer(reply, cap, -EINVAL, "usage: unmap SHMID SHM_OFFSET LEN");

@@ -150,7 +150,8 @@ static int wait_reply(dh *h, uint32_t req, const char *what, vhu_msg *out)
             fuzz_fail("the daemon sent a malformed frame after %s: %d", vhu_req_name(req), rc);
         vhu_msg_close_fds(&r);
         if (!vhu_msg_is_reply(&r))
-            fuzz_fail("the daemon sent a message without the REPLY flag (request %u) on the main socket", r.hdr.request);
+            fuzz_fail("the daemon sent a message without the REPLY flag (request %u) on the main socket",
+                      r.hdr.request);
         if (r.hdr.request == h->maybe && h->maybe != req) {
             h->maybe = UINT32_MAX;
             continue;
@@ -199,8 +200,8 @@ static void expect_close(dh *h, const vhu_msg *m)
                       m->hdr.request, m->hdr.flags, m->hdr.size);
         }
         if (rc == -ETIMEDOUT)
-            fuzz_fail("the connection stays open after a framing error (request %u flags 0x%x size %u)",
-                      m->hdr.request, m->hdr.flags, m->hdr.size);
+            fuzz_fail("the connection stays open after a framing error (request %u flags 0x%x size %u)", m->hdr.request,
+                      m->hdr.flags, m->hdr.size);
         vhu_conn_free(h->conn);
         h->conn = NULL;
         return;
@@ -212,8 +213,8 @@ int dh_request(dh *h, vhu_msg *m, vhu_msg *reply)
     if (!h->conn)
         connect_once(h);
     bool framing_ok = vhu_hdr_check(&m->hdr) == 0;
-    vhu_validate_ctx ctx = {.log = fuzz_log(), .protocol_features = vub_daemon_protocol_features(h->d),
-                            .num_queues = h->num_queues};
+    vhu_validate_ctx ctx = {
+        .log = fuzz_log(), .protocol_features = vub_daemon_protocol_features(h->d), .num_queues = h->num_queues};
     enum vhu_owed owed = framing_ok ? vhu_req_owed(m, &ctx) : VHU_OWED_NOTHING;
     uint32_t req = m->hdr.request;
     /* Where the protocol features in force are unknown here (the first message of a connection may run
@@ -229,8 +230,8 @@ int dh_request(dh *h, vhu_msg *m, vhu_msg *reply)
         else
             owed = vhu_req_owed(m, &all);
     }
-    bool resync = ambiguous || h->first || req == VHU_REQ_SET_PROTOCOL_FEATURES || req == VHU_REQ_RESET_OWNER || req == VHU_REQ_RESET_DEVICE ||
-                  req == VHU_REQ_SET_MEM_TABLE || req == VHU_REQ_ADD_MEM_REG;
+    bool resync = ambiguous || h->first || req == VHU_REQ_SET_PROTOCOL_FEATURES || req == VHU_REQ_RESET_OWNER ||
+                  req == VHU_REQ_RESET_DEVICE || req == VHU_REQ_SET_MEM_TABLE || req == VHU_REQ_ADD_MEM_REG;
     if (req == VHU_REQ_SET_FEATURES && m->hdr.size == 8)
         h->features = m->payload.u64;
     if (send_raw(h, m) < 0) {
@@ -328,21 +329,23 @@ void dh_ring_setup(dh *h, fin *in, unsigned i)
     dh_ring *r = &h->rings[i % DH_RINGS_MAX];
     vq_mock_free(r->mk);
     r->mk = NULL;
-    vq_mock_config mc = {.layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, .size = size,
-                         .event_idx = h->features & (1ull << VUB_F_RING_EVENT_IDX), .desc_gpa = dh_ring_gpa(i),
-                         .driver_gpa = dh_ring_gpa(i) + 0x4000, .device_gpa = dh_ring_gpa(i) + 0x8000};
+    vq_mock_config mc = {.layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
+                         .size = size,
+                         .event_idx = h->features & (1ull << VUB_F_RING_EVENT_IDX),
+                         .desc_gpa = dh_ring_gpa(i),
+                         .driver_gpa = dh_ring_gpa(i) + 0x4000,
+                         .device_gpa = dh_ring_gpa(i) + 0x8000};
     (void)vq_mock_new(h->map, &mc, &r->mk);
     vhu_msg_build_state(&m, VHU_REQ_SET_VRING_NUM, dh_flags(in), i, size);
     dh_request(h, &m, NULL);
-    vhu_vring_addr a = {.index = i, .desc = mc.desc_gpa + off, .avail = mc.driver_gpa + off,
-                        .used = mc.device_gpa + off};
+    vhu_vring_addr a = {
+        .index = i, .desc = mc.desc_gpa + off, .avail = mc.driver_gpa + off, .used = mc.device_gpa + off};
     if (how & 4)
         a.used = fin_u64(in);
     vhu_msg_init(&m, VHU_REQ_SET_VRING_ADDR, dh_flags(in));
     vhu_msg_set_payload(&m, &a, sizeof(a));
     dh_request(h, &m, NULL);
-    vhu_msg_build_state(&m, VHU_REQ_SET_VRING_BASE, dh_flags(in), i,
-                        how & 8 ? fin_u32(in) : packed ? 0x80008000u : 0);
+    vhu_msg_build_state(&m, VHU_REQ_SET_VRING_BASE, dh_flags(in), i, how & 8 ? fin_u32(in) : packed ? 0x80008000u : 0);
     dh_request(h, &m, NULL);
     int call = fuzz_fds_make(&h->fds, how & 16 ? FUZZ_FD_EVENTFD_FULL : FUZZ_FD_EVENTFD);
     vhu_msg_build_u64(&m, VHU_REQ_SET_VRING_CALL, dh_flags(in), i);
@@ -376,7 +379,8 @@ void dh_add_chain(dh *h, fin *in, unsigned i)
     for (unsigned k = 0; k < n; k++) {
         uint8_t how = fin_u8(in);
         b[k] = (vq_mock_buf){.gpa = how & 0x80 ? fin_u64(in) : 0x80000u + 0x1000u * (how & 0x3fu),
-                             .len = fin_u16(in) % 0x2000, .write = how & 0x40};
+                             .len = fin_u16(in) % 0x2000,
+                             .write = how & 0x40};
         if (!b[k].write) { /* what the device reads: the first bytes from the input */
             uint8_t buf[64];
             size_t len = fin_bytes(in, buf, b[k].len < sizeof(buf) ? b[k].len : sizeof(buf));

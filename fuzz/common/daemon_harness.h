@@ -38,14 +38,14 @@ typedef struct dh_ring {
 typedef struct dh {
     vub_daemon *d;
     pthread_t th;
-    vhu_conn *conn;       /* our end of the control connection; NULL while disconnected */
+    vhu_conn *conn; /* our end of the control connection; NULL while disconnected */
     uint32_t num_queues;
-    bool first;           /* the next message is the first of its connection */
-    uint32_t maybe;       /* a reply to this request id may still come (UINT32_MAX: none) */
-    uint64_t features;    /* the last SET_FEATURES value sent */
-    vmem_region *mem;     /* guest memory as the front-end (and the mock drivers) see it */
+    bool first;        /* the next message is the first of its connection */
+    uint32_t maybe;    /* a reply to this request id may still come (UINT32_MAX: none) */
+    uint64_t features; /* the last SET_FEATURES value sent */
+    vmem_region *mem;  /* guest memory as the front-end (and the mock drivers) see it */
     vmem_map *map;
-    fuzz_fds fds;         /* fds made for this input */
+    fuzz_fds fds; /* fds made for this input */
     dh_ring rings[DH_RINGS_MAX];
     int fds_before;
 } dh;
@@ -62,14 +62,14 @@ int dh_request(dh *h, vhu_msg *m, vhu_msg *reply);
 void dh_reconnect(dh *h);
 /* Front-end steps built from the input, as a front-end does them but with fuzzed values here and there
  * (each goes through dh_request()). */
-uint32_t dh_flags(fin *in);           /* NEED_REPLY or not */
-int dh_fd(dh *h, fin *in);            /* an fd of any kind (owned by h->fds) */
-void dh_negotiate(dh *h, fin *in);    /* GET_FEATURES .. SET_FEATURES */
-void dh_mem_table(dh *h, fin *in, bool add); /* SET_MEM_TABLE / ADD_MEM_REG of the guest memory memfd */
+uint32_t dh_flags(fin *in);                     /* NEED_REPLY or not */
+int dh_fd(dh *h, fin *in);                      /* an fd of any kind (owned by h->fds) */
+void dh_negotiate(dh *h, fin *in);              /* GET_FEATURES .. SET_FEATURES */
+void dh_mem_table(dh *h, fin *in, bool add);    /* SET_MEM_TABLE / ADD_MEM_REG of the guest memory memfd */
 void dh_ring_setup(dh *h, fin *in, unsigned i); /* SET_VRING_NUM .. SET_VRING_ENABLE, and a mock driver */
 void dh_add_chain(dh *h, fin *in, unsigned i);  /* a chain of up to 4 buffers, readable ones filled; kick */
 void dh_kick(dh *h, unsigned i);
-uint64_t dh_ring_gpa(unsigned i);     /* where ring i lives (3 x 16 KiB) */
+uint64_t dh_ring_gpa(unsigned i); /* where ring i lives (3 x 16 KiB) */
 
 /* dh_stop() - check the daemon answers GET_FEATURES, stop and free it, check for fd leaks. */
 void dh_stop(dh *h);

@@ -14,13 +14,13 @@ enum fuzz_fd_kind {
     FUZZ_FD_EVENTFD_FULL,  /* blocking eventfd with its counter at 2^64 - 2 */
     FUZZ_FD_PIPE_R,
     FUZZ_FD_PIPE_W,
-    FUZZ_FD_SOCKET,        /* one end of a socketpair (the other end is kept open) */
-    FUZZ_FD_OPATH,         /* O_PATH on /tmp */
+    FUZZ_FD_SOCKET, /* one end of a socketpair (the other end is kept open) */
+    FUZZ_FD_OPATH,  /* O_PATH on /tmp */
     FUZZ_FD_DEVNULL,
-    FUZZ_FD_TMPFILE,       /* 64 KiB regular file on /tmp */
-    FUZZ_FD_MEMFD_EMPTY,   /* memfd of size 0 */
-    FUZZ_FD_MEMFD_SEALED,  /* 64 KiB memfd sealed against shrinking */
-    FUZZ_FD_REUSE,         /* the previous fd of this set again (the same file twice) */
+    FUZZ_FD_TMPFILE,      /* 64 KiB regular file on /tmp */
+    FUZZ_FD_MEMFD_EMPTY,  /* memfd of size 0 */
+    FUZZ_FD_MEMFD_SEALED, /* 64 KiB memfd sealed against shrinking */
+    FUZZ_FD_REUSE,        /* the previous fd of this set again (the same file twice) */
     FUZZ_FD_KINDS
 };
 

@@ -69,10 +69,10 @@ const struct cvmm_log *fuzz_log(void);
 int fuzz_count_fds(void);
 
 /* CHECK() - an invariant: on failure, report the file, line and condition and abort (fuzz_fail()). */
-#define CHECK(cond)                                                                                           \
-    do {                                                                                                      \
-        if (!(cond))                                                                                          \
-            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            fuzz_fail("%s:%d: %s", __FILE__, __LINE__, #cond);                                                         \
     } while (0)
 
 /* fuzz_dump_fds() - list the open fds and what they are on stderr (for fd leak reports). */

@@ -41,7 +41,6 @@ static struct {
     struct cvmm_log log;
 } T;
 
-
 static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
     (void)opaque;
@@ -105,7 +104,8 @@ static void teardown(void)
     blk_disk_close(&T.disk);
     unlink(T.path);
     rmdir(T.dir);
-    cr_expect_eq(cvmm_test_count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(), T.fds_at_start);
+    cr_expect_eq(cvmm_test_count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(),
+                 T.fds_at_start);
 }
 
 /* ---- helpers ---- */
@@ -119,15 +119,19 @@ static uint8_t *gp(uint64_t gpa, uint64_t len)
 
 static void put_hdr(uint64_t gpa, uint32_t type, uint64_t sector)
 {
-    struct { cvmm_le32 type, reserved; cvmm_le64 sector; } h = {cvmm_le32_set(type), cvmm_le32_set(0),
-                                                                cvmm_le64_set(sector)};
+    struct {
+        cvmm_le32 type, reserved;
+        cvmm_le64 sector;
+    } h = {cvmm_le32_set(type), cvmm_le32_set(0), cvmm_le64_set(sector)};
     memcpy(gp(gpa, 16), &h, 16);
 }
 
 static void put_seg(uint64_t gpa, uint64_t sector, uint32_t num, uint32_t flags)
 {
-    struct { cvmm_le64 sector; cvmm_le32 num, flags; } s = {cvmm_le64_set(sector), cvmm_le32_set(num),
-                                                            cvmm_le32_set(flags)};
+    struct {
+        cvmm_le64 sector;
+        cvmm_le32 num, flags;
+    } s = {cvmm_le64_set(sector), cvmm_le32_set(num), cvmm_le32_set(flags)};
     memcpy(gp(gpa, 16), &s, 16);
 }
 
@@ -369,8 +373,7 @@ static void teardown_flip(void) /* the thread stops before guest memory goes, al
     teardown();
 }
 
-Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .init = split_rw,
-     .fini = teardown_flip)
+Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .init = split_rw, .fini = teardown_flip)
 {
     put_hdr(HDR_GPA, BLK_T_OUT, DISK_SECTORS - 1);
     fill_guest(DATA_GPA, 65536, 3);
@@ -406,8 +409,8 @@ Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .
     }
     unsigned long flips = cvmm_test_flip_stop(&flip, 512);
     flipping = false;
-    cr_assert_eq(size, DISK_BYTES, "request %u: the image grew to %llu bytes: data past the capacity were written",
-                 i, (unsigned long long)size);
+    cr_assert_eq(size, DISK_BYTES, "request %u: the image grew to %llu bytes: data past the capacity were written", i,
+                 (unsigned long long)size);
     cr_assert_gt(flips, 0);
     cr_log_info("blk: %u written, %u refused, %lu length flips", ok, ioerr, flips);
     cr_assert(ok == 0 || file_equals((DISK_SECTORS - 1) * 512ull, gp(DATA_GPA, 512), 512));

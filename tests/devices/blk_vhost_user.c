@@ -46,7 +46,6 @@ static struct {
     int fds_at_start;
 } T;
 
-
 static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
     (void)opaque;
@@ -108,7 +107,8 @@ static void stop(void)
     unlink(T.disk);
     unlink(T.sock);
     rmdir(T.dir);
-    cr_expect_eq(cvmm_test_count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(), T.fds_at_start);
+    cr_expect_eq(cvmm_test_count_fds(), T.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(),
+                 T.fds_at_start);
 }
 
 /* Negotiate everything offered minus @drop (SPLIT_ONLY for split rings), map guest memory. */
@@ -120,9 +120,9 @@ static uint64_t negotiate(uint64_t drop)
     cr_assert_eq(vhu_frontend_get_protocol_features(T.fe, &p), 0);
     cr_assert(p & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG));
     cr_assert(p & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ));
-    cr_assert_eq(vhu_frontend_set_protocol_features(
-                     T.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) |
-                                VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK))),
+    cr_assert_eq(vhu_frontend_set_protocol_features(T.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) |
+                                                               VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) |
+                                                               VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK))),
                  0);
     cr_assert_eq(vhu_frontend_set_features(T.fe, f & ~drop), 0);
     vmem_region_desc rd = {.gpa = 0, .size = GUEST_SIZE, .user_addr = UVA_BASE};
@@ -164,8 +164,10 @@ static uint8_t *gp(uint64_t gpa, uint64_t len)
 static uint16_t submit(unsigned i, uint32_t type, uint64_t sector, uint32_t dlen)
 {
     uint64_t hdr = 0x80000ull + i * 0x1000, st = hdr + 0x100, data = 0x100000ull + i * 0x10000;
-    struct { cvmm_le32 type, res; cvmm_le64 sector; } h = {cvmm_le32_set(type), cvmm_le32_set(0),
-                                                           cvmm_le64_set(sector)};
+    struct {
+        cvmm_le32 type, res;
+        cvmm_le64 sector;
+    } h = {cvmm_le32_set(type), cvmm_le32_set(0), cvmm_le64_set(sector)};
     memcpy(gp(hdr, 16), &h, 16);
     *gp(st, 1) = 0xee;
     memset(gp(data, dlen), 0xcc, dlen);

@@ -23,9 +23,9 @@
 
 TestSuite(capabilities, .timeout = 60);
 
-static const char *const backend_types[] = {"9p",    "balloon",      "block", "caif",  "console",
+static const char *const backend_types[] = {"9p",     "balloon",      "block", "caif",  "console",
                                             "crypto", "gpu",          "input", "net",   "rng",
-                                            "rpmsg", "rproc-serial", "scsi",  "vsock", "fs"};
+                                            "rpmsg",  "rproc-serial", "scsi",  "vsock", "fs"};
 static const struct {
     const char *type;
     const char *names[3];
@@ -56,7 +56,8 @@ static bool only_keys(json_t *o, const char *const *keys, char *why, size_t len)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         bool known = false;
         for (size_t i = 0; keys[i]; i++)
             known |= strcmp(k, keys[i]) == 0;
@@ -86,7 +87,8 @@ static bool caps_valid(json_t *j, char *why, size_t len)
         return snprintf(why, len, "type '%s' needs a features array", type), false;
     size_t i;
     json_t *v;
-    json_array_foreach(f, i, v) {
+    json_array_foreach(f, i, v)
+    {
         const char *s = json_string_value(v);
         bool ok = false;
         for (size_t k = 0; s && names[k]; k++)
@@ -116,7 +118,8 @@ static bool discovery_valid(json_t *j, char *why, size_t len)
     size_t i;
     if (tags && !json_is_array(tags))
         return snprintf(why, len, "tags is not an array"), false;
-    json_array_foreach(tags, i, v) {
+    json_array_foreach(tags, i, v)
+    {
         if (!json_is_string(v))
             return snprintf(why, len, "tag %zu is not a string", i), false;
     }
@@ -128,12 +131,20 @@ static bool discovery_valid(json_t *j, char *why, size_t len)
 Test(capabilities, the_rules_refuse_what_the_schema_refuses)
 {
     static const char *const bad_caps[] = {
-        "[]", "{}", "{\"type\": \"shm\"}", "{\"type\": \"rng\", \"features\": []}",
-        "{\"type\": \"block\"}", "{\"type\": \"block\", \"features\": [\"virgl\"]}",
-        "{\"type\": \"block\", \"features\": [1]}", "{\"type\": \"net\", \"extra\": 1}", "{\"type\": 5}",
+        "[]",
+        "{}",
+        "{\"type\": \"shm\"}",
+        "{\"type\": \"rng\", \"features\": []}",
+        "{\"type\": \"block\"}",
+        "{\"type\": \"block\", \"features\": [\"virgl\"]}",
+        "{\"type\": \"block\", \"features\": [1]}",
+        "{\"type\": \"net\", \"extra\": 1}",
+        "{\"type\": 5}",
     };
     static const char *const good_caps[] = {
-        "{\"type\": \"rng\"}", "{\"type\": \"fs\"}", "{\"type\": \"block\", \"features\": []}",
+        "{\"type\": \"rng\"}",
+        "{\"type\": \"fs\"}",
+        "{\"type\": \"block\", \"features\": []}",
         "{\"type\": \"block\", \"features\": [\"read-only\", \"blk-file\"]}",
         "{\"type\": \"gpu\", \"features\": [\"virgl\"]}",
     };

@@ -55,7 +55,6 @@ static struct {
     net_stats stats;
 } t;
 
-
 static void quiet(void *o, enum cvmm_log_level l, const char *line)
 {
     (void)o, (void)l;
@@ -83,8 +82,13 @@ static void start(unsigned pairs, bool sink, bool mac, uint16_t mtu)
     t.fds_at_start = cvmm_test_count_fds();
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, t.sp), 0);
     int ports[2] = {t.sp[0], t.sp[0]};
-    net_config nc = {.queue_pairs = pairs, .sink = sink, .port_fds = sink ? NULL : ports, .has_mac = mac,
-                     .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}, .mtu = mtu, .log = &t.log};
+    net_config nc = {.queue_pairs = pairs,
+                     .sink = sink,
+                     .port_fds = sink ? NULL : ports,
+                     .has_mac = mac,
+                     .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
+                     .mtu = mtu,
+                     .log = &t.log};
     cr_assert_eq(net_dev_new(&nc, &t.dev), 0);
     vub_daemon_config dc = {.ops = net_dev_ops(), .info = net_dev_info(t.dev), .ctx = t.dev, .log = &t.log};
     cr_assert_eq(vub_daemon_new(&dc, &t.d), 0);
@@ -135,8 +139,9 @@ static void bring_up(uint64_t features, enum vq_layout layout)
     cr_assert_eq(vhu_frontend_get_features(t.fe, &f), 0);
     cr_assert_eq(vhu_frontend_set_owner(t.fe), 0);
     cr_assert_eq(vhu_frontend_get_protocol_features(t.fe, &p), 0);
-    cr_assert_eq(vhu_frontend_set_protocol_features(t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) |
-                                                                VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK))), 0);
+    cr_assert_eq(vhu_frontend_set_protocol_features(
+                     t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK))),
+                 0);
     cr_assert_eq(features & ~f, 0, "features 0x%llx not offered (0x%llx)", (unsigned long long)features,
                  (unsigned long long)f);
     cr_assert_eq(vhu_frontend_set_features(t.fe, features | (1ull << VHU_F_PROTOCOL_FEATURES)), 0);
@@ -148,7 +153,10 @@ static void bring_up(uint64_t features, enum vq_layout layout)
     cr_assert_eq(vhu_frontend_set_mem_table(t.fe, &wr, &fd, 1), 0);
     for (unsigned i = 0; i < 2; i++) {
         uint64_t desc = 0x10000ull * (i + 1);
-        vq_mock_config mc = {.layout = layout, .size = 256, .desc_gpa = desc, .driver_gpa = desc + 0x4000,
+        vq_mock_config mc = {.layout = layout,
+                             .size = 256,
+                             .desc_gpa = desc,
+                             .driver_gpa = desc + 0x4000,
                              .device_gpa = desc + 0x8000,
                              .event_idx = (features >> VUB_F_RING_EVENT_IDX) & 1};
         cr_assert_eq(vq_mock_new(t.map, &mc, &t.r[i].mk), 0);
@@ -195,10 +203,7 @@ static ssize_t port_recv(void *buf, size_t cap, int ms)
     return recv(t.sp[1], buf, cap, 0);
 }
 
-static void port_send(const void *buf, size_t len)
-{
-    cr_assert_eq(send(t.sp[1], buf, len, 0), (ssize_t)len);
-}
+static void port_send(const void *buf, size_t len) { cr_assert_eq(send(t.sp[1], buf, len, 0), (ssize_t)len); }
 
 static void fill(uint8_t *p, size_t n, uint8_t seed)
 {
@@ -299,9 +304,9 @@ Test(net_rxtx, tx_short_chain_is_dropped_and_the_queue_goes_on, .init = init_tap
     uint8_t frame[60] = {0}, got[256];
     fill(frame + 12, 48, 9);
     cr_assert_eq(vmem_write(t.map, DATA + 0x1000, frame, sizeof(frame)), 0);
-    vq_mock_buf shortb = {DATA, 8, false};       /* less than a header */
-    vq_mock_buf hdronly = {DATA, 12, false};     /* a header and no frame */
-    vq_mock_buf wr = {DATA + 0x2000, 64, true};  /* only device-writable: no frame at all */
+    vq_mock_buf shortb = {DATA, 8, false};      /* less than a header */
+    vq_mock_buf hdronly = {DATA, 12, false};    /* a header and no frame */
+    vq_mock_buf wr = {DATA + 0x2000, 64, true}; /* only device-writable: no frame at all */
     vq_mock_buf good = {DATA + 0x1000, 60, false};
     uint16_t h[4], uh;
     uint32_t len;
@@ -635,8 +640,7 @@ Test(net_rxtx, offered_features_follow_the_config)
     for (unsigned i = 0; i < 2; i++) {
         net_dev *n;
         int fds[4] = {100, 101, 102, 103}; /* never used: no daemon */
-        net_config nc = {.queue_pairs = cases[i].pairs, .port_fds = fds, .has_mac = cases[i].mac,
-                         .mtu = cases[i].mtu};
+        net_config nc = {.queue_pairs = cases[i].pairs, .port_fds = fds, .has_mac = cases[i].mac, .mtu = cases[i].mtu};
         cr_assert_eq(net_dev_new(&nc, &n), 0);
         const vub_device_info *info = net_dev_info(n);
         cr_assert_eq(info->num_queues, 2 * cases[i].pairs);
@@ -650,7 +654,8 @@ Test(net_rxtx, offered_features_follow_the_config)
             cr_assert_eq(info->queue_worker[q], 0);
         net_dev_free(n);
     }
-    net_config bad[] = {{.queue_pairs = 0, .sink = true}, {.queue_pairs = 129, .sink = true},
+    net_config bad[] = {{.queue_pairs = 0, .sink = true},
+                        {.queue_pairs = 129, .sink = true},
                         {.queue_pairs = 1, .sink = false, .port_fds = NULL},
                         {.queue_pairs = 1, .sink = true, .nworkers = 65}};
     for (unsigned i = 0; i < 4; i++) {
@@ -679,8 +684,9 @@ Test(net_rxtx, config_space_has_mac_status_pairs_mtu, .init = init_mac_mtu, .fin
     uint8_t cfg[12];
     cr_assert_eq(vhu_frontend_get_protocol_features(t.fe, &p), 0);
     cr_assert(p & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ));
-    cr_assert_eq(vhu_frontend_set_protocol_features(t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) |
-                                                                VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ))), 0);
+    cr_assert_eq(vhu_frontend_set_protocol_features(
+                     t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ))),
+                 0);
     uint64_t nq;
     cr_assert_eq(vhu_frontend_get_queue_num(t.fe, &nq), 0);
     cr_assert_eq(nq, 4);

@@ -84,8 +84,7 @@ static int serve(void)
     while ((rc = vq_pop(T.q, &c)) == 1) {
         uint32_t len = 0;
         if ((rc = vq_snapshot_take(T.q, &c, desc, VUB_SERVE_DESCS_MAX, &sn)) < 0 ||
-            (rc = rng_request(NULL, NULL, &sn, &len)) < 0 ||
-            (rc = vq_add_used(T.q, c.head, len)) < 0)
+            (rc = rng_request(NULL, NULL, &sn, &len)) < 0 || (rc = vq_add_used(T.q, c.head, len)) < 0)
             return rc;
         n++;
     }

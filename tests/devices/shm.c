@@ -43,7 +43,6 @@ static struct {
     int refuse; /* errno the ops answer with (0: accept) */
 } t;
 
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -268,13 +267,13 @@ Test(shm, requests_outside_regions_are_einval_and_not_sent, .init = setup_starte
     vhu_shmem_config c;
     cr_assert_eq(vhu_frontend_get_shmem_config(t.fe, &c), 0);
     const char *bad[] = {
-        "map 1 0 4096 0 ro %s",      /* region 1 does not exist */
-        "map 2 4096 8192 0 ro %s",   /* leaves region 2 (8 KiB) */
-        "map 0 100 4096 0 ro %s",    /* offset not page aligned */
-        "map 0 0 0 0 ro %s",         /* empty */
-        "map 0 0 4096 0 rx %s",      /* bad mode */
-        "map 300 0 4096 0 ro %s",    /* shmid > 255 */
-        "map 0 0 4096 %s",           /* missing fields */
+        "map 1 0 4096 0 ro %s",    /* region 1 does not exist */
+        "map 2 4096 8192 0 ro %s", /* leaves region 2 (8 KiB) */
+        "map 0 100 4096 0 ro %s",  /* offset not page aligned */
+        "map 0 0 0 0 ro %s",       /* empty */
+        "map 0 0 4096 0 rx %s",    /* bad mode */
+        "map 300 0 4096 0 ro %s",  /* shmid > 255 */
+        "map 0 0 4096 %s",         /* missing fields */
     };
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(req, sizeof(req), bad[i], t.file);

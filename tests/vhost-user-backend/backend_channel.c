@@ -194,12 +194,12 @@ Test(backend_channel, shmem_requests_outside_the_regions_never_reach_the_wire)
     long page = sysconf(_SC_PAGESIZE);
     int mfd = memfd_create("shm-file", MFD_CLOEXEC);
     struct req bad[] = {
-        {.kind = R_MAP, .shmid = 1, .fd = mfd, .off = 0, .len = (uint64_t)page},           /* no region 1 */
-        {.kind = R_MAP, .shmid = 2, .fd = mfd, .off = 0, .len = (uint64_t)page * 5},       /* past the end */
-        {.kind = R_MAP, .shmid = 2, .fd = mfd, .off = 100, .len = (uint64_t)page},         /* unaligned */
-        {.kind = R_MAP, .shmid = 2, .fd = mfd, .off = 0, .len = 0},                        /* empty */
+        {.kind = R_MAP, .shmid = 1, .fd = mfd, .off = 0, .len = (uint64_t)page},            /* no region 1 */
+        {.kind = R_MAP, .shmid = 2, .fd = mfd, .off = 0, .len = (uint64_t)page * 5},        /* past the end */
+        {.kind = R_MAP, .shmid = 2, .fd = mfd, .off = 100, .len = (uint64_t)page},          /* unaligned */
+        {.kind = R_MAP, .shmid = 2, .fd = mfd, .off = 0, .len = 0},                         /* empty */
         {.kind = R_UNMAP, .shmid = 0, .off = UINT64_MAX - 4095, .len = (uint64_t)page * 2}, /* wraps */
-        {.kind = R_MAP, .shmid = 0, .fd = -1, .off = 0, .len = (uint64_t)page},           /* no fd */
+        {.kind = R_MAP, .shmid = 0, .fd = -1, .off = 0, .len = (uint64_t)page},             /* no fd */
     };
     for (unsigned i = 0; i < CVMM_ARRAY_SIZE(bad); i++)
         cr_assert_eq(run_req(&bad[i], false), -EINVAL, "request %u", i);

@@ -38,8 +38,8 @@ static int parse(int argc, char *const *argv, vub_cmdline *cl, char *err)
 
 Test(cmdline, socket_path_and_device_options)
 {
-    char *argv[] = {"dev", "--socket-path=/tmp/x.sock", "--blk-file", "disk.img", "--read-only", "--workers=3",
-                    "--log-level=debug", "--serve-once"};
+    char *argv[] = {"dev",         "--socket-path=/tmp/x.sock", "--blk-file",  "disk.img", "--read-only",
+                    "--workers=3", "--log-level=debug",         "--serve-once"};
     vub_cmdline cl;
     char err[200];
     int ro = 0;
@@ -175,7 +175,8 @@ Test(cmdline, print_capabilities_refuses_what_the_schema_does_not_have)
     close(p[0]);
     cr_assert_gt(n, 0);
     buf[n] = 0;
-    cr_assert_str_eq(buf, "{\n  \"type\": \"gpu\",\n  \"features\": [\n    \"virgl\"\n  ]\n}\n", "only the valid one: %s", buf);
+    cr_assert_str_eq(buf, "{\n  \"type\": \"gpu\",\n  \"features\": [\n    \"virgl\"\n  ]\n}\n",
+                     "only the valid one: %s", buf);
 }
 
 Test(cmdline, usage_lists_the_device_options)

@@ -100,8 +100,8 @@ Test(cmdline_edge_cases, usage_fails_with_eio_wherever_the_output_stops)
     cr_assert_not_null(strstr(buf, "  --strict  \n"));
     close(p[0]);
     close(p[1]);
-    size_t first = (size_t)(strstr(buf, "  --workers") - buf); /* the first write: the usage line */
-    size_t options = (size_t)(strstr(buf, "  --strict") - buf);  /* the option lines start here */
+    size_t first = (size_t)(strstr(buf, "  --workers") - buf);  /* the first write: the usage line */
+    size_t options = (size_t)(strstr(buf, "  --strict") - buf); /* the option lines start here */
     size_t rooms[] = {0, first - 1, first, options - 1, options + 3};
     for (unsigned i = 0; i < sizeof(rooms) / sizeof(rooms[0]); i++) {
         short_pipe(p, rooms[i]);

@@ -25,8 +25,8 @@
 #define NOMEM_SKIP 0
 #endif
 
-static _Thread_local bool armed;   /* this thread's allocations are counted and may fail */
-static _Thread_local int allow;    /* allocations that still succeed while armed */
+static _Thread_local bool armed;          /* this thread's allocations are counted and may fail */
+static _Thread_local int allow;           /* allocations that still succeed while armed */
 static _Thread_local int threads_allowed; /* pthread_create calls that still succeed while armed; -1: all */
 
 /* Blocks allocated by an armed thread and not freed yet (by any thread). */

@@ -9,12 +9,12 @@
 #include "vub_test.h"
 
 static struct {
-    int rd, wr;          /* the pipe the device watches: test writes to wr, device reads rd */
-    bool watch_write;    /* watch wr for WRITE instead of rd for READ */
-    vub_watch *w;        /* worker-owned */
-    pthread_t worker;    /* the thread of queue_started */
-    atomic_uint calls;   /* watch callbacks */
-    atomic_uint events;  /* events of the last callback */
+    int rd, wr;         /* the pipe the device watches: test writes to wr, device reads rd */
+    bool watch_write;   /* watch wr for WRITE instead of rd for READ */
+    vub_watch *w;       /* worker-owned */
+    pthread_t worker;   /* the thread of queue_started */
+    atomic_uint calls;  /* watch callbacks */
+    atomic_uint events; /* events of the last callback */
     atomic_int wrong_thread;
     atomic_int resume_on_kick;  /* set by the test: the next kick resumes the watch */
     atomic_uint events_at_kick; /* vub_watch_events() when that kick came, + 100 */

@@ -89,7 +89,8 @@ Test(device_ops_contract, a_device_that_cannot_load_refuses_a_load_and_still_sav
     vt.dev.state_byte = 0x42;
     cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, pp[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, pp[1], &bfd),
+                 0);
     close(pp[1]);
     uint8_t b[4];
     cr_assert_eq(read(pp[0], b, sizeof(b)), 1);

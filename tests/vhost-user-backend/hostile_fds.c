@@ -60,10 +60,10 @@ static int logged_count(const char *needle)
 }
 
 /* Wait up to WAIT_MS for @cond. */
-#define WAIT_FOR(cond)                                                                                       \
-    do {                                                                                                     \
-        for (int wait_i_ = 0; wait_i_ < WAIT_MS / 10 && !(cond); wait_i_++)                                   \
-            vt_sleep_ms(10);                                                                                 \
+#define WAIT_FOR(cond)                                                                                                 \
+    do {                                                                                                               \
+        for (int wait_i_ = 0; wait_i_ < WAIT_MS / 10 && !(cond); wait_i_++)                                            \
+            vt_sleep_ms(10);                                                                                           \
     } while (0)
 
 static int opath_of(int fd)
@@ -473,7 +473,7 @@ Test(hostile_fds, a_state_transfer_left_hanging_on_a_rcvlowat_socket_is_cut_off_
     cr_assert_eq(atomic_load(&vt.dev.state_loaded), 1);
     atomic_store(&relay_polls, 0);
     atomic_store(&counting, true); /* from here the relay can only wait: nothing more comes */
-    vhu_frontend_free(vt.fe);     /* leaves the transfer hanging: cut off after 1 s (cvmm/vub/device.h) */
+    vhu_frontend_free(vt.fe);      /* leaves the transfer hanging: cut off after 1 s (cvmm/vub/device.h) */
     vt.fe = NULL;
     vt_connect();
     uint64_t f;

@@ -328,9 +328,9 @@ static void cycle(const struct hp_cycles *h, unsigned i)
     int fd;
     struct hp_msg m;
     switch (i % 10) {
-    case 0: case 1: case 2: /* connect and go */
-        close(hp_connect());
-        return;
+    case 0:
+    case 1:
+    case 2: /* connect and go */ close(hp_connect()); return;
     case 3: /* half a header, with an fd */
         fd = hp_connect();
         raw_send_bytes(fd, &m, hp_msg(&m, VHU_REQ_SET_VRING_KICK, 0, 8, NULL, 0) - 5, &h->ev, 1);
@@ -351,7 +351,8 @@ static void cycle(const struct hp_cycles *h, unsigned i)
         vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
         cr_assert_eq(vhu_frontend_set_mem_table(vt.fe, &h->wr, &h->memfd, 1), 0);
         break;
-    case 7: case 8: /* a started ring that served a chain */
+    case 7:
+    case 8: /* a started ring that served a chain */
         vt_connect();
         cycle_ring(h, i, false);
         return;
@@ -392,9 +393,10 @@ Test(hostile_peer, ten_thousand_connect_disconnect_cycles_leak_no_fd_and_no_memo
 #ifdef HP_ASAN
     heap_after = (long)(__sanitizer_get_current_allocated_bytes() / 1024);
 #endif
-    fprintf(stderr, "hostile_peer: %u connect/disconnect cycles: fds %d -> %d, RSS %ld -> %ld KiB, "
-            "mappings %d -> %d, live heap %ld -> %ld KiB (ASan only)\n", cycles, before.fds, after.fds, rss_before,
-            rss_after, before.maps, after.maps, heap_before, heap_after);
+    fprintf(stderr,
+            "hostile_peer: %u connect/disconnect cycles: fds %d -> %d, RSS %ld -> %ld KiB, "
+            "mappings %d -> %d, live heap %ld -> %ld KiB (ASan only)\n",
+            cycles, before.fds, after.fds, rss_before, rss_after, before.maps, after.maps, heap_before, heap_after);
     cr_assert_eq(after.fds, before.fds, "fds: %d after %u cycles, %d before", after.fds, cycles, before.fds);
     cr_assert_eq(after.memfd_maps, 0, "guest memory still mapped after %u cycles", cycles);
 #if defined(HP_ASAN)
@@ -402,8 +404,8 @@ Test(hostile_peer, ten_thousand_connect_disconnect_cycles_leak_no_fd_and_no_memo
               heap_after, cycles, heap_before);
 #elif !defined(__SANITIZE_THREAD__) /* TSan's shadow and history memory grow with every address touched */
     cr_assert_eq(after.maps, before.maps, "mappings: %d after, %d before", after.maps, before.maps);
-    cr_assert(rss_after <= rss_before + HP_RSS_SLACK_KIB, "RSS: %ld KiB after %u cycles, %ld KiB before",
-              rss_after, cycles, rss_before);
+    cr_assert(rss_after <= rss_before + HP_RSS_SLACK_KIB, "RSS: %ld KiB after %u cycles, %ld KiB before", rss_after,
+              cycles, rss_before);
 #endif
     close(h.ev);
 }

@@ -167,8 +167,12 @@ Test(memory, dirty_log_marks_written_buffers_and_the_used_ring)
     uint64_t f = (1ull << VUB_F_VERSION_1) | (1ull << VHU_F_PROTOCOL_FEATURES) | (1ull << VHU_F_LOG_ALL);
     cr_assert_eq(vhu_frontend_set_features(vt.fe, f), 0);
     /* start logging the used ring: SET_VRING_ADDR with VHOST_VRING_F_LOG and the log address */
-    vhu_vring_addr a = {.index = 0, .flags = VHU_VRING_F_LOG, .desc = VT_UVA_BASE + r.desc,
-                        .avail = VT_UVA_BASE + r.driver, .used = VT_UVA_BASE + r.device, .log = r.device};
+    vhu_vring_addr a = {.index = 0,
+                        .flags = VHU_VRING_F_LOG,
+                        .desc = VT_UVA_BASE + r.desc,
+                        .avail = VT_UVA_BASE + r.driver,
+                        .used = VT_UVA_BASE + r.device,
+                        .log = r.device};
     cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
     uint64_t data = (1 << 20) + 0x5000; /* written bytes at data + 128 .. + 128 + 100: page 0x105 */
     uint16_t h = vt_add_chain(&r, data, 100);
@@ -264,8 +268,8 @@ Test(memory, regions_come_and_go_under_traffic)
             vhu_mem_region t[8];
             int fds[8];
             for (unsigned k = 0; k < 8; k++) {
-                t[k] = (vhu_mem_region){.guest_addr = (4ull << 20) * k, .size = 1 << 20,
-                                        .user_addr = VT_UVA_BASE + (4ull << 20) * k};
+                t[k] = (vhu_mem_region){
+                    .guest_addr = (4ull << 20) * k, .size = 1 << 20, .user_addr = VT_UVA_BASE + (4ull << 20) * k};
                 fds[k] = vmem_region_fd(vt.regs[k]);
             }
             cr_assert_eq(vhu_frontend_set_mem_table(vt.fe, t, fds, 8), 0);
@@ -289,8 +293,8 @@ Test(memory, the_same_region_added_twice_is_counted_not_refused)
     add_region(gpa, 1 << 20, &x);
     vhu_mem_region w = {.guest_addr = gpa, .size = 1 << 20, .user_addr = VT_UVA_BASE + gpa};
     cr_assert_eq(vhu_frontend_add_mem_reg(vt.fe, &w, vmem_region_fd(x)), 0); /* the second device */
-    cr_assert_eq(vhu_frontend_rem_mem_reg(vt.fe, &w), 0);                      /* one of them leaves */
-    uint16_t h = vt_add_chain(&r, gpa + 0x1000, 8);                            /* still mapped */
+    cr_assert_eq(vhu_frontend_rem_mem_reg(vt.fe, &w), 0);                    /* one of them leaves */
+    uint16_t h = vt_add_chain(&r, gpa + 0x1000, 8);                          /* still mapped */
     vt_kick(&r);
     cr_assert_eq(vt_wait_used(&r, h), 8);
     cr_assert_eq(vhu_frontend_rem_mem_reg(vt.fe, &w), 0);          /* the last one: unmapped */

@@ -22,7 +22,8 @@ Test(migration, device_state_is_saved_into_the_front_ends_pipe)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     int bfd = -2;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
+                 0);
     cr_assert_eq(bfd, -1, "the back-end uses the front-end's channel");
     close(p[1]);
     uint8_t b[8];
@@ -40,7 +41,8 @@ Test(migration, device_state_is_loaded_and_checked)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     int bfd;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
+                 0);
     close(p[0]);
     uint8_t v = 0x33;
     cr_assert_eq(write(p[1], &v, 1), 1);
@@ -57,7 +59,8 @@ Test(migration, bad_state_fails_the_check)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     int bfd;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
+                 0);
     close(p[0]);
     cr_assert_eq(write(p[1], "toolong", 7), 7); /* the test device wants exactly one byte */
     close(p[1]);
@@ -104,8 +107,8 @@ Test(migration, inflight_buffer_has_the_spec_layout)
     /* refused shapes: error form is mmap_size 0 without an fd */
     fd = -2;
     int rc = vhu_frontend_get_inflight_fd(vt.fe, VT_QUEUES + 1, 128, &inf, &fd);
-    cr_assert(rc != 0 || (inf.mmap_size == 0 && fd < 0), "rc %d size %llu fd %d", rc,
-              (unsigned long long)inf.mmap_size, fd);
+    cr_assert(rc != 0 || (inf.mmap_size == 0 && fd < 0), "rc %d size %llu fd %d", rc, (unsigned long long)inf.mmap_size,
+              fd);
 }
 
 Test(migration, packed_inflight_regions_are_bigger)
@@ -149,11 +152,11 @@ Test(migration, in_band_kicks_start_the_ring_and_calls_come_back_in_band)
     vt_memory(1, 1 << 20, 0);
     struct vt_ring r;
     vt_ring_addrs(&r, 0);
-    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver,
-                         .device_gpa = r.device};
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver, .device_gpa = r.device};
     cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
-    vhu_vring_addr a = {.index = 0, .desc = VT_UVA_BASE + r.desc, .avail = VT_UVA_BASE + r.driver,
-                        .used = VT_UVA_BASE + r.device};
+    vhu_vring_addr a = {
+        .index = 0, .desc = VT_UVA_BASE + r.desc, .avail = VT_UVA_BASE + r.driver, .used = VT_UVA_BASE + r.device};
     cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 64), 0);
     cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
     cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, 0), 0);
@@ -187,7 +190,7 @@ static int inflight_kicked(void *ctx, vub_queue *q)
     if (vub_queue_inflight(q, &region, &size) == 0) {
         uint8_t *r = region;
         uint64_t counter = 0x1234 + vub_queue_index(q);
-        r[16] = 1;                  /* desc[0].inflight */
+        r[16] = 1;                       /* desc[0].inflight */
         memcpy(r + 16 + 8, &counter, 8); /* desc[0].counter */
     }
     return tdev_kicked(ctx, q);
@@ -301,10 +304,11 @@ Test(migration, a_transfer_the_front_end_leaves_hanging_is_cancelled)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     int bfd;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
+                 0);
     close(p[0]); /* the write end stays open and silent: the device's read blocks */
     cr_assert_eq(vhu_frontend_check_device_state(vt.fe), -EREMOTEIO); /* after 2 s, not forever */
-    vhu_frontend_free(vt.fe);                                          /* disconnect: cancelled after 1 s */
+    vhu_frontend_free(vt.fe);                                         /* disconnect: cancelled after 1 s */
     vt.fe = NULL;
     for (int i = 0; i < 300 && atomic_load(&vt.dev.resets) == 0; i++)
         vt_sleep_ms(10);
@@ -324,7 +328,8 @@ Test(migration, a_large_state_flows_through_the_pipe)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     int bfd;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
+                 0);
     close(p[1]);
     static uint8_t buf[65536];
     size_t total = 0, bad = 0;
@@ -348,7 +353,8 @@ Test(migration, a_save_the_front_end_never_reads_is_cut_off_at_disconnect)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     int bfd;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
+                 0);
     close(p[1]);
     vhu_frontend_free(vt.fe); /* never reads p[0] */
     vt.fe = NULL;
@@ -365,7 +371,7 @@ Test(migration_inflight, an_inflight_area_beyond_its_file_is_refused)
     cr_assert_eq(ftruncate(fd, 2048), 0);
     vhu_inflight inf = {.mmap_size = 2 * ((16 + 16 * 64 + 63) & ~63ull), .num_queues = 2, .queue_size = 64};
     cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), -EREMOTEIO); /* 2176 bytes > 2048 */
-    inf.mmap_offset = UINT64_MAX - 100; /* wraps */
+    inf.mmap_offset = UINT64_MAX - 100;                                      /* wraps */
     cr_assert_neq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
     cr_assert_eq(ftruncate(fd, 8192), 0);
     inf.mmap_offset = 0;

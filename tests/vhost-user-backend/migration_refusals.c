@@ -81,8 +81,8 @@ Test(migration_refusals, inflight_shapes_beyond_the_device_are_refused)
     vhu_inflight inf;
     int fd = -2;
     int rc = vhu_frontend_get_inflight_fd(vt.fe, 2, 512, &inf, &fd); /* max_queue_size is 256 */
-    cr_assert(rc != 0 || (inf.mmap_size == 0 && fd < 0), "rc %d size %llu fd %d", rc,
-              (unsigned long long)inf.mmap_size, fd);
+    cr_assert(rc != 0 || (inf.mmap_size == 0 && fd < 0), "rc %d size %llu fd %d", rc, (unsigned long long)inf.mmap_size,
+              fd);
     cr_assert(vt_logged("tdev: GET_INFLIGHT_FD for 2 queues of 512 entries refused"));
     fd = -2;
     rc = vhu_frontend_get_inflight_fd(vt.fe, 0, 64, &inf, &fd);
@@ -98,7 +98,8 @@ Test(migration_refusals, a_new_state_transfer_ends_the_unchecked_previous_one)
     cr_assert_eq(pipe2(b, O_CLOEXEC), 0);
     vt.dev.state_byte = 0x11;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, a[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, a[1], &bfd),
+                 0);
     close(a[1]);
     uint8_t buf[4];
     cr_assert_eq(read(a[0], buf, sizeof(buf)), 1, "the first transfer ran");
@@ -106,7 +107,8 @@ Test(migration_refusals, a_new_state_transfer_ends_the_unchecked_previous_one)
     /* no CHECK_DEVICE_STATE: the front-end starts over */
     vt.dev.state_byte = 0x22;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, b[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, b[1], &bfd),
+                 0);
     close(b[1]);
     cr_assert_eq(read(b[0], buf, sizeof(buf)), 1);
     cr_assert_eq(buf[0], 0x22);

@@ -46,15 +46,15 @@ static void mc_add_suite(struct mc_suite *s)
     mc_suites = s;
 }
 
-#define TestSuite(sname, ...)                                                                                \
-    static struct mc_suite mc_suite_##sname = {.name = #sname, .cfg = {.mc_unused = 0, __VA_ARGS__}};        \
+#define TestSuite(sname, ...)                                                                                          \
+    static struct mc_suite mc_suite_##sname = {.name = #sname, .cfg = {.mc_unused = 0, __VA_ARGS__}};                  \
     __attribute__((constructor)) static void mc_reg_suite_##sname(void) { mc_add_suite(&mc_suite_##sname); }
 
-#define Test(sname, tname, ...)                                                                              \
-    static void mc_fn_##sname##_##tname(void);                                                               \
-    static struct mc_test mc_t_##sname##_##tname = {                                                         \
-        .suite = #sname, .name = #tname, .fn = mc_fn_##sname##_##tname, .cfg = {.mc_unused = 0, __VA_ARGS__}}; \
-    __attribute__((constructor)) static void mc_reg_##sname##_##tname(void) { mc_add_test(&mc_t_##sname##_##tname); } \
+#define Test(sname, tname, ...)                                                                                        \
+    static void mc_fn_##sname##_##tname(void);                                                                         \
+    static struct mc_test mc_t_##sname##_##tname = {                                                                   \
+        .suite = #sname, .name = #tname, .fn = mc_fn_##sname##_##tname, .cfg = {.mc_unused = 0, __VA_ARGS__}};         \
+    __attribute__((constructor)) static void mc_reg_##sname##_##tname(void) { mc_add_test(&mc_t_##sname##_##tname); }  \
     static void mc_fn_##sname##_##tname(void)
 
 __attribute__((noreturn, format(printf, 4, 5))) static void mc_fail(const char *file, int line, const char *expr,
@@ -70,10 +70,10 @@ __attribute__((noreturn, format(printf, 4, 5))) static void mc_fail(const char *
 }
 
 #pragma GCC diagnostic ignored "-Wformat-zero-length"
-#define cr_assert(cond, ...)                                                                                 \
-    do {                                                                                                     \
-        if (!(cond))                                                                                         \
-            mc_fail(__FILE__, __LINE__, #cond, "" __VA_ARGS__);                                              \
+#define cr_assert(cond, ...)                                                                                           \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            mc_fail(__FILE__, __LINE__, #cond, "" __VA_ARGS__);                                                        \
     } while (0)
 #define cr_assert_fail(...) mc_fail(__FILE__, __LINE__, "fail", "" __VA_ARGS__)
 #define cr_assert_not(c, ...) cr_assert(!(c), __VA_ARGS__)

@@ -64,8 +64,7 @@ Test(negotiation, vring_enable_before_set_features_is_accepted)
     /* QEMU 7.2 sends SET_VRING_ENABLE before SET_FEATURES */
     cr_assert_eq(vhu_frontend_set_vring_enable(vt.fe, 1, true), 0);
     cr_assert_eq(atomic_load(&vt.dev.last_enabled[1]), 1);
-    cr_assert_eq(vhu_frontend_set_features(vt.fe, (1ull << VHU_F_PROTOCOL_FEATURES) | (1ull << VUB_F_VERSION_1)),
-                 0);
+    cr_assert_eq(vhu_frontend_set_features(vt.fe, (1ull << VHU_F_PROTOCOL_FEATURES) | (1ull << VUB_F_VERSION_1)), 0);
     cr_assert_eq(atomic_load(&vt.dev.last_enabled[1]), 1);
     cr_assert_eq(atomic_load(&vt.dev.last_enabled[0]), 0); /* with PROTOCOL_FEATURES the others stay off */
 }
@@ -205,11 +204,11 @@ Test(negotiation, a_failing_queue_started_op_leaves_the_ring_stopped)
     vt_memory(1, 1 << 20, 0);
     atomic_store(&vt.dev.start_error, -EIO);
     vt_ring_addrs(&r, 0);
-    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver,
-                         .device_gpa = r.device};
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver, .device_gpa = r.device};
     cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
-    vhu_vring_addr a = {.index = 0, .desc = VT_UVA_BASE + r.desc, .avail = VT_UVA_BASE + r.driver,
-                        .used = VT_UVA_BASE + r.device};
+    vhu_vring_addr a = {
+        .index = 0, .desc = VT_UVA_BASE + r.desc, .avail = VT_UVA_BASE + r.driver, .used = VT_UVA_BASE + r.device};
     cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 64), 0);
     cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
     int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -453,8 +453,7 @@ static void fuzz_payload(uint32_t req, uint8_t *p, uint32_t size)
         memcpy(p + 4, &len, 4);
         memcpy(p + 8, &fl, 4);
     }
-    if ((req == VHU_REQ_SET_VRING_KICK || req == VHU_REQ_SET_VRING_CALL || req == VHU_REQ_SET_VRING_ERR) &&
-        size == 8) {
+    if ((req == VHU_REQ_SET_VRING_KICK || req == VHU_REQ_SET_VRING_CALL || req == VHU_REQ_SET_VRING_ERR) && size == 8) {
         uint64_t v = rnd() % 5 | (rnd() % 3 == 0 ? VHU_VRING_NOFD_MASK : 0);
         memcpy(p, &v, 8);
     }
@@ -462,8 +461,8 @@ static void fuzz_payload(uint32_t req, uint8_t *p, uint32_t size)
         uint32_t n = (size - 8) / 32;
         memcpy(p, &n, 4);
         for (uint32_t k = 0; k < n; k++) {
-            vhu_mem_region r = {.guest_addr = (uint64_t)k << 20, .size = 1 << 20,
-                                .user_addr = VT_UVA_BASE + ((uint64_t)k << 20)};
+            vhu_mem_region r = {
+                .guest_addr = (uint64_t)k << 20, .size = 1 << 20, .user_addr = VT_UVA_BASE + ((uint64_t)k << 20)};
             if (rnd() % 4 == 0)
                 r.size = rnd() % (2 << 20);
             memcpy(p + 8 + 32 * k, &r, 32);
@@ -475,8 +474,10 @@ static void fuzz_payload(uint32_t req, uint8_t *p, uint32_t size)
         memcpy(p + 8, &r, 32);
     }
     if (req == VHU_REQ_SET_VRING_ADDR && size == 40 && rnd() % 2) {
-        vhu_vring_addr a = {.index = (uint32_t)(rnd() % 5), .desc = VT_UVA_BASE + 0x10000,
-                            .avail = VT_UVA_BASE + 0x14000 + (rnd() % 2), .used = VT_UVA_BASE + 0x18000};
+        vhu_vring_addr a = {.index = (uint32_t)(rnd() % 5),
+                            .desc = VT_UVA_BASE + 0x10000,
+                            .avail = VT_UVA_BASE + 0x14000 + (rnd() % 2),
+                            .used = VT_UVA_BASE + 0x18000};
         memcpy(p, &a, 40);
     }
 }
@@ -497,11 +498,11 @@ Test(robustness, random_messages_never_crash_or_hang_the_daemon)
     static uint8_t frame[12 + 4096];
     for (int i = 0; i < 6000; i++) {
         static const uint32_t hot[] = {
-            VHU_REQ_SET_MEM_TABLE, VHU_REQ_ADD_MEM_REG, VHU_REQ_REM_MEM_REG, VHU_REQ_SET_VRING_NUM,
-            VHU_REQ_SET_VRING_ADDR, VHU_REQ_SET_VRING_BASE, VHU_REQ_GET_VRING_BASE, VHU_REQ_SET_VRING_KICK,
-            VHU_REQ_SET_VRING_CALL, VHU_REQ_SET_VRING_ERR, VHU_REQ_SET_VRING_ENABLE, VHU_REQ_SET_FEATURES,
-            VHU_REQ_GET_CONFIG, VHU_REQ_SET_CONFIG, VHU_REQ_RESET_DEVICE, VHU_REQ_SET_STATUS, VHU_REQ_SET_LOG_BASE,
-            VHU_REQ_SET_VRING_KICK, VHU_REQ_SET_VRING_ADDR, VHU_REQ_SET_MEM_TABLE};
+            VHU_REQ_SET_MEM_TABLE,  VHU_REQ_ADD_MEM_REG,    VHU_REQ_REM_MEM_REG,      VHU_REQ_SET_VRING_NUM,
+            VHU_REQ_SET_VRING_ADDR, VHU_REQ_SET_VRING_BASE, VHU_REQ_GET_VRING_BASE,   VHU_REQ_SET_VRING_KICK,
+            VHU_REQ_SET_VRING_CALL, VHU_REQ_SET_VRING_ERR,  VHU_REQ_SET_VRING_ENABLE, VHU_REQ_SET_FEATURES,
+            VHU_REQ_GET_CONFIG,     VHU_REQ_SET_CONFIG,     VHU_REQ_RESET_DEVICE,     VHU_REQ_SET_STATUS,
+            VHU_REQ_SET_LOG_BASE,   VHU_REQ_SET_VRING_KICK, VHU_REQ_SET_VRING_ADDR,   VHU_REQ_SET_MEM_TABLE};
         uint32_t req = rnd() % 5 ? hot[rnd() % CVMM_ARRAY_SIZE(hot)] : (uint32_t)(rnd() % 46);
         if (rnd() % 100 == 0)
             req = (uint32_t)rnd();

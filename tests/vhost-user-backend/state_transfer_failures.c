@@ -20,7 +20,7 @@
 #define PB(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
 
 enum fail_what { FAIL_NONE, FAIL_EVENTFD, FAIL_PIPE2, FAIL_THREAD1, FAIL_THREAD2 };
-static atomic_int fail_what;   /* what the control thread's next calls fail */
+static atomic_int fail_what;    /* what the control thread's next calls fail */
 static atomic_int threads_seen; /* pthread_create calls by the control thread while armed */
 
 static bool on_control_thread(void) { return vt.running && pthread_equal(pthread_self(), vt.th); }
@@ -104,7 +104,8 @@ static void save_works(void)
     vt.dev.state_byte = 0x6c;
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
+                 0);
     close(p[1]);
     uint8_t b[4];
     cr_assert_eq(read(p[0], b, sizeof(b)), 1);

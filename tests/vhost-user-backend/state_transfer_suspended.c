@@ -60,8 +60,11 @@ static void sx_reset(void *ctx)
     note_overlap();
     atomic_fetch_add(&sx.resets, 1);
 }
-static const vub_device_ops sx_ops = {.queue_kicked = sx_kicked, .queue_started = sx_started, .reset = sx_reset,
-                                      .state_save = sx_save, .state_load = sx_load};
+static const vub_device_ops sx_ops = {.queue_kicked = sx_kicked,
+                                      .queue_started = sx_started,
+                                      .reset = sx_reset,
+                                      .state_save = sx_save,
+                                      .state_load = sx_load};
 static void sx_init(void)
 {
     memset(&sx, 0, sizeof(sx));
@@ -82,7 +85,8 @@ static void start_load(int *wr)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     int bfd;
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
+                 0);
     close(p[0]);
     *wr = p[1];
     for (int i = 0; i < 5000 && !atomic_load(&sx.in_state_op); i++)
@@ -112,7 +116,8 @@ Test(vub_state_suspended, a_transfer_while_a_ring_runs_is_refused)
     cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd), 0);
+                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
+                 0);
     close(p[1]);
     uint8_t b;
     cr_assert_eq(read(p[0], &b, 1), 1);
@@ -129,14 +134,14 @@ Test(vub_state_suspended, no_ring_starts_while_state_load_runs)
     /* A ring set up and kicked meanwhile must not start. */
     struct vt_ring r;
     vt_ring_addrs(&r, 0);
-    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver,
-                         .device_gpa = r.device};
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = r.desc, .driver_gpa = r.driver, .device_gpa = r.device};
     cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
     r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r.err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    vhu_vring_addr a = {.index = 0, .desc = r.desc + VT_UVA_BASE, .avail = r.driver + VT_UVA_BASE,
-                        .used = r.device + VT_UVA_BASE};
+    vhu_vring_addr a = {
+        .index = 0, .desc = r.desc + VT_UVA_BASE, .avail = r.driver + VT_UVA_BASE, .used = r.device + VT_UVA_BASE};
     cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 64), 0);
     cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
     cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, 0), 0);
@@ -179,5 +184,4 @@ Test(vub_state_suspended, a_disconnect_cuts_the_transfer_before_the_reset_op)
     cr_assert_geq(atomic_load(&sx.resets), 1);
     cr_assert_eq(atomic_load(&sx.overlaps), 0, "reset() ran while state_load() did");
     close(wr);
-
 }

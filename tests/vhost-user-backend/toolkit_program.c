@@ -46,7 +46,7 @@ static const struct {
     {"512", true, 0, 0, 0, 512},
     {"16777215T", true, 0, 0, 0, 16777215ull << 40},
     {"16777216T", true, 0, 0, -EINVAL, 0}, /* 2^64: overflow by the suffix */
-    {"4K", false, 0, 0, -EINVAL, 0},        /* suffixes only for sizes */
+    {"4K", false, 0, 0, -EINVAL, 0},       /* suffixes only for sizes */
     {"4k", true, 0, 0, -EINVAL, 0},
     {"4KB", true, 0, 0, -EINVAL, 0},
     {"4P", true, 0, 0, -EINVAL, 0},
@@ -86,8 +86,8 @@ Test(toolkit_program, parse_u64_table)
         int rc = vub_program_parse_u64(u64_cases[i].s, u64_cases[i].size, u64_cases[i].min, u64_cases[i].max, &v);
         cr_expect_eq(rc, u64_cases[i].rc, "'%s' (size %d, %llu..%llu): rc %d", u64_cases[i].s, u64_cases[i].size,
                      (unsigned long long)u64_cases[i].min, (unsigned long long)u64_cases[i].max, rc);
-        cr_expect_eq(v, rc == 0 ? u64_cases[i].v : 0xdeadbeef, "'%s': %llu (unchanged on failure)",
-                     u64_cases[i].s, (unsigned long long)v);
+        cr_expect_eq(v, rc == 0 ? u64_cases[i].v : 0xdeadbeef, "'%s': %llu (unchanged on failure)", u64_cases[i].s,
+                     (unsigned long long)v);
     }
 }
 
@@ -118,14 +118,21 @@ static int parse_custom(void *dest, const char *value)
 }
 
 static const vub_program_option tp_opts[] = {
-    {.name = "size", .type = VUB_OPT_SIZE, .help = "bytes of the thing", .dest = &tp.size, .min = 4096,
+    {.name = "size",
+     .type = VUB_OPT_SIZE,
+     .help = "bytes of the thing",
+     .dest = &tp.size,
+     .min = 4096,
      .max = 1ull << 30},
     {.name = "count", .type = VUB_OPT_UINT, .help = "how many", .dest = &tp.count, .min = 1, .max = 16},
-    {.name = "path", .type = VUB_OPT_STRING, .value_name = "PATH", .help = "where", .dest = &tp.path,
-     .required = true},
+    {.name = "path", .type = VUB_OPT_STRING, .value_name = "PATH", .help = "where", .dest = &tp.path, .required = true},
     {.name = "read-only", .type = VUB_OPT_FLAG, .help = "refuse writes", .dest = &tp.ro},
-    {.name = "a-rather-long-custom-option", .type = VUB_OPT_CUSTOM, .value_name = "WORD", .help = "custom",
-     .parse = parse_custom, .default_text = "none"},
+    {.name = "a-rather-long-custom-option",
+     .type = VUB_OPT_CUSTOM,
+     .value_name = "WORD",
+     .help = "custom",
+     .parse = parse_custom,
+     .default_text = "none"},
 };
 
 static int tp_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len)
@@ -425,8 +432,8 @@ Test(toolkit_program, custom_options_may_repeat, .init = tp_reset)
 {
     tp.setup_rc = -EIO; /* stop after the command line */
     struct run r;
-    run(&r, &tp_prog, "--fd=3", "--path=/x", "--a-rather-long-custom-option=good",
-        "--a-rather-long-custom-option", "good", NULL);
+    run(&r, &tp_prog, "--fd=3", "--path=/x", "--a-rather-long-custom-option=good", "--a-rather-long-custom-option",
+        "good", NULL);
     cr_assert_eq(tp.custom_calls, 2);
     cr_assert_eq(tp.setup_calls, 1);
 }

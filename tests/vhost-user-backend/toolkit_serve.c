@@ -9,8 +9,8 @@
 
 static struct {
     atomic_uint requests;
-    atomic_uint max_descs;   /* most descriptors seen in one snapshot */
-    atomic_int fail_at;      /* request number (1-based) that returns -EBADMSG; 0: none */
+    atomic_uint max_descs; /* most descriptors seen in one snapshot */
+    atomic_int fail_at;    /* request number (1-based) that returns -EBADMSG; 0: none */
 } tk;
 
 /* One request: fill the writable part with TK_FILL; the length comes from the snapshot only. */

@@ -18,8 +18,8 @@ static void still_serving(void)
 Test(unsupported_requests, an_iotlb_update_without_an_iommu_fails_with_status_1)
 {
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
-    vhu_iotlb_msg m = {.iova = 0x1000, .size = 0x1000, .uaddr = VT_UVA_BASE, .perm = VHU_ACCESS_RW,
-                       .type = VHU_IOTLB_UPDATE};
+    vhu_iotlb_msg m = {
+        .iova = 0x1000, .size = 0x1000, .uaddr = VT_UVA_BASE, .perm = VHU_ACCESS_RW, .type = VHU_IOTLB_UPDATE};
     uint64_t status = 0;
     cr_assert_eq(vhu_frontend_iotlb_msg(vt.fe, &m, &status), 0);
     cr_assert_eq(status, 1, "a non-zero status: the update was not applied");

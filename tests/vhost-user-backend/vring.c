@@ -110,13 +110,13 @@ Test(vring, event_idx_suppresses_the_call)
     vt_kick(&r);
     cr_assert(vt_wait_fd(r.call, 2000)); /* the first used entry after start notifies */
     vt_wait_used(&r, h);
-    (void)vt_wait_fd(r.call, 50);        /* drain: start-up and first entry may signal apart */
+    (void)vt_wait_fd(r.call, 50);                      /* drain: start-up and first entry may signal apart */
     cr_assert_eq(vq_mock_set_used_event(r.mk, 10), 0); /* driver: call me after used idx passes 10 */
     h = vt_add_chain(&r, 0x100000, 8);
     vt_kick(&r);
-    vt_wait_used(&r, h);                 /* idx 2: no call */
+    vt_wait_used(&r, h); /* idx 2: no call */
     cr_assert_not(vt_wait_fd(r.call, 100));
-    for (int i = 0; i < 9; i++) {        /* idx 11 passes used_event 10: call */
+    for (int i = 0; i < 9; i++) { /* idx 11 passes used_event 10: call */
         h = vt_add_chain(&r, 0x100000, 8);
         vt_kick(&r);
         vt_wait_used(&r, h);
@@ -148,7 +148,7 @@ Test(vring, ring_without_kick_fd_is_polled)
     uint32_t base;
     cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
     cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, -1), 0); /* NOFD: poll */
-    uint16_t h = vt_add_chain(&r, 0x100000, 8); /* no kick */
+    uint16_t h = vt_add_chain(&r, 0x100000, 8);                 /* no kick */
     cr_assert_eq(vt_wait_used(&r, h), 8);
     vt_ring_free(&r);
 }
@@ -222,14 +222,14 @@ Test(vring, kick_after_base_then_shrinking_num_is_refused)
     vt_memory(1, 1 << 20, 0);
     struct vt_ring r;
     vt_ring_addrs(&r, 0);
-    vq_mock_config mc = {.layout = VQ_LAYOUT_PACKED, .size = 8, .desc_gpa = r.desc, .driver_gpa = r.driver,
-                         .device_gpa = r.device};
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_PACKED, .size = 8, .desc_gpa = r.desc, .driver_gpa = r.driver, .device_gpa = r.device};
     cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
     r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r.err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    vhu_vring_addr a = {.index = 0, .desc = r.desc + VT_UVA_BASE, .avail = r.driver + VT_UVA_BASE,
-                        .used = r.device + VT_UVA_BASE};
+    vhu_vring_addr a = {
+        .index = 0, .desc = r.desc + VT_UVA_BASE, .avail = r.driver + VT_UVA_BASE, .used = r.device + VT_UVA_BASE};
     cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 256), 0);
     cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, 200u | 1u << 15 | 200u << 16 | 1u << 31), 0);
     cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 8), 0);

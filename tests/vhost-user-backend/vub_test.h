@@ -49,10 +49,10 @@ struct tdev {
     atomic_uint mem_changes;
     atomic_int last_enabled[VT_QUEUES];
     atomic_ullong acked;
-    atomic_int kick_error;  /* returned by queue_kicked when non-zero (after processing nothing) */
-    atomic_uint delay_us;   /* per chain, to keep the worker busy */
-    atomic_int busy;        /* 1 while a chain is being processed (during the delay) */
-    atomic_int start_error; /* returned by queue_started */
+    atomic_int kick_error;     /* returned by queue_kicked when non-zero (after processing nothing) */
+    atomic_uint delay_us;      /* per chain, to keep the worker busy */
+    atomic_int busy;           /* 1 while a chain is being processed (during the delay) */
+    atomic_int start_error;    /* returned by queue_started */
     atomic_int features_error; /* returned by features_acked */
     pthread_mutex_t mu;
     uint8_t config[VT_CONFIG_SIZE];
@@ -249,7 +249,6 @@ struct vt {
 
 static struct vt vt;
 
-
 static void vt_quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
     (void)opaque;
@@ -368,8 +367,8 @@ static void vt_stop_daemon(void)
 static void vt_start_signal_daemon(pthread_t *th)
 {
     vt_stop_daemon();
-    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log,
-                             .handle_signals = true};
+    vub_daemon_config cfg = {
+        .ops = &tdev_ops, .info = &vt.info, .ctx = &vt.dev, .log = &vt.log, .handle_signals = true};
     cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
     cr_assert_eq(vub_daemon_listen(vt.d, vt.path), 0);
     cr_assert_eq(pthread_create(th, NULL, vt_run, vt.d), 0);
@@ -389,13 +388,14 @@ static void vt_fini(void)
     rmdir(vt.dir);
     pthread_mutex_destroy(&vt.dev.mu);
     pthread_mutex_destroy(&vt.log_mu);
-    cr_assert_eq(cvmm_test_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(), vt.fds_at_start);
+    cr_assert_eq(cvmm_test_count_fds(), vt.fds_at_start, "fd leak: %d open, %d at start", cvmm_test_count_fds(),
+                 vt.fds_at_start);
 }
 
-#define VT_PROTO_DEFAULT                                                                                     \
-    (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK) |                       \
-     VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) |         \
-     VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_LOG_SHMFD) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_STATUS) |                   \
+#define VT_PROTO_DEFAULT                                                                                               \
+    (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK) |                                \
+     VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_CONFIG) |                  \
+     VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_LOG_SHMFD) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_STATUS) |                            \
      VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_RESET_DEVICE))
 
 /* Negotiate @features (device bits; PROTOCOL_FEATURES added) and the offered subset of @proto. */
@@ -450,8 +450,12 @@ static void vt_ring_setup(struct vt_ring *r, unsigned index, enum vq_layout layo
                           bool gpa_addresses)
 {
     vt_ring_addrs(r, index);
-    vq_mock_config mc = {.layout = layout, .size = size, .event_idx = event_idx, .desc_gpa = r->desc,
-                         .driver_gpa = r->driver, .device_gpa = r->device};
+    vq_mock_config mc = {.layout = layout,
+                         .size = size,
+                         .event_idx = event_idx,
+                         .desc_gpa = r->desc,
+                         .driver_gpa = r->driver,
+                         .device_gpa = r->device};
     cr_assert_eq(vq_mock_new(vt.map, &mc, &r->mk), 0);
     r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

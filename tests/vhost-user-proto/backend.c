@@ -23,8 +23,8 @@ static void setup(void)
     cr_assert_eq(sockpair(sv, true), 0);
     vhu_conn_config pc = {.log = &logger, .name = "peer", .timeout_ms = 200};
     cr_assert_eq(vhu_conn_new(&pc, sv[0], &peer), 0);
-    vhu_backend_config bc = {.log = &logger, .name = "be", .protocol_features = OFFERED, .num_queues = 2,
-                             .timeout_ms = 200};
+    vhu_backend_config bc = {
+        .log = &logger, .name = "be", .protocol_features = OFFERED, .num_queues = 2, .timeout_ms = 200};
     cr_assert_eq(vhu_backend_new(&bc, sv[1], &be), 0);
     memfd = make_memfd(0x20000, 0x5a);
 }
@@ -377,8 +377,8 @@ static void channel_with(uint64_t pf)
 {
     int sv[2];
     cr_assert_eq(sockpair(sv, true), 0);
-    vhu_backend_channel_config cc = {.log = &logger, .name = "ch", .protocol_features = pf, .num_queues = 2,
-                                     .timeout_ms = 50};
+    vhu_backend_channel_config cc = {
+        .log = &logger, .name = "ch", .protocol_features = pf, .num_queues = 2, .timeout_ms = 50};
     cr_assert_eq(vhu_backend_channel_new(&cc, sv[0], &ch), 0);
     cr_assert_eq(vhu_conn_new(NULL, sv[1], &fe), 0);
 }

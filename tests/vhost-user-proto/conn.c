@@ -383,8 +383,8 @@ Test(conn, partial_frames_are_finished_with_their_fds_on_the_first_byte)
             } ctl;
             size_t chunk = frame - have < 700 ? frame - have : 700; /* never read into the next frame */
             struct iovec iov = {buf + have, chunk};
-            struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-                                .msg_controllen = sizeof(ctl.b)};
+            struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
             ssize_t n = recvmsg(peer, &mh, MSG_CMSG_CLOEXEC);
             cr_assert_gt(n, 0);
             struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);

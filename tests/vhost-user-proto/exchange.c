@@ -14,10 +14,10 @@ static void teardown(void) { cr_assert_eq(cvmm_test_count_fds(), fds_at_start, "
 
 TestSuite(exchange, .init = setup, .fini = teardown, .timeout = 120);
 
-#define RUN(scenario)                                                                                         \
-    do {                                                                                                      \
-        const char *err_ = scenario(&logger);                                                                 \
-        cr_assert_null(err_, "%s", err_);                                                                     \
+#define RUN(scenario)                                                                                                  \
+    do {                                                                                                               \
+        const char *err_ = scenario(&logger);                                                                          \
+        cr_assert_null(err_, "%s", err_);                                                                              \
     } while (0)
 
 Test(exchange, full_protocol_with_memfds_shmem_and_the_backend_channel) { RUN(scenario_full_exchange); }

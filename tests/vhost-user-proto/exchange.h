@@ -18,28 +18,28 @@
 #define EX_TIMEOUT_MS 3000
 
 /* Scenario failure: format into @buf and return it. */
-#define EX_CHECK(buf, cond, ...)                                                                              \
-    do {                                                                                                      \
-        if (!(cond)) {                                                                                        \
-            int n_ = snprintf((buf), sizeof(buf), "%s:%d: %s: ", __FILE__, __LINE__, #cond);                 \
-            snprintf((buf) + n_, sizeof(buf) - (size_t)n_, __VA_ARGS__);                                      \
-            return (buf);                                                                                     \
-        }                                                                                                     \
+#define EX_CHECK(buf, cond, ...)                                                                                       \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            int n_ = snprintf((buf), sizeof(buf), "%s:%d: %s: ", __FILE__, __LINE__, #cond);                           \
+            snprintf((buf) + n_, sizeof(buf) - (size_t)n_, __VA_ARGS__);                                               \
+            return (buf);                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 /* ---- the back-end peer (its own thread) --------------------------------------------------------------- */
 struct peer {
-    int fd;                   /* back-end end of the socketpair (taken) */
-    uint64_t offered;         /* protocol features offered */
-    vhu_shmem_config shmem;   /* GET_SHMEM_CONFIG answer */
+    int fd;                 /* back-end end of the socketpair (taken) */
+    uint64_t offered;       /* protocol features offered */
+    vhu_shmem_config shmem; /* GET_SHMEM_CONFIG answer */
     const struct cvmm_log *log;
     /* Written by the peer thread; read after pthread_join(). */
     char err[256];
-    int mem_tags;             /* sum of the first bytes of every region mapped */
+    int mem_tags; /* sum of the first bytes of every region mapped */
     int requests;
     int rejected;
     uint32_t vring_base[4];
-    int last_channel_rc;      /* answered by GET_STATUS as a positive errno */
+    int last_channel_rc; /* answered by GET_STATUS as a positive errno */
     uint8_t status;
     vhu_backend_channel *ch;
 };
@@ -89,8 +89,8 @@ static inline void *peer_main(void *arg)
 {
     struct peer *p = arg;
     vhu_backend *b;
-    vhu_backend_config cfg = {.log = p->log, .name = "peer", .protocol_features = p->offered, .num_queues = 2,
-                              .timeout_ms = EX_TIMEOUT_MS};
+    vhu_backend_config cfg = {
+        .log = p->log, .name = "peer", .protocol_features = p->offered, .num_queues = 2, .timeout_ms = EX_TIMEOUT_MS};
     int rc = vhu_backend_new(&cfg, p->fd, &b);
     if (rc < 0) {
         peer_fail(p, "vhu_backend_new", rc);
@@ -158,9 +158,11 @@ static inline void *peer_main(void *arg)
                 break;
             case VHU_REQ_SET_STATUS: p->status = (uint8_t)q->u64; break;
             case VHU_REQ_SET_BACKEND_REQ_FD: {
-                vhu_backend_channel_config cc = {.log = p->log, .name = "peer-channel",
+                vhu_backend_channel_config cc = {.log = p->log,
+                                                 .name = "peer-channel",
                                                  .protocol_features = vhu_backend_ctx(b)->protocol_features,
-                                                 .num_queues = 2, .timeout_ms = EX_TIMEOUT_MS};
+                                                 .num_queues = 2,
+                                                 .timeout_ms = EX_TIMEOUT_MS};
                 vhu_backend_channel_free(p->ch);
                 p->ch = NULL;
                 res = vhu_backend_channel_new(&cc, vhu_msg_take_fd(&m, 0), &p->ch);
@@ -260,8 +262,7 @@ struct ex {
     struct fe_seen seen;
 };
 
-static inline int ex_start(struct ex *x, uint64_t offered, const vhu_shmem_config *shmem,
-                           const struct cvmm_log *log)
+static inline int ex_start(struct ex *x, uint64_t offered, const vhu_shmem_config *shmem, const struct cvmm_log *log)
 {
     int sv[2];
     memset(x, 0, sizeof(*x));
@@ -350,13 +351,13 @@ static inline const char *scenario_full_exchange(const struct cvmm_log *log)
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         pipefd[0] = pipefd[1] = -1;
-#define STEP(cond, ...)                                                                                       \
-    do {                                                                                                      \
-        if (!(cond)) {                                                                                        \
-            int n_ = snprintf(buf, sizeof(buf), "%s:%d: %s: ", __FILE__, __LINE__, #cond);                  \
-            snprintf(buf + n_, sizeof(buf) - (size_t)n_, __VA_ARGS__);                                        \
-            goto out;                                                                                         \
-        }                                                                                                     \
+#define STEP(cond, ...)                                                                                                \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            int n_ = snprintf(buf, sizeof(buf), "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
+            snprintf(buf + n_, sizeof(buf) - (size_t)n_, __VA_ARGS__);                                                 \
+            goto out;                                                                                                  \
+        }                                                                                                              \
     } while (0)
     STEP(vhu_frontend_get_queue_num(f, &v) == 0 && v == 2, "queue num %llu", (unsigned long long)v);
     STEP(vhu_frontend_get_max_mem_slots(f, &v) == 0 && v == 32, "slots");
@@ -398,7 +399,9 @@ static inline const char *scenario_full_exchange(const struct cvmm_log *log)
     STEP(vhu_frontend_get_status(f, &st) == 0 && st == 0, "get_status %u", st);
     int befd = 0;
     STEP(vhu_frontend_set_device_state_fd(f, VHU_TRANSFER_STATE_DIRECTION_SAVE, VHU_TRANSFER_STATE_PHASE_STOPPED,
-                                          pipefd[1], &befd) == 0 && befd == -1, "device state");
+                                          pipefd[1], &befd) == 0 &&
+             befd == -1,
+         "device state");
     STEP(vhu_frontend_check_device_state(f) == 0, "check_device_state");
     /* GET_SHMEM_CONFIG: sparse shmids 0 and 2 */
     vhu_shmem_config got;
@@ -466,8 +469,7 @@ static inline const char *scenario_zero_shmem_config(const struct cvmm_log *log)
     EX_CHECK(buf, rc == 0, "get_shmem_config %d", rc);
     static const vhu_shmem_config zeros;
     EX_CHECK(buf, memcmp(&got, &zeros, sizeof(got)) == 0, "all zero");
-    EX_CHECK(buf, st == EREMOTEIO && serve_rc == -EFAULT && mapped == 0, "map refused: %d %d %d", st, serve_rc,
-             mapped);
+    EX_CHECK(buf, st == EREMOTEIO && serve_rc == -EFAULT && mapped == 0, "map refused: %d %d %d", st, serve_rc, mapped);
     EX_CHECK(buf, x.peer.err[0] == 0, "%s", x.peer.err);
     return NULL;
 }

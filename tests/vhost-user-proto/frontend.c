@@ -298,8 +298,8 @@ Test(frontend, memory_log_and_misc_requests)
     queue_u64(VHU_REQ_GET_MAX_MEM_SLOTS, 509, -1);
     cr_assert_eq(vhu_frontend_get_max_mem_slots(f, &v), 0);
     cr_assert_eq(v, 509);
-    vhu_iotlb_msg t = {.iova = 0x1000, .size = 0x1000, .uaddr = 0x7f0000001000ull, .perm = VHU_ACCESS_RW,
-                       .type = VHU_IOTLB_UPDATE};
+    vhu_iotlb_msg t = {
+        .iova = 0x1000, .size = 0x1000, .uaddr = 0x7f0000001000ull, .perm = VHU_ACCESS_RW, .type = VHU_IOTLB_UPDATE};
     queue_u64(VHU_REQ_IOTLB_MSG, 0, -1);
     cr_assert_eq(vhu_frontend_iotlb_msg(f, &t, &v), 0);
     cr_assert_eq(v, 0);
@@ -412,8 +412,8 @@ static int op_lookup_no_fd(void *ctx, const vhu_shared_object *o, int *out_fd)
     (void)out_fd;
     return 0; /* claims success without an fd: answered as EIO */
 }
-static const vhu_frontend_backend_ops ops = {.shmem_map = op_map, .shmem_unmap = op_unmap,
-                                              .shared_object_lookup = op_lookup_no_fd};
+static const vhu_frontend_backend_ops ops = {
+    .shmem_map = op_map, .shmem_unmap = op_unmap, .shared_object_lookup = op_lookup_no_fd};
 
 static vhu_conn *open_channel(void)
 {

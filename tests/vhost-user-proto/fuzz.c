@@ -34,10 +34,10 @@ TestSuite(fuzz, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ctest runs Criterion with --full-stats, which reports every passing assertion to the runner: in loops
  * of tens of thousands of iterations only failures may be reported. */
-#define CHECK(cond, ...)                                                                                      \
-    do {                                                                                                      \
-        if (!(cond))                                                                                          \
-            cr_assert_fail("%s", #cond);                                                                      \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            cr_assert_fail("%s", #cond);                                                                               \
     } while (0)
 
 static bool documented(int rc)
@@ -73,8 +73,10 @@ static const struct cvmm_log quiet_log = {.level = CVMM_LOG_ERROR};
 static vhu_validate_ctx random_ctx(vhu_shmem_config *shm)
 {
     vhu_validate_ctx c = {.protocol_features = next() & VHU_PROTOCOL_FEATURES_KNOWN,
-                          .num_queues = (uint32_t)(next() % 4), .postcopy_listening = next() % 4 == 0,
-                          .page_size = 4096, .log = &quiet_log};
+                          .num_queues = (uint32_t)(next() % 4),
+                          .postcopy_listening = next() % 4 == 0,
+                          .page_size = 4096,
+                          .log = &quiet_log};
     if (next() % 2) {
         memset(shm, 0, sizeof(*shm));
         shm->mem_size[0] = 0x10000;
@@ -102,12 +104,13 @@ static void accepted_invariants(const vhu_msg *m, const vhu_validate_ctx *c)
     case VHU_REQ_SET_VRING_NUM:
         CHECK(m->payload.state.num >= 1 && m->payload.state.num <= VHU_VRING_SIZE_MAX);
         /* fallthrough */
-    case VHU_REQ_SET_VRING_BASE: case VHU_REQ_GET_VRING_BASE: case VHU_REQ_SET_VRING_ENABLE:
-        CHECK(!c->num_queues || m->payload.state.index < c->num_queues);
-        break;
-    case VHU_REQ_GET_CONFIG: case VHU_REQ_SET_CONFIG:
-        CHECK(m->payload.config.size >= 1 && (uint64_t)m->payload.config.offset + m->payload.config.size <=
-                                                     VHU_CONFIG_SPACE_MAX);
+    case VHU_REQ_SET_VRING_BASE:
+    case VHU_REQ_GET_VRING_BASE:
+    case VHU_REQ_SET_VRING_ENABLE: CHECK(!c->num_queues || m->payload.state.index < c->num_queues); break;
+    case VHU_REQ_GET_CONFIG:
+    case VHU_REQ_SET_CONFIG:
+        CHECK(m->payload.config.size >= 1 &&
+              (uint64_t)m->payload.config.offset + m->payload.config.size <= VHU_CONFIG_SPACE_MAX);
         CHECK(m->hdr.size == VHU_CONFIG_HDR_SIZE + m->payload.config.size);
         break;
     default: break;

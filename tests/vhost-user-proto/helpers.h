@@ -73,12 +73,16 @@ static inline void cap_log_fn(void *opaque, enum cvmm_log_level lvl, const char 
     pthread_mutex_unlock(&c->lock);
 }
 
-#define CAP_LOG_INIT(c) {.fn = cap_log_fn, .opaque = (c), .level = CVMM_LOG_DEBUG}
+#define CAP_LOG_INIT(c)                                                                                                \
+    {                                                                                                                  \
+        .fn = cap_log_fn, .opaque = (c), .level = CVMM_LOG_DEBUG                                                       \
+    }
 
 /* ---- sample messages ----------------------------------------------------------------------------------- */
 /* Protocol features the samples assume: everything but XEN_MMAP and GPA_ADDRESSES (tested apart). */
-#define ALL_PF (VHU_PROTOCOL_FEATURES_KNOWN & ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_XEN_MMAP) &                    \
-                ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_GPA_ADDRESSES))
+#define ALL_PF                                                                                                         \
+    (VHU_PROTOCOL_FEATURES_KNOWN & ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_XEN_MMAP) &                                        \
+     ~VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_GPA_ADDRESSES))
 
 /* Fill @m with a valid front-end request @id; fds are @fd repeated (borrowed).  Returns 0, -1 unknown. */
 static inline int sample_req(uint32_t id, vhu_msg *m, int fd)
@@ -87,15 +91,22 @@ static inline int sample_req(uint32_t id, vhu_msg *m, int fd)
     memset(&m->payload, 0, 512);
     vhu_payload *p = &m->payload;
     switch (id) {
-    case VHU_REQ_GET_FEATURES: case VHU_REQ_SET_OWNER: case VHU_REQ_RESET_OWNER:
-    case VHU_REQ_GET_PROTOCOL_FEATURES: case VHU_REQ_GET_QUEUE_NUM: case VHU_REQ_POSTCOPY_ADVISE:
-    case VHU_REQ_POSTCOPY_LISTEN: case VHU_REQ_POSTCOPY_END: case VHU_REQ_RESET_DEVICE:
-    case VHU_REQ_GET_MAX_MEM_SLOTS: case VHU_REQ_GET_STATUS: case VHU_REQ_CHECK_DEVICE_STATE:
-    case VHU_REQ_GET_SHMEM_CONFIG:
-        return 0;
-    case VHU_REQ_SET_LOG_FD: case VHU_REQ_SET_BACKEND_REQ_FD: case VHU_REQ_GPU_SET_SOCKET:
-        vhu_msg_add_fd(m, fd);
-        return 0;
+    case VHU_REQ_GET_FEATURES:
+    case VHU_REQ_SET_OWNER:
+    case VHU_REQ_RESET_OWNER:
+    case VHU_REQ_GET_PROTOCOL_FEATURES:
+    case VHU_REQ_GET_QUEUE_NUM:
+    case VHU_REQ_POSTCOPY_ADVISE:
+    case VHU_REQ_POSTCOPY_LISTEN:
+    case VHU_REQ_POSTCOPY_END:
+    case VHU_REQ_RESET_DEVICE:
+    case VHU_REQ_GET_MAX_MEM_SLOTS:
+    case VHU_REQ_GET_STATUS:
+    case VHU_REQ_CHECK_DEVICE_STATE:
+    case VHU_REQ_GET_SHMEM_CONFIG: return 0;
+    case VHU_REQ_SET_LOG_FD:
+    case VHU_REQ_SET_BACKEND_REQ_FD:
+    case VHU_REQ_GPU_SET_SOCKET: vhu_msg_add_fd(m, fd); return 0;
     case VHU_REQ_SET_FEATURES: vhu_msg_set_u64(m, (1ull << 32) | (1ull << 30)); return 0;
     case VHU_REQ_SET_PROTOCOL_FEATURES: vhu_msg_set_u64(m, ALL_PF); return 0;
     case VHU_REQ_SEND_RARP: vhu_msg_set_u64(m, 0x0000563412005452ull); return 0;
@@ -115,29 +126,37 @@ static inline int sample_req(uint32_t id, vhu_msg *m, int fd)
         return 0;
     case VHU_REQ_SET_VRING_NUM: vhu_msg_build_state(m, id, 0, 1, 256); return 0;
     case VHU_REQ_SET_VRING_BASE: vhu_msg_build_state(m, id, 0, 1, 17); return 0;
-    case VHU_REQ_GET_VRING_BASE: case VHU_REQ_VRING_KICK: vhu_msg_build_state(m, id, 0, 1, 0); return 0;
-    case VHU_REQ_SET_VRING_ENABLE: case VHU_REQ_SET_VRING_ENDIAN: vhu_msg_build_state(m, id, 0, 0, 1); return 0;
+    case VHU_REQ_GET_VRING_BASE:
+    case VHU_REQ_VRING_KICK: vhu_msg_build_state(m, id, 0, 1, 0); return 0;
+    case VHU_REQ_SET_VRING_ENABLE:
+    case VHU_REQ_SET_VRING_ENDIAN: vhu_msg_build_state(m, id, 0, 0, 1); return 0;
     case VHU_REQ_SET_VRING_ADDR:
         p->addr = (vhu_vring_addr){1, VHU_VRING_F_LOG, 0x1000, 0x3000, 0x2000, 0x3000};
         m->hdr.size = 40;
         return 0;
-    case VHU_REQ_SET_VRING_KICK: case VHU_REQ_SET_VRING_CALL: case VHU_REQ_SET_VRING_ERR:
+    case VHU_REQ_SET_VRING_KICK:
+    case VHU_REQ_SET_VRING_CALL:
+    case VHU_REQ_SET_VRING_ERR:
         vhu_msg_set_u64(m, 1);
         vhu_msg_add_fd(m, fd);
         return 0;
     case VHU_REQ_IOTLB_MSG:
-        p->iotlb = (vhu_iotlb_msg){.iova = 0x1000, .size = 0x1000, .uaddr = 0x7f00000000ull,
-                                   .perm = VHU_ACCESS_RW, .type = VHU_IOTLB_UPDATE};
+        p->iotlb = (vhu_iotlb_msg){
+            .iova = 0x1000, .size = 0x1000, .uaddr = 0x7f00000000ull, .perm = VHU_ACCESS_RW, .type = VHU_IOTLB_UPDATE};
         m->hdr.size = 32;
         return 0;
-    case VHU_REQ_GET_CONFIG: case VHU_REQ_SET_CONFIG:
+    case VHU_REQ_GET_CONFIG:
+    case VHU_REQ_SET_CONFIG:
         p->config.offset = 4;
         p->config.size = 8;
         p->config.flags = VHU_CONFIG_FLAG_WRITABLE;
         memcpy(p->config.data, "cfgbytes", 8);
         m->hdr.size = VHU_CONFIG_HDR_SIZE + 8;
         return 0;
-    case VHU_REQ_CREATE_CRYPTO_SESSION: memset(p->raw, 0x5a, 100); m->hdr.size = 100; return 0;
+    case VHU_REQ_CREATE_CRYPTO_SESSION:
+        memset(p->raw, 0x5a, 100);
+        m->hdr.size = 100;
+        return 0;
     case VHU_REQ_GET_INFLIGHT_FD:
         p->inflight = (vhu_inflight){.num_queues = 2, .queue_size = 256};
         m->hdr.size = 24;
@@ -147,7 +166,8 @@ static inline int sample_req(uint32_t id, vhu_msg *m, int fd)
         m->hdr.size = 24;
         vhu_msg_add_fd(m, fd);
         return 0;
-    case VHU_REQ_ADD_MEM_REG: case VHU_REQ_REM_MEM_REG:
+    case VHU_REQ_ADD_MEM_REG:
+    case VHU_REQ_REM_MEM_REG:
         p->mem_reg = (vhu_mem_reg){0, {0x200000, 0x10000, 0x7f0000200000ull, 0}};
         m->hdr.size = 40;
         if (id == VHU_REQ_ADD_MEM_REG)
@@ -174,17 +194,24 @@ static inline int sample_reply(const vhu_msg *req, vhu_msg *r, int fd)
     vhu_msg_init(r, id, VHU_FLAG_REPLY);
     memset(&r->payload, 0, sizeof(r->payload));
     switch (id) {
-    case VHU_REQ_GET_FEATURES: case VHU_REQ_GET_PROTOCOL_FEATURES: case VHU_REQ_GET_QUEUE_NUM:
-    case VHU_REQ_IOTLB_MSG: case VHU_REQ_POSTCOPY_END: case VHU_REQ_GET_MAX_MEM_SLOTS: case VHU_REQ_GET_STATUS:
-    case VHU_REQ_CHECK_DEVICE_STATE: case VHU_REQ_SET_LOG_BASE:
-        vhu_msg_set_u64(r, 3);
-        return 0;
+    case VHU_REQ_GET_FEATURES:
+    case VHU_REQ_GET_PROTOCOL_FEATURES:
+    case VHU_REQ_GET_QUEUE_NUM:
+    case VHU_REQ_IOTLB_MSG:
+    case VHU_REQ_POSTCOPY_END:
+    case VHU_REQ_GET_MAX_MEM_SLOTS:
+    case VHU_REQ_GET_STATUS:
+    case VHU_REQ_CHECK_DEVICE_STATE:
+    case VHU_REQ_SET_LOG_BASE: vhu_msg_set_u64(r, 3); return 0;
     case VHU_REQ_GET_VRING_BASE: vhu_msg_build_state(r, id, VHU_FLAG_REPLY, req->payload.state.index, 99); return 0;
     case VHU_REQ_GET_CONFIG:
         vhu_msg_set_payload(r, &req->payload, req->hdr.size);
         memcpy(r->payload.config.data, "replied!", 8);
         return 0;
-    case VHU_REQ_CREATE_CRYPTO_SESSION: memset(r->payload.raw, 0x11, 64); r->hdr.size = 64; return 0;
+    case VHU_REQ_CREATE_CRYPTO_SESSION:
+        memset(r->payload.raw, 0x11, 64);
+        r->hdr.size = 64;
+        return 0;
     case VHU_REQ_POSTCOPY_ADVISE: vhu_msg_add_fd(r, fd); return 0;
     case VHU_REQ_GET_INFLIGHT_FD:
         r->payload.inflight = (vhu_inflight){.mmap_size = 0x2000, .num_queues = 2, .queue_size = 256};
@@ -192,7 +219,10 @@ static inline int sample_reply(const vhu_msg *req, vhu_msg *r, int fd)
         vhu_msg_add_fd(r, fd);
         return 0;
     case VHU_REQ_GET_SHARED_OBJECT: vhu_msg_add_fd(r, fd); return 0;
-    case VHU_REQ_SET_DEVICE_STATE_FD: vhu_msg_set_u64(r, 0); vhu_msg_add_fd(r, fd); return 0;
+    case VHU_REQ_SET_DEVICE_STATE_FD:
+        vhu_msg_set_u64(r, 0);
+        vhu_msg_add_fd(r, fd);
+        return 0;
     case VHU_REQ_GET_SHMEM_CONFIG:
         r->payload.shmem.nregions = 2;
         r->payload.shmem.mem_size[0] = 0x10000;
@@ -220,18 +250,19 @@ static inline int sample_backend_req(uint32_t id, vhu_msg *m, int fd)
         m->hdr.size = 24;
         vhu_msg_add_fd(m, fd);
         return 0;
-    case VHU_BACKEND_REQ_VRING_CALL: case VHU_BACKEND_REQ_VRING_ERR:
-        vhu_msg_build_state(m, id, 0, 1, 0);
-        return 0;
-    case VHU_BACKEND_REQ_SHARED_OBJECT_ADD: case VHU_BACKEND_REQ_SHARED_OBJECT_REMOVE:
+    case VHU_BACKEND_REQ_VRING_CALL:
+    case VHU_BACKEND_REQ_VRING_ERR: vhu_msg_build_state(m, id, 0, 1, 0); return 0;
+    case VHU_BACKEND_REQ_SHARED_OBJECT_ADD:
+    case VHU_BACKEND_REQ_SHARED_OBJECT_REMOVE:
     case VHU_BACKEND_REQ_SHARED_OBJECT_LOOKUP:
         for (int i = 0; i < 16; i++)
             p->object.uuid[i] = (uint8_t)(0xf0 + i);
         m->hdr.size = 16;
         return 0;
-    case VHU_BACKEND_REQ_SHMEM_MAP: case VHU_BACKEND_REQ_SHMEM_UNMAP:
-        p->mmap = (vhu_mmap){.shmid = 2, .fd_offset = 0, .shm_offset = 0x1000, .len = 0x2000,
-                             .flags = VHU_MMAP_F_WRITABLE};
+    case VHU_BACKEND_REQ_SHMEM_MAP:
+    case VHU_BACKEND_REQ_SHMEM_UNMAP:
+        p->mmap =
+            (vhu_mmap){.shmid = 2, .fd_offset = 0, .shm_offset = 0x1000, .len = 0x2000, .flags = VHU_MMAP_F_WRITABLE};
         m->hdr.size = 40;
         if (id == VHU_BACKEND_REQ_SHMEM_MAP)
             vhu_msg_add_fd(m, fd);

@@ -101,7 +101,10 @@ Test(msg, every_frontend_request_round_trips)
 }
 
 static const vhu_msg *reply_req;
-static int validate_reply_to(const vhu_msg *r, const vhu_validate_ctx *ctx) { return vhu_validate_reply(r, reply_req, ctx); }
+static int validate_reply_to(const vhu_msg *r, const vhu_validate_ctx *ctx)
+{
+    return vhu_validate_reply(r, reply_req, ctx);
+}
 static int validate_breply_to(const vhu_msg *r, const vhu_validate_ctx *ctx)
 {
     return vhu_validate_backend_reply(r, reply_req, ctx);

@@ -22,13 +22,13 @@ static void teardown(void) { close(memfd); }
 TestSuite(validate, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Assert @rc == @err and that exactly one new line was logged, naming @name. */
-#define REJECTS(call, err, name)                                                                              \
-    do {                                                                                                      \
-        int before_ = cap.lines;                                                                              \
-        int rc_ = (call);                                                                                     \
-        cr_assert_eq(rc_, (err), "%s: got %d (%s), want %d", #call, rc_, strerror(-rc_), (err));            \
-        cr_assert_eq(cap.lines, before_ + 1, "one log line per rejection");                                   \
-        cr_assert(strstr(cap.last, (name)) != NULL, "log line '%s' names %s", cap.last, (name));              \
+#define REJECTS(call, err, name)                                                                                       \
+    do {                                                                                                               \
+        int before_ = cap.lines;                                                                                       \
+        int rc_ = (call);                                                                                              \
+        cr_assert_eq(rc_, (err), "%s: got %d (%s), want %d", #call, rc_, strerror(-rc_), (err));                       \
+        cr_assert_eq(cap.lines, before_ + 1, "one log line per rejection");                                            \
+        cr_assert(strstr(cap.last, (name)) != NULL, "log line '%s' names %s", cap.last, (name));                       \
     } while (0)
 
 static vhu_msg req(uint32_t id)
@@ -328,9 +328,10 @@ Test(validate, vring_fields)
 Test(validate, vring_index_is_checked_centrally_against_num_queues)
 {
     ctx.num_queues = 2;
-    uint32_t ids[] = {VHU_REQ_SET_VRING_NUM, VHU_REQ_SET_VRING_ADDR, VHU_REQ_SET_VRING_BASE,
+    uint32_t ids[] = {VHU_REQ_SET_VRING_NUM,  VHU_REQ_SET_VRING_ADDR,   VHU_REQ_SET_VRING_BASE,
                       VHU_REQ_GET_VRING_BASE, VHU_REQ_SET_VRING_ENABLE, VHU_REQ_SET_VRING_ENDIAN,
-                      VHU_REQ_VRING_KICK, VHU_REQ_SET_VRING_KICK, VHU_REQ_SET_VRING_CALL, VHU_REQ_SET_VRING_ERR};
+                      VHU_REQ_VRING_KICK,     VHU_REQ_SET_VRING_KICK,   VHU_REQ_SET_VRING_CALL,
+                      VHU_REQ_SET_VRING_ERR};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         vhu_msg m = req(ids[i]);
         cr_assert_eq(vhu_validate_req(&m, &ctx), 0, "%s", vhu_req_name(ids[i]));

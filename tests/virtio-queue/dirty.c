@@ -36,7 +36,11 @@ static void fini(void)
 
 TestSuite(dirty, .fini = fini, .timeout = 120);
 
-static bool dirty(uint64_t gpa) { uint64_t p = gpa / 4096; return (bm[p / 8] >> (p % 8)) & 1; }
+static bool dirty(uint64_t gpa)
+{
+    uint64_t p = gpa / 4096;
+    return (bm[p / 8] >> (p % 8)) & 1;
+}
 static void clear(void) { memset(bm, 0, LOG_BYTES); }
 static unsigned count(void)
 {

@@ -46,8 +46,8 @@ static void setup(bool dlog)
     vmem_log_unref(l);
     vq_queue_config qc = {.max_size = 64, .layout = VQ_LAYOUT_SPLIT, .log = &qlog};
     cr_assert_eq(vq_queue_new(&qc, &q), 0);
-    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = 0x1000, .driver_gpa = 0x2000,
-                         .device_gpa = 0x3000};
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_SPLIT, .size = 64, .desc_gpa = 0x1000, .driver_gpa = 0x2000, .device_gpa = 0x3000};
     cr_assert_eq(vq_mock_new(map, &mc, &mk), 0);
     cr_assert_eq(vq_mock_attach(mk, q), 0);
     if (dlog)

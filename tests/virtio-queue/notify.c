@@ -214,8 +214,8 @@ Test(notify, packed_event_idx_enable_asks_for_next_descriptor, .init = fx_packed
 #define RACE_N 20000u
 
 struct race {
-    int kick;                /* eventfd */
-    atomic_uint done;        /* chains the device completed */
+    int kick;         /* eventfd */
+    atomic_uint done; /* chains the device completed */
     atomic_bool stop;
 };
 

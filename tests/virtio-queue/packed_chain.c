@@ -18,10 +18,7 @@ static void raw_list(unsigned n, const uint64_t *addr, const uint32_t *len, cons
     cr_assert_eq(vq_mock_advance(fx_mk, n), 0);
 }
 
-static void raw_one(uint64_t addr, uint32_t len, uint16_t flags, uint16_t id)
-{
-    raw_list(1, &addr, &len, &flags, id);
-}
+static void raw_one(uint64_t addr, uint32_t len, uint16_t flags, uint16_t id) { raw_list(1, &addr, &len, &flags, id); }
 
 Test(packed_chain, empty_ring_pops_nothing)
 {

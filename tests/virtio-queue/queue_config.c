@@ -211,8 +211,8 @@ Test(queue_config, reset_clears_broken_and_everything, .init = fx_split, .fini =
     cr_assert_eq(vq_pop(fx_q, &c), -EPROTO);
     /* Configure afresh on a clean ring. */
     vq_mock_free(fx_mk);
-    vq_mock_config mc = {.layout = VQ_LAYOUT_SPLIT, .size = 256, .desc_gpa = fx_desc, .driver_gpa = fx_driver,
-                         .device_gpa = fx_device};
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_SPLIT, .size = 256, .desc_gpa = fx_desc, .driver_gpa = fx_driver, .device_gpa = fx_device};
     cr_assert_eq(vq_mock_new(fx_map, &mc, &fx_mk), 0);
     cr_assert_eq(vq_mock_attach(fx_mk, fx_q), 0);
     fx_add(1, 16, 0, 0);

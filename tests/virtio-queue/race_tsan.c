@@ -75,12 +75,16 @@ fail:
 static int run(vmem_map *map, enum vq_layout layout, bool event_idx)
 {
     vq_queue_config qc = {.max_size = 256, .layout = layout, .event_idx = event_idx};
-    vq_mock_config mc = {.layout = layout, .size = 256, .event_idx = event_idx, .desc_gpa = RING,
-                         .driver_gpa = RING + 0x1000, .device_gpa = RING + 0x2000};
+    vq_mock_config mc = {.layout = layout,
+                         .size = 256,
+                         .event_idx = event_idx,
+                         .desc_gpa = RING,
+                         .driver_gpa = RING + 0x1000,
+                         .device_gpa = RING + 0x2000};
     struct race r = {.kick = eventfd(0, EFD_CLOEXEC)};
     vq_mock *mk = NULL;
-    int bad = r.kick < 0 || vq_queue_new(&qc, &r.q) < 0 || vq_mock_new(map, &mc, &mk) < 0 ||
-              vq_mock_attach(mk, r.q) < 0;
+    int bad =
+        r.kick < 0 || vq_queue_new(&qc, &r.q) < 0 || vq_mock_new(map, &mc, &mk) < 0 || vq_mock_attach(mk, r.q) < 0;
     pthread_t t;
     if (bad || pthread_create(&t, NULL, device, &r) != 0) {
         fprintf(stderr, "race: set-up failed\n");
@@ -108,8 +112,8 @@ static int run(vmem_map *map, enum vq_layout layout, bool event_idx)
     pthread_join(t, NULL);
     if (!bad && atomic_load(&r.done) != N)
         bad = 1;
-    printf("race %s%s: %u chains, %s\n", layout == VQ_LAYOUT_SPLIT ? "split" : "packed",
-           event_idx ? " event_idx" : "", atomic_load(&r.done), bad || r.error ? "FAILED" : "ok");
+    printf("race %s%s: %u chains, %s\n", layout == VQ_LAYOUT_SPLIT ? "split" : "packed", event_idx ? " event_idx" : "",
+           atomic_load(&r.done), bad || r.error ? "FAILED" : "ok");
     vq_mock_free(mk);
     vq_queue_free(r.q);
     close(r.kick);

@@ -19,8 +19,8 @@ static uint64_t next_rand(void)
 /* Addresses that hit mapped memory, region edges, the read-only region, holes and the top of the space. */
 static uint64_t rand_addr(void)
 {
-    static const uint64_t bases[] = {0, BUF_BASE, TABLE_BASE, R1_GPA - 8, R1_GPA + R1_SIZE - 16, RO_GPA,
-                                     6 * MIB, UINT64_MAX - 15, RING_BASE};
+    static const uint64_t bases[] = {0,      BUF_BASE, TABLE_BASE,      R1_GPA - 8, R1_GPA + R1_SIZE - 16,
+                                     RO_GPA, 6 * MIB,  UINT64_MAX - 15, RING_BASE};
     return bases[next_rand() % CVMM_ARRAY_SIZE(bases)] + (next_rand() % 64);
 }
 
@@ -52,8 +52,8 @@ static void scribble_table(uint64_t gpa, unsigned n, uint32_t size)
         } else {
             addr = rand_addr();
             len = rand_len();
-            flags = (uint16_t)(next_rand() & (VQ_DESC_F_NEXT | VQ_DESC_F_WRITE | VQ_DESC_F_INDIRECT |
-                                              VQ_DESC_F_AVAIL | VQ_DESC_F_USED));
+            flags = (uint16_t)(next_rand() & (VQ_DESC_F_NEXT | VQ_DESC_F_WRITE | VQ_DESC_F_INDIRECT | VQ_DESC_F_AVAIL |
+                                              VQ_DESC_F_USED));
         }
         uint16_t nx = (uint16_t)(r % 8 ? (i + 1) % size : next_rand() % (size + 4));
         FX_CHECK(vq_mock_write_table(fx_mk, gpa, i, addr, len, flags, nx) == 0);

@@ -14,10 +14,10 @@
 
 /* CHECK() - an assertion that costs nothing while it holds (ctest runs with --full-stats, where Criterion
  * reports every cr_assert to its runner). */
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond))                                                                                         \
-            cr_assert_fail(__VA_ARGS__);                                                                     \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            cr_assert_fail(__VA_ARGS__);                                                                               \
     } while (0)
 
 TestSuite(ring_order, .init = gm_setup, .fini = gm_teardown, .timeout = 120);
@@ -73,24 +73,24 @@ static void check_running(vq_queue *q, const struct model *md, unsigned seq)
 {
     enum vq_layout l = vq_queue_layout(q);
     uint32_t size = vq_queue_size(q);
-    CHECK(size >= 1 && size <= 256 && (l == VQ_LAYOUT_PACKED || (size & (size - 1)) == 0),
-              "seq %u: size %u", seq, size);
+    CHECK(size >= 1 && size <= 256 && (l == VQ_LAYOUT_PACKED || (size & (size - 1)) == 0), "seq %u: size %u", seq,
+          size);
     CHECK(md->addrs_set && md->map >= 0, "seq %u: running without addresses or map", seq);
     static const uint64_t al_split[3] = {16, 2, 4}, al_packed[3] = {16, 4, 4};
     for (int a = 0; a < 3; a++) {
         const uint64_t *al = l == VQ_LAYOUT_SPLIT ? al_split : al_packed;
         CHECK(md->gpa[a] % al[a] == 0, "seq %u: area %d misaligned", seq, a);
         int r = holder(md->map, md->gpa[a], area_len(l, size, a));
-        CHECK(r >= 0, "seq %u: area %d 0x%llx+%llu outside one region", seq, a,
-                  (unsigned long long)md->gpa[a], (unsigned long long)area_len(l, size, a));
+        CHECK(r >= 0, "seq %u: area %d 0x%llx+%llu outside one region", seq, a, (unsigned long long)md->gpa[a],
+              (unsigned long long)area_len(l, size, a));
         bool written = a == 2 || (a == 0 && l == VQ_LAYOUT_PACKED);
         CHECK(!(written && r == 2), "seq %u: device-written area %d read-only", seq, a);
     }
     if (l == VQ_LAYOUT_PACKED) {
         vq_state s;
         vq_queue_get_state(q, &s);
-        CHECK(s.next_avail < size && s.next_used < size, "seq %u: positions %u/%u, size %u", seq,
-                  s.next_avail, s.next_used, size);
+        CHECK(s.next_avail < size && s.next_used < size, "seq %u: positions %u/%u, size %u", seq, s.next_avail,
+              s.next_used, size);
     }
 }
 
@@ -228,7 +228,7 @@ static void exercise(vq_queue *q, const struct model *md, uint16_t *held, unsign
         vq_state s;
         vq_queue_get_state(q, &s);
         CHECK(s.next_avail < size && s.next_used < size, "seq %u: positions %u/%u after use, size %u", seq,
-                  s.next_avail, s.next_used, size);
+              s.next_avail, s.next_used, size);
     }
 }
 
@@ -236,10 +236,10 @@ static uint64_t rnd_gpa(void)
 {
     static const uint64_t aligns[] = {16, 16, 16, 64, 4, 2, 1};
     switch (rnd(16)) {
-    case 0: return UINT64_MAX - rnd(0x4000); /* wraps */
-    case 1: return GM_B - 16 * (uint64_t)rnd(300); /* near the A/B seam */
+    case 0: return UINT64_MAX - rnd(0x4000);                 /* wraps */
+    case 1: return GM_B - 16 * (uint64_t)rnd(300);           /* near the A/B seam */
     case 2: return GM_B + GM_SIZE - 16 * (uint64_t)rnd(300); /* near the end of B: guard beyond */
-    case 3: return GM_R + 16 * (uint64_t)rnd(0x1000); /* read-only region (and past it) */
+    case 3: return GM_R + 16 * (uint64_t)rnd(0x1000);        /* read-only region (and past it) */
     case 4:
     case 5: {
         uint64_t a = aligns[rnd(sizeof(aligns) / sizeof(aligns[0]))];
@@ -281,9 +281,9 @@ static void one_sequence(unsigned seq)
             break;
         }
         case 4: {
-            uint32_t num = rnd(2) ? (uint32_t)rnd(300) | (uint32_t)rnd(2) << 15 | (uint32_t)rnd(300) << 16 |
-                                        (uint32_t)rnd(2) << 31
-                                  : (uint32_t)rnd(0x10000) | (uint32_t)rnd(0x10000) << 16;
+            uint32_t num =
+                rnd(2) ? (uint32_t)rnd(300) | (uint32_t)rnd(2) << 15 | (uint32_t)rnd(300) << 16 | (uint32_t)rnd(2) << 31
+                       : (uint32_t)rnd(0x10000) | (uint32_t)rnd(0x10000) << 16;
             (void)vq_queue_set_vring_base(q, num);
             break;
         }

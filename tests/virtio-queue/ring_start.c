@@ -56,7 +56,7 @@ Test(ring_start, shrink_after_vring_base_never_writes_past_the_ring)
     gm_packed_desc(END_DESC, 0, 0x8000, 64, 0, VQ_DESC_F_AVAIL);
     int rc = vq_queue_set_ready(q, true);
     vq_chain c;
-    if (vq_pop(q, &c) == 1)            /* before the fix: pops id 0 ... */
+    if (vq_pop(q, &c) == 1)              /* before the fix: pops id 0 ... */
         (void)vq_add_used(q, c.head, 0); /* ... and writes its used descriptor in the guard: SIGSEGV */
     expect_refused(q, "used past the shrunk ring", rc, -EPROTO, "used 255 outside size 1");
     vq_queue_free(q);
@@ -80,10 +80,7 @@ Test(ring_start, a_new_vring_base_after_the_shrink_starts_the_ring)
 
 /* ---- one row per invariant a front-end can break by ordering its messages ---- */
 
-static void set_good_addrs(vq_queue *q)
-{
-    cr_assert_eq(vq_queue_set_addrs(q, 0x1000, 0x3000, 0x4000), 0);
-}
+static void set_good_addrs(vq_queue *q) { cr_assert_eq(vq_queue_set_addrs(q, 0x1000, 0x3000, 0x4000), 0); }
 
 static vq_queue *started(enum vq_layout layout, uint32_t size)
 {
@@ -147,8 +144,7 @@ static vq_queue *r_split_alignment_then_packed(void)
     return q;
 }
 
-static vq_queue *addrs_then_map(enum vq_layout layout, uint32_t size, uint64_t d, uint64_t drv, uint64_t dev,
-                                int want)
+static vq_queue *addrs_then_map(enum vq_layout layout, uint32_t size, uint64_t d, uint64_t drv, uint64_t dev, int want)
 {
     vq_queue *q = gm_queue(layout, size);
     cr_assert_eq(vq_queue_set_addrs(q, d, drv, dev), 0, "no map yet: nothing to translate");
@@ -172,10 +168,7 @@ static vq_queue *r_desc_crosses_regions(void)
 {
     return addrs_then_map(VQ_LAYOUT_SPLIT, 64, GM_B - 512, 0x3000, 0x4000, -EFAULT);
 }
-static vq_queue *r_device_read_only(void)
-{
-    return addrs_then_map(VQ_LAYOUT_SPLIT, 64, 0x1000, 0x3000, GM_R, -EPERM);
-}
+static vq_queue *r_device_read_only(void) { return addrs_then_map(VQ_LAYOUT_SPLIT, 64, 0x1000, 0x3000, GM_R, -EPERM); }
 static vq_queue *r_area_wraps(void)
 {
     return addrs_then_map(VQ_LAYOUT_PACKED, 64, UINT64_MAX - 0x1ff, 0x3000, 0x4000, -EOVERFLOW);
@@ -184,7 +177,7 @@ static vq_queue *r_area_wraps(void)
 static vq_queue *r_packed_desc_read_only_after_layout_change(void)
 {
     vq_queue *q = addrs_then_map(VQ_LAYOUT_SPLIT, 64, GM_R, 0x3000, 0x4000, 0); /* split: the device reads it */
-    cr_assert_eq(vq_queue_set_features(q, VQ_LAYOUT_PACKED, false), -EPERM); /* packed: it writes it */
+    cr_assert_eq(vq_queue_set_features(q, VQ_LAYOUT_PACKED, false), -EPERM);    /* packed: it writes it */
     return q;
 }
 
@@ -215,7 +208,8 @@ static const struct row {
     {"driver area unmapped", r_driver_unmapped, -EPROTO, "driver area 0x30000+134"},
     {"device area unmapped", r_device_unmapped, -EPROTO, "device area 0x50000+4"},
     {"descriptor area crosses two regions", r_desc_crosses_regions, -EPROTO, "descriptor area 0xfe00+1024"},
-    {"device area read-only", r_device_read_only, -EPROTO, "device area 0x40000+518 is not usable guest memory (read-only"},
+    {"device area read-only", r_device_read_only, -EPROTO,
+     "device area 0x40000+518 is not usable guest memory (read-only"},
     {"descriptor area wraps", r_area_wraps, -EPROTO, "descriptor area 0xfffffffffffffe00+1024"},
     {"packed descriptor ring read-only", r_packed_desc_read_only_after_layout_change, -EPROTO,
      "descriptor area 0x40000+1024 is not usable guest memory (read-only"},

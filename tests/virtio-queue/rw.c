@@ -89,8 +89,8 @@ static void objects_across_boundaries(void)
     uint64_t v64;
     cr_assert_eq(vq_reader_read_le64(&r, &v64), 0); /* 1 byte of d1, the 1-byte d2, 6 of d3 */
     uint64_t d2 = d1 + 5 + 16, d3 = d2 + 1 + 16;
-    uint8_t exp[8] = {pattern(d1 + 4), pattern(d2), pattern(d3), pattern(d3 + 1), pattern(d3 + 2),
-                      pattern(d3 + 3), pattern(d3 + 4), pattern(d3 + 5)};
+    uint8_t exp[8] = {pattern(d1 + 4), pattern(d2),     pattern(d3),     pattern(d3 + 1),
+                      pattern(d3 + 2), pattern(d3 + 3), pattern(d3 + 4), pattern(d3 + 5)};
     uint64_t w64 = 0;
     for (int i = 7; i >= 0; i--)
         w64 = w64 << 8 | exp[i];

@@ -11,7 +11,7 @@ static vq_desc_info ents[VQ_SNAPSHOT_BUF_DESCS + 8];
 
 /* Buffers: 3 readable (the middle one empty), 2 writable. */
 static const vq_mock_buf five[5] = {
-    {BUF_BASE, 100, false}, {BUF_BASE + 0x1000, 0, false}, {R1_GPA + 0x100, 200, false},
+    {BUF_BASE, 100, false},         {BUF_BASE + 0x1000, 0, false}, {R1_GPA + 0x100, 200, false},
     {BUF_BASE + 0x2000, 300, true}, {BUF_BASE + 0x3000, 1, true},
 };
 
@@ -173,7 +173,8 @@ static void rewritten(bool packed)
         uint64_t addr;
         cr_assert_eq(vmem_load_le64(fx_map, vq_mock_desc_gpa(fx_mk, at), &addr), 0);
         cr_assert_eq(addr, b[i].gpa, "descriptor %u of the chain is at %u", i, at);
-        uint16_t f = packed ? (uint16_t)(vq_mock_avail_flags(fx_mk) | VQ_DESC_F_WRITE) : VQ_DESC_F_NEXT | VQ_DESC_F_WRITE;
+        uint16_t f =
+            packed ? (uint16_t)(vq_mock_avail_flags(fx_mk) | VQ_DESC_F_WRITE) : VQ_DESC_F_NEXT | VQ_DESC_F_WRITE;
         cr_assert_eq(vq_mock_write_desc(fx_mk, at, BUF_BASE + 0x8000, 0x40000, f, (uint16_t)(packed ? 0 : i)), 0);
     }
     cr_assert_eq(vq_mock_desc_gpa(fx_mk, 256), UINT64_MAX, "past the ring");

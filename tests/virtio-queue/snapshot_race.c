@@ -18,9 +18,9 @@
 #include "cvmm/vmem/atomic.h"
 #include "vq_fixture.h"
 
-#define AREA (128u * 1024u)   /* buffers live in [BUF_BASE, BUF_BASE + AREA) */
-#define MAXLEN 16384u         /* lengths the guest writes */
-#define HOLE (6 * MIB)        /* unmapped: a buffer here breaks the queue */
+#define AREA (128u * 1024u) /* buffers live in [BUF_BASE, BUF_BASE + AREA) */
+#define MAXLEN 16384u       /* lengths the guest writes */
+#define HOLE (6 * MIB)      /* unmapped: a buffer here breaks the queue */
 #define ROUNDS 800u
 #define NDESC 4u
 
@@ -30,13 +30,13 @@ static uint8_t wpat(uint64_t i) { return (uint8_t)((i * 13u + 0x5bu) & 0xff); }
 /* ---- the guest's second vCPU ---- */
 
 static struct {
-    atomic_uint req;       /* odd: rewrite descriptors; even: park; QUIT: end */
-    atomic_uint ack;       /* last even request the mutator parked for */
+    atomic_uint req;            /* odd: rewrite descriptors; even: park; QUIT: end */
+    atomic_uint ack;            /* last even request the mutator parked for */
     uint8_t *target[NDESC + 1]; /* host addresses of the descriptors to rewrite (set while parked) */
     unsigned ntarget;
     int table_ptr; /* index in target[] of the ring descriptor pointing at the indirect table, or -1 */
     bool packed;
-    bool any;      /* this round: flags and next too (most rounds rewrite only len and addr, which never
+    bool any; /* this round: flags and next too (most rounds rewrite only len and addr, which never
                     * break the ring, so that most requests get through to Reader/Writer) */
     uint64_t rng;
     atomic_ulong writes;
@@ -60,7 +60,7 @@ static void mutate_once(void)
     if (!M.any)
         what %= 16;
     if ((int)t == M.table_ptr)
-        what = 0; /* only its length: with another address or without INDIRECT, data bytes would be read as
+        what = 0;    /* only its length: with another address or without INDIRECT, data bytes would be read as
                    * descriptors or the table would become a buffer, both outside this test's pattern area */
     if (what < 10) { /* len: 0..16 KiB (a table: mostly whole entries, 1..8 of them) */
         uint32_t len = (uint32_t)((r >> 16) % (MAXLEN + 1));

@@ -8,7 +8,6 @@ TestSuite(split_chain, .init = fx_split, .fini = fx_teardown, .timeout = 120);
 #define WR VQ_DESC_F_WRITE
 #define IND VQ_DESC_F_INDIRECT
 
-
 Test(split_chain, empty_ring_pops_nothing)
 {
     vq_chain c;
@@ -38,8 +37,8 @@ Test(split_chain, direct_chain_yields_validated_buffers)
 
 Test(split_chain, indirect_chain_yields_table_entries)
 {
-    vq_mock_buf b[4] = {{BUF_BASE, 10, false}, {BUF_BASE + 10, 20, false}, {BUF_BASE + 30, 30, true},
-                        {R1_GPA + 8, 40, true}};
+    vq_mock_buf b[4] = {
+        {BUF_BASE, 10, false}, {BUF_BASE + 10, 20, false}, {BUF_BASE + 30, 30, true}, {R1_GPA + 8, 40, true}};
     uint16_t head;
     cr_assert_eq(vq_mock_add_indirect(fx_mk, TABLE_BASE, b, 4, &head), 0);
     vq_chain c;

@@ -188,7 +188,4 @@ Test(used, split_index_wraps_past_65535, .init = fx_split)
     cr_assert_eq(used_idx(), (uint16_t)70016);
 }
 
-Test(used, packed_wrap_counters_flip_over_many_laps, .init = fx_packed)
-{
-    run_wrap(70016);
-}
+Test(used, packed_wrap_counters_flip_over_many_laps, .init = fx_packed) { run_wrap(70016); }

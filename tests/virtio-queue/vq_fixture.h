@@ -29,10 +29,10 @@
 #define TABLE_BASE (3 * MIB)
 
 /* FX_CHECK() - an assertion that costs nothing when it holds (Criterion reports every cr_assert). */
-#define FX_CHECK(cond)                                                                                       \
-    do {                                                                                                     \
-        if (!(cond))                                                                                         \
-            cr_assert_fail("%s (line %d)", #cond, __LINE__);                                                 \
+#define FX_CHECK(cond)                                                                                                 \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            cr_assert_fail("%s (line %d)", #cond, __LINE__);                                                           \
     } while (0)
 
 static vmem_region *fx_reg[3];
@@ -74,13 +74,20 @@ CVMM_UNUSED static void fx_setup(enum vq_layout layout, uint32_t size, bool even
     fx_desc = RING_BASE;
     fx_driver = fx_align(fx_desc + 16ull * size, 64);
     fx_device = fx_align(fx_driver + 6 + 2ull * size, 64);
-    vq_queue_config qc = {.max_size = layout == VQ_LAYOUT_SPLIT ? 32768 : size, .layout = layout,
-                          .event_idx = event_idx, .log = &fx_log, .index = 7};
+    vq_queue_config qc = {.max_size = layout == VQ_LAYOUT_SPLIT ? 32768 : size,
+                          .layout = layout,
+                          .event_idx = event_idx,
+                          .log = &fx_log,
+                          .index = 7};
     if (layout == VQ_LAYOUT_PACKED && size < 32768)
         qc.max_size = 32768;
     cr_assert_eq(vq_queue_new(&qc, &fx_q), 0);
-    vq_mock_config mc = {.layout = layout, .size = size, .event_idx = event_idx, .desc_gpa = fx_desc,
-                         .driver_gpa = fx_driver, .device_gpa = fx_device};
+    vq_mock_config mc = {.layout = layout,
+                         .size = size,
+                         .event_idx = event_idx,
+                         .desc_gpa = fx_desc,
+                         .driver_gpa = fx_driver,
+                         .device_gpa = fx_device};
     cr_assert_eq(vq_mock_new(fx_map, &mc, &fx_mk), 0);
     cr_assert_eq(vq_mock_attach(fx_mk, fx_q), 0);
 }

@@ -217,8 +217,8 @@ Test(vmem_access, null_logger_does_not_print_debug_lines)
  * region and across A/B, are byte-exact and touch nothing outside the range. */
 Test(vmem_access, copies_of_all_sizes_are_byte_exact)
 {
-    static const size_t lens[] = {1, 3, 4, 7, 8, 9, 15, 16, 17, 100, 127, 128, 129, 1023, 1024,
-                                  1025, 1151, 1152, 1279, 4096, 5000, 8191, 8192};
+    static const size_t lens[] = {1,   3,    4,    7,    8,    9,    15,   16,   17,   100,  127, 128,
+                                  129, 1023, 1024, 1025, 1151, 1152, 1279, 4096, 5000, 8191, 8192};
     static const uint64_t starts[] = {0, 1, 8, 13, 4096 - 3, B_GPA - 600, B_GPA - 1, B_GPA + 5};
     static uint8_t in[16 * KiB], out[16 * KiB + 2];
     for (size_t i = 0; i < sizeof(in); i++)
@@ -231,14 +231,13 @@ Test(vmem_access, copies_of_all_sizes_are_byte_exact)
                 continue;
             memset(ha, 0, 8 * KiB);
             memset(hb, 0, 8 * KiB);
-            cr_assert_eq(vmem_write(map, gpa, in + 1, len), 0, "write gpa %llu len %zu", (unsigned long long)gpa,
-                         len);
+            cr_assert_eq(vmem_write(map, gpa, in + 1, len), 0, "write gpa %llu len %zu", (unsigned long long)gpa, len);
             for (uint64_t a = 0; a < B_END; a++) {
                 uint8_t got = a < B_GPA ? ha[a] : hb[a - B_GPA];
                 uint8_t want = a >= gpa && a < gpa + len ? in[1 + a - gpa] : 0;
                 if (got != want)
                     cr_assert_fail("write gpa %llu len %zu: byte %llu is 0x%02x, want 0x%02x", (unsigned long long)gpa,
-                             len, (unsigned long long)a, got, want);
+                                   len, (unsigned long long)a, got, want);
             }
             memset(out, 0xee, sizeof(out));
             cr_assert_eq(vmem_read(map, gpa, out + 1, len), 0);

@@ -20,10 +20,9 @@
 
 #define PAGE 4096u
 
-
 static volatile uint8_t *fault_addr; /* the byte the child touches outside guest memory */
 
-static sigjmp_buf back;            /* the handler returns to the child's body, off the signal stack */
+static sigjmp_buf back; /* the handler returns to the child's body, off the signal stack */
 static volatile sig_atomic_t verdict;
 
 static void info_handler(int sig, siginfo_t *si, void *uc)
@@ -50,7 +49,7 @@ static void child(const struct sigaction *sa)
     fault_addr = other + 2 * PAGE;
     if (sigsetjmp(back, 1))
         cvmm_test_exit(verdict); /* writes coverage from an ordinary stack */
-    *fault_addr = 1; /* SIGBUS, not the guard's */
+    *fault_addr = 1;             /* SIGBUS, not the guard's */
     cvmm_test_exit(2);
 }
 

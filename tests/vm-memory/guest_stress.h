@@ -76,8 +76,7 @@ static inline void *stress_reader(void *arg)
  * (i + 1) << 16 whose bytes are all i + 1; each publication adds or removes one slot, and each new region
  * is a fresh mapping, so a reader still using a freed map faults or reads a wrong tag.
  * Returns NULL on success or what went wrong; *reads: the reads done. */
-static inline const char *stress_run(vmem_guest *g, const struct cvmm_log *log, int publishes,
-                                     unsigned long *reads)
+static inline const char *stress_run(vmem_guest *g, const struct cvmm_log *log, int publishes, unsigned long *reads)
 {
     struct stress s = {.g = g};
     pthread_t th[STRESS_READERS];

@@ -45,8 +45,8 @@ static void expect_pages(uint64_t first, uint64_t last)
 {
     for (uint64_t p = 0; p < LOG_BYTES * 8; p++) {
         bool set = (bitmap[p / 8] >> (p % 8)) & 1;
-        cr_assert_eq(set, p >= first && p <= last, "page %llu: %d (want [%llu, %llu])", (unsigned long long)p,
-                     set, (unsigned long long)first, (unsigned long long)last);
+        cr_assert_eq(set, p >= first && p <= last, "page %llu: %d (want [%llu, %llu])", (unsigned long long)p, set,
+                     (unsigned long long)first, (unsigned long long)last);
     }
 }
 

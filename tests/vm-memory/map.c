@@ -181,9 +181,9 @@ Test(vmem_map, regions_without_user_address_are_not_found_by_uva)
 Test(vmem_map, overlapping_regions_are_refused)
 {
     vmem_map *m2 = NULL;
-    vmem_region *a = memfd_region(R1_END - 4096, 8192, 0);  /* overlaps R1's last page */
-    vmem_region *b = memfd_region(R0_GPA + 4096, 4096, 0);  /* inside R0 */
-    vmem_region *c = memfd_region(R0_END - 4096, 4096, 0);  /* R0's last page */
+    vmem_region *a = memfd_region(R1_END - 4096, 8192, 0); /* overlaps R1's last page */
+    vmem_region *b = memfd_region(R0_GPA + 4096, 4096, 0); /* inside R0 */
+    vmem_region *c = memfd_region(R0_END - 4096, 4096, 0); /* R0's last page */
     cap.lines = 0;
     cr_assert_eq(vmem_map_with_region(map, a, &m2), -EINVAL);
     cr_assert_eq(cap.lines, 1);
@@ -402,14 +402,14 @@ Test(vmem_map, lookup_agrees_with_a_linear_scan_on_random_layouts)
         uint64_t start;
         unsigned gap_bits;
     } shapes[] = {
-        {1, 4096, 0},         /* one region: an 8-bucket table */
-        {2, 0, 30},           /* two, with a gap */
-        {5, 0, 0},            /* adjacent regions */
-        {8, 1ull << 32, 20},  /* small gaps */
-        {64, 0, 36},          /* wide gaps */
-        {200, 0, 50},         /* very sparse */
+        {1, 4096, 0},                  /* one region: an 8-bucket table */
+        {2, 0, 30},                    /* two, with a gap */
+        {5, 0, 0},                     /* adjacent regions */
+        {8, 1ull << 32, 20},           /* small gaps */
+        {64, 0, 36},                   /* wide gaps */
+        {200, 0, 50},                  /* very sparse */
         {40, (1ull << 63) + 4096, 58}, /* runs into the top of the address space */
-        {509, 4096, 12},      /* the maximum, dense */
+        {509, 4096, 12},               /* the maximum, dense */
     };
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
         vmem_map *m = random_layout(shapes[i].n, shapes[i].start, shapes[i].gap_bits);

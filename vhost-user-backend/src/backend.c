@@ -70,8 +70,7 @@ static int usable(struct vub_backend *b, int feature, const char *what)
         return -ENOTCONN;
     }
     if (feature >= 0 && !(b->proto & VHU_PROTOCOL_BIT(feature))) {
-        cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: %s: protocol feature %d not negotiated", b->d->name, what,
-                  feature);
+        cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: %s: protocol feature %d not negotiated", b->d->name, what, feature);
         return -EPROTO;
     }
     return 0;
@@ -122,8 +121,8 @@ static int shmem_range(struct vub_backend *b, uint8_t shmid, uint64_t off, uint6
     return 0;
 }
 
-int vub_backend_shmem_map(vub_backend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t shm_offset,
-                          uint64_t len, uint64_t flags)
+int vub_backend_shmem_map(vub_backend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t shm_offset, uint64_t len,
+                          uint64_t flags)
 {
     pthread_mutex_lock(&b->mu);
     int rc = usable(b, VHU_PROTOCOL_F_SHMEM, "SHMEM_MAP");

@@ -52,9 +52,9 @@ static const struct {
     const char *name;
     bool has_arg;
 } common[O_NCOMMON] = {
-    [O_SOCKET] = {"socket-path", true}, [O_FD] = {"fd", true},          [O_CLIENT] = {"client", false},
+    [O_SOCKET] = {"socket-path", true},       [O_FD] = {"fd", true},         [O_CLIENT] = {"client", false},
     [O_CAPS] = {"print-capabilities", false}, [O_LOG] = {"log-level", true}, [O_WORKERS] = {"workers", true},
-    [O_ONCE] = {"serve-once", false},  [O_HELP] = {"help", false},
+    [O_ONCE] = {"serve-once", false},         [O_HELP] = {"help", false},
 };
 
 int vub_cmdline_parse(int argc, char *const *argv, const vub_cmdline_option *opts, size_t nopts, void *opaque,

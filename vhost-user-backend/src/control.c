@@ -30,9 +30,9 @@
 #include "internal.h"
 
 /* Protocol features the library always implements. */
-#define PROTO_ALWAYS                                                                                         \
-    (PBIT(MQ) | PBIT(LOG_SHMFD) | PBIT(REPLY_ACK) | PBIT(BACKEND_REQ) | PBIT(BACKEND_SEND_FD) |              \
-     PBIT(RESET_DEVICE) | PBIT(CONFIGURE_MEM_SLOTS) | PBIT(STATUS) | PBIT(GPA_ADDRESSES))
+#define PROTO_ALWAYS                                                                                                   \
+    (PBIT(MQ) | PBIT(LOG_SHMFD) | PBIT(REPLY_ACK) | PBIT(BACKEND_REQ) | PBIT(BACKEND_SEND_FD) | PBIT(RESET_DEVICE) |   \
+     PBIT(CONFIGURE_MEM_SLOTS) | PBIT(STATUS) | PBIT(GPA_ADDRESSES))
 
 int vub__reply(vub_daemon *d, const vhu_msg *m, const void *p, uint32_t size, const int *fds, uint32_t nfds)
 {
@@ -64,8 +64,8 @@ static void w_features(vub__worker *w, void *arg)
         if (vq_queue_layout(q->vq) != fc->layout || vq_queue_event_idx(q->vq) != fc->event_idx)
             rc = vq_queue_set_features(q->vq, fc->layout, fc->event_idx);
         if (rc < 0) {
-            cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: cannot change ring features: %s", q->d->name,
-                      q->index, strerror(-rc));
+            cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: cannot change ring features: %s", q->d->name, q->index,
+                      strerror(-rc));
             if (fc->rc == 0)
                 fc->rc = rc;
         }
@@ -91,8 +91,10 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
     const uint64_t ring_bits = (1ull << VUB_F_RING_PACKED) | (1ull << VUB_F_RING_EVENT_IDX);
     int started = ((f ^ c->features) & ring_bits) ? vub__first_started_ring(d) : -1;
     if (started >= 0) {
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_FEATURES 0x%llx changes the ring layout or event idx while "
-                  "ring %d is started", d->name, (unsigned long long)f, started);
+        cvmm_logf(d->log, CVMM_LOG_WARN,
+                  "%s: SET_FEATURES 0x%llx changes the ring layout or event idx while "
+                  "ring %d is started",
+                  d->name, (unsigned long long)f, started);
         return -EBUSY;
     }
     c->features = f;
@@ -109,7 +111,6 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
     int rc2 = vub__dev_features_acked(d, f);
     return fc.rc < 0 ? fc.rc : rc < 0 ? rc : rc2;
 }
-
 
 /* Protocol features across reconnects (the one thing a reconnect carries; cvmm/vub/daemon.h).
  * The spec negotiates them per connection, and QEMU with reconnect=1, libvhost-user and DPDK start every
@@ -210,8 +211,10 @@ static int h_get_shmem_config(vub_daemon *d, vhu_msg *m)
  * this reply without the feature (cvmm/vhu/backend.h).  Quirk VUB_QUIRK_SHMEM_CONFIG_NO_F_SHMEM. */
 static void reply_zero_shmem(vub_daemon *d, vhu_msg *m)
 {
-    cvmm_logf(d->log, CVMM_LOG_WARN, "%s: GET_SHMEM_CONFIG without VHOST_USER_PROTOCOL_F_SHMEM negotiated, "
-              "replying zeroed", d->name);
+    cvmm_logf(d->log, CVMM_LOG_WARN,
+              "%s: GET_SHMEM_CONFIG without VHOST_USER_PROTOCOL_F_SHMEM negotiated, "
+              "replying zeroed",
+              d->name);
     vhu_shmem_config *zero = calloc(1, sizeof(*zero));
     if (!zero) {
         d->ctl->conn_dead = true; /* no answer possible: close, so the front-end does not wait */
@@ -257,8 +260,10 @@ static void first_message(vub_daemon *d, const vhu_msg *m)
         break;
     default:
         if (c->inherited)
-            cvmm_logf(d->log, CVMM_LOG_INFO, "%s: the front-end goes on without negotiating: assuming the "
-                      "protocol features of a previous connection (0x%llx)", d->name, (unsigned long long)c->proto);
+            cvmm_logf(d->log, CVMM_LOG_INFO,
+                      "%s: the front-end goes on without negotiating: assuming the "
+                      "protocol features of a previous connection (0x%llx)",
+                      d->name, (unsigned long long)c->proto);
         break;
     }
 }
@@ -273,13 +278,9 @@ void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m)
     if (m->nfds && !vub__msg_fds_ok(d, m)) /* wrong kind of fd: refused and answered (fdcheck.c) */
         return;
     switch (m->hdr.request) {
-    case VHU_REQ_GET_FEATURES:
-        (void)vub__reply_u64(d, m, c->offered);
-        return;
+    case VHU_REQ_GET_FEATURES: (void)vub__reply_u64(d, m, c->offered); return;
     case VHU_REQ_SET_FEATURES: rc = h_set_features(d, m); break;
-    case VHU_REQ_GET_PROTOCOL_FEATURES:
-        (void)vub__reply_u64(d, m, c->offered_proto);
-        return;
+    case VHU_REQ_GET_PROTOCOL_FEATURES: (void)vub__reply_u64(d, m, c->offered_proto); return;
     case VHU_REQ_SET_PROTOCOL_FEATURES: rc = h_set_protocol_features(d, m); break;
     case VHU_REQ_SET_OWNER: c->owner = true; break;
     case VHU_REQ_RESET_OWNER: /* deprecated: the spec recommends disabling every ring */
@@ -289,48 +290,30 @@ void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m)
     case VHU_REQ_SET_MEM_TABLE: rc = vub__h_set_mem_table(d, m); break;
     case VHU_REQ_ADD_MEM_REG: rc = vub__h_add_mem_reg(d, m); break;
     case VHU_REQ_REM_MEM_REG: rc = vub__h_rem_mem_reg(d, m); break;
-    case VHU_REQ_GET_MAX_MEM_SLOTS:
-        (void)vub__reply_u64(d, m, VMEM_MAX_REGIONS);
-        return;
+    case VHU_REQ_GET_MAX_MEM_SLOTS: (void)vub__reply_u64(d, m, VMEM_MAX_REGIONS); return;
     case VHU_REQ_SET_LOG_BASE: rc = vub__h_set_log_base(d, m); break;
     case VHU_REQ_SET_LOG_FD: rc = vub__h_set_log_fd(d, m); break;
     case VHU_REQ_SET_VRING_NUM: rc = vub__h_set_vring_num(d, m); break;
     case VHU_REQ_SET_VRING_ADDR: rc = vub__h_set_vring_addr(d, m); break;
     case VHU_REQ_SET_VRING_BASE: rc = vub__h_set_vring_base(d, m); break;
-    case VHU_REQ_GET_VRING_BASE:
-        (void)vub__h_get_vring_base(d, m);
-        return;
+    case VHU_REQ_GET_VRING_BASE: (void)vub__h_get_vring_base(d, m); return;
     case VHU_REQ_SET_VRING_KICK: rc = vub__h_set_vring_kick(d, m); break;
     case VHU_REQ_SET_VRING_CALL: rc = vub__h_set_vring_fd(d, m, vub__w_set_call); break;
     case VHU_REQ_SET_VRING_ERR: rc = vub__h_set_vring_fd(d, m, vub__w_set_err); break;
-    case VHU_REQ_GET_QUEUE_NUM:
-        (void)vub__reply_u64(d, m, d->nqueues);
-        return;
+    case VHU_REQ_GET_QUEUE_NUM: (void)vub__reply_u64(d, m, d->nqueues); return;
     case VHU_REQ_SET_VRING_ENABLE: rc = vub__h_set_vring_enable(d, m); break;
     case VHU_REQ_VRING_KICK: rc = vub__h_vring_kick(d, m); break;
     case VHU_REQ_SET_BACKEND_REQ_FD: vub__backend_set(&d->backend, vhu_msg_take_fd(m, 0), c->proto); break;
-    case VHU_REQ_GET_CONFIG:
-        (void)h_get_config(d, m);
-        return;
+    case VHU_REQ_GET_CONFIG: (void)h_get_config(d, m); return;
     case VHU_REQ_SET_CONFIG: rc = h_set_config(d, m); break;
     case VHU_REQ_SET_STATUS: c->status = m->payload.u64; break;
-    case VHU_REQ_GET_STATUS:
-        (void)vub__reply_u64(d, m, c->status);
-        return;
+    case VHU_REQ_GET_STATUS: (void)vub__reply_u64(d, m, c->status); return;
     case VHU_REQ_RESET_DEVICE: rc = vub__h_reset_device(d); break;
-    case VHU_REQ_GET_SHMEM_CONFIG:
-        (void)h_get_shmem_config(d, m);
-        return;
-    case VHU_REQ_GET_INFLIGHT_FD:
-        (void)vub__h_get_inflight_fd(d, m);
-        return;
+    case VHU_REQ_GET_SHMEM_CONFIG: (void)h_get_shmem_config(d, m); return;
+    case VHU_REQ_GET_INFLIGHT_FD: (void)vub__h_get_inflight_fd(d, m); return;
     case VHU_REQ_SET_INFLIGHT_FD: rc = vub__h_set_inflight_fd(d, m); break;
-    case VHU_REQ_SET_DEVICE_STATE_FD:
-        (void)vub__h_set_device_state_fd(d, m);
-        return;
-    case VHU_REQ_CHECK_DEVICE_STATE:
-        (void)vub__h_check_device_state(d, m);
-        return;
+    case VHU_REQ_SET_DEVICE_STATE_FD: (void)vub__h_set_device_state_fd(d, m); return;
+    case VHU_REQ_CHECK_DEVICE_STATE: (void)vub__h_check_device_state(d, m); return;
     case VHU_REQ_GET_SHARED_OBJECT: /* we export no dma-bufs: the answer without an fd is "not found" */
         cvmm_logf(d->log, CVMM_LOG_INFO, "%s: GET_SHARED_OBJECT: no exported object", d->name);
         (void)vub__reply(d, m, NULL, 0, NULL, 0);

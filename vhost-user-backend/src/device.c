@@ -32,8 +32,8 @@ bool vub__dev_has_state(const vub_daemon *d) { return d->ops->state_save || d->o
 static int config_range(vub_daemon *d, const char *op, uint32_t off, uint32_t len)
 {
     if ((uint64_t)off + len > d->info->config_size || len == 0) {
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: %s [%u, +%u) outside config space of %u bytes", d->name, op, off,
-                  len, d->info->config_size);
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: %s [%u, +%u) outside config space of %u bytes", d->name, op, off, len,
+                  d->info->config_size);
         return -EINVAL;
     }
     return 0;
@@ -106,8 +106,7 @@ int vub__dev_queue_kicked(vub_daemon *d, vub_queue *q)
     /* Logged once per start of the queue, so a guest cannot flood the log through a failing device. */
     if (rc < 0 && !q->kick_failed_logged) {
         q->kick_failed_logged = true;
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: vq%u: op queue_kicked failed: %s", d->name, q->index,
-                  strerror(-rc));
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: vq%u: op queue_kicked failed: %s", d->name, q->index, strerror(-rc));
     }
     return rc;
 }
@@ -140,7 +139,8 @@ int vub__dev_get_shmem_config(vub_daemon *d, vhu_shmem_config *out)
     if (rc == 0 && vub__shmem_config_check(out, (uint64_t)sysconf(_SC_PAGESIZE)) < 0) {
         cvmm_logf(d->log, CVMM_LOG_WARN,
                   "%s: op get_shmem_config returned an invalid config (nregions %u must count the non-zero sizes, "
-                  "each a multiple of the page size)", d->name, out->nregions);
+                  "each a multiple of the page size)",
+                  d->name, out->nregions);
         rc = -EINVAL;
     }
     if (rc < 0)

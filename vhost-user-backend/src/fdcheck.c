@@ -67,13 +67,13 @@ static bool is_unix_stream(int fd)
 
 static const char *type_name(const struct stat *st, const char *target)
 {
-    return S_ISDIR(st->st_mode)                            ? "a directory"
-           : S_ISREG(st->st_mode)                          ? "a regular file"
-           : S_ISFIFO(st->st_mode)                         ? "a pipe"
-           : S_ISSOCK(st->st_mode)                         ? "a socket"
+    return S_ISDIR(st->st_mode)                           ? "a directory"
+           : S_ISREG(st->st_mode)                         ? "a regular file"
+           : S_ISFIFO(st->st_mode)                        ? "a pipe"
+           : S_ISSOCK(st->st_mode)                        ? "a socket"
            : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device"
-           : *target                                       ? target
-                                                           : "an anonymous file";
+           : *target                                      ? target
+                                                          : "an anonymous file";
 }
 
 /* Why @fd (flags @fl, stat @st) is not of @kind, or NULL if it is. */
@@ -155,7 +155,7 @@ static enum vub__fd_kind fd_kind_of(const vhu_msg *m)
     case VHU_REQ_SET_BACKEND_REQ_FD: return VUB__FD_CHANNEL;
     case VHU_REQ_SET_DEVICE_STATE_FD:
         return m->payload.transfer_state.direction == VHU_TRANSFER_STATE_DIRECTION_SAVE ? VUB__FD_STREAM_WR
-                                                                                      : VUB__FD_STREAM_RD;
+                                                                                        : VUB__FD_STREAM_RD;
     default: return VUB__FD_ANY; /* REM_MEM_REG's optional fd and refused requests: closed unused */
     }
 }

@@ -27,28 +27,28 @@ struct vub_queue {
     vub_daemon *d;
     vub__worker *w;
     unsigned index;
-    vq_queue *vq;          /* (W) */
-    bool started;          /* (W) ring state "started" */
-    bool enabled;          /* (W) ring state "enabled" */
-    bool polling;          /* (W) started without a kick fd: poll on the idle watcher */
-    bool inband;           /* (W) in-band kicks negotiated: no kick fd means wait for VRING_KICK */
-    bool kick_failed_logged; /* (W) */
-    bool err_signalled;    /* (W) the err eventfd was written for the current breakage */
-    bool full_logged;      /* (W) a saturated call or err eventfd was logged (once per fd) */
-    int kick_fd;           /* (W) */
-    int call_fd;           /* (W) */
-    int err_fd;            /* (W) */
-    ev_io kick_w;          /* (W) */
-    ev_idle poll_w;        /* (W) */
-    void *priv;            /* (W) the device's pointer */
-    void *inflight;        /* (W) this queue's region of the inflight buffer, or NULL */
-    size_t inflight_size;  /* (W) */
+    vq_queue *vq;             /* (W) */
+    bool started;             /* (W) ring state "started" */
+    bool enabled;             /* (W) ring state "enabled" */
+    bool polling;             /* (W) started without a kick fd: poll on the idle watcher */
+    bool inband;              /* (W) in-band kicks negotiated: no kick fd means wait for VRING_KICK */
+    bool kick_failed_logged;  /* (W) */
+    bool err_signalled;       /* (W) the err eventfd was written for the current breakage */
+    bool full_logged;         /* (W) a saturated call or err eventfd was logged (once per fd) */
+    int kick_fd;              /* (W) */
+    int call_fd;              /* (W) */
+    int err_fd;               /* (W) */
+    ev_io kick_w;             /* (W) */
+    ev_idle poll_w;           /* (W) */
+    void *priv;               /* (W) the device's pointer */
+    void *inflight;           /* (W) this queue's region of the inflight buffer, or NULL */
+    size_t inflight_size;     /* (W) */
     atomic_bool kick_pending; /* (A) vub_queue_kick() / in-band VRING_KICK */
     /* (C) ring configuration as the front-end sent it */
-    uint32_t num;          /* SET_VRING_NUM (0: not sent) */
-    bool addr_set;         /* SET_VRING_ADDR seen */
-    bool addr_applied;     /* translated and given to the ring */
-    bool addr_gpa;         /* the addresses are guest physical (GPA_ADDRESSES) */
+    uint32_t num;      /* SET_VRING_NUM (0: not sent) */
+    bool addr_set;     /* SET_VRING_ADDR seen */
+    bool addr_applied; /* translated and given to the ring */
+    bool addr_gpa;     /* the addresses are guest physical (GPA_ADDRESSES) */
     uint32_t addr_flags;
     uint64_t desc_addr, avail_addr, used_addr, log_addr; /* as sent (user or guest addresses) */
 };
@@ -65,30 +65,30 @@ struct vub__worker {
     unsigned index;
     pthread_t thread;
     bool thread_started;
-    struct ev_loop *loop;  /* ev_loop_new(), used by the worker thread only */
-    ev_async async;        /* calls, kicks, quit */
-    ev_prepare prepare;    /* before blocking: reader offline */
-    ev_check check;        /* after waking: reader online, refresh the map */
+    struct ev_loop *loop; /* ev_loop_new(), used by the worker thread only */
+    ev_async async;       /* calls, kicks, quit */
+    ev_prepare prepare;   /* before blocking: reader offline */
+    ev_check check;       /* after waking: reader online, refresh the map */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct vub__call *calls; /* (mu) FIFO head */
     struct vub__call *calls_tail;
-    bool quit;             /* (mu) */
-    vmem_reader *reader;   /* (W) */
-    const vmem_map *map;   /* (W) the map the worker's started queues use */
-    uint64_t seen_gen;     /* (W) mem_gen when @map was read; odd: read during a publish */
-    unsigned nqueues;      /* queues owned (fixed) */
-    vub_queue **queues;    /* queues owned (fixed) */
+    bool quit;           /* (mu) */
+    vmem_reader *reader; /* (W) */
+    const vmem_map *map; /* (W) the map the worker's started queues use */
+    uint64_t seen_gen;   /* (W) mem_gen when @map was read; odd: read during a publish */
+    unsigned nqueues;    /* queues owned (fixed) */
+    vub_queue **queues;  /* queues owned (fixed) */
 };
 
 /* The back-end channel handle: one per daemon. */
 struct vub_backend {
     vub_daemon *d;
-    pthread_mutex_t mu;    /* guards the fields below; held during a request */
+    pthread_mutex_t mu;             /* guards the fields below; held during a request */
     struct vhu_backend_channel *ch; /* (mu) NULL if none */
-    uint64_t proto;        /* (mu) protocol features of the connection that set the channel */
-    bool shmem_valid;      /* (mu) @shmem holds the connection's validated shmem config */
-    vhu_shmem_config shmem;/* (mu) */
+    uint64_t proto;                 /* (mu) protocol features of the connection that set the channel */
+    bool shmem_valid;               /* (mu) @shmem holds the connection's validated shmem config */
+    vhu_shmem_config shmem;         /* (mu) */
 };
 
 /* The daemon.  (C) fields belong to the control thread. */
@@ -98,18 +98,18 @@ struct vub_daemon {
     void *ctx;
     const struct cvmm_log *log;
     const char *name;
-    int peer_timeout_ms;        /* deadline of every send to the front-end and wait for its answer */
+    int peer_timeout_ms; /* deadline of every send to the front-end and wait for its answer */
     unsigned nqueues;
     uint32_t max_queue_size;
     unsigned nworkers;
     vub__worker *workers;
     vub_queue *queues;
     vmem_guest *guest;
-    _Atomic uint64_t mem_gen;   /* odd while a map is being published (see worker.c) */
-    _Atomic uint64_t proto_acked; /* negotiated protocol features (any thread) */
+    _Atomic uint64_t mem_gen;        /* odd while a map is being published (see worker.c) */
+    _Atomic uint64_t proto_acked;    /* negotiated protocol features (any thread) */
     _Atomic uint64_t features_acked; /* negotiated virtio features (any thread) */
     struct vub_backend backend;
-    struct vub__ctl *ctl;       /* control loop, connection and protocol state (control.c) */
+    struct vub__ctl *ctl; /* control loop, connection and protocol state (control.c) */
 };
 
 /* A region added more than once (see mem.c). */
@@ -126,51 +126,51 @@ struct vub__ctl {
     ev_signal sigterm_w, sigint_w;
     bool handle_signals;
     bool serve_once;
-    bool running;            /* inside vub_daemon_run() */
+    bool running; /* inside vub_daemon_run() */
     bool stopping;
-    bool served;             /* a connection was served (serve_once) */
+    bool served; /* a connection was served (serve_once) */
     /* where front-ends come from */
-    int listen_fd;           /* -1 if not listening */
+    int listen_fd; /* -1 if not listening */
     ev_io listen_w;
-    char path[108];          /* listening socket path (unlinked on free) or client mode target */
+    char path[108]; /* listening socket path (unlinked on free) or client mode target */
     bool unlink_path;
-    bool client;             /* connect to path, retrying */
+    bool client; /* connect to path, retrying */
     ev_timer retry_w;
     /* the connection */
     struct vhu_backend *conn;
     ev_io conn_w;
-    bool conn_dead;          /* close after the current message */
-    vhu_msg msg;             /* the message being handled (4 KiB: not on the stack) */
+    bool conn_dead; /* close after the current message */
+    vhu_msg msg;    /* the message being handled (4 KiB: not on the stack) */
     /* protocol state (reset on disconnect) */
-    uint64_t offered;        /* virtio features offered */
-    uint64_t offered_proto;  /* protocol features offered */
-    uint64_t features;       /* acked */
+    uint64_t offered;       /* virtio features offered */
+    uint64_t offered_proto; /* protocol features offered */
+    uint64_t features;      /* acked */
     bool features_set;
-    uint64_t proto;          /* acked protocol features */
+    uint64_t proto; /* acked protocol features */
     bool owner;
-    uint64_t prev_proto;     /* protocol features carried to the next connection (see control.c) */
-    bool prev_valid;         /* prev_proto comes from a connection that delivered a message */
-    bool inherited;          /* this connection runs on prev_proto until it negotiates */
-    bool first_seen;         /* the connection's first message was looked at */
+    uint64_t prev_proto; /* protocol features carried to the next connection (see control.c) */
+    bool prev_valid;     /* prev_proto comes from a connection that delivered a message */
+    bool inherited;      /* this connection runs on prev_proto until it negotiates */
+    bool first_seen;     /* the connection's first message was looked at */
     uint64_t status;
-    vmem_log *dlog;          /* SET_LOG_BASE log, or NULL */
+    vmem_log *dlog;                         /* SET_LOG_BASE log, or NULL */
     struct vub__dup dups[VMEM_MAX_REGIONS]; /* regions added more than once */
     unsigned ndups;
-    int log_fd;              /* SET_LOG_FD eventfd */
+    int log_fd; /* SET_LOG_FD eventfd */
     bool shmem_cached;
-    vhu_shmem_config shmem;  /* the device's config, asked once per connection */
-    vmem_region *inflight;   /* GET/SET_INFLIGHT_FD buffer: sealed against shrinking, or fault-guarded */
+    vhu_shmem_config shmem; /* the device's config, asked once per connection */
+    vmem_region *inflight;  /* GET/SET_INFLIGHT_FD buffer: sealed against shrinking, or fault-guarded */
     /* device state transfer: the device's op runs on xfer with our end of a pipe; relay copies between
      * that pipe and the front-end's fd and can be told to give up (cancel eventfd), so a front-end that
      * leaves the transfer hanging never blocks the device, or us, forever (migration.c) */
     pthread_t xfer, relay;
     bool xfer_running;
-    bool xfer_joined;        /* the device's thread is joined, the relay may still run */
+    bool xfer_joined; /* the device's thread is joined, the relay may still run */
     enum vub_state_dir xfer_dir;
     int xfer_rc;
-    int xfer_dev_fd;         /* the device's end (xfer thread) */
-    int relay_src, relay_dst;/* relay thread's ends */
-    int xfer_cancel;         /* eventfd: relay gives up */
+    int xfer_dev_fd;          /* the device's end (xfer thread) */
+    int relay_src, relay_dst; /* relay thread's ends */
+    int xfer_cancel;          /* eventfd: relay gives up */
 };
 
 #define PBIT(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
@@ -199,7 +199,7 @@ int vub__update_log(vub_daemon *d);                   /* re-publish if the dirty
 int vub__h_set_mem_table(vub_daemon *d, vhu_msg *m);
 int vub__h_add_mem_reg(vub_daemon *d, vhu_msg *m);
 int vub__h_rem_mem_reg(vub_daemon *d, vhu_msg *m);
-int vub__h_set_log_base(vub_daemon *d, vhu_msg *m);   /* replies itself when LOG_SHMFD owes a reply */
+int vub__h_set_log_base(vub_daemon *d, vhu_msg *m); /* replies itself when LOG_SHMFD owes a reply */
 int vub__h_set_log_fd(vub_daemon *d, vhu_msg *m);
 void vub__mem_forget_dups(vub_daemon *d);
 
@@ -215,8 +215,8 @@ void vub__w_set_err(vub__worker *w, void *arg);
 int vub__h_set_vring_enable(vub_daemon *d, vhu_msg *m);
 int vub__h_vring_kick(vub_daemon *d, vhu_msg *m);
 int vub__h_reset_device(vub_daemon *d);
-void vub__w_disable_all(vub__worker *w, void *arg);   /* RESET_OWNER */
-void vub__w_set_inband(vub__worker *w, void *arg);    /* arg: bool * */
+void vub__w_disable_all(vub__worker *w, void *arg); /* RESET_OWNER */
+void vub__w_set_inband(vub__worker *w, void *arg);  /* arg: bool * */
 
 /* ---- migration.c: inflight buffer and device state (the GET/SET/CHECK handlers reply themselves) ---- */
 int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m);
@@ -269,12 +269,12 @@ void vub__worker_call(vub__worker *w, void (*fn)(vub__worker *w, void *arg), voi
 void vub__worker_wake(vub__worker *w);
 /* (W) helpers used by the calls in control.c */
 void vub__worker_refresh(vub__worker *w);
-void vub__queue_run(vub_queue *q);           /* (W) call queue_kicked, signal err on breakage */
+void vub__queue_run(vub_queue *q); /* (W) call queue_kicked, signal err on breakage */
 /* vub__queue_signal_fd() - add 1 to the call or err eventfd @fd of @q (@what names it); never blocks.  A full
  * counter (EAGAIN) counts as signalled: the peer has a notification pending.  Return: 1; -EIO (logged). (W) */
 int vub__queue_signal_fd(vub_queue *q, int fd, const char *what);
-int vub__queue_start(vub_queue *q);          /* (W) */
-void vub__queue_stop(vub_queue *q);          /* (W) */
+int vub__queue_start(vub_queue *q);                   /* (W) */
+void vub__queue_stop(vub_queue *q);                   /* (W) */
 void vub__queue_set_kick(vub_queue *q, int owned_fd); /* (W) -1: poll */
 void vub__queue_init_watchers(vub_queue *q);          /* at creation */
 
@@ -284,7 +284,7 @@ void vub__backend_fini(struct vub_backend *b);
 /* vub__backend_set() - new channel fd (owned) for a connection with protocol features @proto; -1 closes. */
 void vub__backend_set(struct vub_backend *b, int owned_fd, uint64_t proto);
 void vub__backend_set_shmem(struct vub_backend *b, const vhu_shmem_config *c); /* NULL: none */
-int vub__backend_vring_call(struct vub_backend *b, unsigned index); /* in-band call; any thread */
+int vub__backend_vring_call(struct vub_backend *b, unsigned index);            /* in-band call; any thread */
 
 /* ---- capabilities.c ---- */
 /* vub__write_all() - all of @s to @fd, retrying EINTR and short writes.  Return: 0; -EIO. */

@@ -196,4 +196,3 @@ int vub__h_set_log_fd(vub_daemon *d, vhu_msg *m)
     d->ctl->log_fd = vhu_msg_take_fd(m, 0);
     return 0;
 }
-

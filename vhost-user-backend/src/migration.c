@@ -90,8 +90,7 @@ int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
     uint64_t per = vub__inflight_queue_bytes(packed, in.queue_size), total = per * in.num_queues;
     int fd = -1, rc = 0;
     vmem_region *r = NULL;
-    if (in.num_queues == 0 || in.num_queues > d->nqueues || in.queue_size == 0 ||
-        in.queue_size > d->max_queue_size) {
+    if (in.num_queues == 0 || in.num_queues > d->nqueues || in.queue_size == 0 || in.queue_size > d->max_queue_size) {
         cvmm_logf(d->log, CVMM_LOG_WARN, "%s: GET_INFLIGHT_FD for %u queues of %u entries refused", d->name,
                   in.num_queues, in.queue_size);
         rc = -EINVAL;
@@ -140,9 +139,10 @@ int vub__h_set_inflight_fd(vub_daemon *d, vhu_msg *m)
     vmem_region_desc rd = {.gpa = in.mmap_offset & 7u, .size = in.mmap_size, .mmap_offset = in.mmap_offset};
     int rc = vmem_region_new_fd(&rd, vhu_msg_take_fd(m, 0), d->log, &r);
     if (rc < 0) {
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_INFLIGHT_FD area [%llu, +%llu) is not inside its file or not "
-                  "mappable: %s", d->name, (unsigned long long)in.mmap_offset, (unsigned long long)in.mmap_size,
-                  strerror(-rc));
+        cvmm_logf(d->log, CVMM_LOG_WARN,
+                  "%s: SET_INFLIGHT_FD area [%llu, +%llu) is not inside its file or not "
+                  "mappable: %s",
+                  d->name, (unsigned long long)in.mmap_offset, (unsigned long long)in.mmap_size, strerror(-rc));
         return rc;
     }
     inflight_use(d, r, per, in.num_queues);
@@ -251,8 +251,7 @@ int vub__xfer_join(vub_daemon *d, int timeout_ms, bool cancel)
                       timeout_ms);
             return -ETIMEDOUT;
         }
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cutting off a device state transfer the front-end left hanging",
-                  d->name);
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: cutting off a device state transfer the front-end left hanging", d->name);
         uint64_t one = 1;
         (void)!write(c->xfer_cancel, &one, sizeof(one));
         if (!c->xfer_joined)
@@ -295,8 +294,10 @@ int vub__h_set_device_state_fd(vub_daemon *d, vhu_msg *m)
     /* The only phase is "device suspended" (spec): state_save/state_load are promised that no queue runs. */
     int started = vub__first_started_ring(d);
     if (started >= 0) {
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_DEVICE_STATE_FD while ring %d is started: the device is not "
-                  "suspended", d->name, started);
+        cvmm_logf(d->log, CVMM_LOG_WARN,
+                  "%s: SET_DEVICE_STATE_FD while ring %d is started: the device is not "
+                  "suspended",
+                  d->name, started);
         rc = -EBUSY;
         goto out;
     }
@@ -361,4 +362,3 @@ int vub__h_check_device_state(vub_daemon *d, vhu_msg *m)
     (void)vub__reply_u64(d, m, rc == 0 ? 0 : 1);
     return rc;
 }
-

@@ -111,7 +111,9 @@ static const char *default_text(const vub_program_option *o, char *buf, size_t l
 
 static void usage(const vub_program *p)
 {
-    static const struct { const char *opt, *help; } common[] = {
+    static const struct {
+        const char *opt, *help;
+    } common[] = {
         {"--socket-path=PATH", "listen on (or with --client, connect to) the vhost-user socket PATH"},
         {"--fd=FDNUM", "serve the already open vhost-user socket FDNUM"},
         {"--client", "connect to a front-end listening on --socket-path"},
@@ -167,8 +169,7 @@ static int take(const vub_program_option *o, const char *val)
     switch (o->type) {
     case VUB_OPT_FLAG: *(bool *)o->dest = true; return 0;
     case VUB_OPT_UINT:
-    case VUB_OPT_SIZE:
-        return vub_program_parse_u64(val, o->type == VUB_OPT_SIZE, o->min, o->max, (uint64_t *)o->dest);
+    case VUB_OPT_SIZE: return vub_program_parse_u64(val, o->type == VUB_OPT_SIZE, o->min, o->max, (uint64_t *)o->dest);
     case VUB_OPT_STRING:
         if (!*val)
             return -EINVAL;
@@ -230,10 +231,9 @@ static int parse(const vub_program *p, int argc, char **argv, char **rest, bool 
             continue;
         if (take(o, val) < 0) {
             if (o->type == VUB_OPT_UINT || o->type == VUB_OPT_SIZE)
-                return (o->min || o->max)
-                           ? bad(p, "bad value for --%s: '%s' (%" PRIu64 "..%" PRIu64 ")", o->name, val ? val : "",
-                                 o->min, o->max)
-                           : bad(p, "bad value for --%s: '%s'", o->name, val ? val : "");
+                return (o->min || o->max) ? bad(p, "bad value for --%s: '%s' (%" PRIu64 "..%" PRIu64 ")", o->name,
+                                                val ? val : "", o->min, o->max)
+                                          : bad(p, "bad value for --%s: '%s'", o->name, val ? val : "");
             return bad(p, "bad value for --%s: '%s'", o->name, val ? val : "");
         }
     }
@@ -304,8 +304,8 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
     if (cl.print_capabilities) {
         int rc = vub_print_capabilities(STDOUT_FILENO, p->type ? p->type : "", p->features);
         if (rc < 0)
-            say(STDERR_FILENO, "%s: cannot print the capabilities of type '%s': %s\n", p->name,
-                p->type ? p->type : "", rc == -EINVAL ? "not a valid type or feature (vhost-user.json)" : strerror(-rc));
+            say(STDERR_FILENO, "%s: cannot print the capabilities of type '%s': %s\n", p->name, p->type ? p->type : "",
+                rc == -EINVAL ? "not a valid type or feature (vhost-user.json)" : strerror(-rc));
         status = rc < 0 ? 1 : 0;
         goto out;
     }
@@ -319,8 +319,8 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
     struct sigaction ign = {.sa_handler = SIG_IGN};
     (void)sigaction(SIGPIPE, &ign, NULL);
     struct cvmm_log log = {.fn = vub_program_log_stderr, .opaque = (void *)p->name, .level = cl.log_level};
-    vub_program_env env = {.log = &log, .cmdline = &cl, .info = p->info,
-                           .nworkers = cl.workers ? cl.workers : p->workers, .ctx = p->ctx};
+    vub_program_env env = {
+        .log = &log, .cmdline = &cl, .info = p->info, .nworkers = cl.workers ? cl.workers : p->workers, .ctx = p->ctx};
     if (p->setup && p->setup(p->ctx, &env) < 0)
         goto out;
     if (!env.info)

@@ -88,8 +88,7 @@ static int apply_addrs(vub_daemon *d, vub_queue *q)
     }
     vub__worker_call(q->w, w_set_addrs, &rc);
     if (rc.rc < 0) {
-        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: vq%u: SET_VRING_ADDR refused: %s", d->name, q->index,
-                  strerror(-rc.rc));
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: vq%u: SET_VRING_ADDR refused: %s", d->name, q->index, strerror(-rc.rc));
         return rc.rc;
     }
     q->addr_applied = true;
@@ -336,4 +335,3 @@ void vub__w_set_inband(vub__worker *w, void *arg)
     for (unsigned i = 0; i < w->nqueues; i++)
         w->queues[i]->inband = inband;
 }
-

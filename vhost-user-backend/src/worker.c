@@ -83,8 +83,8 @@ static void kick_cb(struct ev_loop *loop, ev_io *io, int revents)
      * been meant for it. */
     ssize_t n = read(q->kick_fd, &v, sizeof(v));
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: kick fd read failed: %s; polling instead", q->d->name,
-                  q->index, strerror(errno));
+        cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: kick fd read failed: %s; polling instead", q->d->name, q->index,
+                  strerror(errno));
         ev_io_stop(q->w->loop, &q->kick_w);
         cvmm_close(&q->kick_fd);
         q->polling = true;
@@ -132,8 +132,7 @@ static void *worker_main(void *arg)
 {
     vub__worker *w = arg;
     if (vmem_reader_register(w->d->guest, &w->reader) < 0) {
-        cvmm_logf(w->d->log, CVMM_LOG_ERROR, "%s: worker%u: cannot register a memory reader", w->d->name,
-                  w->index);
+        cvmm_logf(w->d->log, CVMM_LOG_ERROR, "%s: worker%u: cannot register a memory reader", w->d->name, w->index);
         /* Keep serving calls so the control thread never waits forever; no queue can start (no map). */
     }
     w->seen_gen = 1; /* odd: read the map at the first check */
@@ -276,14 +275,15 @@ int vub__queue_start(vub_queue *q)
     if (rc == 0)
         rc = vq_queue_set_ready(q->vq, true);
     if (rc < 0) {
-        cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: cannot start the ring: %s", q->d->name, q->index,
-                  strerror(-rc));
+        cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: cannot start the ring: %s", q->d->name, q->index, strerror(-rc));
         (void)vq_queue_set_map(q->vq, NULL);
         return rc;
     }
     if (q->inflight && !vub__inflight_fits(q))
-        cvmm_logf(q->d->log, CVMM_LOG_WARN, "%s: vq%u: the inflight region (%zu bytes) is too small for a %s ring "
-                  "of %u: not given to the device", q->d->name, q->index, q->inflight_size,
+        cvmm_logf(q->d->log, CVMM_LOG_WARN,
+                  "%s: vq%u: the inflight region (%zu bytes) is too small for a %s ring "
+                  "of %u: not given to the device",
+                  q->d->name, q->index, q->inflight_size,
                   vq_queue_layout(q->vq) == VQ_LAYOUT_PACKED ? "packed" : "split", vq_queue_size(q->vq));
     q->started = true;
     q->err_signalled = false;

@@ -94,9 +94,10 @@ static int check_unnegotiated_shmem_reply(const vhu_backend *b, const vhu_msg *r
     if (r->hdr.size == sizeof(vhu_shmem_config) && r->nfds == 0 &&
         all_zero(&r->payload.shmem, sizeof(vhu_shmem_config)))
         return 0;
-    cvmm_logf(b->log, CVMM_LOG_WARN, "%s: GET_SHMEM_CONFIG reply without SHMEM negotiated: only an all-zero "
-              "config of %u bytes without fds may be sent (size %u, %u fds)", b->name,
-              (unsigned)sizeof(vhu_shmem_config), r->hdr.size, r->nfds);
+    cvmm_logf(b->log, CVMM_LOG_WARN,
+              "%s: GET_SHMEM_CONFIG reply without SHMEM negotiated: only an all-zero "
+              "config of %u bytes without fds may be sent (size %u, %u fds)",
+              b->name, (unsigned)sizeof(vhu_shmem_config), r->hdr.size, r->nfds);
     return -EINVAL;
 }
 
@@ -138,23 +139,23 @@ static void answer_rejected(vhu_backend *b, const vhu_msg *m, int err)
         /* no error form (see unnegotiated_shmem_reply()): the caller answers zeroed or closes; the
          * validator logged the rejection */
     } else if (owed == VHU_OWED_REPLY) {
-        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: %s owes a reply that has no error form: close the connection",
-                  b->name, vhu_req_name(m->hdr.request));
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: %s owes a reply that has no error form: close the connection", b->name,
+                  vhu_req_name(m->hdr.request));
     }
 }
 
 static int check_protocol_features(vhu_backend *b, uint64_t v)
 {
     if (v & ~b->offered) {
-        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: SET_PROTOCOL_FEATURES 0x%llx acks bits 0x%llx we did not offer",
-                  b->name, (unsigned long long)v, (unsigned long long)(v & ~b->offered));
+        cvmm_logf(b->log, CVMM_LOG_WARN, "%s: SET_PROTOCOL_FEATURES 0x%llx acks bits 0x%llx we did not offer", b->name,
+                  (unsigned long long)v, (unsigned long long)(v & ~b->offered));
         return -EPROTO;
     }
     uint64_t need = VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_BACKEND_REQ) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK);
     if ((v & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS)) && (v & need) != need) {
         cvmm_logf(b->log, CVMM_LOG_WARN,
-                  "%s: SET_PROTOCOL_FEATURES 0x%llx: INBAND_NOTIFICATIONS without BACKEND_REQ and REPLY_ACK",
-                  b->name, (unsigned long long)v);
+                  "%s: SET_PROTOCOL_FEATURES 0x%llx: INBAND_NOTIFICATIONS without BACKEND_REQ and REPLY_ACK", b->name,
+                  (unsigned long long)v);
         return -EPROTO;
     }
     return 0;

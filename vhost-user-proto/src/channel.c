@@ -142,11 +142,10 @@ int vhu_backend_channel_config_change(vhu_backend_channel *ch)
     return simple(ch, VHU_BACKEND_REQ_CONFIG_CHANGE_MSG, NULL, 0, -1);
 }
 
-int vhu_backend_channel_vring_host_notifier(vhu_backend_channel *ch, uint32_t index, uint64_t size,
-                                            uint64_t offset, int fd)
+int vhu_backend_channel_vring_host_notifier(vhu_backend_channel *ch, uint32_t index, uint64_t size, uint64_t offset,
+                                            int fd)
 {
-    vhu_vring_area a = {.u64 = (uint64_t)index | (fd < 0 ? VHU_VRING_NOFD_MASK : 0), .size = size,
-                        .offset = offset};
+    vhu_vring_area a = {.u64 = (uint64_t)index | (fd < 0 ? VHU_VRING_NOFD_MASK : 0), .size = size, .offset = offset};
     if (index > VHU_VRING_IDX_MASK)
         return -EINVAL;
     return simple(ch, VHU_BACKEND_REQ_VRING_HOST_NOTIFIER_MSG, &a, sizeof(a), fd);
@@ -174,8 +173,7 @@ int vhu_backend_channel_shared_object_remove(vhu_backend_channel *ch, const vhu_
     return simple(ch, VHU_BACKEND_REQ_SHARED_OBJECT_REMOVE, obj, sizeof(*obj), -1);
 }
 
-int vhu_backend_channel_shared_object_lookup(vhu_backend_channel *ch, const vhu_shared_object *obj,
-                                             int *out_fd)
+int vhu_backend_channel_shared_object_lookup(vhu_backend_channel *ch, const vhu_shared_object *obj, int *out_fd)
 {
     vhu_msg m, r;
     *out_fd = -1;

@@ -136,8 +136,8 @@ int vhu_conn_send(vhu_conn *c, const vhu_msg *m)
     }
     for (uint32_t i = 0; i < m->nfds; i++) {
         if (m->fds[i] < 0) {
-            cvmm_logf(c->log, CVMM_LOG_WARN, "%s: refusing to send id %u: fds[%u] is %d", c->name, m->hdr.request,
-                      i, m->fds[i]);
+            cvmm_logf(c->log, CVMM_LOG_WARN, "%s: refusing to send id %u: fds[%u] is %d", c->name, m->hdr.request, i,
+                      m->fds[i]);
             return -EBADF;
         }
     }
@@ -254,8 +254,8 @@ static int recv_impl(vhu_conn *c, vhu_msg *m, bool dontwait)
         if (c->rx_have >= VHU_HDR_SIZE && want == 0)
             break; /* complete */
         struct iovec iov = {dst, want};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                            .msg_controllen = sizeof(ctl.buf)};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
         ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | (dontwait ? MSG_DONTWAIT : 0));
         if (n < 0) {
             int err = -errno;
@@ -282,8 +282,8 @@ static int recv_impl(vhu_conn *c, vhu_msg *m, bool dontwait)
         if (!had_hdr && c->rx_have == VHU_HDR_SIZE) {
             int rc = vhu_hdr_check(&c->rx.hdr);
             if (rc < 0) {
-                cvmm_logf(c->log, CVMM_LOG_WARN, "%s: bad header: id %u flags 0x%x size %u", c->name,
-                          c->rx.hdr.request, c->rx.hdr.flags, c->rx.hdr.size);
+                cvmm_logf(c->log, CVMM_LOG_WARN, "%s: bad header: id %u flags 0x%x size %u", c->name, c->rx.hdr.request,
+                          c->rx.hdr.flags, c->rx.hdr.size);
                 vhu_msg_close_fds(&c->rx);
                 return set_broken(c, rc, "cannot resynchronise after a bad header");
             }
@@ -298,8 +298,8 @@ static int recv_impl(vhu_conn *c, vhu_msg *m, bool dontwait)
     bool lost = c->rx_fds_lost;
     rx_reset(c);
     if (lost) {
-        cvmm_logf(c->log, CVMM_LOG_WARN, "%s: id %u: file descriptors truncated or unexpected control data",
-                  c->name, m->hdr.request);
+        cvmm_logf(c->log, CVMM_LOG_WARN, "%s: id %u: file descriptors truncated or unexpected control data", c->name,
+                  m->hdr.request);
         vhu_msg_close_fds(m);
         return -EBADF;
     }

@@ -460,8 +460,7 @@ int vhu_frontend_postcopy_end(vhu_frontend *f, uint64_t *status)
     return rc;
 }
 
-int vhu_frontend_get_inflight_fd(vhu_frontend *f, uint16_t num_queues, uint16_t queue_size, vhu_inflight *out,
-                                 int *fd)
+int vhu_frontend_get_inflight_fd(vhu_frontend *f, uint16_t num_queues, uint16_t queue_size, vhu_inflight *out, int *fd)
 {
     vhu_msg r;
     if (!out || !fd)
@@ -527,8 +526,7 @@ int vhu_frontend_get_shared_object(vhu_frontend *f, const vhu_shared_object *obj
     return *fd >= 0 ? 0 : -ENOENT;
 }
 
-int vhu_frontend_set_device_state_fd(vhu_frontend *f, uint32_t direction, uint32_t phase, int fd,
-                                     int *backend_fd)
+int vhu_frontend_set_device_state_fd(vhu_frontend *f, uint32_t direction, uint32_t phase, int fd, int *backend_fd)
 {
     vhu_msg r;
     if (fd < 0 || !backend_fd)

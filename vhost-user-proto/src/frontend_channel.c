@@ -79,7 +79,8 @@ static int dispatch(vhu_frontend *f, vhu_msg *m, int *out_fd)
         return o->vring_host_notifier ? o->vring_host_notifier(c, &p->area, &m->fds[0]) : -ENOTSUP;
     case VHU_BACKEND_REQ_VRING_CALL: return o->vring_call ? o->vring_call(c, p->state.index) : -ENOTSUP;
     case VHU_BACKEND_REQ_VRING_ERR: return o->vring_err ? o->vring_err(c, p->state.index) : -ENOTSUP;
-    case VHU_BACKEND_REQ_SHARED_OBJECT_ADD: return o->shared_object_add ? o->shared_object_add(c, &p->object) : -ENOTSUP;
+    case VHU_BACKEND_REQ_SHARED_OBJECT_ADD:
+        return o->shared_object_add ? o->shared_object_add(c, &p->object) : -ENOTSUP;
     case VHU_BACKEND_REQ_SHARED_OBJECT_REMOVE:
         return o->shared_object_remove ? o->shared_object_remove(c, &p->object) : -ENOTSUP;
     case VHU_BACKEND_REQ_SHARED_OBJECT_LOOKUP:

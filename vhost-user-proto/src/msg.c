@@ -68,10 +68,7 @@ static const char *const vhu_backend_req_names[VHU_BACKEND_REQ_MAX] = {
     [VHU_BACKEND_REQ_SHMEM_UNMAP] = "SHMEM_UNMAP",
 };
 
-const char *vhu_req_name(uint32_t req)
-{
-    return req < VHU_REQ_MAX ? vhu_req_names[req] : "UNKNOWN";
-}
+const char *vhu_req_name(uint32_t req) { return req < VHU_REQ_MAX ? vhu_req_names[req] : "UNKNOWN"; }
 
 const char *vhu_backend_req_name(uint32_t req)
 {
@@ -151,8 +148,7 @@ int vhu_msg_encode(const vhu_msg *m, void *buf, size_t cap)
 
 int vhu_hdr_check(const vhu_hdr *h)
 {
-    if ((h->flags & VHU_VERSION_MASK) != VHU_VERSION || (h->flags & ~VHU_FLAGS_KNOWN) != 0 ||
-        h->size > VHU_PAYLOAD_MAX)
+    if ((h->flags & VHU_VERSION_MASK) != VHU_VERSION || (h->flags & ~VHU_FLAGS_KNOWN) != 0 || h->size > VHU_PAYLOAD_MAX)
         return -EBADMSG;
     return 0;
 }
@@ -188,8 +184,7 @@ void vhu_msg_build_state(vhu_msg *m, uint32_t req, uint32_t flags, uint32_t inde
     m->hdr.size = sizeof(vhu_vring_state);
 }
 
-int vhu_msg_build_mem_table(vhu_msg *m, uint32_t flags, const vhu_mem_region *regions, const int *fds,
-                            uint32_t n)
+int vhu_msg_build_mem_table(vhu_msg *m, uint32_t flags, const vhu_mem_region *regions, const int *fds, uint32_t n)
 {
     if (n > VHU_MEM_REGIONS_MAX || (n && (!regions || !fds)))
         return -EINVAL;

@@ -12,11 +12,13 @@
 #define PF(f) VHU_PROTOCOL_F_##f
 #define NONE_ (-1)
 /* R(size_min, size_max, fds_min, fds_max, reply kind, gate, reply size min, max, reply fds min, max) */
-#define R(smin, smax, fmin, fmax, reply, gate, rsmin, rsmax, rfmin, rfmax)                                   \
-    {(smin), (smax), (fmin), (fmax), (reply), (gate), (rsmin), (rsmax), (rfmin), (rfmax)}
+#define R(smin, smax, fmin, fmax, reply, gate, rsmin, rsmax, rfmin, rfmax)                                             \
+    {                                                                                                                  \
+        (smin), (smax), (fmin), (fmax), (reply), (gate), (rsmin), (rsmax), (rfmin), (rfmax)                            \
+    }
 /* A request without an explicit reply: its REPLY_ACK (when owed) is a u64 without fds. */
 #define RN(smin, smax, fmin, fmax, gate) R(smin, smax, fmin, fmax, VHU_REPLY_NONE, gate, 8, 8, 0, 0)
-#define RA(smin, smax, fmin, fmax, gate, rsmin, rsmax, rfmin, rfmax)                                         \
+#define RA(smin, smax, fmin, fmax, gate, rsmin, rsmax, rfmin, rfmax)                                                   \
     R(smin, smax, fmin, fmax, VHU_REPLY_ALWAYS, gate, rsmin, rsmax, rfmin, rfmax)
 
 #define MEM_TABLE_MAX (8u + VHU_MEM_REGIONS_MAX * (uint32_t)sizeof(vhu_mem_region_xen))
@@ -31,8 +33,8 @@ static const vhu_msg_rule vhu_req_rules[VHU_REQ_MAX] = {
     [VHU_REQ_RESET_OWNER] = RN(0, 0, 0, 0, NONE_),
     /* 8 + n * 32 (n * 40 with XEN_MMAP), n fds; the exact size is checked against nregions below.  The
      * postcopy reply is a table too (the spec: "(postcopy only) multiple memory regions description"). */
-    [VHU_REQ_SET_MEM_TABLE] = R(8, MEM_TABLE_MAX, 0, VHU_MEM_REGIONS_MAX, VHU_REPLY_POSTCOPY, NONE_, 8,
-                                MEM_TABLE_MAX, 0, 0),
+    [VHU_REQ_SET_MEM_TABLE] =
+        R(8, MEM_TABLE_MAX, 0, VHU_MEM_REGIONS_MAX, VHU_REPLY_POSTCOPY, NONE_, 8, MEM_TABLE_MAX, 0, 0),
     /* u64 without LOG_SHMFD; with it a vhu_log and one fd (as QEMU, DPDK and rust-vmm send), and a reply.
      * QEMU accepts a reply of any size; libvhost-user sends a u64: we accept 0 or 8. */
     [VHU_REQ_SET_LOG_BASE] = R(8, 16, 0, 1, VHU_REPLY_IF_LOG_SHMFD, NONE_, 0, 8, 0, 0),
@@ -63,8 +65,8 @@ static const vhu_msg_rule vhu_req_rules[VHU_REQ_MAX] = {
     [VHU_REQ_POSTCOPY_END] = RA(0, 0, 0, 0, PF(PAGEFAULT), 8, 8, 0, 0),
     /* The spec's table says "reply payload: N/A" but the text (and every implementation) replies with an
      * inflight description and the fd; mmap_size 0 without an fd means "no inflight area". */
-    [VHU_REQ_GET_INFLIGHT_FD] = RA(VHU_INFLIGHT_MIN_SIZE, 24, 0, 0, PF(INFLIGHT_SHMFD), VHU_INFLIGHT_MIN_SIZE, 24,
-                                   0, 1),
+    [VHU_REQ_GET_INFLIGHT_FD] =
+        RA(VHU_INFLIGHT_MIN_SIZE, 24, 0, 0, PF(INFLIGHT_SHMFD), VHU_INFLIGHT_MIN_SIZE, 24, 0, 1),
     [VHU_REQ_SET_INFLIGHT_FD] = RN(VHU_INFLIGHT_MIN_SIZE, 24, 1, 1, PF(INFLIGHT_SHMFD)),
     [VHU_REQ_GPU_SET_SOCKET] = RN(0, 0, 1, 1, NONE_),
     [VHU_REQ_RESET_DEVICE] = RN(0, 0, 0, 0, PF(RESET_DEVICE)),
@@ -83,8 +85,8 @@ static const vhu_msg_rule vhu_req_rules[VHU_REQ_MAX] = {
     [VHU_REQ_GET_SHARED_OBJECT] = RA(16, 16, 0, 0, PF(SHARED_OBJECT), 0, 16, 0, 1),
     [VHU_REQ_SET_DEVICE_STATE_FD] = RA(8, 8, 1, 1, PF(DEVICE_STATE), 8, 8, 0, 1),
     [VHU_REQ_CHECK_DEVICE_STATE] = RA(0, 0, 0, 0, PF(DEVICE_STATE), 8, 8, 0, 0),
-    [VHU_REQ_GET_SHMEM_CONFIG] = RA(0, 0, 0, 0, PF(SHMEM), (uint32_t)sizeof(vhu_shmem_config),
-                                    (uint32_t)sizeof(vhu_shmem_config), 0, 0),
+    [VHU_REQ_GET_SHMEM_CONFIG] =
+        RA(0, 0, 0, 0, PF(SHMEM), (uint32_t)sizeof(vhu_shmem_config), (uint32_t)sizeof(vhu_shmem_config), 0, 0),
 };
 
 /* Back-end -> front-end requests.  Every one may carry NEED_REPLY (REPLY_ACK), answered with a u64.
@@ -124,7 +126,7 @@ enum chan { CHAN_MAIN, CHAN_BACKEND };
 
 typedef struct vcheck {
     const vhu_validate_ctx *ctx;
-    const vhu_msg *m;  /* NULL when only a payload is checked (vhu_validate_shmem_config) */
+    const vhu_msg *m; /* NULL when only a payload is checked (vhu_validate_shmem_config) */
     const vhu_hdr *hdr;
     enum chan chan;
     const char *what; /* "request" / "reply" */
@@ -145,8 +147,8 @@ static CVMM_PRINTF(3, 4) int reject(const vcheck *v, int err, const char *fmt, .
         vsnprintf(why, sizeof(why), fmt, ap);
         va_end(ap);
         cvmm_logf(log, CVMM_LOG_WARN, "%s: %s%s %s (id %u, size %u, %u fds) rejected: %s",
-                  v->ctx && v->ctx->name ? v->ctx->name : "vhu", v->chan == CHAN_BACKEND ? "backend " : "",
-                  msg_name(v), v->what, v->hdr->request, v->hdr->size, v->m ? v->m->nfds : 0, why);
+                  v->ctx && v->ctx->name ? v->ctx->name : "vhu", v->chan == CHAN_BACKEND ? "backend " : "", msg_name(v),
+                  v->what, v->hdr->request, v->hdr->size, v->m ? v->m->nfds : 0, why);
     }
     return err;
 }
@@ -167,8 +169,7 @@ static uint64_t page_size(const vhu_validate_ctx *ctx)
 static int check_index(const vcheck *v, uint64_t index)
 {
     if (v->ctx && v->ctx->num_queues && index >= v->ctx->num_queues)
-        return reject(v, -EBADMSG, "vring index %llu >= %u queues", (unsigned long long)index,
-                      v->ctx->num_queues);
+        return reject(v, -EBADMSG, "vring index %llu >= %u queues", (unsigned long long)index, v->ctx->num_queues);
     return 0;
 }
 
@@ -306,8 +307,8 @@ static int check_inflight(const vcheck *v, bool want_area)
     if (want_area && in->mmap_size == 0)
         return reject(v, -EBADMSG, "inflight mmap size 0");
     if (!cvmm_add_u64(in->mmap_offset, in->mmap_size, &end))
-        return reject(v, -EOVERFLOW, "inflight offset 0x%llx + size 0x%llx wraps",
-                      (unsigned long long)in->mmap_offset, (unsigned long long)in->mmap_size);
+        return reject(v, -EOVERFLOW, "inflight offset 0x%llx + size 0x%llx wraps", (unsigned long long)in->mmap_offset,
+                      (unsigned long long)in->mmap_size);
     return 0;
 }
 
@@ -347,17 +348,14 @@ static int check_mmap(const vcheck *v, bool map)
     /* The spec does not spell out alignment, but the front-end mmap()s these with MAP_FIXED, which needs
      * page-aligned offsets and length; refuse early instead of failing half way. */
     if (mm->shm_offset % ps || mm->len % ps || (map && mm->fd_offset % ps))
-        return reject(v, -EBADMSG, "shmid %u: offsets/length not aligned to %llu", mm->shmid,
-                      (unsigned long long)ps);
+        return reject(v, -EBADMSG, "shmid %u: offsets/length not aligned to %llu", mm->shmid, (unsigned long long)ps);
     if (!cvmm_add_u64(mm->shm_offset, mm->len, &end) || (map && !cvmm_add_u64(mm->fd_offset, mm->len, &end)))
-        return reject(v, -EOVERFLOW, "shmid %u: offset + length 0x%llx wraps", mm->shmid,
-                      (unsigned long long)mm->len);
+        return reject(v, -EOVERFLOW, "shmid %u: offset + length 0x%llx wraps", mm->shmid, (unsigned long long)mm->len);
     if (v->ctx && v->ctx->shmem) {
         uint64_t size = v->ctx->shmem->mem_size[mm->shmid];
         if (size == 0 || !cvmm_range_in(mm->shm_offset, mm->len, 0, size))
             return reject(v, -EFAULT, "shmid %u: [0x%llx, +0x%llx) outside its region of 0x%llx bytes", mm->shmid,
-                          (unsigned long long)mm->shm_offset, (unsigned long long)mm->len,
-                          (unsigned long long)size);
+                          (unsigned long long)mm->shm_offset, (unsigned long long)mm->len, (unsigned long long)size);
     }
     return 0;
 }
@@ -426,8 +424,8 @@ int vhu_validate_req(const vhu_msg *m, const vhu_validate_ctx *ctx)
             return rc;
         uint64_t end;
         if (shm && !cvmm_add_u64(p->log.offset, p->log.size, &end))
-            return reject(&v, -EOVERFLOW, "log offset 0x%llx + size 0x%llx wraps",
-                          (unsigned long long)p->log.offset, (unsigned long long)p->log.size);
+            return reject(&v, -EOVERFLOW, "log offset 0x%llx + size 0x%llx wraps", (unsigned long long)p->log.offset,
+                          (unsigned long long)p->log.size);
         if (shm && p->log.size == 0)
             return reject(&v, -EBADMSG, "log size 0");
         return 0;
@@ -536,8 +534,8 @@ int vhu_validate_reply(const vhu_msg *reply, const vhu_msg *req, const vhu_valid
             return 0; /* spec: "zero length of payload to indicate an error" */
         if (reply->hdr.size != req->hdr.size || p->config.offset != req->payload.config.offset ||
             p->config.size != req->payload.config.size || p->config.flags != req->payload.config.flags)
-            return reject(&v, -EBADMSG, "config reply does not match the request (offset %u size %u)",
-                          p->config.offset, p->config.size);
+            return reject(&v, -EBADMSG, "config reply does not match the request (offset %u size %u)", p->config.offset,
+                          p->config.size);
         return 0;
     case VHU_REQ_GET_INFLIGHT_FD: {
         uint32_t want = p->inflight.mmap_size ? 1 : 0;
@@ -615,8 +613,7 @@ int vhu_validate_backend_reply(const vhu_msg *reply, const vhu_msg *req, const v
     if (reply->hdr.request == VHU_BACKEND_REQ_SHARED_OBJECT_LOOKUP) {
         uint32_t want = reply->payload.u64 == 0 ? 1 : 0;
         if (reply->nfds != want)
-            return reject(&v, -EBADF, "%u fds with status %llu", reply->nfds,
-                          (unsigned long long)reply->payload.u64);
+            return reject(&v, -EBADF, "%u fds with status %llu", reply->nfds, (unsigned long long)reply->payload.u64);
     }
     return 0;
 }

@@ -62,7 +62,9 @@ int vq_mock_new(const vmem_map *m, const vq_mock_config *cfg, vq_mock **out)
     static const uint8_t zero[256];
     uint64_t dlen = 16ull * size;
     uint64_t drv = split ? vq_split_avail_bytes(size) : 4, dev = split ? vq_split_used_bytes(size) : 4;
-    struct { uint64_t gpa, len; } areas[3] = {{cfg->desc_gpa, dlen}, {cfg->driver_gpa, drv}, {cfg->device_gpa, dev}};
+    struct {
+        uint64_t gpa, len;
+    } areas[3] = {{cfg->desc_gpa, dlen}, {cfg->driver_gpa, drv}, {cfg->device_gpa, dev}};
     for (int a = 0; a < 3; a++) {
         for (uint64_t off = 0; off < areas[a].len; off += sizeof(zero)) {
             uint64_t n = areas[a].len - off < sizeof(zero) ? areas[a].len - off : sizeof(zero);
@@ -229,8 +231,8 @@ static int packed_add(vq_mock *mk, const vq_mock_buf *b, unsigned n, uint64_t ta
         }
     } else {
         for (unsigned i = 0; i < n && rc == 0; i++) {
-            uint16_t f = (uint16_t)((b[i].write ? VQ_DESC_F_WRITE : 0) | (i + 1 < n ? VQ_DESC_F_NEXT : 0) |
-                                    avail_bits(w));
+            uint16_t f =
+                (uint16_t)((b[i].write ? VQ_DESC_F_WRITE : 0) | (i + 1 < n ? VQ_DESC_F_NEXT : 0) | avail_bits(w));
             uint64_t at = mk->cfg.desc_gpa + 16ull * p;
             rc = packed_desc(mk, at, b[i].gpa, b[i].len, id);
             if (rc == 0 && i > 0)
@@ -397,8 +399,8 @@ int vq_mock_write_desc(vq_mock *mk, uint32_t index, uint64_t addr, uint32_t len,
     return rc;
 }
 
-int vq_mock_write_table(vq_mock *mk, uint64_t table_gpa, uint32_t index, uint64_t addr, uint32_t len,
-                        uint16_t flags, uint16_t next_or_id)
+int vq_mock_write_table(vq_mock *mk, uint64_t table_gpa, uint32_t index, uint64_t addr, uint32_t len, uint16_t flags,
+                        uint16_t next_or_id)
 {
     if (mk->cfg.layout == VQ_LAYOUT_SPLIT)
         return split_desc(mk, table_gpa, index, addr, len, flags, next_or_id);
@@ -481,8 +483,7 @@ static uint8_t *reserve(uint8_t *addr, size_t len, bool fixed)
  * it lands right under the guard (vm-memory's own mappings, guard pages included, fit the slack).  The
  * result is verified: no access right above the region and a guard made (or found) right below it.  A
  * region that lands elsewhere is returned in *stray (it fills that gap for the next try). */
-static int guarded_try(const vmem_region_desc *d, const struct cvmm_log *log, vq_mock_mem *mm,
-                       vmem_region **stray)
+static int guarded_try(const vmem_region_desc *d, const struct cvmm_log *log, vq_mock_mem *mm, vmem_region **stray)
 {
     enum { MAX_FILLERS = 8192 };
     size_t g = VQ_MOCK_GUARD_BYTES, size = (size_t)d->size, hole = 8 * g + size;

@@ -44,8 +44,7 @@ static int refresh_table(vq_queue *q, vq_chain *c)
 
 /* Switch @c to the indirect table [addr, addr+len).  Out of line: the hot path passes scalars, so the
  * descriptor never has to leave registers. */
-static __attribute__((noinline)) int enter_indirect(vq_queue *q, vq_chain *c, uint64_t addr, uint32_t len,
-                                                   uint8_t mode)
+static __attribute__((noinline)) int enter_indirect(vq_queue *q, vq_chain *c, uint64_t addr, uint32_t len, uint8_t mode)
 {
     if (len == 0 || (len & 15u) != 0)
         return vq__fail(q, "chain %u: indirect table length %u is not a non-zero multiple of 16", c->head, len);

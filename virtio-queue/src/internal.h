@@ -20,7 +20,14 @@
 enum { VQ__RUN_NONE = 0, VQ__RUN_SPLIT = 1, VQ__RUN_PACKED = 2 };
 
 /* vq_chain.priv.mode */
-enum { VQ__WALK_DONE = 0, VQ__WALK_SPLIT, VQ__WALK_SPLIT_IND, VQ__WALK_PACKED, VQ__WALK_PACKED_IND, VQ__WALK_PACKED_ONE };
+enum {
+    VQ__WALK_DONE = 0,
+    VQ__WALK_SPLIT,
+    VQ__WALK_SPLIT_IND,
+    VQ__WALK_PACKED,
+    VQ__WALK_PACKED_IND,
+    VQ__WALK_PACKED_ONE
+};
 
 /* Packed in-flight table entry: bit 15 in flight, bits 0-14 descriptors - 1. */
 #define VQ__INFLIGHT 0x8000u
@@ -36,25 +43,25 @@ struct vq__region_cache {
 
 struct vq_queue {
     /* hot: read on every pop / add_used */
-    uint8_t run;            /* VQ__RUN_* : ready, mapped, not broken, and which layout */
+    uint8_t run; /* VQ__RUN_* : ready, mapped, not broken, and which layout */
     bool event_idx;
-    bool avail_wrap;        /* packed: driver ring wrap counter expected next */
-    bool used_wrap;         /* packed: device ring wrap counter for the next used write */
-    uint16_t avail_expect;  /* packed: AVAIL|USED bits of an available descriptor (from avail_wrap) */
-    uint16_t used_bits;     /* packed: AVAIL|USED bits of a used descriptor (from used_wrap) */
-    uint16_t mask;          /* split: size - 1 */
-    uint16_t next_avail;    /* split: free-running; packed: position */
-    uint16_t shadow_avail;  /* split: last avail->idx read */
-    uint16_t next_used;     /* split: free-running; packed: position */
+    bool avail_wrap;       /* packed: driver ring wrap counter expected next */
+    bool used_wrap;        /* packed: device ring wrap counter for the next used write */
+    uint16_t avail_expect; /* packed: AVAIL|USED bits of an available descriptor (from avail_wrap) */
+    uint16_t used_bits;    /* packed: AVAIL|USED bits of a used descriptor (from used_wrap) */
+    uint16_t mask;         /* split: size - 1 */
+    uint16_t next_avail;   /* split: free-running; packed: position */
+    uint16_t shadow_avail; /* split: last avail->idx read */
+    uint16_t next_used;    /* split: free-running; packed: position */
     uint32_t size;
-    uint32_t gen;           /* bumped whenever cached host pointers change */
-    uint8_t *desc;          /* cached host pointers of the three areas */
+    uint32_t gen;  /* bumped whenever cached host pointers change */
+    uint8_t *desc; /* cached host pointers of the three areas */
     uint8_t *driver;
     uint8_t *device;
-    vmem_log *dlog;         /* the map's dirty log, NULL when logging is off */
+    vmem_log *dlog; /* the map's dirty log, NULL when logging is off */
     const vmem_map *map;
     struct vq__region_cache rc[2];
-    uint16_t *inflight;     /* packed: per buffer id, VQ__INFLIGHT | (ndesc - 1), 0 when not in flight */
+    uint16_t *inflight; /* packed: per buffer id, VQ__INFLIGHT | (ndesc - 1), 0 when not in flight */
     uint64_t desc_gpa, driver_gpa, device_gpa, log_gpa;
     uint16_t signalled_used; /* split: used idx; packed: linear position (see packed.c) */
     bool signalled_valid;

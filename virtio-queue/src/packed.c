@@ -285,10 +285,7 @@ int vq_packed_add_used_batch(vq_queue *q, const vq_used_elem *elems, unsigned n)
     return vq__packed_add_used_batch(q, elems, n);
 }
 
-bool vq_packed_needs_notify(vq_queue *q)
-{
-    return q->run == VQ__RUN_PACKED && vq__packed_needs_notify(q);
-}
+bool vq_packed_needs_notify(vq_queue *q) { return q->run == VQ__RUN_PACKED && vq__packed_needs_notify(q); }
 
 int vq_packed_enable_notification(vq_queue *q)
 {

@@ -43,8 +43,10 @@ int vq__fail(vq_queue *q, const char *fmt, ...)
         char msg[CVMM_LOG_LINE_MAX - 32];
         size_t i;
         if (q->map && vmem_map_check(q->map, &i) < 0) /* the ring read zeros: name the real cause */
-            snprintf(msg, sizeof(msg), i == vmem_map_count(q->map) ? "the dirty log's file shrank under us"
-                                                                   : "guest memory region %zu shrank under us", i);
+            snprintf(msg, sizeof(msg),
+                     i == vmem_map_count(q->map) ? "the dirty log's file shrank under us"
+                                                 : "guest memory region %zu shrank under us",
+                     i);
         else {
             va_list ap;
             va_start(ap, fmt);
@@ -161,8 +163,8 @@ static int translate_into(const vq_queue *q, const char *prefix, uint8_t *out[3]
         int rc = write[a] ? vmem_map_translate_mut(q->map, gpa[a], len[a], &p)
                           : vmem_map_translate(q->map, gpa[a], len[a], &p);
         if (rc != 0) {
-            cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s%s area 0x%llx+%llu is not usable guest memory%s: %s",
-                      q->index, prefix, name[a], (unsigned long long)gpa[a], (unsigned long long)len[a],
+            cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: %s%s area 0x%llx+%llu is not usable guest memory%s: %s", q->index,
+                      prefix, name[a], (unsigned long long)gpa[a], (unsigned long long)len[a],
                       rc == -EPERM ? " (read-only, the device writes it)" : "", strerror(-rc));
             return rc;
         }
@@ -224,8 +226,8 @@ static int check_inflight(const vq_queue *q, const char *prefix, uint32_t outsta
             continue;
         uint32_t n = (v & 0x7fffu) + 1u;
         if (id >= q->size || !(v & VQ__INFLIGHT) || n > q->size)
-            return refuse(q, prefix, -EPROTO, "in-flight buffer id %u (%u descriptors) does not fit size %u", id,
-                          n, q->size);
+            return refuse(q, prefix, -EPROTO, "in-flight buffer id %u (%u descriptors) does not fit size %u", id, n,
+                          q->size);
         total += n;
     }
     if (total > outstanding)
@@ -272,8 +274,10 @@ static int ring_check(vq_queue *q, const char *prefix)
     for (int a = 0; a < 3; a++)
         if (gpa[a] & (al[a] - 1))
             return refuse(q, prefix, -EPROTO, "%s area 0x%llx is not %llu-aligned for a %s ring",
-                          a == 0 ? "descriptor" : a == 1 ? "driver" : "device", (unsigned long long)gpa[a],
-                          (unsigned long long)al[a], split ? "split" : "packed");
+                          a == 0   ? "descriptor"
+                          : a == 1 ? "driver"
+                                   : "device",
+                          (unsigned long long)gpa[a], (unsigned long long)al[a], split ? "split" : "packed");
     if (!q->map)
         return refuse(q, prefix, -EPROTO, "no memory map");
     uint8_t *areas[3];
@@ -302,8 +306,7 @@ int vq_queue_set_features(vq_queue *q, enum vq_layout layout, bool event_idx)
         return -EBUSY;
     if ((layout != VQ_LAYOUT_SPLIT && layout != VQ_LAYOUT_PACKED) ||
         (layout == VQ_LAYOUT_SPLIT && !cvmm_is_pow2(q->size))) {
-        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: layout %d not possible with size %u", q->index, (int)layout,
-                  q->size);
+        cvmm_logf(q->log, CVMM_LOG_ERROR, "vq%u: layout %d not possible with size %u", q->index, (int)layout, q->size);
         return -EINVAL;
     }
     q->event_idx = event_idx;

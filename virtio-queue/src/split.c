@@ -159,10 +159,7 @@ int vq_split_add_used_batch(vq_queue *q, const vq_used_elem *elems, unsigned n)
     return vq__split_add_used_batch(q, elems, n);
 }
 
-bool vq_split_needs_notify(vq_queue *q)
-{
-    return q->run == VQ__RUN_SPLIT && vq__split_needs_notify(q);
-}
+bool vq_split_needs_notify(vq_queue *q) { return q->run == VQ__RUN_SPLIT && vq__split_needs_notify(q); }
 
 int vq_split_enable_notification(vq_queue *q)
 {

@@ -101,8 +101,8 @@ static const struct vmem_slot *slot_next(const struct vmem_slot *s, const struct
 
 /* A copy that leaves the region of @s (NULL: gpa unmapped), or len 0, or a read-only target: check the
  * whole range across adjacent slots first, then copy piecewise.  Nothing is copied on failure. */
-static __attribute__((noinline)) int copy_slow(const vmem_map *m, const struct vmem_slot *s, uint64_t gpa,
-                                               uint8_t *buf, size_t len, bool write)
+static __attribute__((noinline)) int copy_slow(const vmem_map *m, const struct vmem_slot *s, uint64_t gpa, uint8_t *buf,
+                                               size_t len, bool write)
 {
     int rc;
     if (len == 0)
@@ -197,24 +197,24 @@ static CVMM_ALWAYS_INLINE uint8_t *typed_hva(const vmem_map *m, uint64_t gpa, ui
     return s->hva + (gpa - s->gpa);
 }
 
-#define VMEM_LOAD(name, type, bytes, load)                                                                    \
-    int name(const vmem_map *m, uint64_t gpa, type *v) /* NOLINT(bugprone-macro-parentheses): a type */       \
-    {                                                                                                         \
-        const uint8_t *h = typed_hva(m, gpa, bytes, false);                                                   \
-        if (CVMM_UNLIKELY(!h))                                                                                \
-            return typed_fail(m, #name, gpa, bytes, false);                                                   \
-        *v = load(h);                                                                                         \
-        return 0;                                                                                             \
+#define VMEM_LOAD(name, type, bytes, load)                                                                             \
+    int name(const vmem_map *m, uint64_t gpa, type *v) /* NOLINT(bugprone-macro-parentheses): a type */                \
+    {                                                                                                                  \
+        const uint8_t *h = typed_hva(m, gpa, bytes, false);                                                            \
+        if (CVMM_UNLIKELY(!h))                                                                                         \
+            return typed_fail(m, #name, gpa, bytes, false);                                                            \
+        *v = load(h);                                                                                                  \
+        return 0;                                                                                                      \
     }
-#define VMEM_STORE(name, type, bytes, store)                                                                  \
-    int name(const vmem_map *m, uint64_t gpa, type v)                                                         \
-    {                                                                                                         \
-        uint8_t *h = typed_hva(m, gpa, bytes, true);                                                          \
-        if (CVMM_UNLIKELY(!h))                                                                                \
-            return typed_fail(m, #name, gpa, bytes, true);                                                    \
-        store(h, v);                                                                                          \
-        dirty(m, gpa, bytes);                                                                                 \
-        return 0;                                                                                             \
+#define VMEM_STORE(name, type, bytes, store)                                                                           \
+    int name(const vmem_map *m, uint64_t gpa, type v)                                                                  \
+    {                                                                                                                  \
+        uint8_t *h = typed_hva(m, gpa, bytes, true);                                                                   \
+        if (CVMM_UNLIKELY(!h))                                                                                         \
+            return typed_fail(m, #name, gpa, bytes, true);                                                             \
+        store(h, v);                                                                                                   \
+        dirty(m, gpa, bytes);                                                                                          \
+        return 0;                                                                                                      \
     }
 
 /* A 64-bit acquire load is not part of the public atomics; the relaxed ones are single accesses. */

@@ -58,10 +58,10 @@ struct fault_chunk {
 /* The one process-wide state of vm-memory (see the top of this file). */
 static struct {
     _Atomic(struct fault_chunk *) head; /* newest chunk first; chunks are never freed */
-    atomic_int install;                  /* INSTALL_* */
-    atomic_uint active;                  /* handlers running right now */
-    atomic_uint faults;                  /* guarded faults so far */
-    struct sigaction prev;               /* the SIGBUS action before ours; set before INSTALL_DONE */
+    atomic_int install;                 /* INSTALL_* */
+    atomic_uint active;                 /* handlers running right now */
+    atomic_uint faults;                 /* guarded faults so far */
+    struct sigaction prev;              /* the SIGBUS action before ours; set before INSTALL_DONE */
 } vmem__fault_registry;
 #define REG vmem__fault_registry
 
@@ -70,8 +70,8 @@ static bool zero_fill(const struct vmem__fault_slot *s, uintptr_t a)
 {
     uintptr_t pg = a & ~(s->page - 1);
     /* The raw system call: no interceptor (sanitizers) and no errno games in a signal handler. */
-    long p = syscall(SYS_mmap, (void *)pg, (size_t)(s->end - pg), s->prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                     -1, (off_t)0);
+    long p = syscall(SYS_mmap, (void *)pg, (size_t)(s->end - pg), s->prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+                     (off_t)0);
     return p == (long)pg;
 }
 
@@ -167,16 +167,16 @@ static struct vmem__fault_slot *claim(void)
     for (struct fault_chunk *c = atomic_load_explicit(&REG.head, memory_order_acquire); c; c = c->next) {
         for (int i = 0; i < SLOTS_PER_CHUNK; i++) {
             int st = SLOT_FREE;
-            if (atomic_compare_exchange_strong_explicit(&c->slot[i].state, &st, SLOT_CLAIMED,
-                                                        memory_order_acquire, memory_order_relaxed))
+            if (atomic_compare_exchange_strong_explicit(&c->slot[i].state, &st, SLOT_CLAIMED, memory_order_acquire,
+                                                        memory_order_relaxed))
                 return &c->slot[i];
         }
     }
     return NULL;
 }
 
-int vmem__fault_watch(uint8_t *start, size_t size, size_t page, int prot, atomic_uint *flag,
-                      const struct cvmm_log *log, struct vmem__fault_slot **out)
+int vmem__fault_watch(uint8_t *start, size_t size, size_t page, int prot, atomic_uint *flag, const struct cvmm_log *log,
+                      struct vmem__fault_slot **out)
 {
     int rc = install(log);
     if (rc < 0)
@@ -193,8 +193,8 @@ int vmem__fault_watch(uint8_t *start, size_t size, size_t page, int prot, atomic
         s = &c->slot[0];
         atomic_init(&s->state, SLOT_CLAIMED);
         c->next = atomic_load_explicit(&REG.head, memory_order_relaxed);
-        while (!atomic_compare_exchange_weak_explicit(&REG.head, &c->next, c, memory_order_release,
-                                                      memory_order_relaxed))
+        while (
+            !atomic_compare_exchange_weak_explicit(&REG.head, &c->next, c, memory_order_release, memory_order_relaxed))
             ;
     }
     s->start = (uintptr_t)start;

@@ -42,14 +42,14 @@ struct vmem__fault_slot;
 
 struct vmem_region {
     atomic_uint refs;
-    atomic_uint faulted;     /* set by the fault guard (fault.c) when an access hit a truncated page */
-    uint32_t flags;          /* VMEM_REGION_* */
-    bool sealed;             /* fd-backed and F_SEAL_SHRINK: cannot fault, not guarded */
+    atomic_uint faulted; /* set by the fault guard (fault.c) when an access hit a truncated page */
+    uint32_t flags;      /* VMEM_REGION_* */
+    bool sealed;         /* fd-backed and F_SEAL_SHRINK: cannot fault, not guarded */
     uint64_t gpa, size, user_addr, mmap_offset;
-    uint8_t *hva;            /* host address of the byte at gpa */
+    uint8_t *hva; /* host address of the byte at gpa */
     struct vmem__mapping mp;
     struct vmem__fault_slot *guard; /* registered with the fault guard, or NULL */
-    int fd;                  /* owned, -1 for anonymous memory */
+    int fd;                         /* owned, -1 for anonymous memory */
     const struct cvmm_log *log;
 };
 
@@ -78,12 +78,12 @@ struct vmem_bucket {
 
 struct vmem_map {
     size_t n;
-    uint64_t base;           /* slots[0].gpa */
-    uint32_t nb;             /* buckets (a power of two), 0 for an empty map */
-    uint32_t shift;          /* bucket of gpa: (gpa - base) >> shift */
+    uint64_t base;  /* slots[0].gpa */
+    uint32_t nb;    /* buckets (a power of two), 0 for an empty map */
+    uint32_t shift; /* bucket of gpa: (gpa - base) >> shift */
     const struct vmem_bucket *tab;
-    vmem_region **regions;   /* n entries, parallel to slots, sorted by gpa */
-    vmem_log *dlog;          /* NULL: logging off */
+    vmem_region **regions; /* n entries, parallel to slots, sorted by gpa */
+    vmem_log *dlog;        /* NULL: logging off */
     const struct cvmm_log *log;
     struct vmem_slot slots[]; /* n entries, then the regions array, then the nb buckets */
 };
@@ -103,7 +103,7 @@ static CVMM_ALWAYS_INLINE const struct vmem_slot *vmem__slot_find(const vmem_map
 {
     const struct vmem_slot *s = m->slots;
     uint64_t b = (gpa - m->base) >> m->shift; /* gpa < base wraps: any bucket, the final check refuses */
-    if (CVMM_UNLIKELY(b >= m->nb)) /* always for an empty map (nb 0) */
+    if (CVMM_UNLIKELY(b >= m->nb))            /* always for an empty map (nb 0) */
         return NULL;
     struct vmem_bucket e = m->tab[b];
     s += e.lo;
@@ -121,12 +121,12 @@ static CVMM_ALWAYS_INLINE const struct vmem_slot *vmem__slot_find(const vmem_map
 
 struct vmem_log {
     atomic_uint refs;
-    atomic_bool warned;      /* the "log too small" line was written */
+    atomic_bool warned; /* the "log too small" line was written */
     uint8_t *bits;
-    uint64_t size;           /* bytes of bitmap */
-    uint64_t pages;          /* pages the bitmap covers: size * 8, saturated */
+    uint64_t size;  /* bytes of bitmap */
+    uint64_t pages; /* pages the bitmap covers: size * 8, saturated */
     struct vmem__mapping mp;
-    atomic_uint faulted;     /* set by the fault guard: the log's file shrank */
+    atomic_uint faulted;            /* set by the fault guard: the log's file shrank */
     struct vmem__fault_slot *guard; /* or NULL (sealed) */
     const struct cvmm_log *log;
 };
@@ -155,8 +155,8 @@ uint64_t vmem__page_size(void);
  *  it (the file shrank) maps private zero pages from that page to the end of the range with MAP_FIXED, so
  *  the access completes, and sets *@flag.  Installs the process's SIGBUS handler on first use.
  *  Return: 0 with *out the registration; -ENOMEM; the sigaction errno.  Logs one line on failure. */
-int vmem__fault_watch(uint8_t *start, size_t size, size_t page, int prot, atomic_uint *flag,
-                      const struct cvmm_log *log, struct vmem__fault_slot **out);
+int vmem__fault_watch(uint8_t *start, size_t size, size_t page, int prot, atomic_uint *flag, const struct cvmm_log *log,
+                      struct vmem__fault_slot **out);
 /** vmem__fault_unwatch() - forget a registration (NULL: no-op); returns once no handler can still act on
  *  it, so the caller may munmap the range next. */
 void vmem__fault_unwatch(struct vmem__fault_slot *s);

@@ -31,8 +31,8 @@ int vmem_log_new_fd(int fd, uint64_t offset, uint64_t size, const struct cvmm_lo
     /* The front-end may truncate the log's file too: marking must not kill us (see fault.c). */
     int seals = fcntl(fd, F_GET_SEALS);
     if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-        rc = vmem__fault_watch(l->mp.start, l->mp.size, l->mp.page, PROT_READ | PROT_WRITE, &l->faulted, log,
-                               &l->guard);
+        rc =
+            vmem__fault_watch(l->mp.start, l->mp.size, l->mp.page, PROT_READ | PROT_WRITE, &l->faulted, log, &l->guard);
         if (rc < 0) {
             vmem__munmap(&l->mp);
             free(l);
@@ -86,8 +86,8 @@ int vmem_log_mark(vmem_log *l, uint64_t gpa, uint64_t len)
     if (len == 0)
         return 0;
     if (!cvmm_range_ok(gpa, len)) {
-        cvmm_logf(l->log, CVMM_LOG_DEBUG, "vmem: dirty log mark gpa 0x%llx len %llu wraps",
-                  (unsigned long long)gpa, (unsigned long long)len);
+        cvmm_logf(l->log, CVMM_LOG_DEBUG, "vmem: dirty log mark gpa 0x%llx len %llu wraps", (unsigned long long)gpa,
+                  (unsigned long long)len);
         return -EOVERFLOW;
     }
     uint64_t first = gpa / VMEM_LOG_PAGE, last = (gpa + (len - 1)) / VMEM_LOG_PAGE;

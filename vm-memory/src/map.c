@@ -8,12 +8,12 @@
 
 int vmem__map_fault(const vmem_map *m, const char *op, uint64_t gpa, uint64_t len, int rc)
 {
-    const char *what = rc == -EFAULT ? "unmapped or leaves its region"
+    const char *what = rc == -EFAULT      ? "unmapped or leaves its region"
                        : rc == -EOVERFLOW ? "wraps"
-                       : rc == -EPERM ? "read-only"
-                       : rc == -EINVAL ? "misaligned or empty"
-                       : rc == -ENOSPC ? "needs too many iovecs"
-                                       : "refused";
+                       : rc == -EPERM     ? "read-only"
+                       : rc == -EINVAL    ? "misaligned or empty"
+                       : rc == -ENOSPC    ? "needs too many iovecs"
+                                          : "refused";
     cvmm_logf(m->log, CVMM_LOG_DEBUG, "vmem: %s gpa 0x%llx len %llu %s", op, (unsigned long long)gpa,
               (unsigned long long)len, what);
     return rc;
@@ -69,8 +69,7 @@ static void build_table(vmem_map *m, struct vmem_bucket *tab)
 }
 
 /* Build a map of @n regions (copied, sorted, overlap-checked, referenced). */
-static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, const struct cvmm_log *log,
-                     vmem_map **out)
+static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, const struct cvmm_log *log, vmem_map **out)
 {
     if (n > VMEM_MAX_REGIONS) {
         cvmm_logf(log, CVMM_LOG_WARN, "vmem: map of %zu regions refused (at most %u)", n, VMEM_MAX_REGIONS);
@@ -87,8 +86,8 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
         }
     }
     uint32_t nb = buckets_for(n);
-    vmem_map *m = malloc(sizeof(*m) + n * (sizeof(struct vmem_slot) + sizeof(vmem_region *)) +
-                         nb * sizeof(struct vmem_bucket));
+    vmem_map *m =
+        malloc(sizeof(*m) + n * (sizeof(struct vmem_slot) + sizeof(vmem_region *)) + nb * sizeof(struct vmem_bucket));
     if (!m) {
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: map of %zu regions: out of memory", n);
         return -ENOMEM;
@@ -110,8 +109,7 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
     for (size_t i = 0; i + 1 < n; i++) {
         const vmem_region *a = m->regions[i], *b = m->regions[i + 1];
         if (region_last(a) >= b->gpa) {
-            cvmm_logf(log, CVMM_LOG_WARN,
-                      "vmem: region gpa 0x%llx size 0x%llx overlaps region gpa 0x%llx size 0x%llx",
+            cvmm_logf(log, CVMM_LOG_WARN, "vmem: region gpa 0x%llx size 0x%llx overlaps region gpa 0x%llx size 0x%llx",
                       (unsigned long long)a->gpa, (unsigned long long)a->size, (unsigned long long)b->gpa,
                       (unsigned long long)b->size);
             free(m);
@@ -120,11 +118,10 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
     }
     for (size_t i = 0; i < n; i++) {
         vmem_region *r = vmem_region_ref(m->regions[i]);
-        m->slots[i] = (struct vmem_slot){
-            .gpa = r->gpa,
-            .last = region_last(r),
-            .hva = r->hva,
-            .tag = (uintptr_t)r | ((r->flags & VMEM_REGION_READ_ONLY) ? 1u : 0u)};
+        m->slots[i] = (struct vmem_slot){.gpa = r->gpa,
+                                         .last = region_last(r),
+                                         .hva = r->hva,
+                                         .tag = (uintptr_t)r | ((r->flags & VMEM_REGION_READ_ONLY) ? 1u : 0u)};
     }
     if (nb)
         build_table(m, (struct vmem_bucket *)(void *)&m->regions[n]);
@@ -134,8 +131,7 @@ static int map_build(vmem_region *const *regions, size_t n, vmem_log *dlog, cons
     return 0;
 }
 
-int vmem_map_new(vmem_region *const *regions, size_t n, vmem_log *dlog, const struct cvmm_log *log,
-                 vmem_map **out)
+int vmem_map_new(vmem_region *const *regions, size_t n, vmem_log *dlog, const struct cvmm_log *log, vmem_map **out)
 {
     return map_build(regions, n, dlog, log, out);
 }
@@ -208,15 +204,14 @@ int vmem_map_find(const vmem_map *m, uint64_t gpa, const vmem_region **out)
 }
 
 /* The exact errno of a failed translation. */
-static __attribute__((noinline, cold)) int translate_fail(const vmem_map *m, uint64_t gpa, uint64_t len,
-                                                          bool write)
+static __attribute__((noinline, cold)) int translate_fail(const vmem_map *m, uint64_t gpa, uint64_t len, bool write)
 {
     const struct vmem_slot *s = vmem__slot_find(m, gpa);
-    int rc = len == 0                         ? -EINVAL
-             : !cvmm_range_ok(gpa, len)       ? -EOVERFLOW
-             : !s || len - 1 > s->last - gpa  ? -EFAULT
-             : write && vmem__slot_ro(s)      ? -EPERM
-                                              : -EFAULT;
+    int rc = len == 0                        ? -EINVAL
+             : !cvmm_range_ok(gpa, len)      ? -EOVERFLOW
+             : !s || len - 1 > s->last - gpa ? -EFAULT
+             : write && vmem__slot_ro(s)     ? -EPERM
+                                             : -EFAULT;
     return vmem__map_fault(m, write ? "translate_mut" : "translate", gpa, len, rc);
 }
 

@@ -22,8 +22,8 @@ uint64_t vmem__page_size(void) { return (uint64_t)sysconf(_SC_PAGESIZE); }
 /* Map @maplen bytes (a multiple of @align) with @prot and @flags (MAP_SHARED with @fd at @off, or
  * MAP_PRIVATE | MAP_ANONYMOUS), aligned to @align, between guard pages when they are on.  base and len get
  * what vmem__munmap() must release, and *addr the mapping itself.  Return: 0; -errno of mmap. */
-static int map_guarded(size_t maplen, uint64_t align, int prot, int flags, int fd, off_t off, void **base,
-                       size_t *len, uint8_t **addr)
+static int map_guarded(size_t maplen, uint64_t align, int prot, int flags, int fd, off_t off, void **base, size_t *len,
+                       uint8_t **addr)
 {
     uint64_t guard = 0, total = maplen;
 #if VMEM__GUARD_BYTES > 0
@@ -83,13 +83,13 @@ int vmem__mmap_fd(int fd, uint64_t offset, uint64_t size, int prot, int extra_fl
     else if (S_ISREG(st.st_mode) && (st.st_size < 0 || (uint64_t)st.st_size < end))
         why = "the file is shorter than offset + size";
     if (why) {
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: fd %d offset 0x%llx size 0x%llx refused: %s (file size %lld)",
-                  what, fd, (unsigned long long)offset, (unsigned long long)size, why, (long long)st.st_size);
+        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: fd %d offset 0x%llx size 0x%llx refused: %s (file size %lld)", what,
+                  fd, (unsigned long long)offset, (unsigned long long)size, why, (long long)st.st_size);
         return -EINVAL;
     }
     uint8_t *p = NULL;
-    int rc = map_guarded((size_t)maplen, align, prot, MAP_SHARED | extra_flags, fd, (off_t)start, &out->base,
-                         &out->len, &p);
+    int rc =
+        map_guarded((size_t)maplen, align, prot, MAP_SHARED | extra_flags, fd, (off_t)start, &out->base, &out->len, &p);
     if (rc < 0) {
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: %s: mmap of fd %d offset 0x%llx size 0x%llx: %s", what, fd,
                   (unsigned long long)offset, (unsigned long long)size, strerror(-rc));

@@ -38,8 +38,8 @@ static int desc_check(const vmem_region_desc *d, bool from_fd, const struct cvmm
         why = "size exceeds the address space";
     if (why) {
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: region gpa 0x%llx size 0x%llx offset 0x%llx flags 0x%x: %s",
-                  (unsigned long long)d->gpa, (unsigned long long)d->size, (unsigned long long)d->mmap_offset,
-                  d->flags, why);
+                  (unsigned long long)d->gpa, (unsigned long long)d->size, (unsigned long long)d->mmap_offset, d->flags,
+                  why);
         return -EINVAL;
     }
     return 0;
@@ -121,8 +121,8 @@ int vmem_region_new_memfd(const vmem_region_desc *d, const struct cvmm_log *log,
     }
     if (d->size > (uint64_t)INT64_MAX || ftruncate(fd, (off_t)d->size) < 0) {
         rc = d->size > (uint64_t)INT64_MAX ? -EFBIG : -errno;
-        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: region gpa 0x%llx size 0x%llx: ftruncate: %s",
-                  (unsigned long long)d->gpa, (unsigned long long)d->size, strerror(-rc));
+        cvmm_logf(log, CVMM_LOG_ERROR, "vmem: region gpa 0x%llx size 0x%llx: ftruncate: %s", (unsigned long long)d->gpa,
+                  (unsigned long long)d->size, strerror(-rc));
         cvmm_close(&fd);
         return rc;
     }
@@ -143,8 +143,7 @@ int vmem_region_new_anon(const vmem_region_desc *d, const struct cvmm_log *log, 
     rc = vmem__mmap_anon(d->size, prot_of(d), flags_of(d), &r->mp);
     if (rc < 0) {
         cvmm_logf(log, CVMM_LOG_ERROR, "vmem: region gpa 0x%llx size 0x%llx: anonymous mmap: %s",
-                  (unsigned long long)d->gpa, (unsigned long long)d->size,
-                  rc == -EINVAL ? "too large" : strerror(-rc));
+                  (unsigned long long)d->gpa, (unsigned long long)d->size, rc == -EINVAL ? "too large" : strerror(-rc));
         goto fail;
     }
     r->hva = r->mp.hva;

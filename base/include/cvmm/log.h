@@ -54,8 +54,8 @@ static inline int cvmm_log_enabled(const struct cvmm_log *log, enum cvmm_log_lev
     return lvl <= (log ? log->level : CVMM_LOG_WARN);
 }
 
-static inline CVMM_PRINTF(3, 0) void cvmm_vlogf(const struct cvmm_log *log, enum cvmm_log_level lvl,
-                                                const char *fmt, va_list ap)
+static inline CVMM_PRINTF(3, 0) void cvmm_vlogf(const struct cvmm_log *log, enum cvmm_log_level lvl, const char *fmt,
+                                                va_list ap)
 {
     char line[CVMM_LOG_LINE_MAX];
     if (!cvmm_log_enabled(log, lvl))
@@ -68,8 +68,8 @@ static inline CVMM_PRINTF(3, 0) void cvmm_vlogf(const struct cvmm_log *log, enum
 }
 
 /** cvmm_logf() - format and emit one line if @lvl passes @log's level.  @log may be NULL (stderr, WARN). */
-static inline CVMM_PRINTF(3, 4) void cvmm_logf(const struct cvmm_log *log, enum cvmm_log_level lvl,
-                                               const char *fmt, ...)
+static inline CVMM_PRINTF(3, 4) void cvmm_logf(const struct cvmm_log *log, enum cvmm_log_level lvl, const char *fmt,
+                                               ...)
 {
     va_list ap;
     if (!cvmm_log_enabled(log, lvl))

@@ -16,7 +16,7 @@ static int driver_posts_one_buffer(vmem_map *m)
         d[i] = (uint8_t)(addr >> (8 * i));
     for (int i = 0; i < 4; i++)
         d[8 + i] = (uint8_t)(len >> (8 * i));
-    d[12] = 2; /* VIRTQ_DESC_F_WRITE */
+    d[12] = 2;                             /* VIRTQ_DESC_F_WRITE */
     uint8_t avail[6] = {0, 0, 1, 0, 0, 0}; /* flags 0, idx 1, ring[0] = 0 */
     int rc = vmem_write(m, DESC, d, sizeof(d));
     return rc ? rc : vmem_write(m, AVAIL, avail, sizeof(avail));

@@ -31,8 +31,8 @@ int vub_backend_config_change(vub_backend *b);
  *  checks the request against the device's shmem config (region exists, range inside it, len non-zero
  *  and page multiple) before sending.  Return: 0; -EINVAL bad request; as vub_backend_config_change().
  *  Ownership: @fd borrowed (sent as a copy). */
-int vub_backend_shmem_map(vub_backend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t shm_offset,
-                          uint64_t len, uint64_t flags);
+int vub_backend_shmem_map(vub_backend *b, uint8_t shmid, int fd, uint64_t fd_offset, uint64_t shm_offset, uint64_t len,
+                          uint64_t flags);
 
 /** vub_backend_shmem_unmap() - BACKEND_SHMEM_UNMAP of [shm_offset, +len) in region @shmid.
  *  Return: as vub_backend_shmem_map(). */

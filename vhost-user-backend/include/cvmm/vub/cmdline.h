@@ -21,9 +21,9 @@ extern "C" {
 
 /** vub_cmdline_option - one device option. */
 typedef struct vub_cmdline_option {
-    const char *name;  /* without the dashes: "blk-file" */
-    bool has_arg;      /* takes a value */
-    const char *help;  /* one line for --help */
+    const char *name; /* without the dashes: "blk-file" */
+    bool has_arg;     /* takes a value */
+    const char *help; /* one line for --help */
     /** parse() - @arg is the value (NULL without has_arg).  Return 0 or -EINVAL (reported as a bad value). */
     int (*parse)(void *opaque, const char *arg);
 } vub_cmdline_option;

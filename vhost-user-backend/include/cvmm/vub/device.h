@@ -35,12 +35,12 @@ extern "C" {
 #define VUB_F_VERSION_1 32
 #define VUB_F_ACCESS_PLATFORM 33
 #define VUB_F_RING_PACKED 34
-#define VUB_F_LOG_ALL 26            /* VHOST_F_LOG_ALL: always offered, the library logs dirty pages */
-#define VUB_F_PROTOCOL_FEATURES 30  /* VHOST_USER_F_PROTOCOL_FEATURES: always offered */
+#define VUB_F_LOG_ALL 26           /* VHOST_F_LOG_ALL: always offered, the library logs dirty pages */
+#define VUB_F_PROTOCOL_FEATURES 30 /* VHOST_USER_F_PROTOCOL_FEATURES: always offered */
 
 /** Protocol features a device may add in vub_device_info.protocol_features (bit numbers of the spec). */
-#define VUB_PROTOCOL_OPTIONAL ((1ull << 12) /* INFLIGHT_SHMFD */ | (1ull << 14) /* INBAND_NOTIFICATIONS */ | \
-                               (1ull << 18) /* SHARED_OBJECT */)
+#define VUB_PROTOCOL_OPTIONAL                                                                                          \
+    ((1ull << 12) /* INFLIGHT_SHMFD */ | (1ull << 14) /* INBAND_NOTIFICATIONS */ | (1ull << 18) /* SHARED_OBJECT */)
 
 typedef struct vub_queue vub_queue;
 struct vq_snapshot;
@@ -133,21 +133,21 @@ typedef struct vub_device_ops {
 
 /** vub_device_info - static facts (transparent; zero means default where said). */
 typedef struct vub_device_info {
-    const char *name;           /* log prefix ("blk"); NULL: "vub" */
-    uint32_t num_queues;        /* 1..VUB_MAX_QUEUES (GET_QUEUE_NUM) */
-    uint32_t max_queue_size;    /* largest SET_VRING_NUM, <= 32768; 0: 1024 */
-    uint64_t features;          /* virtio features offered (device bits, VERSION_1, EVENT_IDX, RING_PACKED..);
+    const char *name;               /* log prefix ("blk"); NULL: "vub" */
+    uint32_t num_queues;            /* 1..VUB_MAX_QUEUES (GET_QUEUE_NUM) */
+    uint32_t max_queue_size;        /* largest SET_VRING_NUM, <= 32768; 0: 1024 */
+    uint64_t features;              /* virtio features offered (device bits, VERSION_1, EVENT_IDX, RING_PACKED..);
                                  * the library adds VUB_F_PROTOCOL_FEATURES and VUB_F_LOG_ALL */
-    uint64_t protocol_features; /* optional protocol features the device wants on top of the library's
+    uint64_t protocol_features;     /* optional protocol features the device wants on top of the library's
                                  * (VUB_PROTOCOL_OPTIONAL bits: INBAND_NOTIFICATIONS, SHARED_OBJECT,
                                  * INFLIGHT_SHMFD); others are ignored */
     uint64_t protocol_features_off; /* protocol features the library must not offer although it could
                                      * (bit numbers of the spec).  E.g. CONFIGURE_MEM_SLOTS (bit 15): QEMU 7.2's
                                      * vhost-user-rng reconnects without re-sending memory it added with
                                      * ADD_MEM_REG, but re-sends a whole SET_MEM_TABLE */
-    const uint16_t *queue_worker; /* queue index -> worker index (< nworkers), num_queues entries;
+    const uint16_t *queue_worker;   /* queue index -> worker index (< nworkers), num_queues entries;
                                    * NULL: queue i runs on worker i % nworkers */
-    uint32_t config_size;       /* bytes of config space; 0 with get_config: F_CONFIG offered, every
+    uint32_t config_size;           /* bytes of config space; 0 with get_config: F_CONFIG offered, every
                                  * access is out of range */
 } vub_device_info;
 

@@ -68,16 +68,16 @@ typedef struct vub_program_env {
 
 /** vub_program - a device program (transparent; borrowed by vub_program_main()). */
 typedef struct vub_program {
-    const char *name;                /* program name in messages and --help: "cvmm-rng" */
-    const char *summary;             /* one line under the usage line; may be NULL */
-    const char *type;                /* VHostUserBackendType printed by --print-capabilities: "rng" */
-    const char *const *features;     /* capability features (e.g. "read-only"), NULL-terminated; NULL: none */
+    const char *name;                  /* program name in messages and --help: "cvmm-rng" */
+    const char *summary;               /* one line under the usage line; may be NULL */
+    const char *type;                  /* VHostUserBackendType printed by --print-capabilities: "rng" */
+    const char *const *features;       /* capability features (e.g. "read-only"), NULL-terminated; NULL: none */
     const vub_program_option *options; /* the device's options; may be NULL with noptions 0 */
-    size_t noptions;                 /* entries of @options */
-    const vub_device_ops *ops;       /* the device (cvmm/vub/device.h) */
-    const vub_device_info *info;     /* its facts; setup() may point this elsewhere */
-    void *ctx;                       /* passed to every op and to setup()/teardown() */
-    unsigned workers;                /* default worker threads (--workers overrides); 0: as vub_daemon_new() */
+    size_t noptions;                   /* entries of @options */
+    const vub_device_ops *ops;         /* the device (cvmm/vub/device.h) */
+    const vub_device_info *info;       /* its facts; setup() may point this elsewhere */
+    void *ctx;                         /* passed to every op and to setup()/teardown() */
+    unsigned workers;                  /* default worker threads (--workers overrides); 0: as vub_daemon_new() */
     /** setup() - after the command line, before the daemon exists: open the device's files, check option
      *  combinations, and change @env (info, nworkers) if the device depends on them.
      *  Return: 0; -errno (the program logs nothing more and exits 1: setup logs why).  NULL: nothing. */

@@ -22,12 +22,12 @@ extern "C" {
 
 /** Quirk ids: stable, never reused. */
 enum vub_quirk_id {
-    VUB_QUIRK_PACKED_BASE_AVAIL_ONLY = 1,  /* packed SET_VRING_BASE with bits 16-31 zero */
-    VUB_QUIRK_QEMU72_RNG_PROTO_CARRY = 2,  /* protocol features carried over a reconnect */
+    VUB_QUIRK_PACKED_BASE_AVAIL_ONLY = 1,    /* packed SET_VRING_BASE with bits 16-31 zero */
+    VUB_QUIRK_QEMU72_RNG_PROTO_CARRY = 2,    /* protocol features carried over a reconnect */
     VUB_QUIRK_QEMU72_NET_MQ_DUP_MEM_REG = 3, /* identical ADD_MEM_REG once per queue pair */
-    VUB_QUIRK_SHMEM_CONFIG_NO_F_SHMEM = 4, /* GET_SHMEM_CONFIG without F_SHMEM gets a zeroed reply */
-    VUB_QUIRK_QEMU72_RNG_MEM_SLOTS = 5,    /* cvmm-rng withholds CONFIGURE_MEM_SLOTS */
-    VUB_QUIRK_QEMU72_TCG_NET_MSIX = 6,     /* the test harness gives a vhost-user NIC vectors=0 under TCG */
+    VUB_QUIRK_SHMEM_CONFIG_NO_F_SHMEM = 4,   /* GET_SHMEM_CONFIG without F_SHMEM gets a zeroed reply */
+    VUB_QUIRK_QEMU72_RNG_MEM_SLOTS = 5,      /* cvmm-rng withholds CONFIGURE_MEM_SLOTS */
+    VUB_QUIRK_QEMU72_TCG_NET_MSIX = 6,       /* the test harness gives a vhost-user NIC vectors=0 under TCG */
 };
 
 /** vub_quirk - one workaround (transparent, constant). */

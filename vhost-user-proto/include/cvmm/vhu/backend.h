@@ -161,15 +161,14 @@ int vhu_backend_channel_request(vhu_backend_channel *ch, vhu_msg *req, vhu_msg *
 int vhu_backend_channel_iotlb_msg(vhu_backend_channel *ch, const vhu_iotlb_msg *msg);
 int vhu_backend_channel_config_change(vhu_backend_channel *ch);
 /** @fd < 0: unregister the host notifier (NOFD bit set). */
-int vhu_backend_channel_vring_host_notifier(vhu_backend_channel *ch, uint32_t index, uint64_t size,
-                                            uint64_t offset, int fd);
+int vhu_backend_channel_vring_host_notifier(vhu_backend_channel *ch, uint32_t index, uint64_t size, uint64_t offset,
+                                            int fd);
 int vhu_backend_channel_vring_call(vhu_backend_channel *ch, uint32_t index);
 int vhu_backend_channel_vring_err(vhu_backend_channel *ch, uint32_t index);
 int vhu_backend_channel_shared_object_add(vhu_backend_channel *ch, const vhu_shared_object *obj);
 int vhu_backend_channel_shared_object_remove(vhu_backend_channel *ch, const vhu_shared_object *obj);
 /** *out_fd: the dma-buf fd (owned by the caller) on success, -1 otherwise. */
-int vhu_backend_channel_shared_object_lookup(vhu_backend_channel *ch, const vhu_shared_object *obj,
-                                             int *out_fd);
+int vhu_backend_channel_shared_object_lookup(vhu_backend_channel *ch, const vhu_shared_object *obj, int *out_fd);
 /** SHMEM_MAP: map [fd_offset, +len) of @fd (borrowed) at shm_offset of region shmid. */
 int vhu_backend_channel_shmem_map(vhu_backend_channel *ch, const vhu_mmap *map, int fd);
 int vhu_backend_channel_shmem_unmap(vhu_backend_channel *ch, const vhu_mmap *map);

@@ -117,8 +117,7 @@ int vhu_frontend_close_crypto_session(vhu_frontend *f, uint64_t session_id);
 int vhu_frontend_postcopy_advise(vhu_frontend *f, int *uffd);
 int vhu_frontend_postcopy_listen(vhu_frontend *f);
 int vhu_frontend_postcopy_end(vhu_frontend *f, uint64_t *status);
-int vhu_frontend_get_inflight_fd(vhu_frontend *f, uint16_t num_queues, uint16_t queue_size, vhu_inflight *out,
-                                 int *fd);
+int vhu_frontend_get_inflight_fd(vhu_frontend *f, uint16_t num_queues, uint16_t queue_size, vhu_inflight *out, int *fd);
 int vhu_frontend_set_inflight_fd(vhu_frontend *f, const vhu_inflight *inflight, int fd);
 int vhu_frontend_gpu_set_socket(vhu_frontend *f, int fd);
 int vhu_frontend_reset_device(vhu_frontend *f);
@@ -128,8 +127,7 @@ int vhu_frontend_get_status(vhu_frontend *f, uint8_t *status);
 int vhu_frontend_get_shared_object(vhu_frontend *f, const vhu_shared_object *obj, int *fd);
 /** Device state: @fd our end of the channel; *backend_fd the back-end's own channel if it returned one
  *  (owned, else -1).  A non-zero status returns -EREMOTEIO. */
-int vhu_frontend_set_device_state_fd(vhu_frontend *f, uint32_t direction, uint32_t phase, int fd,
-                                     int *backend_fd);
+int vhu_frontend_set_device_state_fd(vhu_frontend *f, uint32_t direction, uint32_t phase, int fd, int *backend_fd);
 int vhu_frontend_check_device_state(vhu_frontend *f);
 /** GET_SHMEM_CONFIG (needs VHU_PROTOCOL_F_SHMEM, bit 22).  The reply is validated (nregions equals the
  *  number of non-zero sizes, page-aligned sizes) and kept to bound SHMEM_MAP/UNMAP requests (outside a

@@ -109,7 +109,7 @@ const char *vhu_backend_req_name(uint32_t req);
 /* ------------------------------------------------------------------------------------------------------ */
 /* Header                                                                                                  */
 
-#define VHU_VERSION 0x1u         /* flags bits 0-1 */
+#define VHU_VERSION 0x1u /* flags bits 0-1 */
 #define VHU_VERSION_MASK 0x3u
 #define VHU_FLAG_REPLY 0x4u      /* bit 2: set on every reply */
 #define VHU_FLAG_NEED_REPLY 0x8u /* bit 3: REPLY_ACK requested (needs VHU_PROTOCOL_F_REPLY_ACK) */
@@ -307,9 +307,9 @@ VHU_STATIC_ASSERT(sizeof(vhu_iotlb_msg) == 32, "iotlb message is 32 bytes");
 #define VHU_CONFIG_SPACE_MAX 4096u
 /** GET_CONFIG / SET_CONFIG payload. */
 typedef struct __attribute__((packed)) vhu_config {
-    uint32_t offset; /* first config space byte */
-    uint32_t size;   /* bytes of @data that follow */
-    uint32_t flags; /* VHU_CONFIG_FLAG_* (a value, not a mask) */
+    uint32_t offset;                   /* first config space byte */
+    uint32_t size;                     /* bytes of @data that follow */
+    uint32_t flags;                    /* VHU_CONFIG_FLAG_* (a value, not a mask) */
     uint8_t data[VHU_CONFIG_DATA_MAX]; /* the first @size bytes are on the wire */
 } vhu_config;
 VHU_STATIC_ASSERT(offsetof(vhu_config, data) == VHU_CONFIG_HDR_SIZE, "config header is 12 bytes");
@@ -470,8 +470,7 @@ void vhu_msg_build_u64(vhu_msg *m, uint32_t req, uint32_t flags, uint64_t v);
 void vhu_msg_build_state(vhu_msg *m, uint32_t req, uint32_t flags, uint32_t index, uint32_t num);
 /** vhu_msg_build_mem_table() - SET_MEM_TABLE with @n regions and their fds (borrowed).
  *  Return: 0; -EINVAL n > VHU_MEM_REGIONS_MAX, a NULL pointer with n > 0, or a negative fd. */
-int vhu_msg_build_mem_table(vhu_msg *m, uint32_t flags, const vhu_mem_region *regions, const int *fds,
-                            uint32_t n);
+int vhu_msg_build_mem_table(vhu_msg *m, uint32_t flags, const vhu_mem_region *regions, const int *fds, uint32_t n);
 
 #ifdef __cplusplus
 }

@@ -46,16 +46,16 @@ enum vhu_reply_kind {
 
 /** One row of the table.  A size range with min == max is an exact size. */
 typedef struct vhu_msg_rule {
-    uint32_t size_min;           /* request payload bytes, at least */
-    uint32_t size_max;           /* request payload bytes, at most */
-    uint8_t fds_min;             /* request fds, at least */
-    uint8_t fds_max;             /* request fds, at most */
-    uint8_t reply;               /* enum vhu_reply_kind */
-    int8_t gate;                 /* enum vhu_protocol_feature that must be negotiated, or -1 */
-    uint32_t reply_size_min;     /* explicit reply payload bytes, at least (unused for VHU_REPLY_NONE) */
-    uint32_t reply_size_max;     /* explicit reply payload bytes, at most */
-    uint8_t reply_fds_min;       /* reply fds, at least */
-    uint8_t reply_fds_max;       /* reply fds, at most */
+    uint32_t size_min;       /* request payload bytes, at least */
+    uint32_t size_max;       /* request payload bytes, at most */
+    uint8_t fds_min;         /* request fds, at least */
+    uint8_t fds_max;         /* request fds, at most */
+    uint8_t reply;           /* enum vhu_reply_kind */
+    int8_t gate;             /* enum vhu_protocol_feature that must be negotiated, or -1 */
+    uint32_t reply_size_min; /* explicit reply payload bytes, at least (unused for VHU_REPLY_NONE) */
+    uint32_t reply_size_max; /* explicit reply payload bytes, at most */
+    uint8_t reply_fds_min;   /* reply fds, at least */
+    uint8_t reply_fds_max;   /* reply fds, at most */
 } vhu_msg_rule;
 
 /** vhu_req_rule() / vhu_backend_req_rule() - the row for a front-end / back-end request id.
@@ -65,12 +65,12 @@ const vhu_msg_rule *vhu_backend_req_rule(uint32_t req);
 
 /** What the validator knows about the connection.  Zero-initialise, then fill what you know. */
 typedef struct vhu_validate_ctx {
-    const struct cvmm_log *log; /* borrowed, may be NULL (stderr, WARN) */
-    const char *name;           /* prefix of log lines ("vhu" if NULL) */
-    uint64_t protocol_features; /* negotiated protocol features (VHU_PROTOCOL_BIT(...)) */
-    uint32_t num_queues;        /* vring indices must be below this; 0 = not checked */
-    uint32_t page_size;         /* shmem alignment; 0 = sysconf(_SC_PAGESIZE) */
-    bool postcopy_listening;    /* POSTCOPY_LISTEN seen: SET_MEM_TABLE / ADD_MEM_REG get explicit replies */
+    const struct cvmm_log *log;    /* borrowed, may be NULL (stderr, WARN) */
+    const char *name;              /* prefix of log lines ("vhu" if NULL) */
+    uint64_t protocol_features;    /* negotiated protocol features (VHU_PROTOCOL_BIT(...)) */
+    uint32_t num_queues;           /* vring indices must be below this; 0 = not checked */
+    uint32_t page_size;            /* shmem alignment; 0 = sysconf(_SC_PAGESIZE) */
+    bool postcopy_listening;       /* POSTCOPY_LISTEN seen: SET_MEM_TABLE / ADD_MEM_REG get explicit replies */
     const vhu_shmem_config *shmem; /* borrowed, may be NULL: bounds for SHMEM_MAP/UNMAP */
 } vhu_validate_ctx;
 

@@ -55,9 +55,9 @@ typedef struct vq_chain {
         uint64_t one_addr;    /* packed list of one descriptor: that descriptor, read by vq_pop() */
         uint32_t one_len;
         uint16_t one_flags;
-        uint8_t mode;         /* which table and how to step (private) */
-        bool writing;         /* a device-writable descriptor was seen */
-    } priv;                   /* private: the walker's position */
+        uint8_t mode; /* which table and how to step (private) */
+        bool writing; /* a device-writable descriptor was seen */
+    } priv;           /* private: the walker's position */
 } vq_chain;
 
 /** vq_desc_info - one buffer of a chain, as vq_chain_next() yields it (validated values). */

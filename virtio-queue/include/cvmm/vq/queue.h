@@ -51,12 +51,12 @@ typedef struct vq_queue vq_queue;
 
 /** vq_queue_config - what a queue is when created (transparent; zero means default). */
 typedef struct vq_queue_config {
-    uint32_t max_size;             /* largest size vq_queue_set_size() accepts, <= VQ_MAX_SIZE; 0: 256.
+    uint32_t max_size;          /* largest size vq_queue_set_size() accepts, <= VQ_MAX_SIZE; 0: 256.
                                     * It is also the initial size. */
-    enum vq_layout layout;         /* initial layout (vq_queue_set_features() changes it) */
-    bool event_idx;                /* VIRTIO_F_EVENT_IDX negotiated (vq_queue_set_features() changes it) */
-    const struct cvmm_log *log;    /* borrowed, must outlive the queue; NULL: stderr at WARN */
-    unsigned index;                /* queue index, only used in log lines ("vq3: ...") */
+    enum vq_layout layout;      /* initial layout (vq_queue_set_features() changes it) */
+    bool event_idx;             /* VIRTIO_F_EVENT_IDX negotiated (vq_queue_set_features() changes it) */
+    const struct cvmm_log *log; /* borrowed, must outlive the queue; NULL: stderr at WARN */
+    unsigned index;             /* queue index, only used in log lines ("vq3: ...") */
 } vq_queue_config;
 
 /** vq_queue_new() - a stopped queue with no addresses and no memory map.

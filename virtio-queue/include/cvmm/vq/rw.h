@@ -43,9 +43,13 @@ struct vq__cursor {
 };
 
 /** vq_reader - a cursor over a snapshot's device-readable bytes (caller-allocated; vq_reader_init()). */
-typedef struct vq_reader { struct vq__cursor priv; /* private */ } vq_reader;
+typedef struct vq_reader {
+    struct vq__cursor priv; /* private */
+} vq_reader;
 /** vq_writer - a cursor over a snapshot's device-writable bytes (caller-allocated; vq_writer_init()). */
-typedef struct vq_writer { struct vq__cursor priv; /* private */ } vq_writer;
+typedef struct vq_writer {
+    struct vq__cursor priv; /* private */
+} vq_writer;
 
 /** vq_reader_init() / vq_writer_init() - cursors over @s's readable / writable part (at its start).
  *  Ownership: borrows @s's storage and queue.  Threads: owner. */

@@ -51,7 +51,7 @@ typedef struct vq_snapshot {
     struct {
         vq_queue *q;  /* the queue the chain came from (borrowed) */
         uint32_t gen; /* queue map generation of desc[].hva */
-    } priv;                   /* private */
+    } priv;           /* private */
 } vq_snapshot;
 
 /** vq_snapshot_take() - read every descriptor of @c once, validate, translate and store it in @desc.

@@ -53,7 +53,7 @@ static inline uint64_t vq_split_used_bytes(uint32_t size) { return 6ull + 8ull *
 #define VQ_SPLIT_USED_EVENT(size) (4u + 2u * (uint32_t)(size)) /* le16 used_event */
 #define VQ_SPLIT_USED_FLAGS 0u
 #define VQ_SPLIT_USED_IDX 2u
-#define VQ_SPLIT_USED_RING(i) (4u + 8u * (uint32_t)(i))        /* vq_split_used_elem ring[size] */
+#define VQ_SPLIT_USED_RING(i) (4u + 8u * (uint32_t)(i))         /* vq_split_used_elem ring[size] */
 #define VQ_SPLIT_AVAIL_EVENT(size) (4u + 8u * (uint32_t)(size)) /* le16 avail_event */
 
 /** vring_need_event() of the spec: should an index move from @old to @new_idx signal @event? 16-bit wrap. */

@@ -34,8 +34,7 @@ typedef struct vmem_map vmem_map;
  *  -ENOMEM.  Ownership: @regions are borrowed (the map takes its own references); @dlog borrowed, may be
  *  NULL (no logging), the map takes a reference; @log borrowed, must outlive the map; *out owned, release
  *  with vmem_map_free().  Threads: any. */
-int vmem_map_new(vmem_region *const *regions, size_t n, vmem_log *dlog, const struct cvmm_log *log,
-                 vmem_map **out);
+int vmem_map_new(vmem_region *const *regions, size_t n, vmem_log *dlog, const struct cvmm_log *log, vmem_map **out);
 
 /** vmem_map_with_region() - a new map: @m's regions plus @r.  Return: as vmem_map_new() (-EINVAL overlap,
  *  -ENOSPC full).  Ownership: @m and @r borrowed; *out owned.  Threads: any. */

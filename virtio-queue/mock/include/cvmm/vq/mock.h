@@ -27,11 +27,11 @@ typedef struct vq_mock vq_mock;
 /** vq_mock_config - the ring the mock drives (transparent; zero means default where noted). */
 typedef struct vq_mock_config {
     enum vq_layout layout;
-    uint32_t size;        /* 0: 256 */
-    bool event_idx;       /* drive VIRTIO_F_EVENT_IDX semantics */
-    uint64_t desc_gpa;    /* descriptor table / ring (16-aligned) */
-    uint64_t driver_gpa;  /* available ring / driver event suppression */
-    uint64_t device_gpa;  /* used ring / device event suppression */
+    uint32_t size;       /* 0: 256 */
+    bool event_idx;      /* drive VIRTIO_F_EVENT_IDX semantics */
+    uint64_t desc_gpa;   /* descriptor table / ring (16-aligned) */
+    uint64_t driver_gpa; /* available ring / driver event suppression */
+    uint64_t device_gpa; /* used ring / device event suppression */
 } vq_mock_config;
 
 /** vq_mock_buf - one buffer of a chain to add. */
@@ -89,8 +89,8 @@ uint32_t vq_mock_free_descs(const vq_mock *mk);
  *  position by @n descriptors, flipping its wrap counter as it passes the end.
  *  Return: 0 or a vm-memory error; -EINVAL index out of range / wrong layout. */
 int vq_mock_write_desc(vq_mock *mk, uint32_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next_or_id);
-int vq_mock_write_table(vq_mock *mk, uint64_t table_gpa, uint32_t index, uint64_t addr, uint32_t len,
-                        uint16_t flags, uint16_t next_or_id);
+int vq_mock_write_table(vq_mock *mk, uint64_t table_gpa, uint32_t index, uint64_t addr, uint32_t len, uint16_t flags,
+                        uint16_t next_or_id);
 int vq_mock_publish_head(vq_mock *mk, uint16_t head);
 int vq_mock_set_avail_idx(vq_mock *mk, uint16_t idx);
 int vq_mock_advance(vq_mock *mk, uint32_t n);
