@@ -9,6 +9,7 @@
 #include "cvmm/vub/program.h"
 #include "cvmm/vub/quirks.h"
 #include "cvmm/vub/queue.h"
+#include "cvmm/vub/sandbox.h"
 #include "cvmm/vub/serve.h"
 #include "cvmm/vub/watch.h"
 #endif
