@@ -246,3 +246,23 @@ Test(vmem_log, concurrent_marks_lose_no_bits)
             cr_assert_eq(bitmap[i], 0xff, "round %d byte %u: 0x%02x", round, i, bitmap[i]);
     }
 }
+
+/* SET_LOG_FD support: the back-end signals the front-end once per batch of marks. */
+Test(vmem_log, take_marked_reports_marks_once)
+{
+    uint8_t b = 1;
+    cr_assert_not(vmem_log_take_marked(dlog), "a new log has nothing marked");
+    cr_assert_eq(vmem_log_mark(dlog, 0, 0), 0);
+    cr_assert_eq(vmem_log_mark(dlog, UINT64_MAX - 10, 20), -EOVERFLOW);
+    cr_assert_not(vmem_log_take_marked(dlog), "nothing set: nothing to report");
+    cr_assert_eq(vmem_log_mark(dlog, 3 * PG, 1), 0);
+    cr_assert_eq(vmem_write(logged, 5 * PG, &b, 1), 0);
+    cr_assert(vmem_log_take_marked(dlog));
+    cr_assert_not(vmem_log_take_marked(dlog), "reported once");
+    cr_assert_eq(vmem_write(plain, 5 * PG, &b, 1), 0);
+    cr_assert_not(vmem_log_take_marked(dlog), "a map without the log marks nothing");
+    cr_assert_eq(vmem_log_mark(dlog, (LOG_BYTES * 8 - 1) * PG, 4 * PG), -EFAULT);
+    cr_assert(vmem_log_take_marked(dlog), "the bits that fit were set");
+    cr_assert_eq(vmem_log_mark(dlog, LOG_BYTES * 8 * PG, 1), -EFAULT);
+    cr_assert_not(vmem_log_take_marked(dlog), "entirely beyond the log: no bit set");
+}

@@ -122,6 +122,7 @@ static CVMM_ALWAYS_INLINE const struct vmem_slot *vmem__slot_find(const vmem_map
 struct vmem_log {
     atomic_uint refs;
     atomic_bool warned; /* the "log too small" line was written */
+    atomic_bool marked; /* a bit was set since the last vmem_log_take_marked() */
     uint8_t *bits;
     uint64_t size;  /* bytes of bitmap */
     uint64_t pages; /* pages the bitmap covers: size * 8, saturated */

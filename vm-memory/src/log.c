@@ -41,6 +41,7 @@ int vmem_log_new_fd(int fd, uint64_t offset, uint64_t size, const struct cvmm_lo
     }
     atomic_init(&l->refs, 1);
     atomic_init(&l->warned, false);
+    atomic_init(&l->marked, false);
     atomic_init(&l->faulted, 0);
     l->size = size;
     l->pages = size > UINT64_MAX / 8 ? UINT64_MAX : size * 8;
@@ -64,6 +65,14 @@ void vmem_log_unref(vmem_log *l)
     vmem__fault_unwatch(l->guard);
     vmem__munmap(&l->mp);
     free(l);
+}
+
+/* Note that bits were set (vmem_log_take_marked()).  Read first: while the flag stays set, marking does not
+ * write the shared line again.  Release pairs with the acquire exchange in vmem_log_take_marked(). */
+static CVMM_ALWAYS_INLINE void note_marked(vmem_log *l)
+{
+    if (!atomic_load_explicit(&l->marked, memory_order_relaxed))
+        atomic_store_explicit(&l->marked, true, memory_order_release);
 }
 
 /* Set bits first..last (inclusive) of @bits. */
@@ -93,10 +102,13 @@ int vmem_log_mark(vmem_log *l, uint64_t gpa, uint64_t len)
     uint64_t first = gpa / VMEM_LOG_PAGE, last = (gpa + (len - 1)) / VMEM_LOG_PAGE;
     if (CVMM_LIKELY(last < l->pages)) {
         set_bits(l->bits, first, last);
+        note_marked(l);
         return 0;
     }
-    if (first < l->pages)
+    if (first < l->pages) {
         set_bits(l->bits, first, l->pages - 1);
+        note_marked(l);
+    }
     if (!atomic_exchange_explicit(&l->warned, true, memory_order_relaxed))
         cvmm_logf(l->log, CVMM_LOG_WARN,
                   "vmem: dirty log of %llu bytes is too small for gpa 0x%llx len %llu (pages beyond %llu are "
@@ -104,6 +116,12 @@ int vmem_log_mark(vmem_log *l, uint64_t gpa, uint64_t len)
                   (unsigned long long)l->size, (unsigned long long)gpa, (unsigned long long)len,
                   (unsigned long long)l->pages);
     return -EFAULT;
+}
+
+bool vmem_log_take_marked(vmem_log *l)
+{
+    /* Acquire pairs with note_marked()'s release: the caller's signal follows the bits it reports. */
+    return atomic_exchange_explicit(&l->marked, false, memory_order_acq_rel);
 }
 
 uint64_t vmem_log_size(const vmem_log *l) { return l->size; }

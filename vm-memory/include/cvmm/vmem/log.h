@@ -9,6 +9,7 @@
 #ifndef CVMM_VMEM_LOG_H
 #define CVMM_VMEM_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cvmm/log.h"
@@ -36,6 +37,12 @@ void vmem_log_unref(vmem_log *l);
  *  Return: 0; -EFAULT part of the range lies beyond the log (the bits that fit are set; logged once per log);
  *  -EOVERFLOW gpa + len wraps.  Threads: any. */
 int vmem_log_mark(vmem_log *l, uint64_t gpa, uint64_t len);
+
+/** vmem_log_take_marked() - whether any bit was set (by any thread) since the previous call, and forget it.
+ *  A back-end uses it to tell the front-end that the log changed (vhost-user SET_LOG_FD) once per batch of
+ *  writes instead of once per write.  Bits set before a call that returns true are visible to whoever
+ *  the caller signals afterwards (acquire/release).  Threads: any. */
+bool vmem_log_take_marked(vmem_log *l);
 
 /** vmem_log_size() - bytes of bitmap; vmem_log_bitmap() - the mapped bitmap (borrowed, for tests/tools). */
 uint64_t vmem_log_size(const vmem_log *l);
