@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cvmm/checked.h"
@@ -94,6 +95,61 @@ int vub__backend_vring_call(struct vub_backend *b, unsigned index)
     int rc = -ENOTCONN;
     if (b->ch && (b->proto & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
         rc = result(b, vhu_backend_channel_vring_call(b->ch, index));
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+int vub__backend_vring_err(struct vub_backend *b, unsigned index)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = -ENOTCONN;
+    if (b->ch && (b->proto & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
+        rc = result(b, vhu_backend_channel_vring_err(b->ch, index));
+    pthread_mutex_unlock(&b->mu);
+    if (rc < 0)
+        cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: vq%u is broken and in-band VRING_ERR could not tell the front-end: %s",
+                  b->d->name, index, rc == -ENOTCONN ? "no back-end channel" : strerror(-rc));
+    return rc;
+}
+
+/* The notifier page of a host notifier: @size one host page, @offset page-aligned, and a regular file must
+ * hold the range (the front-end maps it shared, read-write: QEMU refuses any other size). */
+static int notifier_area(struct vub_backend *b, unsigned index, int fd, uint64_t offset, uint64_t size)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    struct stat st;
+    if (index >= b->d->nqueues) {
+        cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: VRING_HOST_NOTIFIER_MSG for queue %u of %u", b->d->name, index,
+                  b->d->nqueues);
+        return -EINVAL;
+    }
+    if (fd < 0)
+        return 0;
+    if (size != page || offset % page) {
+        cvmm_logf(b->d->log, CVMM_LOG_WARN,
+                  "%s: vq%u: host notifier [0x%llx, +0x%llx) is not one page-aligned page of 0x%llx bytes", b->d->name,
+                  index, (unsigned long long)offset, (unsigned long long)size, (unsigned long long)page);
+        return -EINVAL;
+    }
+    if (vub__fd_check(b->d, fd, VUB__FD_MAPPABLE, "host notifier") < 0)
+        return -EINVAL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !cvmm_range_in(offset, size, 0, (uint64_t)st.st_size)) {
+        cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: vq%u: host notifier [0x%llx, +0x%llx) is past the end of its file",
+                  b->d->name, index, (unsigned long long)offset, (unsigned long long)size);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int vub_backend_vring_host_notifier(vub_backend *b, unsigned index, int fd, uint64_t offset, uint64_t size)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = usable(b, VHU_PROTOCOL_F_HOST_NOTIFIER, "VRING_HOST_NOTIFIER_MSG");
+    if (rc == 0)
+        rc = notifier_area(b, index, fd, offset, size);
+    if (rc == 0)
+        rc = result(b, vhu_backend_channel_vring_host_notifier(b->ch, index, fd < 0 ? 0 : size, fd < 0 ? 0 : offset,
+                                                               fd < 0 ? -1 : fd));
     pthread_mutex_unlock(&b->mu);
     return rc;
 }

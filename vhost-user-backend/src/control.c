@@ -225,6 +225,15 @@ static void reply_zero_shmem(vub_daemon *d, vhu_msg *m)
     free(zero);
 }
 
+/* The device's op sees every value; GET_STATUS answers what it accepted (the endpoint checked 8 bits). */
+static int h_set_status(vub_daemon *d, vhu_msg *m)
+{
+    uint8_t accepted;
+    int rc = vub__dev_set_status(d, (uint8_t)d->ctl->status, (uint8_t)m->payload.u64, &accepted);
+    d->ctl->status = accepted;
+    return rc;
+}
+
 /* ---- dispatch ---- */
 
 void vub__ctl_inherit(vub_daemon *d)
@@ -306,7 +315,7 @@ void vub__ctl_dispatch(vub_daemon *d, vhu_msg *m)
     case VHU_REQ_SET_BACKEND_REQ_FD: vub__backend_set(&d->backend, vhu_msg_take_fd(m, 0), c->proto); break;
     case VHU_REQ_GET_CONFIG: (void)h_get_config(d, m); return;
     case VHU_REQ_SET_CONFIG: rc = h_set_config(d, m); break;
-    case VHU_REQ_SET_STATUS: c->status = m->payload.u64; break;
+    case VHU_REQ_SET_STATUS: rc = h_set_status(d, m); break;
     case VHU_REQ_GET_STATUS: (void)vub__reply_u64(d, m, c->status); return;
     case VHU_REQ_RESET_DEVICE: rc = vub__h_reset_device(d); break;
     case VHU_REQ_GET_SHMEM_CONFIG: (void)h_get_shmem_config(d, m); return;

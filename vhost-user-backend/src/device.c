@@ -159,3 +159,21 @@ int vub__dev_state_transfer(vub_daemon *d, enum vub_state_dir dir, int fd)
     }
     return op_failed(d, name, op(d->ctx, fd));
 }
+
+/* virtio device status bits (virtio 1.2, 2.1) */
+#define STATUS_FEATURES_OK 0x08u
+#define STATUS_NEEDS_RESET 0x40u
+
+int vub__dev_set_status(vub_daemon *d, uint8_t old, uint8_t status, uint8_t *accepted)
+{
+    *accepted = status;
+    if (!d->ops->set_status)
+        return 0;
+    int rc = op_failed(d, "set_status", d->ops->set_status(d->ctx, status));
+    if (rc < 0) {
+        bool features_ok_now = (status & STATUS_FEATURES_OK) && !(old & STATUS_FEATURES_OK);
+        *accepted = features_ok_now ? (uint8_t)(status & ~STATUS_FEATURES_OK) : (uint8_t)(status | STATUS_NEEDS_RESET);
+        cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_STATUS 0x%02x refused, status is 0x%02x", d->name, status, *accepted);
+    }
+    return rc;
+}

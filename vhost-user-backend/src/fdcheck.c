@@ -35,6 +35,7 @@ static const char *const kind_name[] = {
     [VUB__FD_STREAM_RD] = "a readable pipe or socket",
     [VUB__FD_STREAM_WR] = "a writable pipe or socket",
     [VUB__FD_CHANNEL] = "a connected UNIX stream socket",
+    [VUB__FD_MAPPABLE] = "a regular file or character device open read-write",
 };
 
 /* What @fd is, for the log line and the eventfd test: the target of /proc/self/fd/N, or "" when /proc
@@ -88,6 +89,7 @@ static const char *kind_mismatch(int fd, int fl, const struct stat *st, const ch
     case VUB__FD_STREAM_RD: type_ok = S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode), rd = true; break;
     case VUB__FD_STREAM_WR: type_ok = S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode), wr = true; break;
     case VUB__FD_CHANNEL: type_ok = S_ISSOCK(st->st_mode) && is_unix_stream(fd); break;
+    case VUB__FD_MAPPABLE: type_ok = S_ISREG(st->st_mode) || S_ISCHR(st->st_mode), rd = wr = true; break;
     }
     if (!type_ok)
         return type_name(st, target);

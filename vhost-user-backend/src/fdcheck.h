@@ -17,6 +17,7 @@ enum vub__fd_kind {
     VUB__FD_STREAM_RD,  /* device state LOAD: a pipe or socket we read; made non-blocking */
     VUB__FD_STREAM_WR,  /* device state SAVE: a pipe or socket we write; made non-blocking */
     VUB__FD_CHANNEL,    /* back-end channel: a connected UNIX stream socket */
+    VUB__FD_MAPPABLE,   /* a host notifier page: a regular file or a device (VFIO) open read-write */
 };
 /* vub__fd_check() - @fd (borrowed) is of @kind, and non-blocking if the kind says so (the flag is shared
  *  with the peer: see fdcheck.c).  Logs one line naming @what.  Return: 0; -EBADF wrong kind or access mode,

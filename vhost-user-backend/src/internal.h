@@ -251,6 +251,8 @@ int vub__dev_queue_stopped(vub_daemon *d, vub_queue *q);
 int vub__dev_queue_enabled(vub_daemon *d, vub_queue *q, bool enabled);
 int vub__dev_queue_kicked(vub_daemon *d, vub_queue *q);
 void vub__dev_reset(vub_daemon *d);
+/* vub__dev_set_status() - SET_STATUS @status (previous @old): *accepted gets what GET_STATUS answers (device.h). */
+int vub__dev_set_status(vub_daemon *d, uint8_t old, uint8_t status, uint8_t *accepted);
 int vub__dev_get_shmem_config(vub_daemon *d, vhu_shmem_config *out);
 int vub__dev_state_transfer(vub_daemon *d, enum vub_state_dir dir, int fd);
 bool vub__dev_has_config(const vub_daemon *d);
@@ -285,6 +287,9 @@ void vub__backend_fini(struct vub_backend *b);
 void vub__backend_set(struct vub_backend *b, int owned_fd, uint64_t proto);
 void vub__backend_set_shmem(struct vub_backend *b, const vhu_shmem_config *c); /* NULL: none */
 int vub__backend_vring_call(struct vub_backend *b, unsigned index);            /* in-band call; any thread */
+/* vub__backend_vring_err() - in-band BACKEND_VRING_ERR for ring @index (INBAND_NOTIFICATIONS negotiated on the
+ * channel's connection).  Return: 0; -ENOTCONN no channel or not negotiated; -EIO.  Logs a failure.  Any thread. */
+int vub__backend_vring_err(struct vub_backend *b, unsigned index);
 
 /* ---- capabilities.c ---- */
 /* vub__write_all() - all of @s to @fd, retrying EINTR and short writes.  Return: 0; -EIO. */

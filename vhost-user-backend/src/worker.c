@@ -63,8 +63,12 @@ void vub__queue_run(vub_queue *q)
     /* A region file that shrank under us faulted during the kick (vm-memory's fault guard): break. */
     (void)vq_queue_check_memory(q->vq);
     if (vq_queue_broken(q->vq)) {
+        /* The err eventfd is preferred; without one, in-band notifications send BACKEND_VRING_ERR on the
+         * back-end channel (spec: SET_VRING_ERR "isn't necessary" then).  Once per breakage either way. */
         if (!q->err_signalled && q->err_fd >= 0)
             (void)vub__queue_signal_fd(q, q->err_fd, "err"); /* never blocks; logs a failure */
+        else if (!q->err_signalled && q->inband)
+            (void)vub__backend_vring_err(&q->d->backend, q->index); /* logs a failure */
         q->err_signalled = true;
         /* A broken ring stays broken until it is restarted: stop polling it. */
         if (q->polling)

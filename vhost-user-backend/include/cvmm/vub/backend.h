@@ -38,6 +38,20 @@ int vub_backend_shmem_map(vub_backend *b, uint8_t shmid, int fd, uint64_t fd_off
  *  Return: as vub_backend_shmem_map(). */
 int vub_backend_shmem_unmap(vub_backend *b, uint8_t shmid, uint64_t shm_offset, uint64_t len);
 
+/** vub_backend_vring_host_notifier() - BACKEND_VRING_HOST_NOTIFIER_MSG: ask the front-end to map
+ *  [offset, +size) of @fd as the notify area of queue @index (the guest's notify writes for that queue then
+ *  land in the page, for a device that polls it), or with @fd < 0 to drop the queue's notifier (offset and
+ *  size are then ignored and sent as 0).  Needs VHOST_USER_PROTOCOL_F_HOST_NOTIFIER, which the library offers
+ *  when the device asks for it (bit 11 in vub_device_info.protocol_features).  The library checks before
+ *  sending: @index < num_queues; @size is one host page and @offset page-aligned (QEMU maps exactly one page
+ *  and refuses other sizes); @fd is a regular file (memfd) or a character device (VFIO) open read-write,
+ *  never O_PATH; a regular file holds [offset, +size).  The front-end drops the notifier on its own when the
+ *  device stops (QEMU: on every vhost stop), so send it again after each start (queue_started) if you use it.
+ *  Return: 0; -EINVAL bad request (logged, nothing sent); as vub_backend_config_change().
+ *  Ownership: @fd borrowed (sent as a copy).  Threads: any (do not call it from an op the front-end waits on,
+ *  see above). */
+int vub_backend_vring_host_notifier(vub_backend *b, unsigned index, int fd, uint64_t offset, uint64_t size);
+
 /** vub_backend_shared_object_add() / _remove() - BACKEND_SHARED_OBJECT_ADD / _REMOVE of @uuid (16 bytes,
  *  sent as given).  Needs F_SHARED_OBJECT.  Return: as vub_backend_config_change(). */
 int vub_backend_shared_object_add(vub_backend *b, const uint8_t uuid[16]);

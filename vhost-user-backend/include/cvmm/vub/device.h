@@ -40,7 +40,8 @@ extern "C" {
 
 /** Protocol features a device may add in vub_device_info.protocol_features (bit numbers of the spec). */
 #define VUB_PROTOCOL_OPTIONAL                                                                                          \
-    ((1ull << 12) /* INFLIGHT_SHMFD */ | (1ull << 14) /* INBAND_NOTIFICATIONS */ | (1ull << 18) /* SHARED_OBJECT */)
+    ((1ull << 11) /* HOST_NOTIFIER */ | (1ull << 12) /* INFLIGHT_SHMFD */ | (1ull << 14) /* INBAND_NOTIFICATIONS */ |  \
+     (1ull << 18) /* SHARED_OBJECT */)
 
 typedef struct vub_queue vub_queue;
 struct vq_snapshot;
@@ -129,6 +130,18 @@ typedef struct vub_device_ops {
     int (*state_save)(void *ctx, int fd);
     /** state_load() - the LOAD direction of the transfer described at state_save(). */
     int (*state_load)(void *ctx, int fd);
+
+    /** set_status() - the front-end wrote the virtio device status byte (SET_STATUS, protocol feature
+     *  STATUS, always offered): called on every SET_STATUS with the value as sent, e.g. 0x0b
+     *  (ACKNOWLEDGE|DRIVER|FEATURES_OK) then 0x0f (+DRIVER_OK) when the driver starts the device, and 0 when
+     *  the front-end resets or stops it (QEMU sends 0 on every vhost stop).  RESET_DEVICE and a disconnect do
+     *  not call it: the reset op runs and the status is 0 again.  GET_STATUS answers what the device
+     *  accepted: the value written when the op returns 0 (or is NULL); on failure the write is refused and
+     *  acked with the error (REPLY_ACK), and GET_STATUS reports the value without FEATURES_OK (0x08) if this
+     *  write set it (the device does not accept the features, virtio 1.2 3.1.1), else with
+     *  DEVICE_NEEDS_RESET (0x40) added.  NULL: the value is stored and answered as written.
+     *  Threads: control. */
+    int (*set_status)(void *ctx, uint8_t status);
 } vub_device_ops;
 
 /** vub_device_info - static facts (transparent; zero means default where said). */
