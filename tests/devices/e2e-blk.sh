@@ -10,6 +10,9 @@
 #              reconnect  QEMU with reconnect=1; the back-end is restarted while the guest runs, and the
 #                         guest goes on (it reads a marker written while no back-end ran, then writes a
 #                         second pattern)
+#              hotplug    memory hot-plug: while the guest pauses between two patterns, QEMU's monitor adds
+#                         a 128 MiB memfd DIMM (object_add + device_add pc-dimm); the back-end must map the
+#                         new region (ADD_MEM_REG, or SET_MEM_TABLE) and go on serving
 #   --ref      back-end: qemu-storage-daemon's vhost-user-blk export (the reference, third-party)
 #   --bin PATH back-end: cvmm-blk (PATH --socket-path=SOCK --blk-file=FILE [--read-only] [--num-queues=N])
 # Exit status 0 pass, 1 fail, 77 skip. See lib.sh for the environment.
@@ -17,7 +20,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VARIANT=${1:-}
-case "$VARIANT" in plain|packed|mq|ro|reconnect) shift ;; *) echo "usage: $0 plain|packed|mq|ro|reconnect --ref|--bin PATH" >&2; exit 2 ;; esac
+case "$VARIANT" in plain|packed|mq|ro|reconnect|hotplug) shift ;; *) echo "usage: $0 plain|packed|mq|ro|reconnect|hotplug --ref|--bin PATH" >&2; exit 2 ;; esac
 REF=0 BIN=""
 case "${1:-}" in
     --ref) REF=1 ;;
@@ -64,7 +67,15 @@ case "$VARIANT" in
     reconnect)
         guest+=(--chardev-opts reconnect=1)
         append+=" blk_pause=3 blk_marker2=CVMM-RESTARTED blk_marker2_off=4096" ;;
+    hotplug)
+        # QEMU merges the two -m options; its monitor is a pair of fifos (MON.in, MON.out)
+        mkfifo "$E2E_TMP/mon.in" "$E2E_TMP/mon.out"
+        guest+=(--extra "-m slots=2,maxmem=1G -chardev pipe,id=mon0,path=$E2E_TMP/mon -mon chardev=mon0,mode=readline")
+        append+=" blk_pause=6" ;;
 esac
+
+# memfds PID: how many distinct memfd files PID has mapped (guest memory regions).
+memfds() { awk '/\/memfd:/ { print $5 }' "/proc/$1/maps" 2>/dev/null | sort -u | wc -l; }
 guest+=(--append "$append")
 
 sum_before=$(sha256sum "$DISK" | cut -d' ' -f1)
@@ -73,6 +84,21 @@ if [ "$VARIANT" = reconnect ]; then
     e2e_boot_bg "${guest[@]}"
     e2e_wait_console '^E2E-PAUSE blk'
     e2e_backend_restart blk --between e2e_write_marker "$DISK" 4096 CVMM-RESTARTED
+    e2e_wait_guest
+elif [ "$VARIANT" = hotplug ]; then
+    e2e_boot_bg "${guest[@]}"
+    cat "$E2E_TMP/mon.out" >"$E2E_TMP/monitor.log" &
+    e2e_on_exit "kill $! 2>/dev/null"
+    e2e_wait_console '^E2E-PAUSE blk'
+    pid=$(e2e_backend_pid blk)
+    n0=$(memfds "$pid")
+    e2e_log "the back-end maps $n0 memfd(s); hot-plugging a 128 MiB DIMM"
+    printf '%s\n' "object_add memory-backend-memfd,id=hp0,size=128M,share=on" "device_add pc-dimm,id=dimm0,memdev=hp0" \
+        >"$E2E_TMP/mon.in"
+    for _ in $(seq 600); do [ "$(memfds "$pid")" -gt "$n0" ] && break; e2e_backend_alive blk; sleep 0.05; done
+    [ "$(memfds "$pid")" -gt "$n0" ] ||
+        e2e_fail "the back-end did not map the hot-plugged memory within 30 s (monitor: $(tr '\n' ' ' <"$E2E_TMP/monitor.log"))"
+    e2e_log "the back-end maps $(memfds "$pid") memfds after the hot-plug"
     e2e_wait_guest
 else
     e2e_boot "${guest[@]}"
