@@ -406,6 +406,7 @@ void vub__ctl_disconnected(vub_daemon *d)
     vmem_log_unref(c->dlog);
     c->dlog = NULL;
     cvmm_close(&c->log_fd);
+    (void)vub__set_log_call(d, -1); /* and the workers' copies */
     vub__inflight_unmap(d);
     c->features = 0;
     atomic_store_explicit(&d->features_acked, 0, memory_order_release);

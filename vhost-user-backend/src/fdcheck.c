@@ -153,7 +153,7 @@ static enum vub__fd_kind fd_kind_of(const vhu_msg *m)
     case VHU_REQ_SET_VRING_KICK: return VUB__FD_EVENTFD_RD;
     case VHU_REQ_SET_VRING_CALL:
     case VHU_REQ_SET_VRING_ERR:
-    case VHU_REQ_SET_LOG_FD: return VUB__FD_EVENTFD_WR; /* the log fd is stored, never used: checked alike */
+    case VHU_REQ_SET_LOG_FD: return VUB__FD_EVENTFD_WR; /* signalled when the log changed (mem.c) */
     case VHU_REQ_SET_BACKEND_REQ_FD: return VUB__FD_CHANNEL;
     case VHU_REQ_SET_DEVICE_STATE_FD:
         return m->payload.transfer_state.direction == VHU_TRANSFER_STATE_DIRECTION_SAVE ? VUB__FD_STREAM_WR

@@ -73,12 +73,14 @@ struct vub__worker {
     pthread_cond_t cv;
     struct vub__call *calls; /* (mu) FIFO head */
     struct vub__call *calls_tail;
-    bool quit;           /* (mu) */
-    vmem_reader *reader; /* (W) */
-    const vmem_map *map; /* (W) the map the worker's started queues use */
-    uint64_t seen_gen;   /* (W) mem_gen when @map was read; odd: read during a publish */
-    unsigned nqueues;    /* queues owned (fixed) */
-    vub_queue **queues;  /* queues owned (fixed) */
+    bool quit;            /* (mu) */
+    vmem_reader *reader;  /* (W) */
+    const vmem_map *map;  /* (W) the map the worker's started queues use */
+    uint64_t seen_gen;    /* (W) mem_gen when @map was read; odd: read during a publish */
+    unsigned nqueues;     /* queues owned (fixed) */
+    vub_queue **queues;   /* queues owned (fixed) */
+    int log_call_fd;      /* (W) our copy of the SET_LOG_FD eventfd, -1 if none (mem.c) */
+    bool log_call_failed; /* (W) a failed write to it was logged */
 };
 
 /* The back-end channel handle: one per daemon. */
@@ -201,6 +203,12 @@ int vub__h_add_mem_reg(vub_daemon *d, vhu_msg *m);
 int vub__h_rem_mem_reg(vub_daemon *d, vhu_msg *m);
 int vub__h_set_log_base(vub_daemon *d, vhu_msg *m); /* replies itself when LOG_SHMFD owes a reply */
 int vub__h_set_log_fd(vub_daemon *d, vhu_msg *m);
+/* vub__set_log_call() - give every worker a copy of SET_LOG_FD eventfd @fd (borrowed; -1: none).
+ *  Return: 0; -errno dup failed (logged; then no worker has one).  Threads: control. */
+int vub__set_log_call(vub_daemon *d, int fd);
+/* vub__worker_log_kick() - signal the log eventfd if the log of @w's map was marked since the last signal
+ *  (vmem_log_take_marked()).  Threads: @w's worker, with its map readable. */
+void vub__worker_log_kick(vub__worker *w);
 void vub__mem_forget_dups(vub_daemon *d);
 
 /* ---- rings.c: ring messages (vub__h_get_vring_base replies itself) ---- */

@@ -190,9 +190,60 @@ int vub__h_set_log_base(vub_daemon *d, vhu_msg *m)
     return rc;
 }
 
+/* ---- SET_LOG_FD: tell the front-end that the log changed ----
+ * Each worker keeps its own copy of the eventfd (W): the control thread replaces a copy only inside
+ * vub__worker_call(), so no worker ever writes to an fd that was closed (or reused) under it.  A worker
+ * signals once per loop iteration in which any thread marked the log (vmem_log_take_marked()), before it
+ * blocks (prepare watcher, worker.c): one write per batch of requests, after the bits are set. */
+
+static void w_set_log_call(vub__worker *w, void *arg)
+{
+    int *fd = arg;
+    cvmm_close(&w->log_call_fd);
+    w->log_call_fd = *fd;
+    w->log_call_failed = false;
+    *fd = -1;
+}
+
+int vub__set_log_call(vub_daemon *d, int fd)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < d->nworkers; i++) {
+        int copy = -1;
+        if (fd >= 0 && rc == 0 && (copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+            rc = -errno;
+            cvmm_logf(d->log, CVMM_LOG_WARN, "%s: SET_LOG_FD: cannot duplicate the eventfd: %s", d->name,
+                      strerror(-rc));
+        }
+        vub__worker_call(&d->workers[i], w_set_log_call, &copy); /* after a failure: none, on every worker */
+        cvmm_close(&copy);
+    }
+    return rc;
+}
+
+void vub__worker_log_kick(vub__worker *w)
+{
+    if (w->log_call_fd < 0 || !w->map)
+        return;
+    vmem_log *l = vmem_map_dirty_log(w->map);
+    if (!l || !vmem_log_take_marked(l))
+        return;
+    uint64_t one = 1;
+    ssize_t n;
+    do
+        n = write(w->log_call_fd, &one, sizeof(one)); /* non-blocking (fdcheck.c) */
+    while (n < 0 && errno == EINTR);
+    /* EAGAIN: the counter is full, the front-end has a signal pending anyway. */
+    if (n < 0 && errno != EAGAIN && !w->log_call_failed) {
+        w->log_call_failed = true;
+        cvmm_logf(w->d->log, CVMM_LOG_WARN, "%s: worker%u: log eventfd write failed: %s (reported once)", w->d->name,
+                  w->index, strerror(errno));
+    }
+}
+
 int vub__h_set_log_fd(vub_daemon *d, vhu_msg *m)
 {
     cvmm_close(&d->ctl->log_fd);
     d->ctl->log_fd = vhu_msg_take_fd(m, 0);
-    return 0;
+    return vub__set_log_call(d, d->ctl->log_fd);
 }

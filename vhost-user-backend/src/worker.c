@@ -41,6 +41,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     (void)loop, (void)revents;
     vub__worker *w = p->data;
+    vub__worker_log_kick(w); /* SET_LOG_FD: once per iteration that marked the log, while the map is ours */
     vmem_reader_offline(w->reader);
 }
 
@@ -155,6 +156,7 @@ int vub__worker_init(vub_daemon *d, vub__worker *w, unsigned index)
     memset(w, 0, sizeof(*w));
     w->d = d;
     w->index = index;
+    w->log_call_fd = -1;
     w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     if (!w->loop)
         return -ENOMEM;
@@ -201,6 +203,7 @@ void vub__worker_fini(vub__worker *w)
     }
     ev_loop_destroy(w->loop);
     w->loop = NULL;
+    cvmm_close(&w->log_call_fd);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->queues);
