@@ -33,6 +33,7 @@ int blk_disk_open(blk_disk *d, const char *path, bool read_only, const struct cv
     d->log = log;
     d->read_only = read_only;
     atomic_init(&d->warned, false);
+    atomic_init(&d->writethrough, false);
     int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -439,6 +440,12 @@ int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_
     }
     if (status < 0)
         return status;
+    /* Write-through (the driver cleared config writeback): a write is answered once it is durable. */
+    if (status == BLK_S_OK && (type == BLK_T_OUT || type == BLK_T_DISCARD || type == BLK_T_WRITE_ZEROES) &&
+        atomic_load_explicit(&d->writethrough, memory_order_relaxed) && fdatasync(d->fd) < 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: write-through fdatasync: %s", vq_queue_index(vq), strerror(errno));
+        status = BLK_S_IOERR;
+    }
 answer:;
     uint8_t sb = (uint8_t)status;
     if ((rc = vq_writer_write(&st, &sb, 1)) < 0)

@@ -14,8 +14,9 @@
  *  is read once into a snapshot (at most BLK_CHAIN_DESCS_MAX descriptors; longer ones are returned
  *  unanswered): the guest cannot change a request between its checks and its I/O.
  *
- *  Threads: a blk_disk is immutable after blk_disk_open() (but for a log-once flag, atomic): the workers of
- *  all queues share it.  blk_request() / blk_queue_process() run on the thread that owns the queue. */
+ *  Threads: a blk_disk is immutable after blk_disk_open() (but for a log-once flag and the cache mode,
+ *  atomics, and the id, which only a device state load changes, with no queue running: state.h): the
+ *  workers of all queues share it.  blk_request() / blk_queue_process() run on the thread that owns the queue. */
 #ifndef CVMM_DEVICES_BLK_H
 #define CVMM_DEVICES_BLK_H
 
@@ -122,6 +123,8 @@ typedef struct blk_disk {
     char id[BLK_ID_BYTES];      /* GET_ID answer, NUL-padded */
     const struct cvmm_log *log; /* borrowed */
     atomic_bool warned;         /* one WARN line for malformed requests, later ones at DEBUG */
+    atomic_bool writethrough;   /* the driver cleared config writeback (CONFIG_WCE): writes are answered once
+                                 * durable (fdatasync); false (the default) is write-back (state.h) */
 } blk_disk;
 
 /** blk_disk_open() - open @path (a regular file or a block device) for the disk.

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cvmm/vub/queue.h"
+#include "state.h"
 
 int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
 {
@@ -16,7 +17,7 @@ int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
         .name = "blk",
         .num_queues = num_queues,
         .max_queue_size = max_queue_size,
-        .features = blk_disk_features(&b->disk, num_queues) | (1ull << VUB_F_VERSION_1) |
+        .features = blk_disk_features(&b->disk, num_queues) | (1ull << BLK_F_CONFIG_WCE) | (1ull << VUB_F_VERSION_1) |
                     (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << VUB_F_RING_EVENT_IDX) | (1ull << VUB_F_RING_PACKED),
         .config_size = sizeof(b->cfg),
     };
@@ -26,7 +27,9 @@ int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
 static int blk_get_config(void *ctx, uint32_t off, void *buf, uint32_t len)
 {
     blk_dev *b = ctx;
-    memcpy(buf, (const uint8_t *)&b->cfg + off, len); /* the library checked off + len <= config_size */
+    struct blk_config c = b->cfg;
+    c.writeback = atomic_load_explicit(&b->disk.writethrough, memory_order_relaxed) ? 0 : 1; /* state.h */
+    memcpy(buf, (const uint8_t *)&c + off, len); /* the library checked off + len <= config_size */
     return 0;
 }
 
@@ -37,5 +40,9 @@ static int blk_dev_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32
 }
 
 const vub_device_ops blk_dev_ops = {
-    .get_config = blk_get_config, .request = blk_dev_request, /* the library serves the queues (cvmm/vub/serve.h) */
+    .get_config = blk_get_config,
+    .set_config = blk_config_write, /* the writeback byte (state.h) */
+    .request = blk_dev_request,     /* the library serves the queues (cvmm/vub/serve.h) */
+    .state_save = blk_state_save,   /* cache mode and disk id (state.h) */
+    .state_load = blk_state_load,
 };

@@ -24,8 +24,9 @@ typedef struct blk_dev {
  *  > 32768.  Threads: any. */
 int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size);
 
-/** The operations: get_config (read-only config space) and request (one request, blk_request()); the
- *  library pops, snapshots, publishes, notifies and leaves disabled rings alone (cvmm/vub/serve.h). */
+/** The operations: get_config and set_config (only the writeback byte is writable, VIRTIO_BLK_F_CONFIG_WCE),
+ *  request (one request, blk_request(); the library pops, snapshots, publishes, notifies and leaves disabled
+ *  rings alone, cvmm/vub/serve.h), and state_save / state_load (cache mode and disk id, state.h). */
 extern const vub_device_ops blk_dev_ops;
 
 #ifdef __cplusplus
