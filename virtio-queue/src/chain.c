@@ -163,7 +163,7 @@ static CVMM_ALWAYS_INLINE int chain_next(vq_queue *q, vq_chain *c, vq_desc_info 
         if (rc < 0)
             return rc; /* then walk the table below */
     }
-    if (CVMM_UNLIKELY(c->priv.gen != q->gen)) {
+    if (CVMM_UNLIKELY(c->priv.gen != q->gen) && c->priv.mode != VQ__WALK_PACKED_SAVED) {
         int rc = refresh_table(q, c);
         if (rc < 0)
             return rc;

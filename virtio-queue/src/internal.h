@@ -26,7 +26,8 @@ enum {
     VQ__WALK_SPLIT_IND,
     VQ__WALK_PACKED,
     VQ__WALK_PACKED_IND,
-    VQ__WALK_PACKED_ONE
+    VQ__WALK_PACKED_ONE,
+    VQ__WALK_PACKED_SAVED /* packed list resubmitted from the inflight region's copy (private table) */
 };
 
 /* Packed in-flight table entry: bit 15 in flight, bits 0-14 descriptors - 1. */
@@ -72,6 +73,53 @@ struct vq_queue {
     vq_queue_config cfg;
     const struct cvmm_log *log;
     unsigned index;
+    /* inflight tracking (inflight.c, cvmm/vq/inflight.h) */
+    bool ifl_on;                 /* hot: recording (region attached, queue ready) */
+    uint8_t *ifl;                /* the attached region, or NULL */
+    size_t ifl_size;             /* its bytes */
+    uint16_t ifl_desc_num;       /* validated when the queue started */
+    uint16_t ifl_free;           /* packed: free_head as we wrote it */
+    uint16_t ifl_old_free;       /* packed: old_free_head as we wrote it */
+    uint16_t ifl_last_batch;     /* split: last_batch_head as we wrote it */
+    uint64_t ifl_counter;        /* next counter */
+    uint16_t *ifl_entry;         /* packed: buffer id -> head entry (max_size) */
+    struct vq__resub *ifl_resub; /* recovered chains, oldest first (max_size) */
+    uint8_t *ifl_saved;          /* packed: their descriptors in ring layout (16 * max_size bytes) */
+    uint32_t ifl_nresub, ifl_next_resub;
+    /* Test-only crash-point probe (the tests' *_internal.c suites): called at each numbered step of recording. */
+    void (*ifl_probe)(void *arg, unsigned step);
+    void *ifl_probe_arg;
+};
+
+/* One recovered chain (inflight.c). */
+struct vq__resub {
+    uint64_t counter;
+    uint32_t off; /* packed: first descriptor in ifl_saved */
+    uint16_t id;  /* split head / packed buffer id */
+    uint16_t num; /* packed: descriptors */
+};
+
+/* The numbered steps of recording, in execution order (the probe gets them). */
+enum {
+    VQ__IFL_SPLIT_POPPED = 1, /* popped, nothing recorded */
+    VQ__IFL_SPLIT_COUNTED,    /* counter written */
+    VQ__IFL_SPLIT_RECORDED,   /* inflight = 1 */
+    VQ__IFL_SPLIT_LINKED,     /* one head put on the batch list */
+    VQ__IFL_SPLIT_PUBLISHED,  /* used->idx stored */
+    VQ__IFL_SPLIT_CLEARED,    /* one head's inflight = 0 */
+    VQ__IFL_SPLIT_DONE,       /* used_idx stored */
+    VQ__IFL_PACKED_POPPED,    /* popped, nothing recorded */
+    VQ__IFL_PACKED_COUNTED,   /* head entry num and counter */
+    VQ__IFL_PACKED_HEAD,      /* head entry inflight = 1 */
+    VQ__IFL_PACKED_DESC,      /* one descriptor saved, free_head moved */
+    VQ__IFL_PACKED_RECORDED,  /* old_free_head stored */
+    VQ__IFL_PACKED_RELINKED,  /* one list back on the free list */
+    VQ__IFL_PACKED_USED_IDX,  /* used_idx / used_wrap_counter stored */
+    VQ__IFL_PACKED_PUBLISHED, /* the used descriptors published */
+    VQ__IFL_PACKED_CLEARED,   /* one head's inflight = 0 */
+    VQ__IFL_PACKED_OLD_FREE,  /* old_free_head stored */
+    VQ__IFL_PACKED_DONE,      /* old_used_idx / old_used_wrap_counter stored */
+    VQ__IFL_STEPS
 };
 
 /** vq__fail() - the driver broke a ring rule: log once, mark broken, return -EIO. */
@@ -112,15 +160,68 @@ int vq__chain_collect(vq_queue *q, vq_chain *c, vq_desc_info *desc, uint32_t cap
 
 /* Layout implementations without the run check (split.c, packed.c); the public vq_split_* / vq_packed_*
  * functions and the generic dispatch in queue.c call them. */
-int vq__split_pop(vq_queue *q, vq_chain *c);
-int vq__split_add_used(vq_queue *q, uint16_t head, uint32_t len);
-int vq__split_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n);
+int vq__split_pop_raw(vq_queue *q, vq_chain *c);
+int vq__split_add_used_raw(vq_queue *q, uint16_t head, uint32_t len);
+int vq__split_add_used_batch_raw(vq_queue *q, const vq_used_elem *e, unsigned n);
 bool vq__split_needs_notify(vq_queue *q);
 int vq__split_enable_notification(vq_queue *q);
 void vq__split_disable_notification(vq_queue *q);
-int vq__packed_pop(vq_queue *q, vq_chain *c);
-int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len);
-int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n);
+int vq__packed_pop_raw(vq_queue *q, vq_chain *c);
+int vq__packed_add_used_raw(vq_queue *q, uint16_t id, uint32_t len);
+int vq__packed_add_used_batch_raw(vq_queue *q, const vq_used_elem *e, unsigned n);
+
+/* inflight.c: the tracked pop and completion (either layout), recovery when the queue starts, the end of
+ * tracking when it stops. */
+int vq__ifl_pop(vq_queue *q, vq_chain *c);
+int vq__ifl_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n);
+int vq__ifl_start(vq_queue *q);
+void vq__ifl_free(vq_queue *q);
+
+/* The layout implementations as the dispatchers call them: tracked while a region is attached. */
+static inline int vq__split_pop(vq_queue *q, vq_chain *c)
+{
+    return CVMM_UNLIKELY(q->ifl_on) ? vq__ifl_pop(q, c) : vq__split_pop_raw(q, c);
+}
+static inline int vq__packed_pop(vq_queue *q, vq_chain *c)
+{
+    return CVMM_UNLIKELY(q->ifl_on) ? vq__ifl_pop(q, c) : vq__packed_pop_raw(q, c);
+}
+static inline int vq__split_add_used(vq_queue *q, uint16_t head, uint32_t len)
+{
+    if (CVMM_UNLIKELY(q->ifl_on))
+        return vq__ifl_add_used_batch(q, &(vq_used_elem){.head = head, .len = len}, 1);
+    return vq__split_add_used_raw(q, head, len);
+}
+static inline int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
+{
+    if (CVMM_UNLIKELY(q->ifl_on))
+        return vq__ifl_add_used_batch(q, &(vq_used_elem){.head = id, .len = len}, 1);
+    return vq__packed_add_used_raw(q, id, len);
+}
+static inline int vq__split_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
+{
+    return CVMM_UNLIKELY(q->ifl_on) ? vq__ifl_add_used_batch(q, e, n) : vq__split_add_used_batch_raw(q, e, n);
+}
+static inline int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
+{
+    return CVMM_UNLIKELY(q->ifl_on) ? vq__ifl_add_used_batch(q, e, n) : vq__packed_add_used_batch_raw(q, e, n);
+}
+
+/** vq__split_chain_start() - @c walks the chain at descriptor table entry @head (< size) from the start. */
+static inline void vq__split_chain_start(vq_queue *q, vq_chain *c, uint16_t head)
+{
+    c->head = head;
+    c->ndesc = 1;
+    c->priv.table = q->desc;
+    c->priv.table_gpa = q->desc_gpa;
+    c->priv.total = 0;
+    c->priv.gen = q->gen;
+    c->priv.tsize = q->size;
+    c->priv.next = head;
+    c->priv.ttl = q->size;
+    c->priv.mode = VQ__WALK_SPLIT;
+    c->priv.writing = false;
+}
 bool vq__packed_needs_notify(vq_queue *q);
 int vq__packed_enable_notification(vq_queue *q);
 void vq__packed_disable_notification(vq_queue *q);

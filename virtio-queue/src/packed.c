@@ -5,7 +5,7 @@
 
 static inline uint8_t *desc_at(const vq_queue *q, uint32_t pos) { return q->desc + 16u * pos; }
 
-int vq__packed_pop(vq_queue *q, vq_chain *c)
+int vq__packed_pop_raw(vq_queue *q, vq_chain *c)
 {
     uint32_t pos = q->next_avail, size = q->size;
     /* Acquire pairs with the driver's barrier before it stores the first descriptor's flags: the whole list
@@ -141,7 +141,7 @@ static __attribute__((noinline, cold)) int mark_used(vq_queue *q, uint32_t pos)
     return 0;
 }
 
-int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
+int vq__packed_add_used_raw(vq_queue *q, uint16_t id, uint32_t len)
 {
     /* Every field is loaded before the first store (stores through uint8_t/uint16_t pointers could alias
      * the queue and force reloads). */
@@ -171,7 +171,7 @@ int vq__packed_add_used(vq_queue *q, uint16_t id, uint32_t len)
     return 0;
 }
 
-int vq__packed_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
+int vq__packed_add_used_batch_raw(vq_queue *q, const vq_used_elem *e, unsigned n)
 {
     /* Check every element first (taking each id out of flight so a duplicate fails), undo on failure. */
     for (unsigned i = 0; i < n; i++) {

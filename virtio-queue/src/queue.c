@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "cvmm/vmem/region.h"
+#include "cvmm/vq/inflight.h"
 #include "cvmm/vq/notify.h"
 #include "cvmm/vq/packed.h"
 #include "cvmm/vq/split.h"
@@ -121,6 +122,7 @@ void vq_queue_free(vq_queue *q)
 {
     if (!q)
         return;
+    vq__ifl_free(q);
     free(q->inflight);
     free(q);
 }
@@ -136,6 +138,7 @@ void vq_queue_reset(vq_queue *q)
     q->mask = (uint16_t)(q->size - 1);
     q->desc_gpa = q->driver_gpa = q->device_gpa = q->log_gpa = 0;
     q->addrs_set = q->ready = q->enabled = q->broken = false;
+    (void)vq_inflight_attach(q, NULL, 0);
     reset_position(q);
     update_run(q);
 }
@@ -367,6 +370,7 @@ int vq_queue_set_ready(vq_queue *q, bool ready)
 {
     if (!ready) {
         q->ready = false;
+        q->ifl_on = false;
         update_run(q);
         return 0;
     }
@@ -381,6 +385,13 @@ int vq_queue_set_ready(vq_queue *q, bool ready)
          * the driver does; it only keeps this read from moving after our first ring access. */
         q->next_used = vmem_hva_load_acquire_le16(q->device + VQ_SPLIT_USED_IDX);
         q->shadow_avail = q->next_avail;
+    }
+    rc = vq__ifl_start(q); /* an inflight region: validated, and it may move the ring position */
+    if (rc < 0) {
+        q->ready = false;
+        forget_pointers(q);
+        update_run(q);
+        return rc;
     }
     q->signalled_valid = false;
     q->ready = true;
@@ -444,11 +455,14 @@ bool vq_needs_notify(vq_queue *q)
 
 int vq_enable_notification(vq_queue *q)
 {
+    int rc;
     switch (q->run) {
-    case VQ__RUN_SPLIT: return vq__split_enable_notification(q);
-    case VQ__RUN_PACKED: return vq__packed_enable_notification(q);
+    case VQ__RUN_SPLIT: rc = vq__split_enable_notification(q); break;
+    case VQ__RUN_PACKED: rc = vq__packed_enable_notification(q); break;
     default: return vq__not_running(q, VQ__RUN_NONE);
     }
+    /* recovered chains are work too (inflight.c gives them out before the ring's) */
+    return rc == 0 && CVMM_UNLIKELY(q->ifl_next_resub < q->ifl_nresub) ? 1 : rc;
 }
 
 int vq_disable_notification(vq_queue *q)

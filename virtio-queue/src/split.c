@@ -3,7 +3,7 @@
 #include "internal.h"
 #include "cvmm/vq/split.h"
 
-int vq__split_pop(vq_queue *q, vq_chain *c)
+int vq__split_pop_raw(vq_queue *q, vq_chain *c)
 {
     uint16_t next = q->next_avail;
     if (next == q->shadow_avail) {
@@ -21,17 +21,7 @@ int vq__split_pop(vq_queue *q, vq_chain *c)
     if (CVMM_UNLIKELY(head >= q->size))
         return vq__fail(q, "avail ring entry %u names head %u (size %u)", next, head, q->size);
     q->next_avail = (uint16_t)(next + 1);
-    c->head = head;
-    c->ndesc = 1;
-    c->priv.table = q->desc;
-    c->priv.table_gpa = q->desc_gpa;
-    c->priv.total = 0;
-    c->priv.gen = q->gen;
-    c->priv.tsize = q->size;
-    c->priv.next = head;
-    c->priv.ttl = q->size;
-    c->priv.mode = VQ__WALK_SPLIT;
-    c->priv.writing = false;
+    vq__split_chain_start(q, c, head);
     return 1;
 }
 
@@ -43,7 +33,7 @@ static inline void put_used(vq_queue *q, uint16_t slot, uint16_t head, uint32_t 
     memcpy(q->device + VQ_SPLIT_USED_RING(slot), &v, sizeof(v));
 }
 
-int vq__split_add_used(vq_queue *q, uint16_t head, uint32_t len)
+int vq__split_add_used_raw(vq_queue *q, uint16_t head, uint32_t len)
 {
     if (CVMM_UNLIKELY(head >= q->size))
         return -EINVAL;
@@ -60,7 +50,7 @@ int vq__split_add_used(vq_queue *q, uint16_t head, uint32_t len)
     return 0;
 }
 
-int vq__split_add_used_batch(vq_queue *q, const vq_used_elem *e, unsigned n)
+int vq__split_add_used_batch_raw(vq_queue *q, const vq_used_elem *e, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         if (CVMM_UNLIKELY(e[i].head >= q->size))

@@ -3,6 +3,7 @@
 #ifndef CVMM_VQ_H
 #define CVMM_VQ_H
 #include "cvmm/vq/chain.h"
+#include "cvmm/vq/inflight.h"
 #include "cvmm/vq/notify.h"
 #include "cvmm/vq/packed.h"
 #include "cvmm/vq/queue.h"

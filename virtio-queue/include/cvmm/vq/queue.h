@@ -127,10 +127,13 @@ int vq_queue_set_map(vq_queue *q, const vmem_map *m);
  *  region and, where the device writes it (split used ring, packed descriptor ring and device area), in
  *  writable memory.  The areas are translated again and the derived state recomputed.  A violated
  *  invariant logs one line, "vq<n>: cannot start: <invariant>", and the queue stays stopped.  Starting a
- *  split ring then reads the next used index from the used ring in guest memory, as vhost-user says.
+ *  split ring then reads the next used index from the used ring in guest memory, as vhost-user says.  With
+ *  an inflight region attached (cvmm/vq/inflight.h) the region is validated and may set the ring position
+ *  and the chains vq_pop() resubmits first.
  *  Return: 0; -EINVAL (start) no ring addresses were set; -EPROTO (start) any other invariant does not
  *  hold (the queue is stopped, nothing else changes: fix the configuration, e.g. a new vring base after a
- *  size change, and start again).  Stopping always returns 0.  Threads: owner. */
+ *  size change, and start again); -EBADMSG (start) the attached inflight region is malformed (logged, the
+ *  queue stays stopped).  Stopping always returns 0.  Threads: owner. */
 int vq_queue_set_ready(vq_queue *q, bool ready);
 
 /** vq_queue_set_enabled() - record vhost-user SET_VRING_ENABLE.  The queue only stores it (a disabled
