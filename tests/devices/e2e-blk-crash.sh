@@ -24,9 +24,11 @@
 #   read        while a worker is inside preadv() (the guest's read-back is in flight)
 # For the last four, strace attaches to the back-end and holds the first such call (delay injection);
 # the kill comes once strace has printed that call, so a request is in flight by construction.
-# At the end the host reads every record from the backing file: each must be where its sequence number
-# puts it, with the header and payload checksum the guest printed, nothing past the last one, and each
-# writer's head block (rewritten after every record) must name its last record.
+# After the last kill and CVMM_CRASH_EVERY more records, the host writes "CVMMSTOP" into the backing
+# file's stop block, which the writers read before each record. Then the host reads every record from
+# the backing file: each must be where its sequence number puts it, with the header and checksums the
+# guest printed, nothing past the last one, and each writer's head block (rewritten after every
+# record) must name its last record.
 # Exit status 0 pass, 1 fail, 77 skip. Prints "kills survived: N" (per variant) on success.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,10 +48,10 @@ EVERY=${CVMM_CRASH_EVERY:-3}
 STALL=${CVMM_CRASH_STALL:-60}
 MIN_KILLS=10
 RS=8192
-# Records per writer: enough for every kill with room to spare, whatever the pacing.
-RECORDS=$(( ((KILLS + 2) * (EVERY + 2) + queues - 1) / queues ))
+# The guest writes until the host writes the stop block, at most this many records per writer.
+MAXREC=1000
 # The layout of guest/blk-crash.sh.
-HEAD0=1048576 LOG0=2097152 LOGSZ=16777216
+STOP=524288 HEAD0=1048576 LOG0=2097152 LOGSZ=16777216
 
 if [ "$REF" = 1 ]; then e2e_init "ref-blk-crash-$VARIANT"; else e2e_init "blk-crash-$VARIANT"; fi
 [ "$REF" = 0 ] || [ "$ring" = split ] || e2e_skip "qemu-storage-daemon 7.2 offers no packed ring"
@@ -71,7 +73,7 @@ fi
 
 guest=(--blk "$SOCK" --blk-queues "$queues" --smp "$queues" --chardev-opts reconnect=1
        --script "$E2E_GUEST_SCRIPTS/blk-crash.sh")
-append="crash_writers=$queues crash_records=$RECORDS crash_rs=$RS crash_queues=$queues"
+append="crash_writers=$queues crash_records=$MAXREC crash_rs=$RS crash_queues=$queues"
 if [ "$ring" = packed ]; then
     guest+=(--extra "-global vhost-user-blk-pci.packed=on")
     append+=" crash_packed=1"
@@ -92,6 +94,15 @@ stalled() {
     e2e_fail "$*"
 }
 
+# guest_check: fail if the guest reported a failure or ended.
+guest_check() {
+    if grep -qE '^(CRASH-IOERR|CRASH-MISMATCH|blk-crash: FAIL)' "$E2E_CONSOLE"; then
+        sleep 1
+        stalled "the guest reports a failure after $kills kill(s): $(grep -m1 -E '^(CRASH-IOERR|CRASH-MISMATCH|blk-crash: FAIL)' "$E2E_CONSOLE")"
+    fi
+    kill -0 "$E2E_RUNPID" 2>/dev/null || { e2e_wait_guest; stalled "the guest ended (status $E2E_GUEST_RC) after $kills kill(s), $(progress) records"; }
+}
+
 # wait_progress N: wait until the guest has reported N records in all or every writer is done; 0 if
 # N was reached, 1 if the guest finished first. Fails if the guest ends early or stalls for $STALL s.
 wait_progress() {
@@ -102,11 +113,7 @@ wait_progress() {
         n=$(progress)
         [ "$(done_writers)" -lt "$queues" ] || return 1
         [ "$n" -lt "$want" ] || return 0
-        if grep -qE '^(CRASH-IOERR|CRASH-MISMATCH|blk-crash: FAIL)' "$E2E_CONSOLE"; then
-            sleep 1
-            stalled "the guest reports a failure after $kills kill(s): $(grep -m1 -E '^(CRASH-IOERR|CRASH-MISMATCH|blk-crash: FAIL)' "$E2E_CONSOLE")"
-        fi
-        kill -0 "$E2E_RUNPID" 2>/dev/null || { e2e_wait_guest; stalled "the guest ended (status $E2E_GUEST_RC) after $kills kill(s), $n records"; }
+        guest_check
         if [ "$n" != "$last" ]; then
             last=$n t=${EPOCHREALTIME%.*}
         elif [ $(( ${EPOCHREALTIME%.*} - t )) -ge "$STALL" ]; then
@@ -137,6 +144,7 @@ crash() {
         local deadline=$(( ${EPOCHREALTIME%.*} + STALL ))
         while ! grep -qE "(^|[^a-z])$call(2)?\\(" "$slog"; do
             if ! kill -0 "$sp" 2>/dev/null; then cat "$slog.err"; e2e_fail "strace -p $pid ended before the back-end called $call"; fi
+            guest_check
             [ "${EPOCHREALTIME%.*}" -lt "$deadline" ] || stalled "the back-end made no $call call for ${STALL}s (kill $((kills + 1)), mode $mode)"
             sleep 0.02
         done
@@ -175,9 +183,12 @@ while [ "$kills" -lt "$KILLS" ]; do
     kills=$((kills + 1))
     e2e_backend_start blk "$SOCK" "${be[@]}"
 done
-e2e_log "$kills kills done; letting the guest finish ($RECORDS records per writer)"
-while [ "$(done_writers)" -lt "$queues" ] && kill -0 "$E2E_RUNPID" 2>/dev/null; do
-    wait_progress $((queues * RECORDS)) || break
+# Recovery after the last kill too, then the stop block; the writers finish their record and stop.
+[ "$kills" -lt "$MIN_KILLS" ] || wait_progress $(( $(progress) + EVERY )) || true
+e2e_log "$kills kills done after $(progress) records; telling the guest to stop"
+e2e_write_marker "$DISK" "$STOP" CVMMSTOP
+while [ "$(done_writers)" -lt "$queues" ]; do
+    wait_progress $(( $(progress) + 1 )) || break
 done
 e2e_wait_guest
 e2e_guest_ok
@@ -189,6 +200,8 @@ grep -oE 'CRASH-PROGRESS w=[0-9]+ seq=[0-9]+ sha256=[0-9a-f]{64} record=[0-9a-f]
     sed 's/CRASH-PROGRESS w=\([0-9]*\) seq=\([0-9]*\) sha256=\([0-9a-f]*\) record=\(.*\)/\1 \2 \3 \4/' >"$E2E_TMP/records"
 n=0
 for ((w = 0; w < queues; w++)); do
+    RECORDS=$(sed -n "s/^CRASH-DONE w=$w records=\([0-9]*\)\$/\1/p" "$E2E_CONSOLE")
+    [ -n "$RECORDS" ] && [ "$RECORDS" -gt 0 ] || e2e_fail "writer $w reported no CRASH-DONE line with its record count"
     seqs=$(awk -v w="$w" '$1 == w { print $2 }' "$E2E_TMP/records" | tr '\n' ' ')
     want=$(seq -s ' ' 0 $((RECORDS - 1)))
     [ "${seqs% }" = "$want" ] || e2e_fail "writer $w reported records '${seqs% }', expected 0..$((RECORDS - 1)) once each in order"
