@@ -378,3 +378,194 @@ Test(migration_inflight, an_inflight_area_beyond_its_file_is_refused)
     cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
     close(fd);
 }
+
+/* ---- library inflight tracking (vub_device_info.track_inflight, cvmm/vq/inflight.h) ---- */
+
+/* A device that holds the chains it pops (hold = 1), completes one held chain on request (release = tag),
+ * and otherwise serves with vub_queue_serve(): used len = the tag in the chain's first buffer. */
+static struct {
+    atomic_int hold, release;
+    atomic_uint held;
+    uint16_t head[16]; /* worker only */
+    uint32_t tag[16];
+    unsigned n;
+} tk;
+
+static int tag_of(const vq_snapshot *s, uint32_t *tag)
+{
+    if (s->ndesc == 0 || s->desc[0].len < 4)
+        return -EINVAL;
+    memcpy(tag, s->desc[0].hva, 4);
+    return 0;
+}
+
+static int track_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len)
+{
+    (void)ctx;
+    (void)q;
+    return tag_of(s, used_len);
+}
+
+static int track_kicked(void *ctx, vub_queue *q)
+{
+    vq_queue *vq = vub_queue_vq(q);
+    int rel = atomic_exchange(&tk.release, -1);
+    for (unsigned i = 0; rel >= 0 && i < tk.n; i++)
+        if (tk.tag[i] == (uint32_t)rel) {
+            (void)vq_add_used(vq, tk.head[i], tk.tag[i]);
+            tk.head[i] = tk.head[--tk.n];
+            tk.tag[i] = tk.tag[tk.n];
+            (void)vub_queue_signal(q);
+        }
+    if (!atomic_load(&tk.hold)) {
+        tk.n = 0; /* a restarted ring: what was held comes back through the inflight region */
+        int rc = vub_queue_serve(q, track_request, ctx);
+        return rc < 0 ? rc : 0;
+    }
+    vq_chain c;
+    vq_snapshot_buf sb;
+    int rc;
+    while ((rc = vq_pop(vq, &c)) == 1 && tk.n < 16) {
+        if ((rc = vq_snapshot_take_buf(vq, &c, &sb)) < 0 || (rc = tag_of(&sb.snap, &tk.tag[tk.n])) < 0)
+            return rc;
+        tk.head[tk.n++] = c.head;
+        atomic_fetch_add(&tk.held, 1);
+    }
+    return rc < 0 ? rc : 0;
+}
+static const vub_device_ops tdev_ops_track = {.queue_kicked = track_kicked};
+static void init_track(void)
+{
+    memset(&tk, 0, sizeof(tk));
+    atomic_store(&tk.release, -1);
+    vt_setup(&(struct vt_opts){.ops = &tdev_ops_track, .track_inflight = true});
+}
+TestSuite(inflight_tracking, .init = init_track, .fini = vt_fini, .timeout = 120);
+
+static void wait_held(unsigned n)
+{
+    for (int i = 0; i < 5000 && atomic_load(&tk.held) < n; i++)
+        vt_sleep_ms(1);
+    cr_assert_eq(atomic_load(&tk.held), n);
+}
+
+static uint32_t wait_used_len(struct vt_ring *r)
+{
+    uint16_t head;
+    uint32_t len;
+    for (int i = 0; i < 5000; i++) {
+        int rc = vq_mock_used(r->mk, &head, &len);
+        cr_assert_geq(rc, 0, "the driver got a used entry it never made available");
+        if (rc == 1)
+            return len;
+        vt_sleep_ms(1);
+    }
+    cr_assert_fail("no used entry");
+    return 0;
+}
+
+static void add_tagged(struct vt_ring *r, uint32_t tag)
+{
+    uint64_t data = 0x80000 + 0x1000ull * tag;
+    cr_assert_eq(vmem_write(vt.map, data, &tag, 4), 0);
+    (void)vt_add_chain(r, data, 16);
+}
+
+/* Three requests popped, the middle one completed, the ring stopped with two in flight; the ring restarts
+ * as QEMU 7.2 restarts it after a back-end crash (split: base = used->idx; packed: the stale initial
+ * base).  The two come back first, oldest first, then the new one; nothing is used twice. */
+static void resubmit_after_restart(enum vq_layout layout)
+{
+    bool packed = layout == VQ_LAYOUT_PACKED;
+    uint64_t f = (1ull << VUB_F_VERSION_1) | (packed ? 1ull << VUB_F_RING_PACKED : 0);
+    uint64_t offered;
+    cr_assert_eq(vhu_frontend_get_protocol_features(vt.fe, &offered), 0);
+    cr_assert(offered & PB(INFLIGHT_SHMFD), "a tracking device offers INFLIGHT_SHMFD");
+    vt_negotiate(f, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    vhu_inflight inf;
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 1, 16, &inf, &fd), 0);
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    vt_memory(1, 1 << 20, 0);
+    atomic_store(&tk.hold, 1);
+    struct vt_ring r;
+    vt_ring_setup(&r, 0, layout, 16, false, false);
+    for (uint32_t t = 0; t < 3; t++)
+        add_tagged(&r, t);
+    vt_kick(&r);
+    wait_held(3);
+    atomic_store(&tk.release, 1);
+    vt_kick(&r);
+    cr_assert_eq(wait_used_len(&r), 1);
+    uint32_t base;
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
+    atomic_store(&tk.hold, 0);
+    add_tagged(&r, 3);
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, packed ? 0x80008000u : 1u), 0);
+    close(r.kick);
+    r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, r.kick), 0);
+    cr_assert_eq(wait_used_len(&r), 0, "the oldest request in flight first");
+    cr_assert_eq(wait_used_len(&r), 2);
+    cr_assert_eq(wait_used_len(&r), 3, "then the new one");
+    uint16_t h;
+    uint32_t len;
+    cr_assert_eq(vq_mock_used(r.mk, &h, &len), 0, "nothing used twice");
+    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    unsigned hdr = packed ? 32 : 16, entry = packed ? 32 : 16;
+    for (unsigned i = 0; i < 16; i++)
+        cr_assert_eq(m[hdr + entry * i], 0, "entry %u is not in flight any more", i);
+    munmap(m, inf.mmap_size);
+    close(fd);
+    vt_ring_free(&r);
+}
+
+Test(inflight_tracking, split_requests_in_flight_are_resubmitted_oldest_first)
+{
+    resubmit_after_restart(VQ_LAYOUT_SPLIT);
+}
+Test(inflight_tracking, packed_requests_in_flight_are_resubmitted_oldest_first)
+{
+    resubmit_after_restart(VQ_LAYOUT_PACKED);
+}
+
+/* A region the front-end garbled: the ring does not start, with one clear line. */
+Test(inflight_tracking, a_garbled_region_keeps_the_ring_stopped)
+{
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    vhu_inflight inf;
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 1, 16, &inf, &fd), 0);
+    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    m[8] = 9; /* version 9 */
+    munmap(m, inf.mmap_size);
+    cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
+    vt_memory(1, 1 << 20, 0);
+    struct vt_ring r;
+    vt_ring_addrs(&r, 0);
+    vq_mock_config mc = {
+        .layout = VQ_LAYOUT_SPLIT, .size = 16, .desc_gpa = r.desc, .driver_gpa = r.driver, .device_gpa = r.device};
+    cr_assert_eq(vq_mock_new(vt.map, &mc, &r.mk), 0);
+    vhu_vring_addr a = {
+        .index = 0, .desc = r.desc + VT_UVA_BASE, .avail = r.driver + VT_UVA_BASE, .used = r.device + VT_UVA_BASE};
+    cr_assert_eq(vhu_frontend_set_vring_num(vt.fe, 0, 16), 0);
+    cr_assert_eq(vhu_frontend_set_vring_addr(vt.fe, &a), 0);
+    r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r.err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_neq(vhu_frontend_set_vring_kick(vt.fe, 0, r.kick), 0);
+    cr_assert(vt_logged("vq0: cannot start: inflight region: version 9"));
+    close(fd);
+    vt_ring_free(&r);
+}
+
+/* Without track_inflight (and without the protocol bit) the feature is not offered. */
+TestSuite(inflight_offer, .init = vt_init, .fini = vt_fini, .timeout = 120);
+Test(inflight_offer, inflight_shmfd_is_offered_only_to_devices_that_opt_in)
+{
+    uint64_t offered;
+    cr_assert_eq(vhu_frontend_get_protocol_features(vt.fe, &offered), 0);
+    cr_assert_not(offered & PB(INFLIGHT_SHMFD));
+}

@@ -291,6 +291,7 @@ struct vt_opts {
     uint64_t extra_proto;
     bool no_frontend;
     int peer_timeout_ms; /* vub_daemon_config.peer_timeout_ms */
+    bool track_inflight; /* vub_device_info.track_inflight */
 };
 
 static void vt_start_daemon(const struct vt_opts *o)
@@ -312,6 +313,7 @@ static void vt_start_daemon(const struct vt_opts *o)
         .protocol_features = o->extra_proto,
         .config_size = VT_CONFIG_SIZE,
         .queue_worker = o->nworkers > 1 ? vt.qw : NULL,
+        .track_inflight = o->track_inflight,
     };
     for (unsigned i = 0; i < VT_QUEUES; i++)
         vt.qw[i] = o->nworkers > 1 ? (uint16_t)(i % o->nworkers) : 0;

@@ -371,6 +371,8 @@ void vub__ctl_connected(vub_daemon *d)
     c->offered = d->info->features | (1ull << VHU_F_PROTOCOL_FEATURES) | (1ull << VHU_F_LOG_ALL);
     c->offered &= ~(1ull << VUB_F_ACCESS_PLATFORM); /* no IOTLB */
     c->offered_proto = PROTO_ALWAYS | (d->info->protocol_features & VUB_PROTOCOL_OPTIONAL);
+    if (d->info->track_inflight)
+        c->offered_proto |= PBIT(INFLIGHT_SHMFD);
     if (vub__dev_has_config(d))
         c->offered_proto |= PBIT(CONFIG);
     if (vub__dev_has_shmem(d))

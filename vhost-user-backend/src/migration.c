@@ -19,6 +19,7 @@
 #include "cvmm/fd.h"
 #include "cvmm/vhu/backend.h"
 #include "cvmm/vmem/region.h"
+#include "cvmm/vq/inflight.h"
 #include "cvmm/vq/split.h"
 #include "cvmm/vq/state.h"
 #include "fdcheck.h"
@@ -51,6 +52,7 @@ static void w_inflight(vub__worker *w, void *arg)
     for (unsigned i = 0; i < w->nqueues; i++) {
         vub_queue *q = w->queues[i];
         bool has = ic->base && q->index < ic->nq;
+        (void)vq_inflight_attach(q->vq, NULL, 0); /* a running ring stops tracking; its next start attaches */
         q->inflight = has ? ic->base + ic->per * q->index : NULL;
         q->inflight_size = has ? ic->per : 0;
     }
@@ -104,12 +106,8 @@ int vub__h_get_inflight_fd(vub_daemon *d, vhu_msg *m)
         goto out;
     }
     uint8_t *p = vmem_region_hva(r);
-    for (unsigned i = 0; i < in.num_queues; i++) { /* version 1, desc_num; the rest is zero */
-        uint8_t *qr = p + per * i;
-        uint16_t version = 1, num = in.queue_size;
-        memcpy(qr + 8, &version, 2);
-        memcpy(qr + 10, &num, 2);
-    }
+    for (unsigned i = 0; i < in.num_queues; i++) /* version 1, desc_num, packed: the free list */
+        (void)vq_inflight_format(p + per * i, per, packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, in.queue_size);
     fd = vmem_region_fd(r);
     inflight_use(d, r, per, in.num_queues);
     out.mmap_size = total;

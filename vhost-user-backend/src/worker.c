@@ -21,6 +21,7 @@
 
 #include "cvmm/fd.h"
 #include "cvmm/vq/notify.h"
+#include "cvmm/vq/inflight.h"
 #include "internal.h"
 
 void vub__worker_refresh(vub__worker *w)
@@ -279,6 +280,10 @@ int vub__queue_start(vub_queue *q)
     vub__worker *w = q->w;
     vub__worker_refresh(w);
     int rc = vq_queue_set_map(q->vq, w->map);
+    /* Inflight tracking: the region as it is now; starting validates it and resubmits what it holds. */
+    bool track = q->d->info->track_inflight && q->inflight && vub__inflight_fits(q);
+    if (rc == 0)
+        rc = vq_inflight_attach(q->vq, track ? q->inflight : NULL, track ? q->inflight_size : 0);
     if (rc == 0)
         rc = vq_queue_set_ready(q->vq, true);
     if (rc < 0) {

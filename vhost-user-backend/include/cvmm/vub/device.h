@@ -162,6 +162,13 @@ typedef struct vub_device_info {
                                    * NULL: queue i runs on worker i % nworkers */
     uint32_t config_size;           /* bytes of config space; 0 with get_config: F_CONFIG offered, every
                                  * access is out of range */
+    bool track_inflight;            /* the library tracks every queue's requests in flight for reconnects
+                                     * (INFLIGHT_SHMFD offered, cvmm/vq/inflight.h): each chain popped is
+                                     * recorded in the front-end's inflight buffer until it is used, and a
+                                     * ring started with a buffer from before a crash resubmits the requests
+                                     * in flight, oldest first, before new ones (vq_pop() gives them out).
+                                     * The device may only use vq_pop()/vq_add_used*() on its rings and
+                                     * must not write the buffer itself (vub_queue_inflight()) */
 } vub_device_info;
 
 #ifdef __cplusplus

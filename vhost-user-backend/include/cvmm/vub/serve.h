@@ -16,6 +16,9 @@
  *      cannot hold the worker (its other rings, the control thread's ring messages) for ever.  When that
  *      budget runs out the queue is kicked again (vub_queue_kick()) with notifications still off, and the
  *      worker serves the rest after its other pending work.
+ *    - with vub_device_info.track_inflight, the requests in flight when the back-end died are served first,
+ *      oldest first, when their ring starts again (vq_pop() gives them out, cvmm/vq/inflight.h); used
+ *      buffers are cleared from the inflight region once published.
  *  A device that sets vub_device_ops.request and leaves queue_kicked NULL gets exactly this from the
  *  daemon without writing a kick handler.
  *  Threads: worker (the queue's), like every vub_queue function. */
