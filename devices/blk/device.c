@@ -20,6 +20,7 @@ int blk_dev_init(blk_dev *b, unsigned num_queues, uint32_t max_queue_size)
         .features = blk_disk_features(&b->disk, num_queues) | (1ull << BLK_F_CONFIG_WCE) | (1ull << VUB_F_VERSION_1) |
                     (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << VUB_F_RING_EVENT_IDX) | (1ull << VUB_F_RING_PACKED),
         .config_size = sizeof(b->cfg),
+        .track_inflight = true, /* requests in flight at a crash are resubmitted on reconnect (README) */
     };
     return 0;
 }
