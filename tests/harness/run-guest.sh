@@ -27,12 +27,16 @@ vhost-user devices       --net SOCK: -netdev vhost-user + virtio-net-pci, MAC 52
                          --chardev-opts S  added to every vhost-user chardev ('server=on,wait=on': QEMU listens;
                                            'reconnect=1': QEMU connects again when the back-end restarts)
                          --extra 'ARGS'  more QEMU arguments (split on blanks)
+Migration                --qmp SOCK   a QMP monitor on unix socket SOCK (tests/harness/qmp.py talks to it)
+                         --incoming URI   wait for an incoming migration (QEMU -incoming, e.g. unix:PATH);
+                                          the guest's console continues here once the migration completed
 Output                   --log FILE (a copy of the console)   --dry-run (print the QEMU command only)
 
 stderr gets the accelerator and why, the QEMU command, and last a line like
   run-guest: accel=tcg exit=0 script_start=3.49s total=3.58s
 (script_start: host seconds from starting QEMU to the guest's GUEST-SCRIPT-START line).
-Exit status: the guest script's (its GUEST-EXIT=N line); 124 timeout; 125 QEMU ended without GUEST-EXIT.
+Exit status: the guest script's (its GUEST-EXIT=N line); 124 timeout; 125 QEMU ended without GUEST-EXIT
+(also the source of a completed migration, which the test ends with QMP quit).
 MSI-X: Debian's QEMU 7.2 under TCG can crash in vhost_net_start (msix_set_vector_notifiers) when the
 guest starts a vhost-user NIC with MSI-X, so --net-msix auto gives the NIC vectors=0 under TCG.
 Environment: GUEST_DIR, QEMU (default qemu-system-x86_64), CVMM_HARNESS_NO_APT=1, TMPDIR.
@@ -41,6 +45,7 @@ EOT
 
 guest=${GUEST_DIR:-./guest} kernel="" initrd="" script="" cmd="" append="" verbose=0 interactive=0
 mem=512M smp=1 accel=auto cpu="" timeout_s=120 taskset="" netq=1 netmsix=auto blkq=1 chopts="" log="" dry=0
+qmp="" incoming=""
 nets=() blks=() rngs=() files=() extra=()
 QEMU=${QEMU:-qemu-system-x86_64}
 while [ $# -gt 0 ]; do
@@ -60,6 +65,7 @@ while [ $# -gt 0 ]; do
         --rng) rngs+=("${2:?}"); shift 2 ;;          --chardev-opts) chopts=${2:?}; shift 2 ;;
         --extra) read -r -a more <<<"${2:?}"; extra+=("${more[@]}"); shift 2 ;;
         --log) log=${2:?}; shift 2 ;;                --dry-run) dry=1; shift ;;
+        --qmp) qmp=${2:?}; shift 2 ;;                --incoming) incoming=${2:?}; shift 2 ;;
         *) help >&2; h_die "unknown argument $1" ;;
     esac
 done
@@ -132,6 +138,8 @@ for s in ${rngs[@]+"${rngs[@]}"}; do
     q+=(-chardev "$(chardev "vhu-rng$n" "$s")" -device "vhost-user-rng-pci,chardev=vhu-rng$n")
     n=$((n + 1))
 done
+[ -z "$qmp" ] || q+=(-qmp "unix:$qmp,server=on,wait=off")
+[ -z "$incoming" ] || q+=(-incoming "$incoming")
 q+=(${extra[@]+"${extra[@]}"})
 [ -z "$taskset" ] || q=(taskset -c "$taskset" "${q[@]}")
 h_say "qemu: $(printf '%q ' "${q[@]}")"

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# e2e-migrate.sh - live migration of a guest between two QEMU 7.2 processes on this machine, each with its
+# own back-end process (TCG).
+#
+# Usage: e2e-migrate.sh VARIANT (--ref | --bin PATH)
+#   VARIANT    blk        the guest writes numbered records to a cvmm-blk disk (O_DIRECT) and reads each one
+#                         back through its page cache (the device's writes into guest memory), migrates
+#                         from QEMU A (cvmm-blk A) to QEMU B (cvmm-blk B, same backing file) while doing
+#                         so, and on B checks every record in its page cache and on the disk; the host
+#                         checks the backing file
+#              blk-cancel the same, but the migration is throttled (max-bandwidth) and cancelled half way:
+#                         the guest goes on running on A and verifies; B gives up
+#              net        the guest pings a host network namespace through cvmm-net (A: tap0, B: tap1, one
+#                         bridge) every 0.2 s across the switch; after it the host pings the guest; the
+#                         guest reports its unanswered pings (no bound: informative) and must be answered
+#                         again afterwards
+#   --ref      (blk variants) back-end: qemu-storage-daemon's vhost-user-blk export (the reference, third
+#              party; both share the file with locking=off), to tell QEMU's own behaviour from ours
+#   --bin PATH back-end: cvmm-blk (blk variants) or cvmm-net (net)
+# CVMM_E2E_MIGRATE_BW=BYTES/S throttles the migration (more passes over the dirty log while the guest
+# writes; blk-cancel always runs at 1 MiB/s).
+# Prints the migration's figures from QMP query-migrate on the source: total-time, downtime (ms).
+# Exit status 0 pass, 1 fail, 77 skip (net needs root for the network namespace). See lib.sh.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+VARIANT=${1:-}
+case "$VARIANT" in blk|blk-cancel|net) shift ;; *) echo "usage: $0 blk|blk-cancel|net --bin PATH" >&2; exit 2 ;; esac
+REF=0 BIN=""
+case "${1:-}" in
+    --ref) REF=1; [ "$VARIANT" != net ] || { echo "$0: net has no --ref" >&2; exit 2; } ;;
+    --bin) BIN=${2:-}; [ -x "$BIN" ] || { echo "$0: not executable: $BIN" >&2; exit 2; } ;;
+    *) echo "usage: $0 $VARIANT --ref|--bin PATH" >&2; exit 2 ;;
+esac
+
+if [ "$REF" = 1 ]; then e2e_init "ref-migrate-$VARIANT"; else e2e_init "migrate-$VARIANT"; fi
+[ "$VARIANT" != net ] || e2e_need_netns
+QMP_PY=$E2E_HARNESS/qmp.py
+PY=python3
+[ ! -x /usr/bin/python3 ] || PY=/usr/bin/python3   # not a version-manager shim: ~1.5 s per start under load
+SRC_QMP=$E2E_TMP/src.qmp DST_QMP=$E2E_TMP/dst.qmp MIG=unix:$E2E_TMP/migrate.sock
+DST_PID="" DST_CONSOLE=$E2E_TMP/dst-console.log
+MARKER=CVMM-MIGRATED
+[ "$VARIANT" = blk-cancel ] && MARKER=CVMM-CANCELLED
+
+# qmp SOCK CMD [ARGS-JSON]...: run QMP commands, print their answers; fail on an error answer.
+qmp() { "$PY" "$QMP_PY" "$@" || e2e_fail "QMP $* failed"; }
+
+# The destination: the same machine as the source, waiting for the migration on $MIG. Its console goes
+# to $DST_CONSOLE (echoed with a "  dest| " prefix); it runs until the test ends or QEMU gives up.
+start_destination() {
+    e2e_log "starting the destination QEMU: run-guest.sh $* --incoming $MIG"
+    "$E2E_HARNESS/run-guest.sh" --guest "$E2E_GUEST" --log "$DST_CONSOLE" \
+        --qmp "$DST_QMP" --incoming "$MIG" "$@" 2>"$E2E_TMP/dst-run.err" </dev/null > >(sed -u 's/^/  dest| /') &
+    DST_PID=$!
+    e2e_on_exit '[ -z "$DST_PID" ] || { kill -TERM "$DST_PID" 2>/dev/null; wait "$DST_PID" 2>/dev/null; }'
+    local st
+    st=$(qmp "$DST_QMP" query-status)
+    case "$st" in *inmigrate*) ;; *) e2e_fail "the destination is not waiting for a migration: $st" ;; esac
+    e2e_log "destination ready: $st"
+}
+
+# mig_field JSON KEY: a top-level number of a query-migrate answer ("" if absent).
+mig_field() { "$PY" -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+ram_field() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1]).get("ram",{}).get(sys.argv[2],0))' "$1" "$2"; }
+
+read -r BECPU QCPU < <(e2e_tcg_cpus)
+common=(--mem 256M --taskset "$QCPU" --timeout "${CVMM_E2E_TIMEOUT:-300}")  # two guests share one CPU
+if [ "$VARIANT" = net ]; then
+    e2e_netns_create NS
+    ip -n "$NS" link add br0 type bridge forward_delay 0 stp_state 0
+    ip -n "$NS" addr add 192.0.2.1/24 dev br0
+    for t in tap0 tap1; do
+        ip netns exec "$NS" ip tuntap add dev "$t" mode tap || e2e_fail "ip tuntap add $t failed"
+        ip -n "$NS" link set "$t" master br0
+        ip -n "$NS" link set "$t" up
+    done
+    ip -n "$NS" link set br0 up
+    e2e_log "bridge br0 (192.0.2.1/24) in $NS with tap0 (source) and tap1 (destination)"
+    e2e_backend_start --netns "$NS" net-a "$E2E_TMP/a.sock" "$BIN" "--socket-path=$E2E_TMP/a.sock" --tap=tap0
+    e2e_backend_start --netns "$NS" net-b "$E2E_TMP/b.sock" "$BIN" "--socket-path=$E2E_TMP/b.sock" --tap=tap1
+    common+=(--script "$E2E_GUEST_SCRIPTS/migrate-net.sh" --append "mig_wait_echo=3")
+    src=(--net "$E2E_TMP/a.sock") dst=(--net "$E2E_TMP/b.sock")
+else
+    DISK=$E2E_TMP/disk.img
+    e2e_make_disk "$DISK" 64M
+    for s in a b; do
+        if [ "$REF" = 1 ]; then
+            e2e_need_pkgs qemu-system-common # qemu-storage-daemon
+            e2e_backend_start "blk-$s" "$E2E_TMP/$s.sock" qemu-storage-daemon \
+                --blockdev "driver=file,node-name=disk0,filename=$DISK,locking=off" \
+                --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$E2E_TMP/$s.sock,writable=on"
+        else
+            e2e_backend_start "blk-$s" "$E2E_TMP/$s.sock" "$BIN" "--socket-path=$E2E_TMP/$s.sock" "--blk-file=$DISK"
+        fi
+    done
+    common+=(--script "$E2E_GUEST_SCRIPTS/migrate-blk.sh" --append "mig_marker=$MARKER")
+    src=(--blk "$E2E_TMP/a.sock") dst=(--blk "$E2E_TMP/b.sock")
+fi
+
+e2e_boot_bg "${src[@]}" --qmp "$SRC_QMP" "${common[@]}"
+SRC_CONSOLE=$E2E_CONSOLE
+e2e_wait_console '^E2E-MIGRATE-READY' 150
+start_destination "${dst[@]}" "${common[@]}"
+
+BW=${CVMM_E2E_MIGRATE_BW:-}
+# 1 MiB/s: the guest's non-zero memory (kernel, initramfs, page cache: ~70 MB) takes a minute to send.
+[ "$VARIANT" != blk-cancel ] || BW=1048576
+if [ -n "$BW" ]; then
+    qmp "$SRC_QMP" migrate-set-parameters "{\"max-bandwidth\": $BW}" >/dev/null
+    e2e_log "migration bandwidth limited to $BW bytes/s"
+fi
+e2e_log "migrating to $MIG"
+qmp "$SRC_QMP" migrate "{\"uri\": \"$MIG\"}" >/dev/null
+
+if [ "$VARIANT" = blk-cancel ]; then
+    # Half way: once the migration is active and has sent 4 MiB, cancel it on the same QMP connection.
+    out=$("$PY" "$QMP_PY" "$SRC_QMP" --wait-transferred 4194304 120 migrate_cancel) ||
+        e2e_fail "the migration did not get to 4 MiB sent, or ended first: $out"
+    st=${out%%$'\n'*}
+    e2e_log "cancelled at $(ram_field "$st" transferred) bytes sent, $(ram_field "$st" remaining) remaining"
+    rc=0
+    st=$("$PY" "$QMP_PY" "$SRC_QMP" --wait-migration 60) || rc=$?
+    [ "$(mig_field "$st" status)" = cancelled ] || e2e_fail "migration not cancelled (status $rc): $st"
+    run=$(qmp "$SRC_QMP" query-status)
+    case "$run" in *'"running": true'*) ;; *) e2e_fail "the source is not running after the cancel: $run" ;; esac
+    e2e_log "migration cancelled; the source runs: $run"
+    # The destination's incoming migration failed: QEMU ends by itself.
+    drc=0
+    wait "$DST_PID" || drc=$?
+    DST_PID=""
+    e2e_log "destination QEMU ended (run-guest status $drc)"
+    ! grep -q '^GUEST-EXIT' "$DST_CONSOLE" || e2e_fail "the guest ran on the destination"
+    e2e_backend_alive blk-b
+    e2e_write_marker "$DISK" 0 "$MARKER"
+    e2e_log "host marker written: the guest finishes on the source"
+    e2e_wait_guest
+    e2e_guest_ok
+    e2e_expect '^migrate-blk: PASS' '^migrate-blk: [0-9]+ records verified'
+    e2e_check_blk_file "$DISK"
+    e2e_finish
+fi
+
+rc=0
+st=$("$PY" "$QMP_PY" "$SRC_QMP" --wait-migration 120) || rc=$?
+[ "$rc" = 0 ] || e2e_fail "migration did not complete (status $rc): $st"
+e2e_log "MIGRATION total-time=$(mig_field "$st" total-time)ms downtime=$(mig_field "$st" downtime)ms" \
+        "setup-time=$(mig_field "$st" setup-time)ms ram-transferred=$(ram_field "$st" transferred)" \
+        "dirty-sync-count=$(ram_field "$st" dirty-sync-count)"
+qmp "$SRC_QMP" quit >/dev/null || true
+e2e_wait_guest
+[ "$E2E_GUEST_RC" = 125 ] || e2e_fail "the source's run-guest ended with $E2E_GUEST_RC (expected 125: quit after migrating)"
+e2e_log "source QEMU quit after the migration"
+# From here on lib.sh's guest is the destination.
+mv "$E2E_TMP/run.err" "$E2E_TMP/src-run.err"
+ln -s dst-run.err "$E2E_TMP/run.err"
+E2E_CONSOLE=$DST_CONSOLE
+E2E_RUNPID=$DST_PID DST_PID=""
+st=$(qmp "$DST_QMP" query-status)
+case "$st" in *'"running": true'*) ;; *) e2e_fail "the destination does not run: $st" ;; esac
+if [ "$VARIANT" = net ]; then
+    e2e_netns_exec "$NS" ping -c 5 -i 0.5 -W 3 192.0.2.2 || true
+    e2e_wait_guest
+    e2e_guest_ok
+    e2e_expect '^migrate-net: PASS'
+    e2e_log "guest: $(grep -m1 '^MIG-NET' "$E2E_CONSOLE")"
+    e2e_finish
+fi
+e2e_write_marker "$DISK" 0 "$MARKER"
+e2e_log "host marker written: the guest finishes on the destination"
+e2e_wait_guest
+e2e_guest_ok
+e2e_expect '^migrate-blk: PASS' '^migrate-blk: [0-9]+ records verified'
+grep -q "^GUEST-SCRIPT-START" "$SRC_CONSOLE" || e2e_fail "the source console has no script start"
+e2e_check_blk_file "$DISK"
+e2e_finish
