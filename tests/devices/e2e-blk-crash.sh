@@ -12,7 +12,9 @@
 # Environment: CVMM_CRASH_KILLS (kills, default 12; at least 10 must happen), CVMM_CRASH_EVERY (guest
 # records between a restart and the next kill, default 3), CVMM_CRASH_STALL (seconds without guest
 # progress that count as hung I/O, default 60), CVMM_CRASH_BE_ARGS (more cvmm-blk options, e.g.
-# --log-level=debug to see what each restarted back-end did), and lib.sh's (CVMM_GUEST_DIR, CVMM_E2E_KEEP, ...).
+# --log-level=debug to see what each restarted back-end did), CVMM_CRASH_TRACE=1 (diagnosis: every kill
+# is "any", and strace records the vhost-user messages each back-end receives in
+# $E2E_TMP/vhu.N.trace: keep them with CVMM_E2E_KEEP=1), and lib.sh's (CVMM_GUEST_DIR, CVMM_E2E_KEEP, ...).
 #
 # Kills are paced by the guest, never by the clock: after each (re)start the host waits until the guest
 # has reported CVMM_CRASH_EVERY more records (guest/blk-crash.sh prints one CRASH-PROGRESS line per
@@ -170,18 +172,27 @@ crash() {
     fi
 }
 
+modes=(any write write-done flush read)
+[ "${CVMM_CRASH_TRACE:-0}" = 0 ] || modes=(any)
+# trace_messages: strace the back-end's receives until it ends (CVMM_CRASH_TRACE=1).
+trace_messages() {
+    [ "${CVMM_CRASH_TRACE:-0}" != 0 ] || return 0
+    strace -f -qq -p "$(e2e_backend_pid blk)" -o "$E2E_TMP/vhu.$kills.trace" -e trace=recvmsg,read -xx -s 128 &
+    sleep 0.3
+}
+kills=0 lastmode=""
 e2e_backend_start blk "$SOCK" "${be[@]}"
+trace_messages
 e2e_boot_bg "${guest[@]}"
 e2e_wait_console '^E2E-CRASH-START' 180
 
-modes=(any write write-done flush read)
-kills=0 lastmode=""
 while [ "$kills" -lt "$KILLS" ]; do
     wait_progress $(( $(progress) + EVERY )) || break
     lastmode=${modes[$((kills % ${#modes[@]}))]}
     crash "$lastmode"
     kills=$((kills + 1))
     e2e_backend_start blk "$SOCK" "${be[@]}"
+    trace_messages
 done
 # Recovery after the last kill too, then the stop block; the writers finish their record and stop.
 [ "$kills" -lt "$MIN_KILLS" ] || wait_progress $(( $(progress) + EVERY )) || true
