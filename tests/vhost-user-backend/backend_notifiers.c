@@ -12,6 +12,7 @@
 struct fe_side {
     atomic_int errs, calls, notifiers;
     atomic_uint err_index;
+    atomic_int err_answer; /* what the VRING_ERR op answers */
     vhu_vring_area area;
     int fd; /* the notifier fd we kept, or -1 */
 };
@@ -22,7 +23,7 @@ static int fe_vring_err(void *ctx, uint32_t index)
     (void)ctx;
     atomic_store(&fes.err_index, index);
     atomic_fetch_add(&fes.errs, 1);
-    return 0;
+    return atomic_load(&fes.err_answer);
 }
 static int fe_vring_call(void *ctx, uint32_t index)
 {
@@ -98,6 +99,19 @@ Test(backend_notifiers, broken_ring_without_err_fd_sends_vring_err_in_band_once)
     cr_assert_eq(vhu_frontend_backend_serve(vt.fe, 200), -ETIMEDOUT);
     cr_assert_eq(atomic_load(&fes.errs), 1);
     cr_assert_eq(atomic_load(&fes.calls), 0);
+    vt_ring_free(&r);
+}
+
+Test(backend_notifiers, vring_err_the_front_end_refuses_is_logged)
+{
+    with_channel(VT_PROTO_DEFAULT | PB(BACKEND_REQ) | PB(INBAND_NOTIFICATIONS));
+    atomic_store(&fes.err_answer, -EINVAL);
+    struct vt_ring r;
+    broken_ring(&r, false);
+    serve_until(&fes.errs, 1);
+    for (int i = 0; i < 3000 && !vt_logged("in-band VRING_ERR"); i++)
+        vt_sleep_ms(1);
+    cr_assert(vt_logged("vq0 is broken and in-band VRING_ERR could not tell the front-end: Input/output error"));
     vt_ring_free(&r);
 }
 
@@ -198,6 +212,20 @@ Test(backend_notifiers, host_notifier_page_reaches_the_front_end_and_can_be_drop
     cr_assert_eq(fes.area.size, 0);
     cr_assert_eq(fes.fd, -1);
     close(mfd);
+}
+
+Test(backend_notifiers, character_device_notifier_is_sent_unchecked_for_size)
+{
+    with_channel(VT_PROTO_DEFAULT | PB(BACKEND_REQ) | PB(HOST_NOTIFIER));
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    int zero = open("/dev/zero", O_RDWR | O_CLOEXEC); /* a device file, as a VFIO fd is: no file size */
+    cr_assert_geq(zero, 0);
+    struct hn_req h = {.index = 1, .fd = zero, .offset = page * 16, .size = page};
+    cr_assert_eq(run_hn(&h, true), 0);
+    cr_assert_eq(fes.area.u64, 1);
+    cr_assert_eq(fes.area.offset, page * 16);
+    cr_assert_geq(fes.fd, 0);
+    close(zero);
 }
 
 Test(backend_notifiers, bad_host_notifiers_never_reach_the_wire)
