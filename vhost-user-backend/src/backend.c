@@ -89,23 +89,23 @@ static int result(struct vub_backend *b, int rc)
     return -EIO;
 }
 
-int vub__backend_vring_call(struct vub_backend *b, unsigned index)
+/* In-band VRING_CALL / VRING_ERR: only on a channel whose connection negotiated INBAND_NOTIFICATIONS. */
+static int inband(struct vub_backend *b, unsigned index, bool err)
 {
     pthread_mutex_lock(&b->mu);
     int rc = -ENOTCONN;
     if (b->ch && (b->proto & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
-        rc = result(b, vhu_backend_channel_vring_call(b->ch, index));
+        rc =
+            result(b, err ? vhu_backend_channel_vring_err(b->ch, index) : vhu_backend_channel_vring_call(b->ch, index));
     pthread_mutex_unlock(&b->mu);
     return rc;
 }
 
+int vub__backend_vring_call(struct vub_backend *b, unsigned index) { return inband(b, index, false); }
+
 int vub__backend_vring_err(struct vub_backend *b, unsigned index)
 {
-    pthread_mutex_lock(&b->mu);
-    int rc = -ENOTCONN;
-    if (b->ch && (b->proto & VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
-        rc = result(b, vhu_backend_channel_vring_err(b->ch, index));
-    pthread_mutex_unlock(&b->mu);
+    int rc = inband(b, index, true);
     if (rc < 0)
         cvmm_logf(b->d->log, CVMM_LOG_WARN, "%s: vq%u is broken and in-band VRING_ERR could not tell the front-end: %s",
                   b->d->name, index, rc == -ENOTCONN ? "no back-end channel" : strerror(-rc));
