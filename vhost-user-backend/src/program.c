@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "cvmm/vub/daemon.h"
 #include "cvmm/vub/program.h"
+#include "cvmm/vub/sandbox.h"
 #include "internal.h"
 
 enum { LINE_MAX_ = 1024, ARGS_MAX = 4096 };
@@ -121,6 +124,8 @@ static void usage(const vub_program *p)
         {"--log-level=LEVEL", "error, warn, info or debug (default: warn)"},
         {"--workers=N", "worker threads (1..64)"},
         {"--serve-once", "exit when the first front-end disconnects"},
+        {"--no-sandbox", "do not sandbox the daemon (for debugging)"},
+        {"--print-sandbox", "print the sandbox this command line would apply (JSON) and exit"},
         {"--help", "this text"},
     };
     char left[128], def[96];
@@ -193,10 +198,17 @@ static int bad(const vub_program *p, const char *fmt, ...)
 }
 
 /* parse() - the device's options out of argv into their dest, the rest (argv[0] first) into @rest for
- * vub_cmdline_parse().  With --help or --print-capabilities nothing is checked (the spec: other options
- * are ignored).  Return: entries of @rest; -EINVAL (said on stderr). */
-static int parse(const vub_program *p, int argc, char **argv, char **rest, bool *seen, bool *info_only)
+ * vub_cmdline_parse(), the program's own flags into @pf.  With --help or --print-capabilities nothing is
+ * checked (the spec: other options are ignored).  Return: entries of @rest; -EINVAL (said on stderr). */
+struct prog_flags {
+    bool info_only;     /* --help or --print-capabilities */
+    bool no_sandbox;    /* --no-sandbox */
+    bool print_sandbox; /* --print-sandbox */
+};
+
+static int parse(const vub_program *p, int argc, char **argv, char **rest, bool *seen, struct prog_flags *pf)
 {
+    bool *info_only = &pf->info_only;
     int n = 0;
     *info_only = false;
     for (int i = 1; i < argc; i++)
@@ -204,6 +216,10 @@ static int parse(const vub_program *p, int argc, char **argv, char **rest, bool 
             *info_only = true;
     rest[n++] = argv[0];
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-sandbox") || !strcmp(argv[i], "--print-sandbox")) {
+            *(argv[i][2] == 'n' ? &pf->no_sandbox : &pf->print_sandbox) = true;
+            continue;
+        }
         const vub_program_option *o = find(p, argv[i]);
         if (!o) {
             rest[n++] = argv[i];
@@ -240,7 +256,7 @@ static int parse(const vub_program *p, int argc, char **argv, char **rest, bool 
     return n;
 }
 
-static int serve(const vub_program *p, const vub_program_env *env)
+static int serve(const vub_program *p, const vub_program_env *env, vub_sandbox *sb)
 {
     const vub_cmdline *cl = env->cmdline;
     vub_daemon_config dc = {
@@ -263,15 +279,54 @@ static int serve(const vub_program *p, const vub_program_env *env)
         say(STDERR_FILENO, "%s: cannot serve %s%s: %s\n", p->name, cl->socket_path ? "socket " : "fd",
             cl->socket_path ? cl->socket_path : "", strerror(-rc));
     } else if (!p->started || (rc = p->started(p->ctx, d)) == 0) {
-        cvmm_logf(env->log, CVMM_LOG_INFO, "serving %s on %s%s", p->type ? p->type : "a device",
-                  cl->socket_path ? cl->socket_path : "an inherited fd", cl->client ? " (client)" : "");
-        rc = vub_daemon_run(d);
-        if (rc < 0)
-            say(STDERR_FILENO, "%s: %s\n", p->name, strerror(-rc));
+        /* Every thread exists now (control, workers): the filter goes on all of them at once. */
+        if (sb && (rc = vub_sandbox_lock_syscalls(sb)) < 0) {
+            say(STDERR_FILENO, "%s: cannot apply the sandbox: %s\n", p->name, strerror(-rc));
+        } else {
+            cvmm_logf(env->log, CVMM_LOG_INFO, "serving %s on %s%s%s", p->type ? p->type : "a device",
+                      cl->socket_path ? cl->socket_path : "an inherited fd", cl->client ? " (client)" : "",
+                      sb ? ", sandboxed" : "");
+            rc = vub_daemon_run(d);
+            if (rc < 0)
+                say(STDERR_FILENO, "%s: %s\n", p->name, strerror(-rc));
+        }
         if (p->stopped)
             p->stopped(p->ctx, d);
     }
     vub_daemon_free(d);
+    return rc;
+}
+
+/* sandbox_declare() - what serving @cl needs through the sandbox, on top of the device's declarations:
+ * the --fd socket; with --socket-path, creating and removing in its directory (a stale socket replaced
+ * by bind, the socket removed at exit: unlink); with --client, a new AF_UNIX socket per reconnect.
+ * Return: 0; -errno (logged). */
+static int sandbox_declare(const vub_program *p, const vub_cmdline *cl, vub_sandbox *sb)
+{
+    int rc = 0;
+    if (cl->fd >= 0)
+        rc = vub_sandbox_keep_fd(sb, cl->fd);
+    if (cl->socket_path && cl->client) {
+        rc = vub_sandbox_allow_syscall_arg(sb, "socket", 0, AF_UNIX);
+        if (rc == 0)
+            rc = vub_sandbox_allow_syscall(sb, "connect");
+    } else if (cl->socket_path) {
+        char *dir = strdup(cl->socket_path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash) /* "/run/x.sock" -> "/run", "/x.sock" -> "/" */
+            slash[slash == dir] = '\0';
+        rc = !dir ? -ENOMEM : vub_sandbox_allow_path(sb, slash ? dir : ".", VUB_SANDBOX_CREATE);
+        if (rc == 0)
+            rc = vub_sandbox_allow_syscall(sb, "unlinkat");
+#ifdef SYS_unlink
+        if (rc == 0)
+            rc = vub_sandbox_allow_syscall(sb, "unlink");
+#endif
+        free(dir);
+    }
+    if (rc < 0)
+        say(STDERR_FILENO, "%s: cannot declare the sandbox for %s: %s\n", p->name,
+            cl->socket_path ? cl->socket_path : "--fd", strerror(-rc));
     return rc;
 }
 
@@ -282,14 +337,15 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
     char **rest = calloc((size_t)argc + 1, sizeof(*rest));
     bool *seen = calloc(p->noptions + 1, sizeof(*seen));
     int status = 1;
-    bool info_only;
+    struct prog_flags pf = {0};
+    vub_sandbox *sb = NULL;
     vub_cmdline cl;
     char err[256];
     if (!rest || !seen) {
         say(STDERR_FILENO, "%s: out of memory\n", p->name);
         goto out;
     }
-    int n = parse(p, argc, argv, rest, seen, &info_only);
+    int n = parse(p, argc, argv, rest, seen, &pf);
     if (n < 0)
         goto out;
     if (vub_cmdline_parse(n, rest, NULL, 0, NULL, &cl, err, sizeof(err)) < 0) {
@@ -321,15 +377,31 @@ int vub_program_main(const vub_program *p, int argc, char **argv)
     struct cvmm_log log = {.fn = vub_program_log_stderr, .opaque = (void *)p->name, .level = cl.log_level};
     vub_program_env env = {
         .log = &log, .cmdline = &cl, .info = p->info, .nworkers = cl.workers ? cl.workers : p->workers, .ctx = p->ctx};
+    if (vub_sandbox_new(&(vub_sandbox_config){.log = &log}, &sb) < 0 ||
+        vub_sandbox_allow_syscalls(sb, p->sandbox_syscalls) < 0) {
+        say(STDERR_FILENO, "%s: cannot declare the sandbox\n", p->name);
+        goto out;
+    }
+    env.sandbox = sb;
     if (p->setup && p->setup(p->ctx, &env) < 0)
         goto out;
-    if (!env.info)
+    env.sandbox = NULL;
+    if (!env.info) {
         say(STDERR_FILENO, "%s: no device description (vub_program.info)\n", p->name);
-    else if (serve(p, &env) == 0)
-        status = 0;
+    } else if (pf.print_sandbox) {
+        status = sandbox_declare(p, &cl, sb) == 0 && vub_sandbox_print(sb, STDOUT_FILENO) == 0 ? 0 : 1;
+    } else if (pf.no_sandbox) {
+        cvmm_logf(&log, CVMM_LOG_WARN, "sandbox: off (--no-sandbox)");
+        status = serve(p, &env, NULL) == 0 ? 0 : 1;
+    } else if (sandbox_declare(p, &cl, sb) < 0 || vub_sandbox_lock_fs(sb) < 0) {
+        say(STDERR_FILENO, "%s: cannot apply the sandbox (see above; --no-sandbox runs without it)\n", p->name);
+    } else {
+        status = serve(p, &env, sb) == 0 ? 0 : 1;
+    }
     if (p->teardown)
         p->teardown(p->ctx);
 out:
+    vub_sandbox_free(sb);
     free(seen);
     free(rest);
     return status;

@@ -27,7 +27,8 @@
  *  printed policy names that allowance.
  *
  *  A violation: any other system call raises SIGSYS (SECCOMP_RET_TRAP); the sandbox's handler writes one
- *  line "PROGRAM: error: sandbox: forbidden system call NAME (NR): killed" to stderr with write(2) and
+ *  line "PROGRAM: error: sandbox: forbidden system call NAME (NR): killed" (PROGRAM:
+ *  program_invocation_short_name) to stderr with write(2) and
  *  ends the whole process with SECCOMP_RET_KILL_PROCESS: its parent sees it killed by SIGSYS.  The
  *  forbidden call never runs, even if the device replaced the handler.  A path outside the Landlock rules
  *  fails with EACCES (the caller sees the error; nothing is killed); a ptrace of a process outside the
@@ -57,7 +58,6 @@ typedef struct vub_sandbox vub_sandbox;
 /** vub_sandbox_config - how to lock (transparent; zero means: keep uid/gid and namespaces). */
 typedef struct vub_sandbox_config {
     const struct cvmm_log *log; /* borrowed, must outlive the sandbox; NULL: stderr at WARN */
-    const char *name;           /* names the program in the violation line; NULL: program_invocation_name */
     bool set_ids;               /* switch to @uid/@gid (no supplementary groups) in vub_sandbox_lock_fs() */
     uid_t uid;
     gid_t gid;
