@@ -91,8 +91,8 @@ int main(int argc, char **argv)
         fail("cannot open the disk with O_DIRECT");
     uint64_t *dma, *src;
     char *rec;
-    if (posix_memalign((void **)&dma, PAGE, DMA_PAGES * PAGE) || posix_memalign((void **)&src, PAGE, DMA_PAGES * PAGE) ||
-        posix_memalign((void **)&rec, PAGE, PAGE))
+    if (posix_memalign((void **)&dma, PAGE, DMA_PAGES * PAGE) ||
+        posix_memalign((void **)&src, PAGE, DMA_PAGES * PAGE) || posix_memalign((void **)&rec, PAGE, PAGE))
         fail("out of memory");
     memset(dma, 0, DMA_PAGES * PAGE); /* fault the pages in now: from here on only the device writes them */
     long r = 0, seen = -1;
@@ -102,8 +102,8 @@ int main(int argc, char **argv)
             if (p >= 0) {
                 printf("migdma: FAIL round %ld: page %ld of the DMA buffer holds round %llu page %llu, expected "
                        "round %ld (a device write the migration lost)\n",
-                       r, p, (unsigned long long)(dma[p * (PAGE / 8)] & 0xffffff), (unsigned long long)dma[p * (PAGE / 8) + 1],
-                       r - 1);
+                       r, p, (unsigned long long)(dma[p * (PAGE / 8)] & 0xffffff),
+                       (unsigned long long)dma[p * (PAGE / 8) + 1], r - 1);
                 return 1;
             }
         }
