@@ -8,13 +8,13 @@
 #   scripts/fuzz.sh list                         the targets
 # Exit status: non-zero when a target crashed, leaked, hung (-timeout) or broke an invariant; the input is in
 # build/fuzz/runs/<target>/ (artifact: crash-*, leak-*, timeout-*, oom-*).  CI: `scripts/fuzz.sh replay` and
-# `scripts/fuzz.sh run 20` (7 targets: about 3 minutes plus the build).
+# `scripts/fuzz.sh run 20` (8 targets: about 3 minutes plus the build).
 # Env: FUZZ_JOBS (build parallelism, default nproc), FUZZ_NO_BUILD=1 (use the existing build/fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bin=$root/build/fuzz/fuzz
-targets_all=(proto_msg vmem_layout vq_ring vq_rw dev_blk_rng vub_daemon dev_net)
+targets_all=(proto_msg vmem_layout vq_ring vq_rw dev_blk_rng vub_daemon dev_net blk_state)
 
 # Per-target libFuzzer options (max input length: the stateful targets need room for sequences).
 opts() {

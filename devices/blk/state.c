@@ -48,8 +48,10 @@ void blk_state_encode(const blk_dev *b, uint8_t out[BLK_STATE_SIZE])
     out[28] = atomic_load_explicit(&b->disk.writethrough, memory_order_relaxed) ? 0 : 1;
     out[29] = b->disk.read_only ? 1 : 0;
     memcpy(out + 32, b->disk.id, BLK_ID_BYTES);
-    put32(out + CRC_OFF, crc32_ieee(out, CRC_OFF));
+    blk_state_seal(out);
 }
+
+void blk_state_seal(uint8_t rec[BLK_STATE_SIZE]) { put32(rec + CRC_OFF, crc32_ieee(rec, CRC_OFF)); }
 
 static int refuse(const blk_dev *b, int rc, const char *why)
 {

@@ -47,6 +47,10 @@ extern "C" {
  *  which only state_load changes, with no queue running). */
 void blk_state_encode(const blk_dev *b, uint8_t out[BLK_STATE_SIZE]);
 
+/** blk_state_seal() - write the CRC-32 of bytes 0..51 of @rec at offset 52 (encode does it; for tools and
+ *  fuzzers that build records field by field).  Threads: any. */
+void blk_state_seal(uint8_t rec[BLK_STATE_SIZE]);
+
 /** blk_state_apply() - check @len bytes at @buf (untrusted) and, only if every check passes, make them
  *  @b's state (cache mode, id).  Return: 0; -EBADMSG truncated, too long, bad magic, size field, checksum or
  *  field value; -EPROTONOSUPPORT a version this build does not read; -EINVAL the state is of another disk
