@@ -285,6 +285,17 @@ Test(blk_state, only_the_writeback_byte_is_writable, .init = setup_disks, .fini 
     cr_assert(atomic_load(&T.dst.dev.disk.writethrough));
 }
 
+Test(blk_state, pipe_failures_are_returned, .init = setup_disks, .fini = teardown)
+{
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    close(p[0]); /* nobody reads: the save gets EPIPE (SIGPIPE ignored) */
+    cr_assert_eq(blk_state_save(&T.src.dev, p[1]), -EPIPE);
+    cr_assert_eq(blk_state_load(&T.dst.dev, p[1]), -EBADF, "a write end cannot be read");
+    close(p[1]);
+    dst_unchanged();
+}
+
 /* ---- through the front-end ---- */
 
 static void negotiate(struct side *s)
