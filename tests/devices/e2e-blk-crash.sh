@@ -153,14 +153,18 @@ crash() {
     else
         sleep "0.0$((RANDOM % 10))"
     fi
-    kill -KILL "$pid"
+    if ! kill -KILL "$pid" 2>/dev/null; then
+        e2e__be_kill blk || true
+        stalled "back-end blk (pid $pid) exited by itself, status $E2E__RC, before kill $((kills + 1))"
+    fi
     if [ -n "$sp" ]; then
         # strace holds the back-end's exit until its 60 s delay ends: end strace before reaping.
         kill -KILL "$sp" 2>/dev/null || true
         wait "$sp" 2>/dev/null || true
     fi
-    # lib.sh's stop of a back-end (its SIGTERM reaches a zombie) reaps it and ends its watchers.
-    e2e__be_kill blk
+    # lib.sh's stop of a back-end reaps it and ends its watchers. Its SIGTERM fails if bash has already
+    # reaped the killed process (bash keeps the status for wait): "|| true" keeps errexit off inside.
+    e2e__be_kill blk || true
     [ "$E2E__RC" = 137 ] || e2e_fail "back-end blk: exit status $E2E__RC after SIGKILL (expected 137)"
     if grep -qE 'ERROR: [A-Za-z]*Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$(e2e_backend_log blk)"; then
         e2e_fail "back-end blk printed a sanitizer report before it was killed"
@@ -173,6 +177,9 @@ crash() {
 }
 
 modes=(any write write-done flush read)
+# qemu-storage-daemon's thread pool runs fdatasync/preadv on threads strace cannot always hold (strace 6.1:
+# "dispatch_event: ... has delayed wait data set already"): the reference gets the first three ways only.
+[ "$REF" = 0 ] || modes=(any write write-done)
 [ "${CVMM_CRASH_TRACE:-0}" = 0 ] || modes=(any)
 # trace_messages: strace the back-end's receives until it ends (CVMM_CRASH_TRACE=1).
 trace_messages() {
