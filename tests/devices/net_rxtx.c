@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,8 +140,9 @@ static void bring_up(uint64_t features, enum vq_layout layout)
     cr_assert_eq(vhu_frontend_get_features(t.fe, &f), 0);
     cr_assert_eq(vhu_frontend_set_owner(t.fe), 0);
     cr_assert_eq(vhu_frontend_get_protocol_features(t.fe, &p), 0);
-    cr_assert_eq(vhu_frontend_set_protocol_features(
-                     t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) | VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK))),
+    cr_assert_eq(vhu_frontend_set_protocol_features(t.fe, p & (VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_MQ) |
+                                                               VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_REPLY_ACK) |
+                                                               VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_LOG_SHMFD))),
                  0);
     cr_assert_eq(features & ~f, 0, "features 0x%llx not offered (0x%llx)", (unsigned long long)features,
                  (unsigned long long)f);
@@ -475,6 +477,38 @@ Test(net_rxtx, rx_without_mrg_uses_one_chain_num_buffers_1, .init = init_tap, .f
     want_hdr[10] = 1;
     cr_assert_arr_eq(got, want_hdr, 12);
     cr_assert_arr_eq(got + 12, pkt + 12, 100);
+}
+
+/* Live migration: with LOG_ALL and SET_LOG_BASE, a received frame marks the pages it was written into
+ * (only those) and the rx used ring; nothing else. */
+Test(net_rxtx, rx_marks_the_pages_it_wrote_in_the_dirty_log, .init = init_tap, .fini = fini)
+{
+    bring_up(MODERN | F(VUB_F_LOG_ALL), VQ_LAYOUT_SPLIT);
+    int lfd = memfd_create("dirty-log", MFD_CLOEXEC);
+    cr_assert_geq(lfd, 0);
+    cr_assert_eq(ftruncate(lfd, 4096), 0);
+    uint8_t *bits = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+    cr_assert_neq(bits, MAP_FAILED);
+    const uint64_t pages = MEM / 4096;
+    vhu_log l = {.size = pages / 8, .offset = 0};
+    cr_assert_eq(vhu_frontend_set_log_base(t.fe, &l, lfd), 0);
+    vq_mock_buf b = {DATA + 0x3000, 2 * 4096, true};
+    uint16_t h, uh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    kick(0);
+    static uint8_t pkt[12 + 3000];
+    rx_frame(pkt, 3000, 12); /* 3012 bytes: the buffer's first page only */
+    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(len, 3012);
+    uint32_t base;
+    cr_assert_eq(vhu_frontend_get_vring_base(t.fe, 0, &base), 0); /* stopped: its writes are all logged */
+    for (uint64_t p = 0; p < pages; p++) {
+        bool want = p == (DATA + 0x3000) / 4096 || p == 0x18000 / 4096; /* the frame; rx's used ring */
+        cr_assert_eq((bits[p / 8] >> (p % 8)) & 1, want, "page 0x%llx", (unsigned long long)p);
+    }
+    munmap(bits, 4096);
+    close(lfd);
 }
 
 Test(net_rxtx, rx_legacy_header_is_10_bytes, .init = init_tap, .fini = fini)
