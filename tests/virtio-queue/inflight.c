@@ -403,3 +403,58 @@ static void fuzz(enum vq_layout layout)
 
 Test(inflight, random_split_regions, .init = setup_split, .fini = teardown) { fuzz(VQ_LAYOUT_SPLIT); }
 Test(inflight, random_packed_regions, .init = setup_packed, .fini = teardown) { fuzz(VQ_LAYOUT_PACKED); }
+
+/* The front-end rewrites the region under a running queue: the queue breaks, nothing outside is touched. */
+Test(inflight, a_packed_free_list_that_ends_too_early_breaks_the_queue, .init = setup_packed, .fini = teardown)
+{
+    cr_assert_eq(start(), 0);
+    pd(0)->next = QS; /* the end of the list after one entry */
+    (void)fx_add(2, 16, 1, 0);
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), -EIO);
+    cr_assert(strstr(fx_last_line, "free list too short"), "%s", fx_last_line);
+}
+
+Test(inflight, a_packed_region_without_free_entries_breaks_the_queue, .init = setup_packed, .fini = teardown)
+{
+    cr_assert_eq(start(), 0);
+    pd(0)->next = QS;
+    (void)fx_add(1, 16, 1, 0);
+    (void)fx_add(1, 16, 1, 1);
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    cr_assert_eq(vq_pop(fx_q, &c), -EIO);
+    cr_assert(strstr(fx_last_line, "no free entry"), "%s", fx_last_line);
+}
+
+Test(inflight, a_packed_last_link_out_of_range_breaks_the_queue, .init = setup_packed, .fini = teardown)
+{
+    cr_assert_eq(start(), 0);
+    uint16_t id = fx_add(1, 16, 1, 0);
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    pd(0)->last = QS + 1;
+    cr_assert_eq(vq_add_used(fx_q, id, 0), -EIO);
+    cr_assert(strstr(fx_last_line, "last entry out of range"), "%s", fx_last_line);
+    cr_assert_eq(vq_add_used_batch(fx_q, &(vq_used_elem){.head = QS, .len = 0}, 1), -EIO);
+}
+
+Test(inflight, packed_batches_are_checked_before_the_region_changes, .init = setup_packed, .fini = teardown)
+{
+    cr_assert_eq(start(), 0);
+    uint16_t a = fx_add(1, 16, 1, 0), b = fx_add(1, 16, 1, 1);
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    uint16_t fh = ph()->free_head;
+    vq_used_elem dup[2] = {{.head = a}, {.head = a}};
+    cr_assert_eq(vq_add_used_batch(fx_q, dup, 2), -EINVAL);
+    cr_assert_eq(ph()->free_head, fh, "nothing changed");
+    vq_used_elem both[2] = {{.head = b}, {.head = a}};
+    cr_assert_eq(vq_add_used_batch(fx_q, both, 2), 0);
+    cr_assert_eq(ph()->free_head, 0, "a's entry, then b's");
+    cr_assert_eq(pd(0)->next, 1);
+    cr_assert_eq(ph()->used_idx, 2);
+    cr_assert_eq(ph()->old_used_idx, 2);
+    cr_assert_eq(vq_add_used_batch(fx_q, NULL, 0), 0);
+}

@@ -249,7 +249,10 @@ static int packed_used(vq_queue *q, const vq_used_elem *e, unsigned n)
     uint32_t dn = q->ifl_desc_num, total = 0;
     uint16_t f = q->ifl_free;
     for (unsigned i = 0; i < n; i++) {
-        uint16_t head = q->ifl_entry[e[i].head], last = pdesc(q, head)->last;
+        uint16_t head = q->ifl_entry[e[i].head]; /* < dn unless popped before tracking started */
+        if (CVMM_UNLIKELY(head >= dn))
+            return broken_list(q, "buffer popped before tracking started", head);
+        uint16_t last = pdesc(q, head)->last;
         if (CVMM_UNLIKELY(last >= dn))
             return broken_list(q, "last entry out of range", head);
         pdesc(q, last)->next = f;
