@@ -71,8 +71,9 @@ void *vub_queue_priv(const vub_queue *q);
 /** vub_queue_inflight() - this queue's region of the inflight I/O tracking buffer (GET/SET_INFLIGHT_FD,
  *  VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD, which a device opts into through info.protocol_features): the
  *  spec's QueueRegionSplit or QueueRegionPacked (by VIRTIO_F_RING_PACKED), shared with the front-end so
- *  that a restarted back-end can resubmit what was in flight.  The device updates it as the spec's
- *  "Inflight I/O tracking" section says.  The region is only given while it holds that layout for the ring
+ *  that a restarted back-end can resubmit what was in flight.  With vub_device_info.track_inflight the
+ *  library keeps it (cvmm/vq/inflight.h) and the device only reads it; otherwise the device updates it as
+ *  the spec's "Inflight I/O tracking" section says.  The region is only given while it holds that layout for the ring
  *  as it is now (its queue_size and layout were fixed by GET/SET_INFLIGHT_FD; a later SET_VRING_NUM or
  *  SET_FEATURES may have made the ring larger or packed): every desc[head] with head < the ring's size lies
  *  inside *size bytes.  A ring that starts with a region too small for it is logged once.  The buffer is
