@@ -170,7 +170,7 @@ crash() {
         e2e_fail "back-end blk printed a sanitizer report before it was killed"
     fi
     if [ -n "$sp" ]; then
-        e2e_log "kill $((kills + 1)) ($mode): $(grep -m1 -oE "$call(2)?\\([^,]*, [^,]*" "$slog" | head -c 60)...)"
+        e2e_log "kill $((kills + 1)) ($mode) in $(grep -m1 -oE "$call(2)?\\(.{0,40}" "$slog" || echo "$call")..."
     else
         e2e_log "kill $((kills + 1)) ($mode) after $(progress) records"
     fi
