@@ -152,6 +152,9 @@ int blk_config_write(void *ctx, uint32_t off, const void *buf, uint32_t len, uin
         cvmm_logf(b->disk.log, CVMM_LOG_WARN, "blk: config writeback %u refused (0 or 1)", v);
         return -EINVAL;
     }
-    atomic_store_explicit(&b->disk.writethrough, v == 0, memory_order_relaxed);
+    bool was = atomic_exchange_explicit(&b->disk.writethrough, v == 0, memory_order_relaxed);
+    if (was != (v == 0))
+        cvmm_logf(b->disk.log, CVMM_LOG_INFO, "blk: the driver set the cache mode to %s",
+                  v ? "write-back" : "write-through");
     return 0;
 }
