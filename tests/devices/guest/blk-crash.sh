@@ -95,6 +95,13 @@ verify() {
     echo "blk-crash: writer $w: all $n records read back intact"
 }
 
+# vq_irqs I: interrupts so far on request queue I's MSI-X vector ("virtioN-req.I" in /proc/interrupts,
+# summed over the CPUs); empty if the queue has no vector of its own.
+vq_irqs() {
+    awk -v q="$VDEV-req.$1" -v n="$(grep -c ^processor /proc/cpuinfo)" \
+        '$NF == q { s = 0; for (k = 2; k <= n + 1; k++) s += $k; print s }' /proc/interrupts
+}
+
 if [ "$1" = --writer ]; then
     writer "$2"
     exit 0
@@ -111,6 +118,12 @@ echo "blk-crash: $DEV queues=$queues packed=${packed:-?} writers=$W max_records=
 [ $((R * RS)) -le "$LOGSZ" ] || fail "$R records of $RS bytes do not fit in a writer's 16 MiB log"
 [ $((LOG0 + W * LOGSZ)) -le $(($(cat "$S/size") * 512)) ] || fail "disk too small for $W writers"
 mkdir -p "$T"
+VDEV=$(basename "$(readlink "$S/device")")
+q=0
+while [ $q -lt "$queues" ]; do
+    eval "irq0_$q=\$(vq_irqs $q)"
+    q=$((q + 1))
+done
 
 echo "E2E-CRASH-START"
 pids=""
@@ -129,6 +142,16 @@ for p in $pids; do
 done
 [ "$rc" = 0 ] || fail "a writer failed (see CRASH-IOERR/CRASH-MISMATCH above)"
 
+# With several queues each must have carried requests (interrupts on its own vector).
+q=0
+while [ "$queues" -gt 1 ] && [ $q -lt "$queues" ]; do
+    n=$(vq_irqs $q)
+    eval "b=\$irq0_$q"
+    if [ -z "$n" ] || [ -z "$b" ]; then echo "blk-crash: no per-queue vector for $VDEV-req.$q, not checked"; break; fi
+    echo "blk-crash: queue $q: $((n - b)) interrupts"
+    [ $((n - b)) -gt 0 ] || fail "request queue $q raised no interrupt: its writer's requests went elsewhere"
+    q=$((q + 1))
+done
 w=0
 while [ $w -lt "$W" ]; do
     verify "$w"
