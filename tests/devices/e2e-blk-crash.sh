@@ -12,19 +12,21 @@
 # Environment: CVMM_CRASH_KILLS (kills, default 12; at least 10 must happen), CVMM_CRASH_EVERY (guest
 # records between a restart and the next kill, default 3), CVMM_CRASH_STALL (seconds without guest
 # progress that count as hung I/O, default 60), CVMM_CRASH_BE_ARGS (more cvmm-blk options, e.g.
-# --log-level=debug to see what each restarted back-end did), CVMM_CRASH_TRACE=1 (diagnosis: every kill
-# is "any", and strace records the vhost-user messages each back-end receives in
-# $E2E_TMP/vhu.N.trace: keep them with CVMM_E2E_KEEP=1), and lib.sh's (CVMM_GUEST_DIR, CVMM_E2E_KEEP, ...).
+# --log-level=debug), CVMM_CRASH_MODES (the ways to kill, in turn, e.g. "notify"; default all six),
+# CVMM_CRASH_TRACE=1 (diagnosis: every kill is "any", and strace records the vhost-user messages each
+# back-end receives in $E2E_TMP/vhu.N.trace; keep them with CVMM_E2E_KEEP=1), and lib.sh's.
 #
 # Kills are paced by the guest, never by the clock: after each (re)start the host waits until the guest
 # has reported CVMM_CRASH_EVERY more records (guest/blk-crash.sh prints one CRASH-PROGRESS line per
-# record), then kills in one of five ways, in turn:
+# record), then kills in one of six ways, in turn:
 #   any         at once, wherever the back-end is
 #   write       while a worker is inside pwritev(), before the data reaches the file
 #   write-done  while a worker returns from pwritev(): the data is in the file, the request not yet used
 #   flush       while a worker is inside fdatasync() (a FLUSH request is in flight)
 #   read        while a worker is inside preadv() (the guest's read-back is in flight)
-# For the last four, strace attaches to the back-end and holds the first such call (delay injection);
+#   notify      while a worker is inside write(), in practice to a call eventfd: the request is used,
+#               the guest not yet told
+# For the last five, strace attaches to the back-end and holds the first such call (delay injection);
 # the kill comes once strace has printed that call, so a request is in flight by construction.
 # After the last kill and CVMM_CRASH_EVERY more records, the host writes "CVMMSTOP" into the backing
 # file's stop block, which the writers read before each record. Then the host reads every record from
@@ -134,13 +136,14 @@ crash() {
         write-done) call=pwritev inj=delay_exit ;;
         flush) call=fdatasync inj=delay_enter ;;
         read) call=preadv inj=delay_enter ;;
+        notify) call=write inj=delay_enter ;;
     esac
     if [ -n "$call" ]; then
         slog=$E2E_TMP/strace.$kills.log
         : >"$slog"
         # Held for 60 s: the kill comes long before. -f: every thread of the back-end (its workers).
         calls=$call
-        [ "$call" = fdatasync ] || calls="$call,${call}2"
+        case $call in pwritev|preadv) calls="$call,${call}2" ;; esac
         strace -f -qq -p "$pid" -o "$slog" -e trace="$calls" -e inject="$calls:$inj=60000000" 2>"$slog.err" &
         sp=$!
         local deadline=$(( ${EPOCHREALTIME%.*} + STALL ))
@@ -176,11 +179,13 @@ crash() {
     fi
 }
 
-modes=(any write write-done flush read)
+modes=(any write write-done flush read notify)
 # qemu-storage-daemon's thread pool runs fdatasync/preadv on threads strace cannot always hold (strace 6.1:
 # "dispatch_event: ... has delayed wait data set already"): the reference gets the first three ways only.
 [ "$REF" = 0 ] || modes=(any write write-done)
 [ "${CVMM_CRASH_TRACE:-0}" = 0 ] || modes=(any)
+# shellcheck disable=SC2206  # a list of words on purpose
+[ -z "${CVMM_CRASH_MODES:-}" ] || modes=($CVMM_CRASH_MODES)
 # trace_messages: strace the back-end's receives until it ends (CVMM_CRASH_TRACE=1).
 trace_messages() {
     [ "${CVMM_CRASH_TRACE:-0}" != 0 ] || return 0
