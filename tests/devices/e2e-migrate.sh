@@ -83,7 +83,7 @@ if [ "$VARIANT" = net ]; then
     e2e_log "bridge br0 (192.0.2.1/24) in $NS with tap0 (source) and tap1 (destination)"
     e2e_backend_start --netns "$NS" net-a "$E2E_TMP/a.sock" "$BIN" "--socket-path=$E2E_TMP/a.sock" --tap=tap0
     e2e_backend_start --netns "$NS" net-b "$E2E_TMP/b.sock" "$BIN" "--socket-path=$E2E_TMP/b.sock" --tap=tap1
-    common+=(--script "$E2E_GUEST_SCRIPTS/migrate-net.sh" --append "mig_wait_echo=3")
+    common+=(--script "$E2E_GUEST_SCRIPTS/net.sh" --append "net_count=3 net_wait_echo=3 net_wait_s=150 net_bg_ping=1")
     src=(--net "$E2E_TMP/a.sock") dst=(--net "$E2E_TMP/b.sock")
 else
     DISK=$E2E_TMP/disk.img
@@ -109,7 +109,7 @@ fi
 
 e2e_boot_bg "${src[@]}" --qmp "$SRC_QMP" "${common[@]}"
 SRC_CONSOLE=$E2E_CONSOLE
-e2e_wait_console '^E2E-MIGRATE-READY' 150
+e2e_wait_console '^E2E-(MIGRATE|NET)-READY' 150
 start_destination "${dst[@]}" "${common[@]}"
 
 BW=${CVMM_E2E_MIGRATE_BW:-}
@@ -172,7 +172,7 @@ if [ "$VARIANT" = net ]; then
     e2e_netns_exec "$NS" ping -c 5 -i 0.5 -W 3 192.0.2.2 || true
     e2e_wait_guest
     e2e_guest_ok
-    e2e_expect '^migrate-net: PASS'
+    e2e_expect '^net: PASS' '^MIG-NET '
     e2e_log "guest: $(grep -m1 '^MIG-NET' "$E2E_CONSOLE")"
     e2e_finish
 fi

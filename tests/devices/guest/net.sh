@@ -11,6 +11,10 @@
 #   net_packed=0|1    expected VIRTIO_F_RING_PACKED (feature bit 34) after negotiation (checked if set)
 #   net_wait_echo=N   after pinging, print "E2E-NET-READY <addr>" and wait until the guest has answered
 #                     N ICMP echo requests (the host pings it), at most net_wait_s seconds (default 30)
+#   net_bg_ping=1     with net_wait_echo: also ping the peer every 0.2 s in the background from before
+#                     "E2E-NET-READY" until the echo requests arrived (a live migration happens
+#                     meanwhile), then report "MIG-NET transmitted=T received=R lost=L longest_gap=G"
+#                     (informative; at least one reply is required) and ping 3 more times (all answered)
 #   net_pause=SECS    reconnect tests: after the first round print "E2E-PAUSE net", sleep SECS (the host
 #                     restarts the back-end meanwhile), then ping until it answers (at most 20 probes)
 #                     and 3 more
@@ -54,7 +58,11 @@ if [ -n "$net_pause" ]; then
     ping -c 3 -W 2 "$PEER" || fail "no reply from $PEER after the restart"
 fi
 if [ -n "$net_wait_echo" ]; then
-    base=$(in_echos)
+    base=$(in_echos) bg=""
+    if [ "${net_bg_ping:-0}" = 1 ]; then
+        ping -i 0.2 -W 1 "$PEER" >/tmp/ping.log 2>&1 &
+        bg=$!
+    fi
     echo "E2E-NET-READY $ADDR"
     i=0
     while [ $(( $(in_echos) - base )) -lt "$net_wait_echo" ]; do
@@ -63,6 +71,17 @@ if [ -n "$net_wait_echo" ]; then
         usleep 100000
     done
     echo "net: answered $(( $(in_echos) - base )) echo requests from the host"
+    if [ -n "$bg" ]; then
+        kill -INT "$bg"
+        wait "$bg"
+        t=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' /tmp/ping.log)
+        r=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/ping.log)
+        gap=$(sed -n 's/.* seq=\([0-9]*\) .*/\1/p' /tmp/ping.log | awk -v t="$t" 'BEGIN { p = -1; g = 0 }
+            { if ($1 - p - 1 > g) g = $1 - p - 1; p = $1 } END { if (t - p - 1 > g) g = t - p - 1; print g }')
+        echo "MIG-NET transmitted=$t received=$r lost=$((t - r)) longest_gap=$gap"
+        [ "${r:-0}" -gt 0 ] || fail "no reply to the background pings"
+        ping -c 3 -W 2 "$PEER" || fail "no reply from $PEER after the background pings"
+    fi
     sleep 1   # let the last reply reach the host before the guest powers off
 fi
 echo "net: eth0 tx_packets=$(cat /sys/class/net/eth0/statistics/tx_packets) rx_packets=$(cat /sys/class/net/eth0/statistics/rx_packets)"
