@@ -458,3 +458,26 @@ Test(inflight, packed_batches_are_checked_before_the_region_changes, .init = set
     cr_assert_eq(ph()->old_used_idx, 2);
     cr_assert_eq(vq_add_used_batch(fx_q, NULL, 0), 0);
 }
+
+Test(inflight, a_resubmitted_packed_indirect_list_walks_its_table, .init = setup_packed, .fini = teardown)
+{
+    cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 0, BUF_BASE, 16, VQ_DESC_F_NEXT, 1), 0);
+    cr_assert_eq(vq_mock_write_table(fx_mk, TABLE_BASE, 1, BUF_BASE + 0x100, 32, VQ_DESC_F_WRITE, 0), 0);
+    packed_in_flight(0, 1, 9, 2);
+    pd(0)->addr = TABLE_BASE;
+    pd(0)->len = 32;
+    pd(0)->flags = VQ_DESC_F_INDIRECT;
+    cr_assert_eq(start(), 0);
+    vq_chain c;
+    vq_snapshot_buf sb;
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    cr_assert_eq(c.head, 9);
+    cr_assert_eq(vq_snapshot_take_buf(fx_q, &c, &sb), 0);
+    cr_assert_eq(sb.snap.ndesc, 2);
+    cr_assert_eq(sb.snap.writable, 32);
+    cr_assert_eq(vq_add_used(fx_q, 9, 32), 0);
+    uint16_t id;
+    uint32_t len;
+    cr_assert_eq(vq_mock_used(fx_mk, &id, &len), -EIO,
+                 "the used descriptor names id 9, which this mock never made available");
+}
