@@ -41,7 +41,9 @@ int vmem_log_mark(vmem_log *l, uint64_t gpa, uint64_t len);
 /** vmem_log_take_marked() - whether any bit was set (by any thread) since the previous call, and forget it.
  *  A back-end uses it to tell the front-end that the log changed (vhost-user SET_LOG_FD) once per batch of
  *  writes instead of once per write.  Bits set before a call that returns true are visible to whoever
- *  the caller signals afterwards (acquire/release).  Threads: any. */
+ *  the caller signals afterwards (acquire/release).
+ *  Return: true if a mark set a bit since the previous call (a mark wholly beyond the log sets none).
+ *  Ownership: @l borrowed.  Threads: any. */
 bool vmem_log_take_marked(vmem_log *l);
 
 /** vmem_log_size() - bytes of bitmap; vmem_log_bitmap() - the mapped bitmap (borrowed, for tests/tools). */
