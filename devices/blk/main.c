@@ -2,6 +2,7 @@
 /* cvmm-blk - a vhost-user-blk back-end: virtio-blk over a file or block device, run by the toolkit
  * (cvmm/vub/program.h).  The requests are in blk.c, the device ops in device.c. */
 #include <errno.h>
+#include <linux/fs.h>
 #include <string.h>
 
 #include "cvmm/vub.h"
@@ -39,6 +40,24 @@ static const vub_program_option blk_opts[] = {
      .max = VQ_MAX_SIZE},
 };
 
+/* The sandbox (cvmm/vub/sandbox.h; derived with scripts/sandbox-trace.sh, docs/sandbox.md): the disk's fd
+ * stays open and no path is opened after set-up.  The requests (blk.c) read and write with
+ * preadv/pwritev (pread64/pwrite64 for one segment), flush with fdatasync, discard and write zeroes with
+ * fallocate, and on a block device fall back to its BLKDISCARD/BLKZEROOUT ioctls. */
+static const char *const blk_syscalls[] = {"pread64", "pwrite64", "preadv", "pwritev", "fdatasync", "fallocate", NULL};
+
+static int blk_sandbox(const vub_program_env *env)
+{
+    int rc = vub_sandbox_keep_fd(env->sandbox, blk.b.disk.fd);
+    if (rc == 0 && blk.b.disk.is_bdev)
+        rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, BLKDISCARD);
+    if (rc == 0 && blk.b.disk.is_bdev)
+        rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, BLKZEROOUT);
+    if (rc < 0)
+        cvmm_logf(env->log, CVMM_LOG_ERROR, "sandbox: cannot declare %s: %s", blk.path, strerror(-rc));
+    return rc;
+}
+
 static int blk_setup(void *ctx, vub_program_env *env)
 {
     (void)ctx;
@@ -50,6 +69,10 @@ static int blk_setup(void *ctx, vub_program_env *env)
     int rc = blk_disk_open(&blk.b.disk, blk.path, blk.read_only, env->log);
     if (rc < 0)
         return rc; /* blk_disk_open() said why */
+    if ((rc = blk_sandbox(env)) < 0) {
+        blk_disk_close(&blk.b.disk);
+        return rc;
+    }
     rc = blk_dev_init(&blk.b, (unsigned)blk.num_queues, (uint32_t)blk.queue_size);
     if (rc < 0) {
         cvmm_logf(env->log, CVMM_LOG_ERROR, "%s", strerror(-rc));
@@ -81,6 +104,7 @@ static const vub_program prog = {
     .noptions = sizeof(blk_opts) / sizeof(blk_opts[0]),
     .ops = &blk_dev_ops,
     .ctx = &blk.b,
+    .sandbox_syscalls = blk_syscalls,
     .setup = blk_setup,
     .teardown = blk_teardown,
 };

@@ -2,8 +2,10 @@
 /* cvmm-net - a vhost-user virtio-net back-end: a tap device or a sink (see README.md), run by the toolkit
  * (cvmm/vub/program.h).  The device is in net.c, the tap helpers in tap.c. */
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "cvmm/fd.h"
 #include "cvmm/vub.h"
@@ -89,6 +91,26 @@ static void close_ports(struct net_main *m)
     m->nfds = 0;
 }
 
+/* The sandbox (cvmm/vub/sandbox.h; derived with scripts/sandbox-trace.sh, docs/sandbox.md): the tap queues'
+ * fds stay open and no path is opened after set-up.  A tap is read with read(2) and written with writev(2)
+ * (net.c); FEATURES_ACKED sets its vnet header length (TUNSETVNETHDRSZ), and a multi_queue tap attaches and
+ * detaches queues as the guest enables pairs (TUNSETQUEUE).  The sink makes no call of its own. */
+static int net_sandbox(struct net_main *m, const vub_program_env *env)
+{
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < m->nfds; i++)
+        rc = vub_sandbox_keep_fd(env->sandbox, m->fds[i]);
+    if (rc == 0 && m->tap)
+        rc = vub_sandbox_allow_syscalls(env->sandbox, (const char *const[]){"read", "writev", NULL});
+    if (rc == 0 && m->tap)
+        rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, TUNSETVNETHDRSZ);
+    if (rc == 0 && m->tap && m->pairs > 1)
+        rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, TUNSETQUEUE);
+    if (rc < 0)
+        fprintf(stderr, "cvmm-net: cannot declare the sandbox: %s\n", strerror(-rc));
+    return rc;
+}
+
 static int net_setup(void *ctx, vub_program_env *env)
 {
     struct net_main *m = ctx;
@@ -103,6 +125,10 @@ static int net_setup(void *ctx, vub_program_env *env)
             close_ports(m); /* teardown() is not called after a failed setup() */
             return rc;
         }
+    if ((rc = net_sandbox(m, env)) < 0) {
+        close_ports(m);
+        return rc;
+    }
     net_config nc = {
         .queue_pairs = (unsigned)m->pairs,
         .sink = m->sink,

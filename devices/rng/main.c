@@ -14,7 +14,14 @@ static const vub_device_info info = {
      * VUB_QUIRK_QEMU72_RNG_MEM_SLOTS (cvmm/vub/quirks.h) says why it is not offered. */
     .protocol_features_off = 1ull << VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS,
 };
-static const vub_program prog = {
-    .name = "cvmm-rng", .summary = "virtio-rng fed by getrandom()", .type = "rng", .ops = &ops, .info = &info};
+/* The sandbox (cvmm/vub/sandbox.h): no fd and no path of its own; its request op calls getrandom(2) on a
+ * worker.  Derived with scripts/sandbox-trace.sh (docs/sandbox.md). */
+static const char *const rng_syscalls[] = {"getrandom", NULL};
+static const vub_program prog = {.name = "cvmm-rng",
+                                 .summary = "virtio-rng fed by getrandom()",
+                                 .type = "rng",
+                                 .ops = &ops,
+                                 .info = &info,
+                                 .sandbox_syscalls = rng_syscalls};
 
 int main(int argc, char **argv) { return vub_program_main(&prog, argc, argv); }

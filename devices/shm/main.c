@@ -29,7 +29,7 @@ struct ctl_client {
 struct shm_main {
     shm_dev dev;
     vub_daemon *d;
-    const char *control;
+    const char *control, *map_dir;
     int lfd;
     ev_io lio;
     struct ctl_client cl[CTL_CLIENTS];
@@ -53,6 +53,12 @@ static const vub_program_option shm_opts[] = {
      .value_name = "PATH",
      .dest = &the_shm.control,
      .help = "SOCK_SEQPACKET control socket for map/unmap/config requests (README.md)"},
+    {.name = "map-dir",
+     .type = VUB_OPT_STRING,
+     .value_name = "DIR",
+     .dest = &the_shm.map_dir,
+     .help = "the sandbox lets map requests open files beneath DIR only",
+     .default_text = "none"},
 };
 
 static void client_close(struct ctl_client *c)
@@ -103,6 +109,7 @@ static void listen_cb(struct ev_loop *loop, ev_io *io, int revents)
     cvmm_close(&fd);
 }
 
+/* The control socket is made in setup(), before the sandbox closes undeclared fds and limits the paths. */
 static int control_listen(struct shm_main *m)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -118,10 +125,48 @@ static int control_listen(struct shm_main *m)
         cvmm_close(&m->lfd);
         return rc;
     }
-    ev_io_init(&m->lio, listen_cb, m->lfd, EV_READ);
-    m->lio.data = m;
-    ev_io_start(vub_daemon_loop(m->d), &m->lio);
     return 0;
+}
+
+/* The control socket goes away with the program (also after a failed start, which skips stopped()). */
+static void control_close(struct shm_main *sm)
+{
+    if (sm->lfd >= 0) {
+        cvmm_close(&sm->lfd);
+        (void)unlink(sm->control);
+    }
+}
+
+/* The sandbox (cvmm/vub/sandbox.h; derived with scripts/sandbox-trace.sh, docs/sandbox.md): the control
+ * socket stays open, its directory keeps the right to remove it at exit, and a map request may open files
+ * beneath --map-dir (read and write: "rw" maps), nothing else.  Control clients are accepted with accept4
+ * and answered with recvfrom/sendto; SHMEM_MAP sends the opened file's fd on the back-end channel. */
+static int shm_sandbox(struct shm_main *m, const vub_program_env *env)
+{
+    int rc = 0;
+    const char *what = "--control";
+    if (m->lfd >= 0) {
+        char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        const char *slash = strrchr(m->control, '/');
+        if (!slash)
+            snprintf(dir, sizeof(dir), ".");
+        else
+            snprintf(dir, sizeof(dir), "%.*s", slash == m->control ? 1 : (int)(slash - m->control), m->control);
+        rc = vub_sandbox_keep_fd(env->sandbox, m->lfd);
+        if (rc == 0)
+            rc = vub_sandbox_allow_path(env->sandbox, dir, VUB_SANDBOX_CREATE);
+    }
+    if (rc == 0 && m->map_dir) {
+        what = "--map-dir";
+        rc = vub_sandbox_allow_path(env->sandbox, m->map_dir, VUB_SANDBOX_READ | VUB_SANDBOX_WRITE);
+    }
+    if (rc == 0) {
+        what = "the system calls";
+        rc = vub_sandbox_allow_syscalls(env->sandbox, (const char *const[]){"openat", "recvfrom", "sendto", NULL});
+    }
+    if (rc < 0)
+        fprintf(stderr, "cvmm-shm: sandbox: cannot declare %s: %s\n", what, strerror(-rc));
+    return rc;
 }
 
 static int shm_setup(void *ctx, vub_program_env *env)
@@ -136,6 +181,15 @@ static int shm_setup(void *ctx, vub_program_env *env)
         sm->cl[i].fd = -1;
         sm->cl[i].m = sm;
     }
+    int rc = sm->control ? control_listen(sm) : 0;
+    if (rc < 0) {
+        fprintf(stderr, "cvmm-shm: cannot listen on --control=%s: %s\n", sm->control, strerror(-rc));
+        return rc;
+    }
+    if ((rc = shm_sandbox(sm, env)) < 0) {
+        control_close(sm);
+        return rc;
+    }
     env->info = &sm->dev.info;
     env->ctx = &sm->dev; /* the ops' context is the device */
     return 0;
@@ -145,10 +199,12 @@ static int shm_started(void *ctx, vub_daemon *d)
 {
     struct shm_main *sm = ctx;
     sm->d = d;
-    int rc = sm->control ? control_listen(sm) : 0;
-    if (rc < 0)
-        fprintf(stderr, "cvmm-shm: cannot listen on --control=%s: %s\n", sm->control, strerror(-rc));
-    return rc;
+    if (sm->lfd >= 0) {
+        ev_io_init(&sm->lio, listen_cb, sm->lfd, EV_READ);
+        sm->lio.data = sm;
+        ev_io_start(vub_daemon_loop(d), &sm->lio);
+    }
+    return 0;
 }
 
 static void shm_stopped(void *ctx, vub_daemon *d)
@@ -157,12 +213,11 @@ static void shm_stopped(void *ctx, vub_daemon *d)
     for (unsigned i = 0; i < CTL_CLIENTS; i++)
         if (sm->cl[i].fd >= 0)
             client_close(&sm->cl[i]);
-    if (sm->lfd >= 0) {
+    if (sm->lfd >= 0)
         ev_io_stop(vub_daemon_loop(d), &sm->lio);
-        cvmm_close(&sm->lfd);
-        (void)unlink(sm->control);
-    }
 }
+
+static void shm_teardown(void *ctx) { control_close(ctx); }
 
 static const vub_program prog = {
     .name = "cvmm-shm",
@@ -176,6 +231,7 @@ static const vub_program prog = {
     .setup = shm_setup,
     .started = shm_started,
     .stopped = shm_stopped,
+    .teardown = shm_teardown,
 };
 
 int main(int argc, char **argv)

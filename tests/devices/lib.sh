@@ -41,6 +41,8 @@ E2E_NETNS=()           # namespaces to delete at exit
 E2E_ATEXIT=()          # commands to run at exit (e2e_on_exit)
 declare -gA E2E_BE_PID=() E2E_BE_SOCK=() E2E_BE_NS=() E2E_BE_CMD=() E2E_BE_LOG=() E2E_BE_READY=()
 declare -gA E2E_BE_NRUN=()
+# shellcheck source=lib-sandbox.sh
+. "$E2E_DIR/lib-sandbox.sh"   # every device of ours runs sandboxed: checked at start, while serving, at stop
 
 # ---- messages -------------------------------------------------------------------------------------
 
@@ -192,6 +194,7 @@ e2e_backend_start() {
     done
     [ "$ok" = 1 ] || e2e_fail "back-end $name not ready after ${rto}s (socket $sock${ready:+, output /$ready/})"
     e2e_log "back-end $name ready (pid $pid)"
+    e2e__sb_start "$name"
 }
 
 # e2e__listening PID SOCK: true if SOCK is a unix socket in listening state, as seen from PID's network
@@ -206,8 +209,9 @@ e2e__listening() {
 e2e__be_kill() {
     local name=$1 pid=${E2E_BE_PID[$1]:-}
     E2E__RC=0
+    e2e__sb_stop "$name"
     [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null || true   # it may be gone (and reaped by bash) already
     for _ in $(seq 200); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
@@ -230,8 +234,10 @@ e2e_backend_stop() {
         e2e__be_kill "$name"
         e2e_fail "back-end $name had already exited (status $E2E__RC)"
     fi
+    e2e__sb_verify "$name"
     e2e__be_kill "$name"
     rc=$E2E__RC
+    e2e__sb_log_check "$name"
     e2e_log "back-end $name stopped: exit status $rc after SIGTERM ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s)"
     if grep -qE 'ERROR: [A-Za-z]*Sanitizer|WARNING: ThreadSanitizer|runtime error:' "${E2E_BE_LOG[$name]}"; then
         e2e_fail "back-end $name printed a sanitizer report"

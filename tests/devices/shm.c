@@ -106,10 +106,11 @@ static void setup(void)
 
 static void start(const char *extra)
 {
-    char a1[160], a2[160];
+    char a1[160], a2[160], a3[160];
     snprintf(a1, sizeof(a1), "--socket-path=%s", t.sock);
     snprintf(a2, sizeof(a2), "--control=%s", t.ctl);
-    char *argv[] = {CVMM_SHM_BIN, a1, a2, "--shm=0:64K", "--shm=2:8K", "--shm=200:4096", (char *)extra, NULL};
+    snprintf(a3, sizeof(a3), "--map-dir=%s", t.dir); /* the sandbox lets map requests open files there */
+    char *argv[] = {CVMM_SHM_BIN, a1, a2, a3, "--shm=0:64K", "--shm=2:8K", "--shm=200:4096", (char *)extra, NULL};
     t.pid = spawn(argv);
     struct stat st;
     for (int i = 0; i < 500 && (stat(t.sock, &st) < 0 || stat(t.ctl, &st) < 0); i++)
@@ -287,6 +288,81 @@ Test(shm, requests_outside_regions_are_einval_and_not_sent, .init = setup_starte
     ctl("map 0 0 4096 0 ro /nonexistent/file", r, sizeof(r));
     cr_assert(strncmp(r, "error 2 ", 8) == 0, "%s", r);
     cr_assert_eq(t.maps + t.unmaps, 0, "a refused request reached the front-end");
+}
+
+/* Sandboxed by default (cvmm/vub/sandbox.h): every thread has no_new_privs and the seccomp filter, and the
+ * only fds beyond 0-2 are sockets (vhost-user listener and connection, control listener and client) and
+ * the daemon's epoll/eventfds: no fd inherited from this test, no file. */
+Test(shm, runs_sandboxed_with_only_its_sockets_open, .init = setup_started, .fini = teardown)
+{
+    char path[320], line[256], tgt[256];
+    int threads = 0, locked = 0;
+    for (int i = 0; i < 1000 && (threads == 0 || locked < threads); i++, sleep_ms(10)) {
+        threads = locked = 0;
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)t.pid);
+        DIR *d = opendir(path);
+        cr_assert_not_null(d);
+        for (struct dirent *e; (e = readdir(d));) {
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)t.pid, e->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                continue;
+            int nnp = -1, sec = -1;
+            while (fgets(line, sizeof(line), f)) {
+                sscanf(line, "NoNewPrivs: %d", &nnp);
+                sscanf(line, "Seccomp: %d", &sec);
+            }
+            fclose(f);
+            threads++;
+            locked += nnp == 1 && sec == 2;
+        }
+        closedir(d);
+    }
+    cr_assert(threads > 0 && locked == threads, "%d of %d threads have NoNewPrivs 1 and Seccomp 2", locked, threads);
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)t.pid);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    int sockets = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) <= 2)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)t.pid, e->d_name);
+        ssize_t n = readlink(path, tgt, sizeof(tgt) - 1);
+        cr_assert_gt(n, 0);
+        tgt[n] = '\0';
+        sockets += !strncmp(tgt, "socket:", 7);
+        cr_expect(!strncmp(tgt, "socket:", 7) || !strcmp(tgt, "anon_inode:[eventfd]") ||
+                      !strcmp(tgt, "anon_inode:[eventpoll]"),
+                  "fd %s is %s", e->d_name, tgt);
+    }
+    closedir(d);
+    cr_expect_eq(sockets, 4, "%d sockets (vhost-user listener + connection, control listener + client)", sockets);
+}
+
+/* A map request may open files beneath --map-dir only (Landlock): elsewhere it fails with EACCES, which
+ * the answer carries, and nothing reaches the front-end.  (A sanitizer build lets the whole process read
+ * everything, for the sanitizer's reports: the request asks for write access.) */
+Test(shm, map_outside_map_dir_is_eacces_and_not_sent, .init = setup_started, .fini = teardown)
+{
+    char r[512], req[256], outside[160];
+    negotiate(P(SHMEM) | P(REPLY_ACK) | P(BACKEND_REQ) | P(BACKEND_SEND_FD));
+    vhu_shmem_config c;
+    cr_assert_eq(vhu_frontend_get_shmem_config(t.fe, &c), 0);
+    snprintf(outside, sizeof(outside), "%s-outside", t.dir);
+    int fd = open(outside, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, PAGE), 0);
+    close(fd);
+    snprintf(req, sizeof(req), "map 0 0 4096 0 rw %s", outside); /* rw: sanitizer builds may read all of / */
+    ctl(req, r, sizeof(r));
+    unlink(outside);
+    cr_assert(strncmp(r, "error 13 ", 9) == 0, "%s", r);
+    cr_assert_eq(t.maps, 0, "a refused request reached the front-end");
+    snprintf(req, sizeof(req), "map 0 0 4096 0 ro %s", t.file); /* inside: fine */
+    ctl(req, r, sizeof(r));
+    cr_assert_str_eq(r, "ok SHMEM_MAP");
 }
 
 Test(shm, frontend_refusal_is_eio, .init = setup_started, .fini = teardown)
