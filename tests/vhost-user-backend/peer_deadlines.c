@@ -121,7 +121,7 @@ Test(peer_deadlines, a_front_end_that_never_reads_replies_is_closed_after_the_de
         cr_assert_eq(poll(&p, 1, 10000), 1, "the daemon kept the connection (%d requests sent)", sent);
         if (p.revents & (POLLHUP | POLLRDHUP | POLLERR))
             break;
-        cr_assert_lt(sent, 1000000, "the daemon never stopped reading");
+        cr_assert(sent < 1000000, "the daemon never stopped reading");
         if (send(fd, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(h))
             sent++;
         else
