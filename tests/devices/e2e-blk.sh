@@ -74,8 +74,16 @@ case "$VARIANT" in
         append+=" blk_pause=6" ;;
 esac
 
-# memfds PID: how many distinct memfd files PID has mapped (guest memory regions).
-memfds() { awk '/\/memfd:/ { print $5 }' "/proc/$1/maps" 2>/dev/null | sort -u | wc -l; }
+# memfds PID: how many distinct memfd files PID (or a descendant: a wrapper's device, as
+# scripts/sandbox-trace.sh runs it) has mapped: guest memory regions.
+memfds() {
+    local all=$1 p=$1 _
+    for _ in 1 2 3; do
+        p=$(pgrep -d, -P "$p") || break
+        all+=",$p"
+    done
+    for p in ${all//,/ }; do awk '/\/memfd:/ { print $5 }' "/proc/$p/maps" 2>/dev/null; done | sort -u | wc -l
+}
 guest+=(--append "$append")
 
 sum_before=$(sha256sum "$DISK" | cut -d' ' -f1)
