@@ -2,15 +2,15 @@
 /* sandbox_syscalls.c - the daemon's own system call allowlist (cvmm/vub/sandbox.h), and the sanitizer
  * allowance.
  *
- * How the list was derived, and how to derive it again (scripts/sandbox-strace.sh does it): run every
- * vhost-user-backend suite that drives a daemon through the protocol (vring, memory, memory_shrink,
- * reconnect, migration, backend_channel, inflight_shrink, state_transfer_suspended,
- * features_while_running, toolkit_serve, device_fd_watch) under "strace -f -qq" on a build without
+ * How the list was derived, and how to derive it again: run the vhost-user-backend suites that drive a
+ * daemon through the protocol (vring, memory, reconnect, migration, backend_channel, inflight_shrink,
+ * toolkit_serve) under "strace -f -qq -o FILE" on a build without
  * sanitizers, take the union of the system call names, and keep those a daemon thread makes after set-up
  * (control thread, workers, state-transfer threads), dropping the front-end's side of the tests (the
  * socket, bind, listen and connect of the test's own front-end; execve and the loader's calls).  Then
- * tests/vhost-user-backend/sandbox_daemon.c runs a sandboxed daemon through the same protocol paths
- * (memory tables, hot-plug, rings, kicks and calls, a reconnect): a call missing here kills it there with a
+ * tests/vhost-user-backend/sandbox_program.c runs a sandboxed daemon through the protocol (memory table,
+ * hot-plug, rings, kicks and calls, config, a reconnect, a --client reconnect), and the devices' e2e tests
+ * run sandboxed (scripts/sandbox-trace.sh traces the devices): a call missing here kills the daemon with a
  * line naming the call.  Each entry says who needs it.  The calls with conditions on their arguments
  * (clone, clone3, kill, tgkill) are in sandbox_seccomp.c. */
 #include "sandbox_internal.h"
