@@ -187,12 +187,12 @@ static uint32_t complete(unsigned i, uint16_t head, uint8_t *status)
     uint16_t h;
     uint32_t len;
     int rc = 0;
-    for (int t = 0; t < 3000 && (rc = vq_mock_used(T.r[i].mk, &h, &len)) == 0; t++)
-        usleep(1000);
+    for (int t = 0; t < 30000 && (rc = vq_mock_used(T.r[i].mk, &h, &len)) == 0; t++)
+        usleep(1000); /* 30 s at least: the worker thread may wait for a CPU on a loaded machine */
     cr_assert_eq(rc, 1, "no used entry on ring %u", i);
     cr_assert_eq(h, head);
     struct pollfd p = {.fd = T.r[i].call, .events = POLLIN};
-    cr_assert_eq(poll(&p, 1, 1000), 1, "no call on ring %u", i);
+    cr_assert_eq(poll(&p, 1, 30000), 1, "no call on ring %u", i);
     uint64_t v;
     cr_assert_eq(read(T.r[i].call, &v, 8), 8);
     *status = *gp(0x80000ull + i * 0x1000 + 0x100, 1);
