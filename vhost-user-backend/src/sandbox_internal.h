@@ -42,10 +42,10 @@ struct vub_sandbox {
 };
 
 /* The daemon's own allowlist (sandbox_syscalls.c): NULL-terminated names. */
-extern const char *const vub__sandbox_base_calls[];
+const char *const *vub__sandbox_base_calls(void);
 /* What a sanitizer runtime needs on top (empty in builds without a sanitizer), and its name ("" none). */
-extern const char *const vub__sandbox_sanitizer_calls[];
-extern const char vub__sandbox_sanitizer_name[];
+const char *const *vub__sandbox_sanitizer_calls(void);
+const char *vub__sandbox_sanitizer_name(void);
 
 /* vub__sb_grow() - make room for one more element in *@arr (of @cap, @n used, @size each).
  * Return: 0; -ENOMEM (nothing changed). */

@@ -147,7 +147,7 @@ int vub__sb_landlock(vub_sandbox *sb)
     int rc = 0;
     for (size_t i = 0; i < sb->npaths && rc == 0; i++)
         rc = add_rule(sb, ruleset, sb->paths[i].fd, rights(&sb->paths[i], attr.handled_access_fs), sb->paths[i].path);
-    if (rc == 0 && vub__sandbox_sanitizer_name[0]) { /* the runtime reads /proc/self/maps, binaries, libraries */
+    if (rc == 0 && vub__sandbox_sanitizer_name()[0]) { /* the runtime reads /proc/self/maps, binaries, libraries */
         int root = open("/", O_PATH | O_CLOEXEC);
         rc = root < 0 ? -errno : add_rule(sb, ruleset, root, (LL_FS_READ_FILE | LL_FS_READ_DIR), "/ (sanitizer)");
         cvmm_close(&root);

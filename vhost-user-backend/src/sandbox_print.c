@@ -55,15 +55,15 @@ static json_t *seccomp_json(const vub_sandbox *sb, int *rc)
     json_object_set_new(s, "allow", allow);
     json_object_set_new(s, "allow_if", allow_if);
     json_object_set_new(s, "errno", err);
-    *rc = add_names(allow, vub__sandbox_base_calls);
-    if (*rc == 0 && vub__sandbox_sanitizer_name[0])
-        *rc = add_names(allow, vub__sandbox_sanitizer_calls);
+    *rc = add_names(allow, vub__sandbox_base_calls());
+    if (*rc == 0 && vub__sandbox_sanitizer_name()[0])
+        *rc = add_names(allow, vub__sandbox_sanitizer_calls());
     for (size_t i = 0; i < sb->ncalls && *rc == 0; i++)
         *rc = add_call(allow, sb->calls[i]);
     for (size_t i = 0; i < sb->nconds && *rc == 0; i++)
         *rc = add(allow_if, json_pack("{s:s, s:I, s:I}", "syscall", vub__sb_syscall_name(sb->conds[i].nr), "arg",
                                       (json_int_t)sb->conds[i].arg, "value", (json_int_t)sb->conds[i].value));
-    if (*rc == 0 && !vub__sandbox_sanitizer_name[0])
+    if (*rc == 0 && !vub__sandbox_sanitizer_name()[0])
         *rc = add(allow_if, json_pack("{s:s, s:i, s:s}", "syscall", "clone", "arg", 0, "value", "has CLONE_THREAD"));
     if (*rc == 0)
         *rc = add(allow_if, json_pack("{s:s, s:i, s:s}", "syscall", "kill", "arg", 0, "value", "own pid"));
@@ -98,10 +98,10 @@ int vub_sandbox_print(const vub_sandbox *sb, int fd)
     json_object_set_new(ll, "paths", paths);
     for (size_t i = 0; i < sb->npaths && rc == 0; i++)
         rc = add(paths, json_pack("{s:s, s:o}", "path", sb->paths[i].path, "access", access_of(sb->paths[i].access)));
-    if (rc == 0 && vub__sandbox_sanitizer_name[0])
+    if (rc == 0 && vub__sandbox_sanitizer_name()[0])
         rc = add(paths, json_pack("{s:s, s:[s], s:s}", "path", "/", "access", "read", "why", "sanitizer runtime"));
     json_object_set_new(o, "sanitizer",
-                        vub__sandbox_sanitizer_name[0] ? json_string(vub__sandbox_sanitizer_name) : json_null());
+                        vub__sandbox_sanitizer_name()[0] ? json_string(vub__sandbox_sanitizer_name()) : json_null());
     json_object_set_new(o, "set_ids",
                         sb->cfg.set_ids
                             ? json_pack("{s:I, s:I}", "uid", (json_int_t)sb->cfg.uid, "gid", (json_int_t)sb->cfg.gid)

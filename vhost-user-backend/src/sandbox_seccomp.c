@@ -115,7 +115,7 @@ static int allow_names(vub_sandbox *sb, scmp_filter_ctx f, const char *const *na
 
 static int build(vub_sandbox *sb, scmp_filter_ctx f)
 {
-    bool sanitizer = vub__sandbox_sanitizer_name[0] != '\0';
+    bool sanitizer = vub__sandbox_sanitizer_name()[0] != '\0';
     int rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc == 0)
         rc = seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -126,9 +126,9 @@ static int build(vub_sandbox *sb, scmp_filter_ctx f)
     for (size_t i = 0; i < sb->ncalls && rc == 0; i++)
         rc = rule(sb, f, SCMP_ACT_ALLOW, sb->calls[i], 0, NULL);
     if (rc == 0)
-        rc = allow_names(sb, f, vub__sandbox_base_calls);
+        rc = allow_names(sb, f, vub__sandbox_base_calls());
     if (rc == 0 && sanitizer)
-        rc = allow_names(sb, f, vub__sandbox_sanitizer_calls);
+        rc = allow_names(sb, f, vub__sandbox_sanitizer_calls());
     for (size_t i = 0; i < sb->nconds && rc == 0; i++) {
         const struct vub__sb_cond *c = &sb->conds[i];
         struct scmp_arg_cmp cmp = SCMP_CMP(c->arg, SCMP_CMP_EQ, c->value);

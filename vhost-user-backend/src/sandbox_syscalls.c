@@ -15,7 +15,7 @@
  * (clone, clone3, kill, tgkill) are in sandbox_seccomp.c. */
 #include "sandbox_internal.h"
 
-const char *const vub__sandbox_base_calls[] = {
+static const char *const base_calls[] = {
     /* the vhost-user socket: messages with fds (vhost-user-proto conn.c), a reconnect (accept4), fd checks
      * (fdcheck.c: fstat, getsockopt of a back-end channel socket, readlink of /proc/self/fd/N) */
     "recvmsg",
@@ -96,13 +96,18 @@ const char *const vub__sandbox_base_calls[] = {
  * asan and tsan builds; a missing call shows as the sandbox's SIGSYS line in the test's output.
  * open and getdents: sanitizer_common makes the legacy calls on x86-64, and LeakSanitizer's tracer lists
  * /proc/PID/task with them; that tracer is CLONE_UNTRACED (strace cannot follow it), found with perf trace -a. */
-const char *const vub__sandbox_sanitizer_calls[] = {
+static const char *const sanitizer_calls[] = {
     "getdents64", "lseek",   "pread64",           "sigaltstack", "msync",     "ptrace",    "wait4",     "waitid",
     "prctl",      "getppid", "sched_getaffinity", "uname",       "getrlimit", "prlimit64", "setrlimit", "dup",
     "dup2",       "dup3",    "personality",       "open",        "getdents",  NULL,
 };
-const char vub__sandbox_sanitizer_name[] = VUB_SANDBOX_SANITIZER;
+#define SANITIZER_NAME VUB_SANDBOX_SANITIZER
 #else
-const char *const vub__sandbox_sanitizer_calls[] = {NULL};
-const char vub__sandbox_sanitizer_name[] = "";
+static const char *const sanitizer_calls[] = {NULL};
+#define SANITIZER_NAME ""
 #endif
+
+/* Functions, not exported arrays: an ASan build would export __odr_asan.<array> symbols beside them. */
+const char *const *vub__sandbox_base_calls(void) { return base_calls; }
+const char *const *vub__sandbox_sanitizer_calls(void) { return sanitizer_calls; }
+const char *vub__sandbox_sanitizer_name(void) { return SANITIZER_NAME; }
