@@ -8,6 +8,8 @@
 #   BUILD_DIR      a configured and built cvmm build tree (e.g. build/dev and build/asan): its ctest lists
 #                  the flows (every e2e test that runs a device with --bin, and test-devices-shm)
 #   --tests REGEX  only the ctest tests matching REGEX (default: all of them)
+#   --exclude REGEX  not these (default '^e2e-blk-crash-': those attach strace to the back-end themselves,
+#                  and a process can have one tracer only; they run the blk flows' calls, under the filter)
 #   --guest DIR    the guest image (default: each build's CVMM_GUEST_DIR as ctest has it)
 #   --out DIR      keep the traces and results in DIR (default: a temporary directory, deleted)
 #   --sandbox      trace the devices sandboxed (default --no-sandbox: everything they would call unconfined)
@@ -15,18 +17,19 @@
 #                  call the allowlist lacks (with --sandbox such a call would have killed it)
 #   --jobs         ignored (flows run one at a time: each pins QEMU and the back-end to the two CPUs)
 # Output, per build and device: "SYSCALLS <build> <device> <count>: name name ...", the calls made after the
-# device's seccomp filter was loaded (with --sandbox), or else after it bound (or, --client, connected) its
-# vhost-user socket, just before the filter would be loaded: what the filter has to allow; then "SETUP-ONLY <build> <device> <count>: ..." (calls made only before
+# device's seccomp filter was loaded (with --sandbox), or else after it listened on (or, --client, connected)
+# its vhost-user socket, just before the filter would be loaded: what the filter has to allow; then "SETUP-ONLY <build> <device> <count>: ..." (calls made only before
 # that point), then per flow "FLOW <build> <test> <device> <count>". With --out DIR, DIR/<build>/<device>.serving
 # and .setup list one call per line. Exit status: 0; 1 a flow failed or (--check) a call is missing; 2 usage.
 # Needs strace (apt-get install strace); runs as the e2e tests do (root for the network namespaces).
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
-TESTS="" GUEST="" OUT="" SANDBOX=0 CHECK=0 BUILDS=()
+TESTS="" EXCLUDE='^e2e-blk-crash-' GUEST="" OUT="" SANDBOX=0 CHECK=0 BUILDS=()
 while [ $# -gt 0 ]; do
     case $1 in
         --tests) TESTS=${2:?}; shift 2 ;;
+        --exclude) EXCLUDE=${2:-}; shift 2 ;;
         --guest) GUEST=${2:?}; shift 2 ;;
         --out) OUT=${2:?}; shift 2 ;;
         --sandbox) SANDBOX=1; shift ;;
@@ -70,6 +73,33 @@ EOF
     chmod +x "$w"
 }
 
+# print_allowed BUILD DEVICE DIR: the system calls DEVICE's --print-sandbox allows (whole or on an argument), one
+# per line, for a command line that declares everything it can: blk a disk image, shm a control socket and a
+# map directory, net two tap queues in a scratch network namespace (root), else its sink.
+print_allowed() {
+    local real args=() ns=""
+    real=$(find "$1/devices" -name "$2" -type f -perm -u+x | head -n 1)
+    [ -n "$real" ] || return 1
+    truncate -s 1M "$3/check-disk.img"
+    case $2 in
+        cvmm-blk) args=("--blk-file=$3/check-disk.img") ;;
+        cvmm-shm) args=(--shm=0:4K "--control=$3/check-ctl.sock" "--map-dir=$3") ;;
+        cvmm-net)
+            args=(--sink)
+            ns=cvmm-sbt-$$
+            if ip netns add "$ns" 2>/dev/null; then
+                ip netns exec "$ns" ip tuntap add dev tap0 mode tap multi_queue && args=(--tap=tap0 --queue-pairs=2)
+            else
+                ns=""
+            fi ;;
+    esac
+    local run=("$real" "--socket-path=$3/check.sock" "${args[@]}" --print-sandbox)
+    [ -z "$ns" ] || run=(ip netns exec "$ns" "${run[@]}")
+    # as a server and as --client (which may also make sockets and connect again)
+    { "${run[@]}"; "${run[@]}" --client; } 2>/dev/null | jq -r '.seccomp.allow[], .seccomp.allow_if[].syscall' | sort -u
+    [ -z "$ns" ] || ip netns del "$ns"
+}
+
 # digest TRACE... : for the processes that executed a cvmm device (and their threads and children), print
 # "serving NAME" / "setup NAME" for each system call, split at the device's first listen()/connect().
 digest() {
@@ -97,7 +127,10 @@ digest() {
             filt[f, root[f, pid]] = FNR
         r = root[f, pid]
         if ((f, pid) in dev && !((f, r) in cut) && $2 ~ /^(bind|connect)\(/ && (f, r) in sock &&
-            index($0, "sun_path=\"" sock[f, r] "\""))
+            index($0, "sun_path=\"" sock[f, r] "\"")) {
+            if ($2 ~ /^connect/) cut[f, r] = FNR; else bound[f, r] = 1   # a server: its listen() next
+        }
+        if ((f, pid) in dev && (f, r) in bound && !((f, r) in cut) && $2 ~ /^listen\(/)
             cut[f, r] = FNR
         next
     }
@@ -125,6 +158,7 @@ for b in "${BUILDS[@]}"; do
         | select(((.command // []) | index("--bin")) or .name == "test-devices-shm") | .name' <<<"$json")
     for t in "${names[@]}"; do
         [ -z "$TESTS" ] || [[ $t =~ $TESTS ]] || continue
+        [ -z "$EXCLUDE" ] || ! [[ $t =~ $EXCLUDE ]] || continue
         mapfile -t cmd < <(jq -r --arg t "$t" '.tests[] | select(.name == $t) | .command[]' <<<"$json")
         mapfile -t envs < <(jq -r --arg t "$t" '.tests[] | select(.name == $t) | (.properties // [])[]
             | select(.name == "ENVIRONMENT") | .value[]' <<<"$json")
@@ -182,9 +216,8 @@ for b in "${BUILDS[@]}"; do
         echo "SYSCALLS $bname $dev $(wc -l <"$bout/$dev.serving"): $(tr '\n' ' ' <"$bout/$dev.serving")"
         echo "SETUP-ONLY $bname $dev $(wc -l <"$bout/$dev.setup"): $(tr '\n' ' ' <"$bout/$dev.setup")"
         if [ "$CHECK" = 1 ]; then
-            real=$(find "$b/devices" -name "$dev" -type f -perm -u+x | head -n 1)
-            if ! "$real" --print-sandbox 2>/dev/null | jq -r '.. | objects | .syscalls? // empty | .[]' |
-                sort -u >"$bout/$dev.allowed" || [ ! -s "$bout/$dev.allowed" ]; then
+            print_allowed "$b" "$dev" "$bout" >"$bout/$dev.allowed" || true
+            if [ ! -s "$bout/$dev.allowed" ]; then
                 echo "CHECK $bname $dev: no allowlist from $dev --print-sandbox" >&2; status=1; continue
             fi
             missing=$(comm -23 "$bout/$dev.serving" "$bout/$dev.allowed" | tr '\n' ' ')
