@@ -426,3 +426,56 @@ Test(sandbox, files_outside_the_declared_paths_get_eacces_in_every_thread)
     cr_assert_eq(sbx_exit_code(&c), 0, "status %#x: %s", c.status, c.text);
     cr_assert_not(created);
 }
+
+/* ---- the optional steps: another uid/gid, new namespaces ---- */
+
+static int ids_ns_child(void *arg, struct sbx_child *c)
+{
+    const vub_sandbox_config *cfg = arg;
+    vub_sandbox *sb = NULL;
+    if (vub_sandbox_new(cfg, &sb) < 0)
+        return 90;
+    int rc = lock_all(sb, c);
+    if (rc)
+        return rc;
+    sbx_ready(c);
+    sbx_wait_go(c);
+    vub_sandbox_free(sb);
+    return 0;
+}
+
+static void ns_of(pid_t pid, const char *ns, char *buf, size_t len)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)pid, ns);
+    ssize_t n = readlink(p, buf, len - 1);
+    cr_assert_gt(n, 0);
+    buf[n] = '\0';
+}
+
+Test(sandbox, namespaces_and_ids_are_switched_before_the_lock)
+{
+    if (geteuid() != 0)
+        cr_skip_test("switching to another uid needs root");
+    vub_sandbox_config cfg = {.set_ids = true, .uid = 65534, .gid = 65534, .namespaces = true};
+    struct sbx_child c;
+    sbx_spawn(&c, ids_ns_child, &cfg);
+    bool ready = sbx_await_ready(&c);
+    char mine[64], its[64];
+    long uid = ready ? sbx_proc_field(c.pid, 0, "Uid") : -1, gid = ready ? sbx_proc_field(c.pid, 0, "Gid") : -1;
+    bool net_differs = false, user_differs = false;
+    if (ready) {
+        ns_of(getpid(), "net", mine, sizeof(mine));
+        ns_of(c.pid, "net", its, sizeof(its));
+        net_differs = strcmp(mine, its) != 0;
+        ns_of(getpid(), "user", mine, sizeof(mine));
+        ns_of(c.pid, "user", its, sizeof(its));
+        user_differs = strcmp(mine, its) != 0;
+    }
+    sbx_finish(&c);
+    cr_assert(ready, "status %#x: %s", c.status, c.text);
+    cr_assert_eq(sbx_exit_code(&c), 0, "status %#x: %s", c.status, c.text);
+    cr_assert_eq(uid, 65534);
+    cr_assert_eq(gid, 65534);
+    cr_assert(net_differs && user_differs);
+}

@@ -229,41 +229,41 @@ static int write_file(const char *path, const char *text)
     return rc;
 }
 
-/* ids_and_namespaces() - the optional steps of the lock: another uid/gid, then new namespaces. */
+/* ids_and_namespaces() - the optional steps of the lock: the uid/gid switch, then new namespaces that map
+ * the process's ids to the same ids outside (only its own ids: no privilege needed).  A switched process
+ * is not dumpable, which makes its /proc/self/uid_map root's: dumpable again while it writes the maps. */
 static int ids_and_namespaces(vub_sandbox *sb)
 {
     const vub_sandbox_config *c = &sb->cfg;
-    if (c->set_ids) {
-        if ((getgroups(0, NULL) != 0 && setgroups(0, NULL) < 0) || setresgid(c->gid, c->gid, c->gid) < 0 ||
-            setresuid(c->uid, c->uid, c->uid) < 0) {
-            int e = errno;
-            cvmm_logf(sb->log, CVMM_LOG_ERROR, "sandbox: cannot switch to uid %u gid %u: %s", (unsigned)c->uid,
-                      (unsigned)c->gid, strerror(e));
-            return -e;
-        }
-    }
-    if (c->namespaces) {
-        uid_t uid = getuid();
-        gid_t gid = getgid();
+    int rc = 0;
+    const char *what = "";
+    if (c->set_ids && ((getgroups(0, NULL) != 0 && setgroups(0, NULL) < 0) || setresgid(c->gid, c->gid, c->gid) < 0 ||
+                       setresuid(c->uid, c->uid, c->uid) < 0))
+        rc = -errno, what = "switch to the configured uid and gid";
+    if (rc == 0 && c->namespaces) {
+        unsigned uid = (unsigned)geteuid(), gid = (unsigned)getegid();
+        int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
         char map[64];
-        int rc = unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) < 0 ? -errno : 0;
+        what = "enter new user, mount and network namespaces";
+        rc = prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) < 0 ? -errno
+                                                                                                               : 0;
         if (rc == 0) { /* the same ids inside, so files keep their owners */
-            snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+            snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
             rc = write_file("/proc/self/uid_map", map);
         }
         if (rc == 0)
             rc = write_file("/proc/self/setgroups", "deny\n");
         if (rc == 0) {
-            snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+            snprintf(map, sizeof(map), "%u %u 1\n", gid, gid);
             rc = write_file("/proc/self/gid_map", map);
         }
-        if (rc < 0) {
-            cvmm_logf(sb->log, CVMM_LOG_ERROR, "sandbox: cannot enter new user, mount and network namespaces: %s",
-                      strerror(-rc));
-            return rc;
-        }
+        if (dumpable >= 0)
+            (void)prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
     }
-    return 0;
+    if (rc < 0)
+        cvmm_logf(sb->log, CVMM_LOG_ERROR, "sandbox: cannot %s (uid %u gid %u): %s", what, (unsigned)c->uid,
+                  (unsigned)c->gid, strerror(-rc));
+    return rc;
 }
 
 int vub_sandbox_lock_fs(vub_sandbox *sb)

@@ -100,10 +100,10 @@ int vub_sandbox_allow_syscall_arg(vub_sandbox *sb, const char *name, unsigned ar
 int vub_sandbox_allow_syscalls(vub_sandbox *sb, const char *const *names);
 
 /** vub_sandbox_lock_fs() - PR_SET_NO_NEW_PRIVS; close every fd above 2 that was not declared; then (as
- *  configured) new namespaces and the uid/gid switch; then Landlock with the declared paths (every
- *  filesystem right the kernel knows is handled; TCP bind/connect are denied from ABI 4, abstract UNIX
- *  sockets and signals outside the sandbox from ABI 6).  Without Landlock it logs one warning and goes
- *  on.  Call it once, while the process has one thread.
+ *  configured) the uid/gid switch and new namespaces (mapping the process's ids to themselves); then
+ *  Landlock with the declared paths (every filesystem right the kernel knows is handled; TCP
+ *  bind/connect are denied from ABI 4, abstract UNIX sockets and signals outside the sandbox from ABI 6).
+ *  Without Landlock it logs one warning and goes on.  Call it once, while the process has one thread.
  *  Return: 0; -EBUSY already locked, or more than one thread (nothing done, logged); -errno of a step
  *  that failed (logged; the steps before it stay in force).  Threads: owner, the only thread. */
 int vub_sandbox_lock_fs(vub_sandbox *sb);
