@@ -212,20 +212,7 @@ Test(sandbox, every_thread_shows_no_new_privs_1_and_seccomp_2)
     cr_assert(sbx_await_ready(&c));
     cr_assert_eq(sbx_proc_field(c.pid, 0, "NoNewPrivs"), 1);
     cr_assert_eq(sbx_proc_field(c.pid, 0, "Seccomp"), 2);
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)c.pid);
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    int tasks = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.')
-            continue;
-        pid_t tid = (pid_t)atoi(e->d_name);
-        cr_assert_eq(sbx_proc_field(c.pid, tid, "NoNewPrivs"), 1, "thread %d", (int)tid);
-        cr_assert_eq(sbx_proc_field(c.pid, tid, "Seccomp"), 2, "thread %d", (int)tid);
-        tasks++;
-    }
-    closedir(d);
+    int tasks = sbx_threads_with(c.pid, 1, 2);
     cr_assert_eq(tasks, 2);
     sbx_finish(&c);
     cr_assert_eq(sbx_exit_code(&c), 0, "status %#x: %s", c.status, c.text);

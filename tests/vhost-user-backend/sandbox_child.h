@@ -11,6 +11,7 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -148,6 +149,27 @@ static long sbx_proc_field(pid_t pid, pid_t tid, const char *key)
     if (f)
         fclose(f);
     return v;
+}
+
+/* sbx_threads_with() - assert that every thread of @pid shows NoNewPrivs @nnp and Seccomp @mode.
+ * Return: the number of threads. */
+static int sbx_threads_with(pid_t pid, long nnp, long mode)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        pid_t tid = (pid_t)atoi(e->d_name);
+        cr_assert_eq(sbx_proc_field(pid, tid, "NoNewPrivs"), nnp, "thread %d", (int)tid);
+        cr_assert_eq(sbx_proc_field(pid, tid, "Seccomp"), mode, "thread %d", (int)tid);
+        n++;
+    }
+    closedir(d);
+    return n;
 }
 
 #endif

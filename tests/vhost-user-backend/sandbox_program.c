@@ -234,26 +234,6 @@ static void sp_stop(struct sbx_child *c)
     sbx_finish(c);
 }
 
-/* Every thread of @pid: NoNewPrivs @nnp and Seccomp @mode.  Return: the number of threads. */
-static int threads_with(pid_t pid, long nnp, long mode)
-{
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.')
-            continue;
-        pid_t tid = (pid_t)atoi(e->d_name);
-        cr_assert_eq(sbx_proc_field(pid, tid, "NoNewPrivs"), nnp, "thread %d", (int)tid);
-        cr_assert_eq(sbx_proc_field(pid, tid, "Seccomp"), mode, "thread %d", (int)tid);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
-
 /* get_config() - the first 2 config bytes (what the device's try left there). */
 static int get_config(uint8_t out[2])
 {
@@ -271,7 +251,7 @@ Test(sandbox_program, a_sandboxed_daemon_serves_a_session_hot_plug_and_a_reconne
     struct sp_args a = {0};
     sp_serve(&child, &a, "nothing");
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT); /* replies come from vub_daemon_run(): filtered by then */
-    cr_assert_geq(threads_with(child.pid, 1, 2), 3, "control and 2 workers, all filtered");
+    cr_assert_geq(sbx_threads_with(child.pid, 1, 2), 3, "control and 2 workers, all filtered");
     vt_memory(1, 1u << 20, 0);
     struct vt_ring r;
     vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 16, false, false);
@@ -299,7 +279,7 @@ Test(sandbox_program, a_sandboxed_daemon_serves_a_session_hot_plug_and_a_reconne
     vt_connect();
     uint64_t f;
     cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
-    cr_assert_eq(threads_with(child.pid, 1, 2) >= 3, true);
+    cr_assert_eq(sbx_threads_with(child.pid, 1, 2) >= 3, true);
     sp_stop(&child);
     cr_assert_eq(sbx_exit_code(&child), 0, "status %#x: %s", child.status, child.text);
     cr_assert_null(strstr(child.text, "forbidden"), "%s", child.text);
@@ -340,7 +320,7 @@ Test(sandbox_program, client_mode_reconnects_under_the_filter, .init = sp_init, 
     sp_start(&child, &a, extra);
     accept_and_read_features(lfd);
     cr_assert(sbx_await_ready(&child));
-    threads_with(child.pid, 1, 2);
+    sbx_threads_with(child.pid, 1, 2);
     accept_and_read_features(lfd); /* the daemon's retry timer: socket(AF_UNIX) and connect() again */
     close(lfd);
     sp_stop(&child);
@@ -349,6 +329,15 @@ Test(sandbox_program, client_mode_reconnects_under_the_filter, .init = sp_init, 
 }
 
 /* ---- the device tries forbidden things from its ops ---- */
+
+/* config_after() - serve with --try=@try, negotiate, read the config (the try runs then) into @cfg. */
+static void config_after(const char *try, uint8_t cfg[2])
+{
+    static struct sp_args a;
+    sp_serve(&child, &a, try);
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    cr_assert_eq(get_config(cfg), 0);
+}
 
 static void killed_trying(const char *try, const char *name, long nr)
 {
@@ -378,11 +367,8 @@ Test(sandbox_program, ptrace_from_an_op_is_killed_or_refused, .init = sp_init, .
         killed_trying("ptrace", "ptrace", SYS_ptrace);
         return;
     }
-    struct sp_args a = {0};
-    sp_serve(&child, &a, "ptrace");
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
     uint8_t cfg[2];
-    cr_assert_eq(get_config(cfg), 0);
+    config_after("ptrace", cfg);
     cr_assert_eq(cfg[0], EPERM, "Landlock refuses a process outside the sandbox");
     sp_stop(&child);
     cr_assert_eq(sbx_exit_code(&child), 0, "status %#x: %s", child.status, child.text);
@@ -390,11 +376,8 @@ Test(sandbox_program, ptrace_from_an_op_is_killed_or_refused, .init = sp_init, .
 
 Test(sandbox_program, opening_outside_the_declared_paths_gets_eacces, .init = sp_init, .fini = sp_fini)
 {
-    struct sp_args a = {0};
-    sp_serve(&child, &a, "open");
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
     uint8_t cfg[2];
-    cr_assert_eq(get_config(cfg), 0);
+    config_after("open", cfg);
     cr_assert_eq(cfg[1], 1, "a file in --dir (declared) opens");
     cr_assert_eq(cfg[0], EACCES, "/etc/hostname for writing: errno %u", cfg[0]);
     sp_stop(&child);
@@ -475,7 +458,7 @@ Test(sandbox_program, no_sandbox_leaves_the_daemon_unfiltered, .init = sp_init, 
     const char *extra[] = {"--socket-path", vt.path, "--no-sandbox", NULL};
     sp_start(&child, &a, extra);
     cr_assert(sbx_await_ready(&child));
-    cr_assert_geq(threads_with(child.pid, 0, 0), 2);
+    cr_assert_geq(sbx_threads_with(child.pid, 0, 0), 2);
     sp_stop(&child);
     cr_assert_eq(sbx_exit_code(&child), 0, "status %#x: %s", child.status, child.text);
     cr_assert_not_null(strstr(child.text, "sp-dev: warn: sandbox: off (--no-sandbox)"), "%s", child.text);
