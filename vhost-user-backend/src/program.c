@@ -325,7 +325,7 @@ static int sandbox_declare(const vub_program *p, const vub_cmdline *cl, vub_sand
         free(dir);
     }
     if (rc < 0)
-        say(STDERR_FILENO, "%s: cannot declare the sandbox for %s: %s\n", p->name,
+        say(STDERR_FILENO, "%s: cannot serve %s: the sandbox cannot allow it: %s\n", p->name,
             cl->socket_path ? cl->socket_path : "--fd", strerror(-rc));
     return rc;
 }

@@ -59,9 +59,9 @@ typedef struct vub_sandbox vub_sandbox;
 typedef struct vub_sandbox_config {
     const struct cvmm_log *log; /* borrowed, must outlive the sandbox; NULL: stderr at WARN */
     bool set_ids;               /* switch to @uid/@gid (no supplementary groups) in vub_sandbox_lock_fs() */
-    uid_t uid;
-    gid_t gid;
-    bool namespaces; /* new user, mount and network namespaces in vub_sandbox_lock_fs() (fds already
+    uid_t uid;                  /* with @set_ids: the user to become */
+    gid_t gid;                  /* with @set_ids: the group to become */
+    bool namespaces;            /* new user, mount and network namespaces in vub_sandbox_lock_fs() (fds already
                         open keep working: a tap, the vhost-user socket; --client connects by path) */
 } vub_sandbox_config;
 

@@ -74,10 +74,10 @@ typedef struct vq_inflight_split_hdr {
 
 /** DescStateSplit: one per descriptor table entry (16 bytes). */
 typedef struct vq_inflight_split_desc {
-    uint8_t inflight; /* 1: this head is in flight */
-    uint8_t padding[5];
-    uint16_t next;    /* batch list link */
-    uint64_t counter; /* pop order */
+    uint8_t inflight;   /* 1: this head is in flight */
+    uint8_t padding[5]; /* zero */
+    uint16_t next;      /* batch list link */
+    uint64_t counter;   /* pop order */
 } vq_inflight_split_desc;
 
 /** QueueRegionPacked without its desc[] (32 bytes; desc[] follows at VQ_INFLIGHT_PACKED_HDR). */
@@ -97,15 +97,15 @@ typedef struct vq_inflight_packed_hdr {
 /** DescStatePacked: one entry per descriptor held (32 bytes). */
 typedef struct vq_inflight_packed_desc {
     uint8_t inflight; /* head entry: 1 while the list is in flight */
-    uint8_t padding;
+    uint8_t padding;  /* zero */
     uint16_t next;    /* next entry of the list, or of the free list */
     uint16_t last;    /* head entry: the entry of the list's last descriptor */
     uint16_t num;     /* head entry: descriptors in the list */
     uint64_t counter; /* head entry: pop order */
     uint16_t id;      /* the descriptor as it was in the ring (native byte order) */
-    uint16_t flags;
-    uint32_t len;
-    uint64_t addr;
+    uint16_t flags;   /* the descriptor's flags, as in the ring */
+    uint32_t len;     /* the descriptor's length */
+    uint64_t addr;    /* the descriptor's guest address */
 } vq_inflight_packed_desc;
 
 #define VQ_INFLIGHT_SPLIT_HDR 16u
