@@ -19,18 +19,20 @@ build() {
   cmake --preset "$1" >/dev/null
   cmake --build --preset "$1" -j "$jobs" >/dev/null
 }
-run() { # preset: unit tests strictly, then the end-to-end tests (QEMU TCG guests, DPDK) that share the
-        # two cores with a polling back-end: a timing failure there gets one more try, which ctest reports.
-  build "$1"
-  stamp "$1: ctest (unit)"
-  ctest --preset "$1" -j "$jobs" -LE e2e
-  stamp "$1: ctest (e2e)"
-  ctest --preset "$1" -L e2e --repeat until-pass:2
+run() { # preset [ctest args]: unit tests strictly, then the end-to-end tests (QEMU TCG guests, DPDK) that share
+        # the two cores with a polling back-end: a timing failure there gets one more try, which ctest reports.
+  local p=$1
+  shift
+  build "$p"
+  stamp "$p: ctest (unit)"
+  ctest --preset "$p" -j "$jobs" -LE e2e
+  stamp "$p: ctest (e2e)"
+  ctest --preset "$p" -L e2e --repeat until-pass:2 "$@"
 }
 run dev
 stamp "docs: Doxygen API reference"
 cmake --build --preset dev --target docs
-run asan
+run asan -LE e2e-long # the crash and migration tests (minutes each) run in the dev build only
 build tsan
 stamp "tsan: ctest (threaded programs)"
 ctest --preset tsan -j "$jobs" -L tsan
