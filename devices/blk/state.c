@@ -40,7 +40,8 @@ static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 
 void blk_state_encode(const blk_dev *b, uint8_t out[BLK_STATE_SIZE])
 {
     memset(out, 0, BLK_STATE_SIZE);
-    memcpy(out, BLK_STATE_MAGIC, 8);
+    static const uint8_t magic[8] = BLK_STATE_MAGIC; /* 8 bytes, no NUL in the record */
+    memcpy(out, magic, sizeof magic);
     put32(out + 8, BLK_STATE_VERSION);
     put32(out + 12, BLK_STATE_SIZE);
     put64(out + 16, b->disk.sectors);

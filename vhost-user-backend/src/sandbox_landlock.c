@@ -57,9 +57,11 @@ enum {
 #define LL_FS_FILE_RIGHTS (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV)
 
 struct ll_ruleset_attr {
-    uint64_t handled_access_fs;  /* ABI 1 */
+    uint64_t handled_access_fs; /* ABI 1 */
+    // cppcheck-suppress unusedStructMember ; read by the kernel (landlock_create_ruleset's size says how much)
     uint64_t handled_access_net; /* ABI 4 */
-    uint64_t scoped;             /* ABI 6 */
+    // cppcheck-suppress unusedStructMember ; likewise
+    uint64_t scoped; /* ABI 6 */
 };
 
 struct ll_path_beneath_attr {

@@ -214,7 +214,6 @@ int vq__ifl_start(vq_queue *q)
     if (dn < q->size || vq_inflight_bytes(layout, dn) > q->ifl_size)
         return bad(q, "%u entries for a ring of %u in %zu bytes", dn, q->size, q->ifl_size);
     q->ifl_desc_num = dn;
-    int rc = 0;
     if (never_used(q, split, dn)) { /* nothing to recover: the ring position stands; start the region there */
         (void)vq_inflight_format(q->ifl, q->ifl_size, layout, dn);
         if (split) {
@@ -232,7 +231,7 @@ int vq__ifl_start(vq_queue *q)
         }
         q->ifl_counter = 1;
     } else {
-        rc = split ? split_recover(q, dn) : packed_recover(q, dn);
+        int rc = split ? split_recover(q, dn) : packed_recover(q, dn);
         if (rc < 0)
             return rc;
         q->ifl_counter = max_counter(q, split, dn) + 1;
