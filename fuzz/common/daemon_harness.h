@@ -5,7 +5,7 @@
  *  dh_request() sends one message (any header, any payload bytes, any fds) and then checks what the daemon
  *  owes for it, with vhu_req_owed() and the protocol features the daemon reports:
  *    - a message with a framing error must make the daemon close the connection;
- *    - an owed reply or REPLY_ACK must arrive (or the daemon closes the connection) within DH_TIMEOUT_MS;
+ *    - an owed reply or REPLY_ACK must arrive (or the daemon closes the connection) within DH_TIMEOUT_MS (30 s: a bound for a hang, not a speed test; 5 s failed under load);
  *    - no reply may arrive that was not owed (a reply with another request id, or one more).
  *  Where the owed answer depends on state the harness cannot see yet (the first message of a connection,
  *  SET_PROTOCOL_FEATURES itself), one reply is allowed and a GET_FEATURES round trip resynchronises.
@@ -24,7 +24,7 @@
 #include "cvmm/vub.h"
 #include "fuzz_fds.h"
 
-#define DH_TIMEOUT_MS 5000
+#define DH_TIMEOUT_MS 30000
 #define DH_UVA_BASE 0x7f0000000000ull /* front-end address of gpa 0 */
 #define DH_MEM (1ull << 20)           /* guest memory: one memfd region at gpa 0 */
 #define DH_RINGS_MAX 8
