@@ -29,7 +29,7 @@ run() { # preset [ctest args]: unit tests strictly, then the end-to-end tests (Q
   stamp "$p: ctest (e2e)"
   ctest --preset "$p" -L e2e --repeat until-pass:2 "$@"
 }
-run dev
+run dev -LE e2e-ref-long # the crash/migration flows against qemu-storage-daemon: by hand (ctest -L e2e-ref-long)
 stamp "docs: Doxygen API reference"
 cmake --build --preset dev --target docs
 run asan -LE e2e-long # the crash and migration tests (minutes each) run in the dev build only
