@@ -4,32 +4,6 @@
 #include "cvmm/vq/packed.h"
 #include "cvmm/vq/split.h"
 
-/* A 16-byte descriptor read once into locals.  Split: id_next is next; packed: id (unused here). */
-struct raw_desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t id_next;
-    uint16_t flags;
-};
-
-static inline void read_desc(const uint8_t *p, bool packed, struct raw_desc *d)
-{
-    uint8_t b[16];
-    memcpy(b, p, sizeof(b)); /* one copy of the guest's bytes; only the copy is looked at */
-    uint64_t a;
-    uint32_t l;
-    uint16_t x, y;
-    memcpy(&a, b, 8);
-    memcpy(&l, b + 8, 4);
-    memcpy(&x, b + 12, 2);
-    memcpy(&y, b + 14, 2);
-    d->addr = cvmm_le64_to_cpu(a);
-    d->len = cvmm_le32_to_cpu(l);
-    /* split: flags at 12, next at 14; packed: id at 12, flags at 14 */
-    d->flags = packed ? cvmm_le16_to_cpu(y) : cvmm_le16_to_cpu(x);
-    d->id_next = packed ? cvmm_le16_to_cpu(x) : cvmm_le16_to_cpu(y);
-}
-
 /* The queue's map changed since @c's table pointer was taken: translate the table again. */
 static int refresh_table(vq_queue *q, vq_chain *c)
 {
@@ -65,7 +39,7 @@ static __attribute__((noinline)) int enter_indirect(vq_queue *q, vq_chain *c, ui
 }
 
 /* Common tail: ordering, total length and address checks, then fill @out. */
-static CVMM_ALWAYS_INLINE int yield(vq_queue *q, vq_chain *c, const struct raw_desc *d, vq_desc_info *out)
+static CVMM_ALWAYS_INLINE int yield(vq_queue *q, vq_chain *c, const struct vq__raw_desc *d, vq_desc_info *out)
 {
     bool write = (d->flags & VQ_DESC_F_WRITE) != 0;
     if (CVMM_UNLIKELY(!write && c->priv.writing))
@@ -90,12 +64,12 @@ static CVMM_ALWAYS_INLINE int yield(vq_queue *q, vq_chain *c, const struct raw_d
 
 static CVMM_ALWAYS_INLINE int split_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
 {
-    struct raw_desc d;
+    struct vq__raw_desc d;
     for (;;) {
         if (CVMM_UNLIKELY(c->priv.ttl == 0))
             return vq__fail(q, "chain %u: more than %u descriptors (a loop)", c->head, c->priv.tsize);
         c->priv.ttl--;
-        read_desc(c->priv.table + 16u * c->priv.next, false, &d);
+        vq__read_desc(c->priv.table + 16u * c->priv.next, false, &d);
         if (CVMM_UNLIKELY(d.flags & VQ_DESC_F_INDIRECT)) {
             if (c->priv.mode == VQ__WALK_SPLIT_IND)
                 return vq__fail(q, "chain %u: nested indirect table", c->head);
@@ -119,7 +93,7 @@ static CVMM_ALWAYS_INLINE int split_next(vq_queue *q, vq_chain *c, vq_desc_info 
 
 static CVMM_ALWAYS_INLINE int packed_next(vq_queue *q, vq_chain *c, vq_desc_info *out)
 {
-    struct raw_desc d;
+    struct vq__raw_desc d;
     for (;;) {
         uint32_t ttl = c->priv.ttl;
         if (ttl == 0) {
@@ -127,7 +101,7 @@ static CVMM_ALWAYS_INLINE int packed_next(vq_queue *q, vq_chain *c, vq_desc_info
             return 0;
         }
         c->priv.ttl = --ttl;
-        read_desc(c->priv.table + 16u * c->priv.next, true, &d);
+        vq__read_desc(c->priv.table + 16u * c->priv.next, true, &d);
         if (++c->priv.next == c->priv.tsize)
             c->priv.next = 0;
         if (CVMM_UNLIKELY(d.flags & VQ_DESC_F_INDIRECT)) {
@@ -154,7 +128,7 @@ static CVMM_ALWAYS_INLINE int chain_next(vq_queue *q, vq_chain *c, vq_desc_info 
         return 0;
     if (c->priv.mode == VQ__WALK_PACKED_ONE) {
         /* vq_pop() read the list's only descriptor already (once; these are the validated locals). */
-        struct raw_desc d = {c->priv.one_addr, c->priv.one_len, 0, c->priv.one_flags};
+        struct vq__raw_desc d = {c->priv.one_addr, c->priv.one_len, 0, c->priv.one_flags};
         if (CVMM_LIKELY(!(d.flags & VQ_DESC_F_INDIRECT))) {
             c->priv.mode = VQ__WALK_DONE;
             return yield(q, c, &d, out);

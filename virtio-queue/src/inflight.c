@@ -189,23 +189,16 @@ static int packed_pop(vq_queue *q, vq_chain *c)
         if (CVMM_UNLIKELY(f >= dn))
             return broken_list(q, "free list too short", f);
         uint32_t p = pos + k < q->size ? pos + k : pos + k - q->size;
-        uint8_t raw[16];
-        memcpy(raw, q->desc + 16u * p, sizeof(raw));
-        uint64_t addr;
-        uint32_t len;
-        uint16_t id, flags;
-        memcpy(&addr, raw, 8);
-        memcpy(&len, raw + 8, 4);
-        memcpy(&id, raw + 12, 2);
-        memcpy(&flags, raw + 14, 2);
+        struct vq__raw_desc rd;
+        vq__read_desc(q->desc + 16u * p, true, &rd);
         if (k + 1 == c->ndesc)
             hd->last = f;
         hd->num = (uint16_t)(k + 1);
         vq_inflight_packed_desc *d = pdesc(q, f);
-        d->addr = cvmm_le64_to_cpu(addr);
-        d->len = cvmm_le32_to_cpu(len);
-        d->id = cvmm_le16_to_cpu(id);
-        d->flags = cvmm_le16_to_cpu(flags);
+        d->addr = rd.addr;
+        d->len = rd.len;
+        d->id = rd.id_next;
+        d->flags = rd.flags;
         uint16_t nx = d->next; /* front-end memory: checked before it is used as an index */
         if (CVMM_UNLIKELY(nx > dn))
             return broken_list(q, "free list link out of range", f);

@@ -241,4 +241,31 @@ static inline bool vq__packed_is_avail(const vq_queue *q, uint16_t f)
     return (f & VQ__AVAIL_USED) == q->avail_expect;
 }
 
+/* A 16-byte descriptor read once into locals (chain walks, inflight recording).  Split: id_next is next;
+ * packed: id. */
+struct vq__raw_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t id_next;
+    uint16_t flags;
+};
+
+static inline void vq__read_desc(const uint8_t *p, bool packed, struct vq__raw_desc *d)
+{
+    uint8_t b[16];
+    memcpy(b, p, sizeof(b)); /* one copy of the guest's bytes; only the copy is looked at */
+    uint64_t a;
+    uint32_t l;
+    uint16_t x, y;
+    memcpy(&a, b, 8);
+    memcpy(&l, b + 8, 4);
+    memcpy(&x, b + 12, 2);
+    memcpy(&y, b + 14, 2);
+    d->addr = cvmm_le64_to_cpu(a);
+    d->len = cvmm_le32_to_cpu(l);
+    /* split: flags at 12, next at 14; packed: id at 12, flags at 14 */
+    d->flags = packed ? cvmm_le16_to_cpu(y) : cvmm_le16_to_cpu(x);
+    d->id_next = packed ? cvmm_le16_to_cpu(x) : cvmm_le16_to_cpu(y);
+}
+
 #endif
