@@ -20,4 +20,6 @@ apt-get install -y -qq --no-install-recommends \
   qemu-system-x86 qemu-system-common qemu-utils \
   busybox-static cpio gzip kmod xz-utils iproute2 iputils-ping util-linux procps \
   dpdk-dev librte-net-virtio23 librte-net-vhost23 librte-net-tap23 librte-mempool-ring23 >/dev/null
+# Benchmark plots (benches/e2e/plot.sh, scripts/bench-all.sh): gnuplot without X11 (svg, pngcairo).
+apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
 echo "install-deps: ok"
