@@ -10,12 +10,13 @@
 #include "cvmm/fd.h"
 #include "cvmm/vub.h"
 #include "net.h"
+#include "source.h"
 #include "tap.h"
 
 static struct net_main {
     const char *tap;
     bool sink;
-    uint64_t pairs, mtu;
+    uint64_t pairs, mtu, source;
     bool has_mac;
     uint8_t mac[6];
     int fds[NET_MAX_PAIRS];
@@ -61,7 +62,15 @@ static const vub_program_option net_opts[] = {
     {.name = "sink",
      .type = VUB_OPT_FLAG,
      .dest = &the_net.sink,
-     .help = "count and drop transmitted frames (benchmarks); no rx"},
+     .help = "read, count and drop transmitted frames (benchmarks); no rx"},
+    {.name = "source",
+     .type = VUB_OPT_UINT,
+     .value_name = "SIZE",
+     .dest = &the_net.source,
+     .min = NET_SOURCE_MIN,
+     .max = NET_SOURCE_MAX,
+     .help = "a sink whose rx queues are filled with SIZE-byte frames as fast as the driver posts buffers",
+     .default_text = "off"},
     {.name = "queue-pairs",
      .type = VUB_OPT_UINT,
      .dest = &the_net.pairs,
@@ -114,8 +123,9 @@ static int net_sandbox(struct net_main *m, const vub_program_env *env)
 static int net_setup(void *ctx, vub_program_env *env)
 {
     struct net_main *m = ctx;
-    if (!m->tap == !m->sink) {
-        fprintf(stderr, "cvmm-net: exactly one of --tap=NAME or --sink is required (try --help)\n");
+    bool sink = m->sink || m->source;
+    if (!m->tap == !sink) {
+        fprintf(stderr, "cvmm-net: exactly one of --tap=NAME or --sink (or --source=SIZE) is required (try --help)\n");
         return -EINVAL;
     }
     int rc = 0;
@@ -131,10 +141,11 @@ static int net_setup(void *ctx, vub_program_env *env)
     }
     net_config nc = {
         .queue_pairs = (unsigned)m->pairs,
-        .sink = m->sink,
-        .port_fds = m->sink ? NULL : m->fds,
-        .tap = !m->sink,
-        .tap_multi_queue = !m->sink && m->pairs > 1,
+        .sink = sink,
+        .source_size = (unsigned)m->source,
+        .port_fds = sink ? NULL : m->fds,
+        .tap = !sink,
+        .tap_multi_queue = !sink && m->pairs > 1,
         .has_mac = m->has_mac,
         .mtu = (uint16_t)m->mtu,
         .nworkers = env->cmdline->workers,
@@ -167,9 +178,11 @@ static void net_teardown(void *ctx)
         fprintf(stderr,
                 "cvmm-net: %s tx_packets=%llu tx_bytes=%llu tx_dropped=%llu rx_packets=%llu rx_bytes=%llu "
                 "rx_dropped=%llu\n",
-                m->sink ? "sink" : "tap", (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes,
-                (unsigned long long)s.tx_dropped, (unsigned long long)s.rx_packets, (unsigned long long)s.rx_bytes,
-                (unsigned long long)s.rx_dropped);
+                m->source ? "source"
+                : m->sink ? "sink"
+                          : "tap",
+                (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes, (unsigned long long)s.tx_dropped,
+                (unsigned long long)s.rx_packets, (unsigned long long)s.rx_bytes, (unsigned long long)s.rx_dropped);
     }
     net_dev_free(m->dev);
     close_ports(m);

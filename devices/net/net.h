@@ -8,7 +8,9 @@
  *  Ports: each pair moves frames to and from one "port" fd that keeps packet boundaries and carries the
  *  virtio-net header in front of each frame: a tap queue (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, header size
  *  set with TUNSETVNETHDRSZ to the negotiated one), or, in tests, one end of a SOCK_SEQPACKET socketpair.
- *  Sink mode has no port: transmitted frames are counted and dropped; rx queues stay empty.
+ *  Sink mode has no port: transmitted frames are read out of guest memory (every byte, as a device that
+ *  forwards them would), counted and dropped; rx queues stay empty, or with source_size are filled with
+ *  generated frames (source.h).
  *
  *  rx (port -> guest): the port fd is watched on the pair's worker loop.  A frame is read into a per-queue
  *  buffer, its header is replaced by a clean one (no offloads are negotiated) and copied into one chain
@@ -69,7 +71,9 @@ _Static_assert(sizeof(struct net_config_space) == 12, "virtio_net_config up to m
 /** net_config - what the device is (transparent). */
 typedef struct net_config {
     unsigned queue_pairs; /* 1..NET_MAX_PAIRS */
-    bool sink;            /* no ports: count and drop tx, rx stays empty */
+    bool sink;            /* no ports: tx frames are read, counted and dropped; rx stays empty, unless: */
+    unsigned source_size; /* sink only, non-zero: rx queues are filled with frames of this many bytes
+                           * (NET_SOURCE_MIN..NET_SOURCE_MAX, source.h) as fast as the driver posts buffers */
     const int *port_fds;  /* queue_pairs fds (borrowed, must outlive the device); unused with sink */
     bool tap;             /* ports are tap queues: TUNSETVNETHDRSZ on feature negotiation */
     bool tap_multi_queue; /* tap queues opened with IFF_MULTI_QUEUE: attached while their rx runs */

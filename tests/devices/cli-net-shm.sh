@@ -65,6 +65,9 @@ expect_fail "cvmm-net --mac multicast" "bad value for --mac" "$NET" "$S" --sink 
 expect_fail "cvmm-net --mac short" "bad value for --mac" "$NET" "$S" --sink --mac=52:54:00:00:00
 expect_fail "cvmm-net --mtu=10" "bad value for --mtu" "$NET" "$S" --sink --mtu=10
 expect_fail "cvmm-net --sink=1" "takes no value" "$NET" "$S" --sink=1
+expect_fail "cvmm-net --source=13" "bad value for --source" "$NET" "$S" --source=13
+expect_fail "cvmm-net --source=65536" "bad value for --source" "$NET" "$S" --source=65536
+expect_fail "cvmm-net with --tap and --source" "exactly one of --tap=NAME or --sink" "$NET" "$S" --tap=tap0 --source=64
 expect_fail "cvmm-net tap name too long" "cannot open tap" "$NET" "$S" --tap=abcdefghijklmnopq
 if [ -w /dev/net/tun ]; then
     # lo exists and is no tap: TUNSETIFF refuses it
@@ -83,6 +86,8 @@ expect_fail "cvmm-shm control in a missing dir" "cannot listen on --control" "$S
 start_and_term "cvmm-net --sink" "$NET" "$S" --sink
 grep -q '^cvmm-net: sink tx_packets=0 ' "$TMP/be.log" || fail "cvmm-net --sink printed no counters: $(cat "$TMP/be.log")"
 start_and_term "cvmm-net --sink --queue-pairs=4 --workers=2" "$NET" "$S" --sink --queue-pairs=4 --workers=2
+start_and_term "cvmm-net --source=64" "$NET" "$S" --source=64
+grep -q '^cvmm-net: source tx_packets=0 .* rx_packets=0 ' "$TMP/be.log" || fail "cvmm-net --source printed no counters: $(cat "$TMP/be.log")"
 start_and_term "cvmm-shm" "$SHM" "$S" --shm=0:2M --shm=7:64K --control="$TMP/ctl"
 [ ! -e "$TMP/ctl" ] || fail "cvmm-shm left its control socket behind"
 
