@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
-  libcriterion-dev libev-dev libjansson-dev libseccomp-dev \
+  libcriterion-dev libev-dev libjansson-dev libseccomp-dev liburing-dev \
   binutils gcovr cppcheck clang-tidy clang-format python3 >/dev/null
 # The API reference (the docs target, docs/) and the Debian packages (cpack, tests/packaging: dpkg-deb
 # and dpkg-shlibdeps come with build-essential's dpkg-dev).

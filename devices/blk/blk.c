@@ -26,19 +26,36 @@ static const uint8_t blk_zero_page[4096];
 
 int blk_disk_open(blk_disk *d, const char *path, bool read_only, const struct cvmm_log *log)
 {
+    return blk_disk_open_direct(d, path, read_only, false, log);
+}
+
+int blk_disk_open_direct(blk_disk *d, const char *path, bool read_only, bool direct, const struct cvmm_log *log)
+{
     if (!d || !path)
         return -EINVAL;
     memset(d, 0, sizeof(*d));
-    d->fd = -1;
+    d->fd = d->fd_buffered = -1;
     d->log = log;
     d->read_only = read_only;
+    d->direct = direct;
     atomic_init(&d->warned, false);
     atomic_init(&d->writethrough, false);
-    int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    int fd = open(path, flags), fdb = -1;
     if (fd < 0) {
         int e = errno;
         cvmm_logf(log, CVMM_LOG_ERROR, "blk: cannot open %s%s: %s", path, read_only ? " read-only" : "", strerror(e));
         return -e;
+    }
+    if (direct) { /* the same file twice: O_DIRECT for aligned requests, buffered for the others */
+        fdb = fd;
+        fd = open(path, flags | O_DIRECT);
+        if (fd < 0) {
+            int e = errno;
+            cvmm_logf(log, CVMM_LOG_ERROR, "blk: cannot open %s with O_DIRECT (--direct): %s", path, strerror(e));
+            cvmm_close(&fdb);
+            return -e;
+        }
     }
     struct stat st;
     int rc;
@@ -78,16 +95,32 @@ int blk_disk_open(blk_disk *d, const char *path, bool read_only, const struct cv
     snprintf(id, sizeof(id), "cvmm-%llx-%llx", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
     memcpy(d->id, id, BLK_ID_BYTES);
     d->fd = fd;
+    d->fd_buffered = fdb;
     return 0;
 fail:
     cvmm_close(&fd);
+    cvmm_close(&fdb);
     return rc;
 }
 
 void blk_disk_close(blk_disk *d)
 {
-    if (d)
+    if (d) {
         cvmm_close(&d->fd);
+        cvmm_close(&d->fd_buffered);
+    }
+}
+
+int blk_disk_io_fd(const blk_disk *d, const struct iovec *iov, int n, uint64_t off, uint64_t len)
+{
+    if (!d->direct)
+        return d->fd;
+    if (off % d->blk_size != 0 || len % d->blk_size != 0)
+        return d->fd_buffered;
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)iov[i].iov_base % BLK_DIO_ALIGN != 0 || iov[i].iov_len % BLK_DIO_ALIGN != 0)
+            return d->fd_buffered;
+    return d->fd;
 }
 
 uint64_t blk_disk_features(const blk_disk *d, unsigned num_queues)
@@ -189,7 +222,7 @@ static int blk_do_read(blk_disk *d, vq_queue *vq, vq_writer *w, uint64_t off, ui
     int n = vq_writer_iovec(w, iov, BLK_IOV_MAX);
     if (n >= 0) {
         uint64_t done = 0;
-        int rc = blk_io_vec(d->fd, false, iov, n, off, &done);
+        int rc = blk_io_vec(blk_disk_io_fd(d, iov, n, off, len), false, iov, n, off, &done);
         int arc = vq_writer_advance(w, done); /* what preadv wrote into guest memory is dirty either way */
         if (arc < 0)
             return arc;
@@ -197,10 +230,11 @@ static int blk_do_read(blk_disk *d, vq_queue *vq, vq_writer *w, uint64_t off, ui
     }
     if (n != -ENOSPC)
         return n;
+    int fd = d->direct ? d->fd_buffered : d->fd; /* the bounce buffer is on the stack, not aligned */
     uint8_t buf[16384];
     for (uint64_t pos = 0; pos < len;) {
         size_t chunk = len - pos < sizeof(buf) ? (size_t)(len - pos) : sizeof(buf);
-        ssize_t r = pread(d->fd, buf, chunk, (off_t)(off + pos));
+        ssize_t r = pread(fd, buf, chunk, (off_t)(off + pos));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -223,11 +257,12 @@ static int blk_do_write(blk_disk *d, vq_queue *vq, vq_reader *r, uint64_t off, u
     int n = vq_reader_iovec(r, iov, BLK_IOV_MAX);
     if (n >= 0) {
         uint64_t done = 0;
-        int rc = blk_io_vec(d->fd, true, iov, n, off, &done);
+        int rc = blk_io_vec(blk_disk_io_fd(d, iov, n, off, len), true, iov, n, off, &done);
         return rc < 0 ? blk_io_failed(d, vq, "write", off, len, rc) : BLK_S_OK;
     }
     if (n != -ENOSPC)
         return n;
+    int fd = d->direct ? d->fd_buffered : d->fd;
     uint8_t buf[16384];
     for (uint64_t pos = 0; pos < len;) {
         size_t chunk = len - pos < sizeof(buf) ? (size_t)(len - pos) : sizeof(buf);
@@ -235,7 +270,7 @@ static int blk_do_write(blk_disk *d, vq_queue *vq, vq_reader *r, uint64_t off, u
         if (rrc < 0)
             return rrc;
         for (size_t k = 0; k < chunk;) {
-            ssize_t w = pwrite(d->fd, buf + k, chunk - k, (off_t)(off + pos + k));
+            ssize_t w = pwrite(fd, buf + k, chunk - k, (off_t)(off + pos + k));
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0) {
@@ -265,7 +300,7 @@ static int blk_write_zeroes_slow(const blk_disk *d, uint64_t off, uint64_t len)
             n++;
         }
         uint64_t done = 0;
-        int rc = blk_io_vec(d->fd, true, iov, n, off, &done);
+        int rc = blk_io_vec(d->direct ? d->fd_buffered : d->fd, true, iov, n, off, &done);
         if (rc < 0)
             return rc;
         off += chunk;
@@ -347,112 +382,178 @@ static int blk_do_dwz(blk_disk *d, vq_queue *vq, vq_reader *r, bool zeroes)
     return BLK_S_OK;
 }
 
-int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len)
+/* A write-through disk answers a change once it is durable.  Return: @status, or BLK_S_IOERR (logged). */
+static int blk_writethrough_sync(blk_disk *d, vq_queue *vq, uint32_t type, int status)
 {
-    vq_reader r;
-    vq_writer w, st;
+    if (status == BLK_S_OK && (type == BLK_T_OUT || type == BLK_T_DISCARD || type == BLK_T_WRITE_ZEROES) &&
+        atomic_load_explicit(&d->writethrough, memory_order_relaxed) && fdatasync(d->fd) < 0) {
+        cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: write-through fdatasync: %s", vq_queue_index(vq), strerror(errno));
+        return BLK_S_IOERR;
+    }
+    return status;
+}
+
+int blk_request_begin(blk_disk *d, vq_queue *vq, const vq_snapshot *s, blk_io *io)
+{
     int rc;
-    *used_len = 0;
+    io->op = BLK_OP_NO_STATUS;
+    io->status = BLK_S_IOERR;
+    io->type = UINT32_MAX;
+    io->off = io->len = 0;
     if (!s) {
         blk_bad(d, vq, "request of more than %u descriptors: returned unanswered", BLK_CHAIN_DESCS_MAX);
         return 0;
     }
     /* Every length below comes from the snapshot (read once): what is checked is what is moved. */
-    vq_reader_init(&r, s);
-    vq_writer_init(&w, s);
-    uint64_t wlen = vq_writer_bytes_left(&w);
+    vq_reader_init(&io->r, s);
+    vq_writer_init(&io->w, s);
+    uint64_t wlen = vq_writer_bytes_left(&io->w);
     if (wlen == 0) {
         blk_bad(d, vq, "request without a writable status byte: returned unanswered");
         return 0;
     }
     /* The status is the last writable byte; the writable bytes before it are the IN data. */
-    if ((rc = vq_writer_split_at(&w, wlen - 1, &st)) < 0)
+    if ((rc = vq_writer_split_at(&io->w, wlen - 1, &io->st)) < 0)
         return rc;
+    io->op = BLK_OP_DONE;
     uint64_t dlen = wlen - 1;
-    int status;
-    uint32_t type = UINT32_MAX;
     uint32_t reserved;
-    uint64_t sector = 0, off = 0, rlen = 0;
-    rc = vq_reader_read_le32(&r, &type);
+    uint64_t sector = 0, rlen;
+    rc = vq_reader_read_le32(&io->r, &io->type);
     if (rc == 0)
-        rc = vq_reader_read_le32(&r, &reserved);
+        rc = vq_reader_read_le32(&io->r, &reserved);
     if (rc == 0)
-        rc = vq_reader_read_le64(&r, &sector);
+        rc = vq_reader_read_le64(&io->r, &sector);
     if (rc == -ENOSPC) {
         blk_bad(d, vq, "request header shorter than 16 bytes");
-        status = BLK_S_IOERR;
-        goto answer;
+        return 0;
     }
     if (rc < 0)
         return rc;
-    switch (type) {
+    switch (io->type) {
     case BLK_T_IN:
-        if (dlen % BLK_SECTOR != 0 || !blk_range(d, sector, dlen, &off)) {
+        if (dlen % BLK_SECTOR != 0 || !blk_range(d, sector, dlen, &io->off)) {
             blk_bad(d, vq, "read of %llu bytes at sector %llu: not whole sectors or past the end (%llu sectors)",
                     (unsigned long long)dlen, (unsigned long long)sector, (unsigned long long)d->sectors);
-            status = BLK_S_IOERR;
             break;
         }
-        status = dlen ? blk_do_read(d, vq, &w, off, dlen) : BLK_S_OK;
+        io->len = dlen;
+        io->status = BLK_S_OK;
+        if (dlen)
+            io->op = BLK_OP_READ;
         break;
     case BLK_T_OUT:
-        rlen = vq_reader_bytes_left(&r); /* the iovecs blk_do_write() exports add up to exactly this */
+        rlen = vq_reader_bytes_left(&io->r); /* the iovecs exported later add up to exactly this */
         if (d->read_only) {
             blk_bad(d, vq, "write of %llu bytes to a read-only disk", (unsigned long long)rlen);
-            status = BLK_S_IOERR;
             break;
         }
-        if (rlen % BLK_SECTOR != 0 || !blk_range(d, sector, rlen, &off)) {
+        if (rlen % BLK_SECTOR != 0 || !blk_range(d, sector, rlen, &io->off)) {
             blk_bad(d, vq, "write of %llu bytes at sector %llu: not whole sectors or past the end (%llu sectors)",
                     (unsigned long long)rlen, (unsigned long long)sector, (unsigned long long)d->sectors);
-            status = BLK_S_IOERR;
             break;
         }
-        status = rlen ? blk_do_write(d, vq, &r, off, rlen) : BLK_S_OK;
+        io->len = rlen;
+        io->status = BLK_S_OK;
+        if (rlen)
+            io->op = BLK_OP_WRITE;
         break;
     case BLK_T_FLUSH:
-        status = BLK_S_OK;
-        if (!d->read_only && fdatasync(d->fd) < 0) {
-            cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: fdatasync: %s", vq_queue_index(vq), strerror(errno));
-            status = BLK_S_IOERR;
-        }
+        io->status = BLK_S_OK;
+        if (!d->read_only)
+            io->op = BLK_OP_FLUSH;
         break;
     case BLK_T_GET_ID: {
         size_t n = dlen < BLK_ID_BYTES ? (size_t)dlen : BLK_ID_BYTES;
-        if ((rc = vq_writer_write(&w, d->id, n)) < 0)
+        if ((rc = vq_writer_write(&io->w, d->id, n)) < 0)
             return rc;
-        status = BLK_S_OK;
+        io->status = BLK_S_OK;
         break;
     }
     case BLK_T_DISCARD:
     case BLK_T_WRITE_ZEROES:
         if (d->read_only) {
-            blk_bad(d, vq, "%s on a read-only disk", type == BLK_T_DISCARD ? "discard" : "write-zeroes");
-            status = BLK_S_IOERR;
+            blk_bad(d, vq, "%s on a read-only disk", io->type == BLK_T_DISCARD ? "discard" : "write-zeroes");
             break;
         }
-        status = blk_do_dwz(d, vq, &r, type == BLK_T_WRITE_ZEROES);
+        rc = blk_do_dwz(d, vq, &io->r, io->type == BLK_T_WRITE_ZEROES);
+        if (rc < 0)
+            return rc;
+        io->status = blk_writethrough_sync(d, vq, io->type, rc);
         break;
     default:
-        status = BLK_S_UNSUPP;
-        cvmm_logf(d->log, CVMM_LOG_DEBUG, "blk: vq%u: request type %u not supported", vq_queue_index(vq), type);
+        io->status = BLK_S_UNSUPP;
+        cvmm_logf(d->log, CVMM_LOG_DEBUG, "blk: vq%u: request type %u not supported", vq_queue_index(vq), io->type);
         break;
+    }
+    return 0;
+}
+
+int blk_request_io_done(blk_disk *d, vq_queue *vq, blk_io *io, int64_t res)
+{
+    enum blk_op op = io->op;
+    io->op = BLK_OP_DONE;
+    io->status = BLK_S_OK;
+    if (op == BLK_OP_READ && res > 0) {
+        int rc = vq_writer_advance(&io->w, (uint64_t)res); /* what the kernel wrote into guest memory is dirty */
+        if (rc < 0)
+            return rc;
+    }
+    if (res < 0 || (op != BLK_OP_FLUSH && (uint64_t)res != io->len)) {
+        int e = res < 0 ? (int)-res : EIO; /* a short transfer the caller did not finish: end of file */
+        if (op == BLK_OP_FLUSH)
+            cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: fdatasync: %s", vq_queue_index(vq), strerror(e));
+        else
+            (void)blk_io_failed(d, vq, op == BLK_OP_READ ? "read" : "write", io->off, io->len, -e);
+        io->status = BLK_S_IOERR;
+    }
+    return 0;
+}
+
+int blk_request_run(blk_disk *d, vq_queue *vq, blk_io *io)
+{
+    int status = BLK_S_OK;
+    switch (io->op) {
+    case BLK_OP_READ: status = blk_do_read(d, vq, &io->w, io->off, io->len); break;
+    case BLK_OP_WRITE: status = blk_do_write(d, vq, &io->r, io->off, io->len); break;
+    case BLK_OP_FLUSH:
+        if (fdatasync(d->fd) < 0) {
+            cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: fdatasync: %s", vq_queue_index(vq), strerror(errno));
+            status = BLK_S_IOERR;
+        }
+        break;
+    default: return 0;
     }
     if (status < 0)
         return status;
-    /* Write-through (the driver cleared config writeback): a write is answered once it is durable. */
-    if (status == BLK_S_OK && (type == BLK_T_OUT || type == BLK_T_DISCARD || type == BLK_T_WRITE_ZEROES) &&
-        atomic_load_explicit(&d->writethrough, memory_order_relaxed) && fdatasync(d->fd) < 0) {
-        cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: write-through fdatasync: %s", vq_queue_index(vq), strerror(errno));
-        status = BLK_S_IOERR;
-    }
-answer:;
-    uint8_t sb = (uint8_t)status;
-    if ((rc = vq_writer_write(&st, &sb, 1)) < 0)
+    io->op = BLK_OP_DONE;
+    io->status = blk_writethrough_sync(d, vq, io->type, status);
+    return 0;
+}
+
+int blk_request_end(blk_disk *d, vq_queue *vq, blk_io *io, uint32_t *used_len)
+{
+    (void)d, (void)vq;
+    int rc;
+    *used_len = 0;
+    if (io->op == BLK_OP_NO_STATUS)
+        return 0;
+    uint8_t sb = (uint8_t)io->status;
+    if ((rc = vq_writer_write(&io->st, &sb, 1)) < 0)
         return rc;
-    uint64_t used = vq_writer_bytes_written(&w) + 1;
+    uint64_t used = vq_writer_bytes_written(&io->w) + 1;
     *used_len = used > UINT32_MAX ? UINT32_MAX : (uint32_t)used;
     return 0;
+}
+
+int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len)
+{
+    blk_io io;
+    int rc;
+    *used_len = 0;
+    if ((rc = blk_request_begin(d, vq, s, &io)) < 0 || (rc = blk_request_run(d, vq, &io)) < 0)
+        return rc;
+    return blk_request_end(d, vq, &io, used_len);
 }
 
 /* The loop vub_queue_serve() runs in the daemon, on a bare vq_queue: for the unit tests and the fuzz

@@ -23,11 +23,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "cvmm/le.h"
 #include "cvmm/log.h"
 #include "cvmm/vq/chain.h"
 #include "cvmm/vq/queue.h"
+#include "cvmm/vq/rw.h"
 #include "cvmm/vq/snapshot.h"
 #include "cvmm/vub/serve.h"
 
@@ -113,9 +115,17 @@ struct blk_config {
 };
 _Static_assert(sizeof(struct blk_config) == 96, "virtio_blk_config layout");
 
+/** Memory alignment of every buffer (address and length) of a request served with O_DIRECT (--direct);
+ *  the disk offset and the total length must also be multiples of blk_size.  Other requests go through
+ *  the page cache (fd_buffered). */
+#define BLK_DIO_ALIGN 512u
+
 /** blk_disk - the backing store (transparent, read-only after blk_disk_open()). */
 typedef struct blk_disk {
-    int fd;            /* owned: blk_disk_close() */
+    int fd;            /* owned: blk_disk_close(); opened with O_DIRECT when @direct */
+    int fd_buffered;   /* owned: with @direct, the same file without O_DIRECT, for requests whose buffers are
+                        * not aligned for O_DIRECT (blk_disk_io_fd()); -1 otherwise */
+    bool direct;       /* --direct */
     uint64_t sectors;  /* capacity in 512-byte sectors (a partial last sector is not exposed) */
     uint32_t blk_size; /* logical block size: 512 for files, the device's for block devices */
     bool read_only;
@@ -132,6 +142,17 @@ typedef struct blk_disk {
  *  fstat / ioctl errno (-ENOENT, -EACCES, -EROFS...).  Each failure logs one line naming @path.
  *  Ownership: @d->fd owned, blk_disk_close().  @log borrowed, must outlive @d.  Threads: any. */
 int blk_disk_open(blk_disk *d, const char *path, bool read_only, const struct cvmm_log *log);
+
+/** blk_disk_open_direct() - blk_disk_open(), and with @direct the file is opened twice: with O_DIRECT
+ *  (d->fd) and without (d->fd_buffered, for misaligned requests).  Return: as blk_disk_open(); -EINVAL
+ *  the file system refuses O_DIRECT (logged).  Threads: any. */
+int blk_disk_open_direct(blk_disk *d, const char *path, bool read_only, bool direct, const struct cvmm_log *log);
+
+/** blk_disk_io_fd() - the fd to move @len bytes at disk offset @off through the @n buffers @iov with: d->fd,
+ *  but with --direct the buffered fd when any buffer's address or length is not a multiple of BLK_DIO_ALIGN
+ *  or @off / @len not of blk_size (O_DIRECT would fail with EINVAL).  The kernel keeps the two coherent (a
+ *  direct read writes the range's dirty cached pages back first, a direct write drops them).  Threads: any. */
+int blk_disk_io_fd(const blk_disk *d, const struct iovec *iov, int n, uint64_t off, uint64_t len);
 
 /** blk_disk_close() - close the file.  Safe to call twice.  Threads: any, not while requests run. */
 void blk_disk_close(blk_disk *d);
@@ -151,6 +172,50 @@ void blk_disk_config(const blk_disk *d, unsigned num_queues, struct blk_config *
  *  Return: 0 (the request was answered, whatever its status); -EIO / -EPROTO the queue is broken or
  *  stopped (nothing to add as used).  Threads: owner of @vq. */
 int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_len);
+
+/** What a request needs once checked (blk_request_begin()). */
+enum blk_op {
+    BLK_OP_DONE = 0,  /* answered without file I/O: write @status */
+    BLK_OP_NO_STATUS, /* no writable status byte: used with length 0, unanswered */
+    BLK_OP_READ,      /* IN: @len bytes at @off into the writer @w */
+    BLK_OP_WRITE,     /* OUT: @len bytes of the reader @r to @off */
+    BLK_OP_FLUSH,     /* FLUSH on a writable disk: fdatasync */
+};
+
+/** blk_io - one request between blk_request_begin() and blk_request_end() (caller-allocated).  The cursors
+ *  borrow the snapshot's storage: it must live until blk_request_end(). */
+typedef struct blk_io {
+    enum blk_op op;
+    int status;        /* BLK_OP_DONE: the BLK_S_* to answer */
+    uint32_t type;     /* BLK_T_* (UINT32_MAX: no header) */
+    uint64_t off, len; /* READ / WRITE: disk byte range (checked against the capacity) */
+    vq_reader r;       /* OUT data */
+    vq_writer w;       /* IN data (GET_ID's answer) */
+    vq_writer st;      /* the status byte */
+} blk_io;
+
+/** blk_request_begin() - read the header of the request in @s and check it: a malformed one, GET_ID,
+ *  DISCARD and WRITE_ZEROES (done here, synchronously, with write-through's fdatasync), an unsupported
+ *  type and a FLUSH of a read-only disk come back as BLK_OP_DONE; IN, OUT and FLUSH as the I/O to do.
+ *  @s NULL (too many descriptors) is logged and BLK_OP_NO_STATUS.  Every length is the snapshot's.
+ *  Return: 0; -EIO / -EPROTO the queue is broken or stopped.  Ownership: @io borrows @s's storage.
+ *  Threads: owner of @vq. */
+int blk_request_begin(blk_disk *d, vq_queue *vq, const vq_snapshot *s, blk_io *io);
+
+/** blk_request_io_done() - the I/O of @io ended: @res bytes moved (>= 0; fewer than io->len is an error
+ *  for the caller to retry or report) or -errno.  Marks what a read wrote into guest memory dirty, logs a
+ *  failure, and sets io->status (BLK_S_OK / BLK_S_IOERR) and op BLK_OP_DONE.  Return: 0; -EIO / -EPROTO
+ *  the queue broke.  Threads: owner of @vq. */
+int blk_request_io_done(blk_disk *d, vq_queue *vq, blk_io *io, int64_t res);
+
+/** blk_request_run() - do @io's I/O synchronously (preadv / pwritev / fdatasync, with a bounce buffer
+ *  for chains of more than BLK_IOV_MAX pieces, and write-through's fdatasync).  Return: as
+ *  blk_request_io_done().  Threads: owner of @vq. */
+int blk_request_run(blk_disk *d, vq_queue *vq, blk_io *io);
+
+/** blk_request_end() - answer @io (op BLK_OP_DONE or BLK_OP_NO_STATUS): write the status byte, and
+ *  *used_len gets the length for vq_add_used().  Return: 0; -EIO / -EPROTO.  Threads: owner of @vq. */
+int blk_request_end(blk_disk *d, vq_queue *vq, blk_io *io, uint32_t *used_len);
 
 /** blk_queue_process() - pop and serve every available request, with notifications off meanwhile, until
  *  vq_enable_notification() says the ring is empty.  The caller then notifies the driver.

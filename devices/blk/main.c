@@ -11,9 +11,25 @@
 static struct {
     blk_dev b; /* the device context: its disk is shared by the worker threads */
     const char *path;
-    bool read_only;
-    uint64_t num_queues, queue_size;
-} blk = {.b.disk.fd = -1, .num_queues = 1, .queue_size = 1024};
+    bool read_only, direct;
+    uint64_t num_queues, queue_size, queue_depth;
+} blk = {.b.disk.fd = -1,
+         .b.disk.fd_buffered = -1,
+         .num_queues = 1,
+         .queue_size = 1024,
+         .queue_depth = BLK_QUEUE_DEPTH_DEFAULT};
+
+/* --aio=io_uring|sync */
+static int parse_aio(void *dest, const char *value)
+{
+    if (!strcmp(value, "io_uring"))
+        *(enum blk_aio_mode *)dest = BLK_AIO_IO_URING;
+    else if (!strcmp(value, "sync"))
+        *(enum blk_aio_mode *)dest = BLK_AIO_SYNC;
+    else
+        return -EINVAL;
+    return 0;
+}
 
 static const vub_program_option blk_opts[] = {
     {.name = "blk-file",
@@ -38,21 +54,45 @@ static const vub_program_option blk_opts[] = {
      .dest = &blk.queue_size,
      .min = 2,
      .max = VQ_MAX_SIZE},
+    {.name = "queue-depth",
+     .type = VUB_OPT_UINT,
+     .help = "requests in flight per queue with --aio=io_uring (at most the ring's size)",
+     .dest = &blk.queue_depth,
+     .min = 1,
+     .max = VQ_MAX_SIZE},
+    {.name = "aio",
+     .type = VUB_OPT_CUSTOM,
+     .value_name = "io_uring|sync",
+     .help = "asynchronous I/O with one io_uring per queue, or synchronous I/O on the queue's worker",
+     .dest = &blk.b.aio,
+     .parse = parse_aio,
+     .default_text = "io_uring"},
+    {.name = "direct",
+     .type = VUB_OPT_FLAG,
+     .help = "open the disk with O_DIRECT (bypass the host page cache)",
+     .dest = &blk.direct},
 };
 
 /* The sandbox (cvmm/vub/sandbox.h; derived with scripts/sandbox-trace.sh, docs/sandbox.md): the disk's fd
- * stays open and no path is opened after set-up.  The requests (blk.c) read and write with
- * preadv/pwritev (pread64/pwrite64 for one segment), flush with fdatasync, discard and write zeroes with
- * fallocate, and on a block device fall back to its BLKDISCARD/BLKZEROOUT ioctls. */
+ * (and with --direct its buffered twin) stays open and no path is opened after set-up.  The requests
+ * (blk.c) read and write with preadv/pwritev (pread64/pwrite64 for one segment), flush with fdatasync,
+ * discard and write zeroes with fallocate, and on a block device fall back to its BLKDISCARD/BLKZEROOUT
+ * ioctls.  With --aio=io_uring each queue makes its ring when it starts (io_uring_setup, and
+ * io_uring_register for its eventfd), submits and waits with io_uring_enter (aio.c). */
 static const char *const blk_syscalls[] = {"pread64", "pwrite64", "preadv", "pwritev", "fdatasync", "fallocate", NULL};
+static const char *const blk_uring_syscalls[] = {"io_uring_setup", "io_uring_enter", "io_uring_register", NULL};
 
 static int blk_sandbox(const vub_program_env *env)
 {
     int rc = vub_sandbox_keep_fd(env->sandbox, blk.b.disk.fd);
+    if (rc == 0 && blk.b.disk.fd_buffered >= 0)
+        rc = vub_sandbox_keep_fd(env->sandbox, blk.b.disk.fd_buffered);
     if (rc == 0 && blk.b.disk.is_bdev)
         rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, BLKDISCARD);
     if (rc == 0 && blk.b.disk.is_bdev)
         rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, BLKZEROOUT);
+    if (rc == 0 && blk.b.aio == BLK_AIO_IO_URING)
+        rc = vub_sandbox_allow_syscalls(env->sandbox, blk_uring_syscalls);
     if (rc < 0)
         cvmm_logf(env->log, CVMM_LOG_ERROR, "sandbox: cannot declare %s: %s", blk.path, strerror(-rc));
     return rc;
@@ -66,25 +106,27 @@ static int blk_setup(void *ctx, vub_program_env *env)
                   (unsigned long long)blk.queue_size);
         return -EINVAL;
     }
-    int rc = blk_disk_open(&blk.b.disk, blk.path, blk.read_only, env->log);
+    int rc = blk_disk_open_direct(&blk.b.disk, blk.path, blk.read_only, blk.direct, env->log);
     if (rc < 0)
         return rc; /* blk_disk_open() said why */
-    if ((rc = blk_sandbox(env)) < 0) {
-        blk_disk_close(&blk.b.disk);
-        return rc;
-    }
+    blk.b.queue_depth = (unsigned)blk.queue_depth;
     rc = blk_dev_init(&blk.b, (unsigned)blk.num_queues, (uint32_t)blk.queue_size);
     if (rc < 0) {
         cvmm_logf(env->log, CVMM_LOG_ERROR, "%s", strerror(-rc));
         blk_disk_close(&blk.b.disk);
         return rc;
     }
+    if ((rc = blk_sandbox(env)) < 0) { /* after blk_dev_init(): it knows whether io_uring is there */
+        blk_disk_close(&blk.b.disk);
+        return rc;
+    }
     env->info = &blk.b.info;
     if (!env->cmdline->workers) /* one worker per queue (up to the library's limit) */
         env->nworkers = blk.num_queues < VUB_MAX_WORKERS ? (unsigned)blk.num_queues : VUB_MAX_WORKERS;
-    cvmm_logf(env->log, CVMM_LOG_INFO, "%s: %llu sectors of 512 bytes, %s, %llu queue(s)", blk.path,
+    cvmm_logf(env->log, CVMM_LOG_INFO, "%s: %llu sectors of 512 bytes, %s, %llu queue(s), %s%s", blk.path,
               (unsigned long long)blk.b.disk.sectors, blk.read_only ? "read-only" : "read-write",
-              (unsigned long long)blk.num_queues);
+              (unsigned long long)blk.num_queues, blk.b.aio == BLK_AIO_IO_URING ? "io_uring" : "synchronous I/O",
+              blk.direct ? ", O_DIRECT" : "");
     return 0;
 }
 

@@ -64,6 +64,7 @@ e2e__sb_kind() {
         socket) echo socket ;;
         anon_inode:\[eventfd\]) echo eventfd ;;
         anon_inode:\[eventpoll\]) echo epoll ;;
+        anon_inode:\[io_uring\]) echo io_uring ;; # cvmm-blk --aio=io_uring: one ring per started queue
         anon_inode:\[timerfd\] | anon_inode:\[signalfd\]) echo "${1//[^a-z]/}" ;;
         /memfd:*) echo memfd ;;
         *) echo bad ;;
