@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aio.h"
 #include "blk.h"
+#include "blk_test_aio.h"
 #include "cvmm/vmem.h"
 #include "cvmm/vq/mock.h"
 #include "cvmm_test_fds.h"
@@ -37,6 +39,7 @@ static struct {
     vq_queue *q;
     vq_mock *mk;
     blk_disk disk;
+    blk_aio *aio; /* io_uring mode (blk_test_aio.h); NULL: the synchronous blk_queue_process() */
     int fds_at_start;
     struct cvmm_log log;
 } T;
@@ -87,6 +90,8 @@ static void setup(enum vq_layout layout, bool ro)
     vq_mock_config mc = {.layout = layout, .size = 256, .desc_gpa = 0, .driver_gpa = 0x1000, .device_gpa = 0x2000};
     cr_assert_eq(vq_mock_new(T.map, &mc, &T.mk), 0);
     cr_assert_eq(vq_mock_attach(T.mk, T.q), 0);
+    if (blk_test_aio() == BLK_AIO_IO_URING)
+        cr_assert_eq(blk_aio_new(&T.disk, 0, 128, &T.aio), 0);
 }
 
 static void split_rw(void) { setup(VQ_LAYOUT_SPLIT, false); }
@@ -95,6 +100,7 @@ static void packed_rw(void) { setup(VQ_LAYOUT_PACKED, false); }
 
 static void teardown(void)
 {
+    blk_aio_free(T.aio);
     vq_mock_free(T.mk);
     vq_queue_free(T.q);
     vmem_map_free(T.map);
@@ -135,6 +141,25 @@ static void put_seg(uint64_t gpa, uint64_t sector, uint32_t num, uint32_t flags)
     memcpy(gp(gpa, 16), &s, 16);
 }
 
+/* Serve the queue as the device does: synchronously, or through the engine until nothing is in flight.
+ * Return: requests popped; -errno from the ring. */
+static int serve(void)
+{
+    if (!T.aio)
+        return blk_queue_process(&T.disk, T.q);
+    int total = 0;
+    bool more;
+    do {
+        int n = blk_aio_kick(T.aio, T.q, T.map, &more);
+        if (n < 0)
+            return n;
+        total += n;
+        if ((n = blk_aio_complete(T.aio, T.q, true, true)) < 0)
+            return n;
+    } while (more || blk_aio_wants_kick(T.aio));
+    return total;
+}
+
 /* Make the chain available, let the device serve the queue, and return the used length. */
 static uint32_t run_chain(const vq_mock_buf *b, unsigned n, bool indirect)
 {
@@ -144,7 +169,7 @@ static uint32_t run_chain(const vq_mock_buf *b, unsigned n, bool indirect)
         cr_assert_eq(vq_mock_add_indirect(T.mk, TABLE_GPA, b, n, &head), 0);
     else
         cr_assert_eq(vq_mock_add(T.mk, b, n, &head), 0);
-    cr_assert_eq(blk_queue_process(&T.disk, T.q), 1);
+    cr_assert_eq(serve(), 1);
     cr_assert_eq(vq_mock_used(T.mk, &uhead, &len), 1);
     cr_assert_eq(uhead, head);
     cr_assert_not(vq_queue_broken(T.q));
@@ -396,7 +421,7 @@ Test(blk_requests, out_length_grown_after_the_check_never_writes_past_the_end, .
         }
         cr_assert_eq(next, data_desc, "the mock reuses the same descriptors");
         cvmm_test_flip_wait(&flip, 2); /* the other vCPU is running as the device starts */
-        cr_assert_eq(blk_queue_process(&T.disk, T.q), 1);
+        cr_assert_eq(serve(), 1);
         cr_assert_eq(vq_mock_used(T.mk, &uhead, &len), 1);
         cr_assert_eq(uhead, head);
         cr_assert_eq(len, 1);
@@ -533,7 +558,7 @@ Test(blk_requests, a_broken_ring_stops_processing, .init = split_rw, .fini = tea
     put_hdr(HDR_GPA, BLK_T_IN, 0);
     vq_mock_buf b[3] = {{HDR_GPA, 16, false}, {GUEST_SIZE - 256, 512, true}, {STATUS_GPA, 1, true}};
     cr_assert_eq(vq_mock_add(T.mk, b, 3, NULL), 0);
-    cr_assert_eq(blk_queue_process(&T.disk, T.q), -EIO);
+    cr_assert_eq(serve(), -EIO);
     cr_assert(vq_queue_broken(T.q));
 }
 
