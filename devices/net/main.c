@@ -19,6 +19,7 @@ static struct net_main {
     uint64_t pairs, mtu, source;
     bool has_mac;
     uint8_t mac[6];
+    bool offloads_off; /* --offloads=off */
     int fds[NET_MAX_PAIRS];
     unsigned nfds;
     net_dev *dev;
@@ -50,6 +51,15 @@ static int opt_mac(void *dest, const char *arg)
     if (op->mac[0] & 1) /* multicast */
         return -EINVAL;
     op->has_mac = true;
+    return 0;
+}
+
+static int opt_offloads(void *dest, const char *arg)
+{
+    struct net_main *op = dest;
+    if (strcmp(arg, "on") && strcmp(arg, "off"))
+        return -EINVAL;
+    op->offloads_off = strcmp(arg, "off") == 0;
     return 0;
 }
 
@@ -91,6 +101,13 @@ static const vub_program_option net_opts[] = {
      .max = 65535,
      .help = "offer VIRTIO_NET_F_MTU with this MTU",
      .default_text = "none"},
+    {.name = "offloads",
+     .type = VUB_OPT_CUSTOM,
+     .value_name = "on|off",
+     .dest = &the_net,
+     .parse = opt_offloads,
+     .help = "tap: offer checksum and TCP segmentation offloads (CSUM, GUEST_CSUM, HOST/GUEST_TSO4/6, ECN)",
+     .default_text = "on"},
 };
 
 static void close_ports(struct net_main *m)
@@ -102,7 +119,8 @@ static void close_ports(struct net_main *m)
 
 /* The sandbox (cvmm/vub/sandbox.h; derived with scripts/sandbox-trace.sh, docs/sandbox.md): the tap queues'
  * fds stay open and no path is opened after set-up.  A tap is read with read(2) and written with writev(2)
- * (net.c); FEATURES_ACKED sets its vnet header length (TUNSETVNETHDRSZ), and a multi_queue tap attaches and
+ * (net.c); FEATURES_ACKED sets its vnet header length (TUNSETVNETHDRSZ) and offloads (TUNSETOFFLOAD, also once
+ * in set-up), and a multi_queue tap attaches and
  * detaches queues as the guest enables pairs (TUNSETQUEUE).  The sink makes no call of its own. */
 static int net_sandbox(struct net_main *m, const vub_program_env *env)
 {
@@ -113,6 +131,8 @@ static int net_sandbox(struct net_main *m, const vub_program_env *env)
         rc = vub_sandbox_allow_syscalls(env->sandbox, (const char *const[]){"read", "writev", NULL});
     if (rc == 0 && m->tap)
         rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, TUNSETVNETHDRSZ);
+    if (rc == 0 && m->tap)
+        rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, TUNSETOFFLOAD);
     if (rc == 0 && m->tap && m->pairs > 1)
         rc = vub_sandbox_allow_syscall_arg(env->sandbox, "ioctl", 1, TUNSETQUEUE);
     if (rc < 0)
@@ -146,6 +166,7 @@ static int net_setup(void *ctx, vub_program_env *env)
         .port_fds = sink ? NULL : m->fds,
         .tap = !sink,
         .tap_multi_queue = !sink && m->pairs > 1,
+        .offloads = !sink && !m->offloads_off,
         .has_mac = m->has_mac,
         .mtu = (uint16_t)m->mtu,
         .nworkers = env->cmdline->workers,
@@ -177,12 +198,13 @@ static void net_teardown(void *ctx)
         net_dev_stats(m->dev, &s);
         fprintf(stderr,
                 "cvmm-net: %s tx_packets=%llu tx_bytes=%llu tx_dropped=%llu rx_packets=%llu rx_bytes=%llu "
-                "rx_dropped=%llu\n",
+                "rx_dropped=%llu tx_gso=%llu rx_gso=%llu\n",
                 m->source ? "source"
                 : m->sink ? "sink"
                           : "tap",
                 (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes, (unsigned long long)s.tx_dropped,
-                (unsigned long long)s.rx_packets, (unsigned long long)s.rx_bytes, (unsigned long long)s.rx_dropped);
+                (unsigned long long)s.rx_packets, (unsigned long long)s.rx_bytes, (unsigned long long)s.rx_dropped,
+                (unsigned long long)s.tx_gso, (unsigned long long)s.rx_gso);
     }
     net_dev_free(m->dev);
     close_ports(m);

@@ -2,6 +2,7 @@
 /* cvmm-net's virtio-net device: the vub ops, rx (port -> guest) and tx (guest -> port or sink).  See net.h. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -16,6 +17,7 @@
 #include "net.h"
 #include "source.h"
 #include "tap.h"
+#include "vnet_hdr.h"
 
 /* Frames (rx) or chains (tx) one call handles before the worker's other queues get their turn. */
 #define NET_BUDGET 256u
@@ -40,9 +42,12 @@ struct net_q {
     uint64_t resbytes;
     unsigned hdr_len; /* negotiated header size, read at queue start */
     bool mrg;
+    /* acked, read at queue start: what the headers may carry (vnet_hdr.h) */
+    uint64_t features;
     bool bad_logged; /* one log line per queue for guest mistakes */
     bool err_logged; /* one log line per queue for port errors */
     uint64_t packets, bytes, dropped;
+    uint64_t gso; /* GSO frames among the packets */
 };
 
 struct net_dev {
@@ -147,9 +152,25 @@ static int rx_deliver(struct net_q *nq, vq_queue *vq, unsigned k)
         nq->resbytes -= rx_slot(nq, i)->writable;
     rx_drop_reserve(nq, k);
     nq->packets++;
+    nq->gso += nq->buf[offsetof(struct net_vnet_hdr, gso_type)] != NET_HDR_GSO_NONE;
     nq->bytes += nq->pend - nq->hdr_len;
     nq->pend = 0;
     return 0;
+}
+
+/* The port's header in front of the frame in nq->buf (@n bytes with it), made what this guest may see, in
+ * place (vnet_hdr.h).  Return: false the frame cannot go to this guest (logged once per queue). */
+static bool rx_header(struct net_q *nq, size_t n)
+{
+    struct net_vnet_hdr h = {0};
+    const char *why;
+    memcpy(&h, nq->buf, nq->hdr_len); /* 10 or 12 bytes */
+    if (net_vnet_rx_check(&h, n - nq->hdr_len, nq->features, &why) < 0) {
+        bad_chain(nq, why);
+        return false;
+    }
+    memcpy(nq->buf, &h, nq->hdr_len);
+    return true;
 }
 
 /* Read one frame from the port into nq->buf.  Return: 1 got one; 0 the port is empty; -errno. */
@@ -170,8 +191,10 @@ static int rx_read(struct net_q *nq)
             nq->dropped++;
             continue;
         }
-        /* No offload is negotiated: the guest gets a clean header (the tap may set DATA_VALID). */
-        memset(nq->buf, 0, nq->hdr_len);
+        if (!rx_header(nq, (size_t)n)) {
+            nq->dropped++;
+            continue;
+        }
         nq->pend = (size_t)n;
         return 1;
     }
@@ -323,12 +346,14 @@ static int tx_sink(struct net_q *nq, const vq_snapshot *s)
     return 0;
 }
 
-/* Port: one writev with a zeroed header in front of the guest's frame.  The frame length checked here is
- * the snapshot's, and the iovecs are the snapshot's buffers (they add up to it exactly): a guest that
- * rewrites its descriptors meanwhile cannot make the frame longer.  Return: 0; -EIO broken. */
+/* Port: one writev with the guest's header, checked (vnet_hdr.h), in front of the guest's frame.  The
+ * header is read once into a local copy, which is what is checked and sent; the frame length checked is the
+ * snapshot's, and the iovecs are the snapshot's buffers (they add up to it exactly): a guest that rewrites
+ * its header or descriptors meanwhile changes neither.  Return: 0; -EIO broken. */
 static int tx_port(struct net_q *nq, const vq_snapshot *s)
 {
-    static const uint8_t zero_hdr[NET_HDR_LEN] = {0};
+    struct net_vnet_hdr h = {0};
+    const char *why;
     struct iovec iov[NET_TX_IOV_MAX + 1];
     vq_reader r;
     vq_reader_init(&r, s);
@@ -340,10 +365,15 @@ static int tx_port(struct net_q *nq, const vq_snapshot *s)
         nq->dropped++;
         return 0;
     }
-    if ((rc = vq_reader_skip(&r, nq->hdr_len)) < 0)
+    if ((rc = vq_reader_read(&r, &h, nq->hdr_len)) < 0) /* 10 or 12 bytes */
         return rc;
     size_t flen = (size_t)(left - nq->hdr_len);
-    iov[0] = (struct iovec){.iov_base = (void *)zero_hdr, .iov_len = nq->hdr_len};
+    if (net_vnet_tx_check(&h, flen, nq->features, &why) < 0) {
+        bad_chain(nq, why);
+        nq->dropped++;
+        return 0;
+    }
+    iov[0] = (struct iovec){.iov_base = &h, .iov_len = nq->hdr_len};
     int n = vq_reader_iovec(&r, iov + 1, NET_TX_IOV_MAX);
     if (n == -ENOSPC) { /* too many pieces: copy the frame */
         if ((rc = vq_reader_read(&r, nq->buf, flen)) < 0)
@@ -364,6 +394,7 @@ static int tx_port(struct net_q *nq, const vq_snapshot *s)
     }
     nq->packets++;
     nq->bytes += flen;
+    nq->gso += net_vnet_is_gso(&h);
     return 0;
 }
 
@@ -453,6 +484,14 @@ static int net_features_acked(void *ctx, uint64_t features)
                 return rc;
             }
         }
+    if (!n->cfg.sink && n->cfg.tap) { /* what the tap may hand over on rx: what the guest accepts (device-wide) */
+        unsigned fl = net_tap_offload_flags(features);
+        int rc = net_tap_set_offload(n->cfg.port_fds[0], fl);
+        if (rc < 0) {
+            cvmm_logf(dlog(n), CVMM_LOG_ERROR, "net: TUNSETOFFLOAD 0x%x failed: %s", fl, strerror(-rc));
+            return rc;
+        }
+    }
     atomic_store_explicit(&n->features, features, memory_order_release);
     return 0;
 }
@@ -471,6 +510,7 @@ static int net_queue_started(void *ctx, vub_queue *q)
     uint64_t f = atomic_load_explicit(&n->features, memory_order_acquire);
     nq->hdr_len = net_hdr_len(f);
     nq->mrg = (f >> NET_F_MRG_RXBUF) & 1;
+    nq->features = f;
     nq->pend = 0;
     nq->nres = 0;
     nq->resfirst = 0;
@@ -602,6 +642,8 @@ int net_dev_new(const net_config *cfg, net_dev **out)
         f |= 1ull << NET_F_MAC;
     if (cfg->mtu)
         f |= 1ull << NET_F_MTU;
+    if (cfg->offloads && !cfg->sink)
+        f |= NET_OFFLOAD_FEATURES;
     n->info = (vub_device_info){
         .name = "net",
         .num_queues = nq,
@@ -647,10 +689,12 @@ void net_dev_stats(const net_dev *n, net_stats *out)
             out->rx_packets += q->packets;
             out->rx_bytes += q->bytes;
             out->rx_dropped += q->dropped;
+            out->rx_gso += q->gso;
         } else {
             out->tx_packets += q->packets;
             out->tx_bytes += q->bytes;
             out->tx_dropped += q->dropped;
+            out->tx_gso += q->gso;
         }
     }
     for (unsigned i = 0; n->src && i < n->cfg.queue_pairs; i++) {

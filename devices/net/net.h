@@ -13,12 +13,14 @@
  *  generated frames (source.h).
  *
  *  rx (port -> guest): the port fd is watched on the pair's worker loop.  A frame is read into a per-queue
- *  buffer, its header is replaced by a clean one (no offloads are negotiated) and copied into one chain
- *  (or, with MRG_RXBUF, as many as it takes; num_buffers says how many).  With no buffers the frame stays
- *  pending, the port fd is no longer watched (later frames wait in the tap) and the next rx kick resumes.
- *  tx (guest -> port): the guest's header is checked for length and replaced by a zeroed one, and the
- *  frame goes out with one writev() over the chain's buffers (zero copy; a copy only for chains of more
- *  than NET_TX_IOV_MAX pieces).  Malformed chains are dropped and logged once per queue.  Every chain is
+ *  buffer, its header is made what the guest may see (vnet_hdr.h: zeros without GUEST_CSUM, the port's
+ *  checksum/GSO fields with it) and copied into one chain (or, with MRG_RXBUF, as many as it takes;
+ *  num_buffers says how many).  With no buffers the frame stays pending, the port fd is no longer watched
+ *  (later frames wait in the tap) and the next rx kick resumes.
+ *  tx (guest -> port): the guest's header is read once into a local copy, checked against the acked
+ *  offloads (vnet_hdr.h; a bad one: the frame is dropped) and sent in its place, and the frame goes out
+ *  with one writev() over the chain's buffers (zero copy; a copy only for chains of more than
+ *  NET_TX_IOV_MAX pieces).  Malformed chains are dropped and logged once per queue.  Every chain is
  *  read once (a vq_snapshot): the lengths checked are the lengths used, whatever the guest rewrites.
  *
  *  Threads: net_dev_new()/net_dev_free()/net_dev_stats() on one thread, outside vub_daemon_run(); the ops
@@ -48,8 +50,9 @@
 #define NET_HDR_NUM_BUFFERS_OFF 10u
 
 #define NET_MAX_PAIRS (VUB_MAX_QUEUES / 2)
-/** Largest frame read from a port (a 64 KiB tap MTU + Ethernet/VLAN header + virtio-net header). */
-#define NET_FRAME_MAX (65536u + 64u)
+/** Largest frame read from a port, virtio-net header included: a 64 KiB tap MTU or GSO frame (at most
+ *  65589 bytes by the spec: Ethernet + IPv6 headers + 65535) + VLAN tag + header, rounded up. */
+#define NET_FRAME_MAX (65536u + 128u)
 /** Chains one rx frame may span with MRG_RXBUF (more: the frame is dropped). */
 #define NET_RX_CHAINS_MAX 64u
 /** iovecs for the zero-copy tx writev(). */
@@ -77,6 +80,8 @@ typedef struct net_config {
     const int *port_fds;  /* queue_pairs fds (borrowed, must outlive the device); unused with sink */
     bool tap;             /* ports are tap queues: TUNSETVNETHDRSZ on feature negotiation */
     bool tap_multi_queue; /* tap queues opened with IFF_MULTI_QUEUE: attached while their rx runs */
+    bool offloads;        /* offer CSUM, GUEST_CSUM, HOST/GUEST_TSO4/6 and ECN (vnet_hdr.h; not with sink):
+                           * headers then pass through, checked; a tap gets TUNSETOFFLOAD on negotiation */
     bool has_mac;         /* offer VIRTIO_NET_F_MAC with @mac */
     uint8_t mac[6];
     uint16_t mtu;               /* non-zero: offer VIRTIO_NET_F_MTU */
@@ -88,6 +93,7 @@ typedef struct net_config {
 typedef struct net_stats {
     uint64_t tx_packets, tx_bytes, tx_dropped; /* guest -> port (or sink) */
     uint64_t rx_packets, rx_bytes, rx_dropped; /* port -> guest */
+    uint64_t tx_gso, rx_gso;                   /* GSO frames among the packets (offloads) */
 } net_stats;
 
 typedef struct net_dev net_dev;

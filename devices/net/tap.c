@@ -11,6 +11,7 @@
 #include "cvmm/fd.h"
 #include "net.h"
 #include "tap.h"
+#include "vnet_hdr.h"
 
 int net_tap_open(const char *name, bool multi_queue, const struct cvmm_log *log, int *owned_out)
 {
@@ -45,6 +46,13 @@ int net_tap_open(const char *name, bool multi_queue, const struct cvmm_log *log,
         cvmm_close(&fd);
         return rc;
     }
+    /* A persistent tap keeps the offloads of its last user: none until a driver acks GUEST_* features. */
+    rc = net_tap_set_offload(fd, 0);
+    if (rc < 0) {
+        cvmm_logf(log, CVMM_LOG_ERROR, "tap %s: TUNSETOFFLOAD failed: %s", name, strerror(-rc));
+        cvmm_close(&fd);
+        return rc;
+    }
     *owned_out = fd;
     return 0;
 }
@@ -57,4 +65,24 @@ int net_tap_attach(int fd, bool attach)
     memset(&ifr, 0, sizeof(ifr));
     ifr.ifr_flags = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
     return ioctl(fd, TUNSETQUEUE, &ifr) < 0 ? -errno : 0;
+}
+
+unsigned net_tap_offload_flags(uint64_t features)
+{
+    unsigned fl = 0;
+    if (!(features & (1ull << NET_F_GUEST_CSUM)))
+        return 0;
+    fl |= TUN_F_CSUM;
+    if (features & (1ull << NET_F_GUEST_TSO4))
+        fl |= TUN_F_TSO4;
+    if (features & (1ull << NET_F_GUEST_TSO6))
+        fl |= TUN_F_TSO6;
+    if ((fl & (TUN_F_TSO4 | TUN_F_TSO6)) && (features & (1ull << NET_F_GUEST_ECN)))
+        fl |= TUN_F_TSO_ECN;
+    return fl;
+}
+
+int net_tap_set_offload(int fd, unsigned flags)
+{
+    return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0 ? -errno : 0;
 }

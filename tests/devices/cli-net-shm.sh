@@ -65,6 +65,7 @@ expect_fail "cvmm-net --mac multicast" "bad value for --mac" "$NET" "$S" --sink 
 expect_fail "cvmm-net --mac short" "bad value for --mac" "$NET" "$S" --sink --mac=52:54:00:00:00
 expect_fail "cvmm-net --mtu=10" "bad value for --mtu" "$NET" "$S" --sink --mtu=10
 expect_fail "cvmm-net --sink=1" "takes no value" "$NET" "$S" --sink=1
+expect_fail "cvmm-net --offloads=yes" "bad value for --offloads" "$NET" "$S" --sink --offloads=yes
 expect_fail "cvmm-net --source=13" "bad value for --source" "$NET" "$S" --source=13
 expect_fail "cvmm-net --source=65536" "bad value for --source" "$NET" "$S" --source=65536
 expect_fail "cvmm-net with --tap and --source" "exactly one of --tap=NAME or --sink" "$NET" "$S" --tap=tap0 --source=64

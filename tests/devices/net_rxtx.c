@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "cvmm/vq/mock.h"
 #include "cvmm/vub.h"
 #include "net.h"
+#include "vnet_hdr.h"
 #include "cvmm_test_fds.h"
 #include "cvmm_test_flip.h"
 
@@ -37,6 +39,7 @@
 #define DATA 0x100000ull /* guest buffers from here on */
 
 static unsigned source_size; /* start(): the device's net_config.source_size (a sink's generator) */
+static bool offloads;        /* start(): the device's net_config.offloads */
 
 struct ring {
     vq_mock *mk;
@@ -56,11 +59,18 @@ static struct {
     struct cvmm_log log;
     int fds_at_start;
     net_stats stats;
+    _Atomic unsigned hdr_logs; /* log lines about a refused header (vnet_hdr.c) */
+    char hdr_log[200];         /* the first of them */
 } t;
 
 static void quiet(void *o, enum cvmm_log_level l, const char *line)
 {
     (void)o, (void)l;
+    if (strstr(line, "tx header:") || strstr(line, "rx frame from the port")) {
+        if (atomic_load(&t.hdr_logs) == 0)
+            snprintf(t.hdr_log, sizeof(t.hdr_log), "%s", line);
+        atomic_fetch_add_explicit(&t.hdr_logs, 1, memory_order_release);
+    }
     if (getenv("NT_VERBOSE"))
         fprintf(stderr, "%s\n", line);
 }
@@ -88,6 +98,7 @@ static void start(unsigned pairs, bool sink, bool mac, uint16_t mtu)
     net_config nc = {.queue_pairs = pairs,
                      .sink = sink,
                      .source_size = sink ? source_size : 0,
+                     .offloads = offloads,
                      .port_fds = sink ? NULL : ports,
                      .has_mac = mac,
                      .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
@@ -225,7 +236,9 @@ Test(net_rxtx, tx_header_is_zeroed_and_frame_sent_whole, .init = init_tap, .fini
 {
     bring_up(MODERN, VQ_LAYOUT_SPLIT);
     uint8_t hdr[12], frame[100], got[256];
-    memset(hdr, 0xff, sizeof(hdr)); /* garbage flags/gso: must not reach the tap */
+    memset(hdr, 0xff, sizeof(hdr)); /* garbage the device ignores (no offload acked): must not reach the tap */
+    hdr[0] = 0xfe;                  /* flags: all but NEEDS_CSUM (refused without CSUM: net_vnet_hdr.c) */
+    hdr[1] = 0;                     /* gso_type NONE (any other is refused) */
     fill(frame, sizeof(frame), 1);
     cr_assert_eq(vmem_write(t.map, DATA, hdr, 12), 0);
     cr_assert_eq(vmem_write(t.map, DATA + 12, frame, 30), 0); /* header + part of the frame, then the rest */
@@ -474,7 +487,9 @@ Test(net_rxtx, tx_packed_event_idx_wraps, .init = init_sink, .fini = fini) { tx_
 
 static void rx_frame(uint8_t *pkt, size_t flen, unsigned hdr)
 {
-    memset(pkt, 0xee, hdr); /* whatever the tap says (DATA_VALID...) is replaced */
+    memset(pkt, 0xee, hdr); /* without GUEST_CSUM the tap's DATA_VALID and fields it does not use are replaced */
+    pkt[0] = 2;             /* flags DATA_VALID (NEEDS_CSUM or a GSO type: refused, see the offload tests) */
+    pkt[1] = 0;             /* gso_type NONE */
     fill(pkt + hdr, flen, 5);
     port_send(pkt, hdr + flen);
 }
@@ -912,4 +927,177 @@ Test(net_rxtx, config_space_has_mac_status_pairs_mtu, .init = init_mac_mtu, .fin
     cr_assert_eq(vhu_frontend_get_config(t.fe, 0, cfg, sizeof(cfg), 0), 0);
     uint8_t want[12] = {0x52, 0x54, 0, 0x12, 0x34, 0x56, NET_S_LINK_UP, 0, 2, 0, 1400 & 0xff, 1400 >> 8};
     cr_assert_arr_eq(cfg, want, 12);
+}
+
+/* ---- offloads (devices/net/vnet_hdr.c): headers pass through, checked ---- */
+
+#define TX_OFF (F(NET_F_CSUM) | F(NET_F_HOST_TSO4) | F(NET_F_HOST_ECN))
+#define RX_OFF (F(NET_F_GUEST_CSUM) | F(NET_F_GUEST_TSO4) | F(NET_F_GUEST_TSO6))
+
+static void init_offloads(void)
+{
+    offloads = true;
+    start(1, false, false, 0);
+}
+
+static struct net_vnet_hdr vhdr(uint8_t flags, uint8_t gso, uint16_t hdr_len, uint16_t gso_size, uint16_t cstart,
+                                uint16_t coff, uint16_t nbuf)
+{
+    return (struct net_vnet_hdr){flags,
+                                 gso,
+                                 cvmm_le16_set(hdr_len),
+                                 cvmm_le16_set(gso_size),
+                                 cvmm_le16_set(cstart),
+                                 cvmm_le16_set(coff),
+                                 cvmm_le16_set(nbuf)};
+}
+
+static void stop_and_count(void)
+{
+    vhu_frontend_free(t.fe);
+    t.fe = NULL;
+    vub_daemon_stop(t.d);
+    pthread_join(t.th, NULL);
+    vub_daemon_free(t.d);
+    t.d = NULL;
+    net_dev_stats(t.dev, &t.stats);
+}
+
+/* A tx chain in slot @slot (128 KiB each): header @h, then @flen bytes of frame.  Return: its head. */
+static uint16_t tx_with_header(unsigned slot, struct net_vnet_hdr h, size_t flen)
+{
+    static uint8_t buf[12 + 70000];
+    uint64_t gpa = DATA + slot * 0x20000ull;
+    uint16_t head;
+    cr_assert(flen <= sizeof(buf) - 12);
+    memcpy(buf, &h, 12);
+    fill(buf + 12, flen, (uint8_t)slot);
+    cr_assert_eq(vmem_write(t.map, gpa, buf, 12 + flen), 0);
+    vq_mock_buf b = {gpa, (uint32_t)(12 + flen), false};
+    cr_assert_eq(vq_mock_add(t.r[1].mk, &b, 1, &head), 0);
+    return head;
+}
+
+Test(net_rxtx, offload_features_are_offered_with_a_port_and_the_option)
+{
+    int fds[1] = {100}; /* never used: no daemon */
+    net_config on = {.queue_pairs = 1, .port_fds = fds, .offloads = true};
+    net_config off = {.queue_pairs = 1, .port_fds = fds};
+    net_config sink = {.queue_pairs = 1, .sink = true, .offloads = true};
+    net_dev *n;
+    cr_assert_eq(net_dev_new(&on, &n), 0);
+    cr_assert_eq(net_dev_info(n)->features & NET_OFFLOAD_FEATURES, NET_OFFLOAD_FEATURES);
+    cr_assert(net_dev_info(n)->features & F(NET_F_MRG_RXBUF));
+    net_dev_free(n);
+    cr_assert_eq(net_dev_new(&off, &n), 0);
+    cr_assert_eq(net_dev_info(n)->features & NET_OFFLOAD_FEATURES, 0);
+    net_dev_free(n);
+    cr_assert_eq(net_dev_new(&sink, &n), 0);
+    cr_assert_eq(net_dev_info(n)->features & NET_OFFLOAD_FEATURES, 0, "a sink has no header to pass on");
+    net_dev_free(n);
+}
+
+/* tx with CSUM + HOST_TSO4 + HOST_ECN acked: a TSO frame's header reaches the port as the guest wrote it
+ * (bar what the device ignores); headers breaking a rule are dropped, one log line for the queue, and the
+ * frames after them still go out. */
+Test(net_rxtx, tx_offload_header_passes_through_and_bad_ones_are_dropped, .init = init_offloads, .fini = fini)
+{
+    bring_up(MODERN | TX_OFF, VQ_LAYOUT_SPLIT);
+    static uint8_t got[12 + 70000];
+    uint16_t heads[7], uh;
+    uint32_t len;
+    heads[0] = tx_with_header(0, vhdr(NET_HDR_F_NEEDS_CSUM | NET_HDR_F_DATA_VALID, 1, 66, 1448, 34, 16, 7), 20000);
+    heads[1] = tx_with_header(1, vhdr(1, 4 /* TCPV6: HOST_TSO6 not acked */, 86, 1428, 54, 16, 0), 20000);
+    heads[2] = tx_with_header(2, vhdr(1, 1, 66, 0 /* gso_size */, 34, 16, 0), 20000);
+    heads[3] = tx_with_header(3, vhdr(1, 0, 0, 0, 90, 16 /* 90 + 16 + 2 > 100 */, 0), 100);
+    heads[4] = tx_with_header(4, vhdr(1, 1, 20001 /* hdr_len */, 1448, 34, 16, 0), 20000);
+    heads[5] = tx_with_header(5, vhdr(0, 0x80 /* ECN without a GSO type */, 0, 0, 0, 0, 0), 100);
+    heads[6] = tx_with_header(6, vhdr(NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 34, 16, 0), 100);
+    kick(1);
+    for (unsigned i = 0; i < 7; i++) {
+        cr_assert_eq(wait_used(1, &uh, &len, 5000), 1, "chain %u not returned", i);
+        cr_assert_eq(uh, heads[i]);
+    }
+    struct net_vnet_hdr want = vhdr(NET_HDR_F_NEEDS_CSUM, 1, 66, 1448, 34, 16, 0);
+    cr_assert_eq(port_recv(got, sizeof(got), 2000), 12 + 20000);
+    cr_assert_arr_eq(got, &want, 12, "the TSO header as the guest wrote it (DATA_VALID, num_buffers cleared)");
+    uint8_t frame[100];
+    fill(frame, sizeof(frame), 0);
+    cr_assert_arr_eq(got + 12, frame, sizeof(frame));
+    want = vhdr(NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 34, 16, 0);
+    cr_assert_eq(port_recv(got, sizeof(got), 2000), 12 + 100, "the frame after the bad ones");
+    cr_assert_arr_eq(got, &want, 12);
+    cr_assert_eq(port_recv(got, sizeof(got), 50), -1, "no bad header reached the port");
+    stop_and_count();
+    cr_assert_eq(t.stats.tx_packets, 2);
+    cr_assert_eq(t.stats.tx_dropped, 5);
+    cr_assert_eq(t.stats.tx_gso, 1);
+    cr_assert_eq(atomic_load_explicit(&t.hdr_logs, memory_order_acquire), 1, "one log line for the queue");
+    cr_assert_not_null(strstr(t.hdr_log, "vq1: tx header: GSO_TCPV6 without VIRTIO_NET_F_HOST_TSO6"), "%s", t.hdr_log);
+}
+
+/* A 12-byte header + 65549-byte GSO frame (an IPv4 packet of 65535 bytes behind Ethernet) from the port,
+ * in 4 KiB merged buffers: 17 chains, the port's header in the first with num_buffers 17. */
+Test(net_rxtx, rx_gso_frame_spans_17_buffers_with_its_header, .init = init_offloads, .fini = fini)
+{
+    bring_up(MODERN | RX_OFF, VQ_LAYOUT_SPLIT);
+    enum { FLEN = 65549, NBUF = 17, BUF = 4096 };
+    static uint8_t pkt[12 + FLEN], got[12 + FLEN];
+    uint16_t h[NBUF + 2], uh;
+    uint32_t len;
+    for (unsigned i = 0; i < NBUF + 2; i++) {
+        vq_mock_buf b = {DATA + i * (uint64_t)BUF, BUF, true};
+        cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h[i]), 0);
+    }
+    kick(0);
+    struct net_vnet_hdr ph = vhdr(NET_HDR_F_NEEDS_CSUM | NET_HDR_F_DATA_VALID, 1, 66, 1448, 34, 16, 0xeeee);
+    memcpy(pkt, &ph, 12);
+    fill(pkt + 12, FLEN, 3);
+    port_send(pkt, sizeof(pkt));
+    for (unsigned i = 0; i < NBUF; i++) {
+        cr_assert_eq(wait_used(0, &uh, &len, 5000), 1, "buffer %u", i);
+        cr_assert_eq(uh, h[i]);
+        cr_assert_eq(len, i + 1 < NBUF ? BUF : sizeof(pkt) - (NBUF - 1) * BUF);
+    }
+    cr_assert_eq(wait_used(0, &uh, &len, 20), 0, "17 buffers, no more");
+    cr_assert_eq(vmem_read(t.map, DATA, got, sizeof(got)), 0); /* the buffers are contiguous */
+    struct net_vnet_hdr want = vhdr(NET_HDR_F_NEEDS_CSUM | NET_HDR_F_DATA_VALID, 1, 66, 1448, 34, 16, NBUF);
+    cr_assert_arr_eq(got, &want, 12);
+    cr_assert_arr_eq(got + 12, pkt + 12, FLEN);
+    stop_and_count();
+    cr_assert_eq(t.stats.rx_packets, 1);
+    cr_assert_eq(t.stats.rx_gso, 1);
+    cr_assert_eq(t.stats.rx_bytes, FLEN);
+}
+
+/* A guest that acked GUEST_CSUM but no GUEST_TSO must never see a GSO frame (e.g. one queued in the tap under
+ * an earlier driver's offloads): dropped, logged once; DATA_VALID on a plain frame is passed on. */
+Test(net_rxtx, rx_gso_frame_for_a_guest_without_guest_tso_is_dropped, .init = init_offloads, .fini = fini)
+{
+    bring_up(MODERN | F(NET_F_GUEST_CSUM), VQ_LAYOUT_SPLIT);
+    static uint8_t pkt[12 + 3000], got[12 + 100];
+    uint16_t h, uh;
+    uint32_t len;
+    vq_mock_buf b = {DATA, 4096, true};
+    cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    kick(0);
+    struct net_vnet_hdr gso = vhdr(NET_HDR_F_NEEDS_CSUM, 1, 66, 1448, 34, 16, 0);
+    memcpy(pkt, &gso, 12);
+    fill(pkt + 12, 3000, 1);
+    port_send(pkt, sizeof(pkt));
+    port_send(pkt, sizeof(pkt));
+    struct net_vnet_hdr plain = vhdr(NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0, 0);
+    memcpy(pkt, &plain, 12);
+    port_send(pkt, 12 + 100);
+    cr_assert_eq(wait_used(0, &uh, &len, 5000), 1);
+    cr_assert_eq(uh, h);
+    cr_assert_eq(len, 12 + 100, "the plain frame got the buffer");
+    cr_assert_eq(vmem_read(t.map, DATA, got, sizeof(got)), 0);
+    struct net_vnet_hdr want = vhdr(NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0, 1);
+    cr_assert_arr_eq(got, &want, 12);
+    stop_and_count();
+    cr_assert_eq(t.stats.rx_dropped, 2);
+    cr_assert_eq(t.stats.rx_gso, 0);
+    cr_assert_eq(atomic_load_explicit(&t.hdr_logs, memory_order_acquire), 1);
+    cr_assert_not_null(strstr(t.hdr_log, "vq0: rx frame from the port: GSO type"), "%s", t.hdr_log);
 }
