@@ -24,7 +24,12 @@ done
 [ "$(head -c 4 "$t/e2e.png" | od -An -tx1 | tr -d ' \n')" = 89504e47 ] || fail "e2e.png is not a PNG"
 
 # 2. A micro bench's real output: every case it measured is a labelled bar.
-CVMM_BENCH_MS=2 CVMM_BENCH_REPS=3 "$bench" --json "$t/micro.json" >"$t/micro.out" || fail "$bench failed"
+# The note has characters JSON and gnuplot strings must escape: it comes back intact in "method".
+note=$'loaded "machine" \\ tab\there'
+CVMM_BENCH_MS=2 CVMM_BENCH_REPS=3 CVMM_BENCH_NOTE=$note "$bench" --json "$t/micro.json" >"$t/micro.out" ||
+  fail "$bench failed"
+"$py" -c 'import json, sys; m = json.load(open(sys.argv[1]))["method"]; sys.exit(not m.endswith("; " + sys.argv[2]))' \
+  "$t/micro.json" "$note" || fail "the method does not end in the note: $(grep method "$t/micro.json")"
 "$plot" "$t/micro.json" "$t/micro.svg" || fail "plot.sh failed on $bench's output"
 n=0
 while read -r _ name _; do
