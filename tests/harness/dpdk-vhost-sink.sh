@@ -15,7 +15,9 @@ dpdk-testpmd --vdev net_vhost0,iface=SOCK with EAL --no-huge (its memory is then
 can share). It creates SOCK and waits for a front-end (QEMU, DPDK virtio-user), unless --client. It runs
 SECONDS (0 or none: until SIGINT/SIGTERM).
   --mode M       forwarding mode: rxonly (default: count and drop), icmpecho (answers ARP and ping),
-                 io or macswap (send back)
+                 io or macswap (send back), txonly (send frames of --txpkts bytes as fast as the
+                 front-end posts receive buffers: the reference for cvmm-net --source)
+  --txpkts N     frame size in txonly mode (default 64)
   --cpu N        host CPU for testpmd's two lcores (default 0)
   --client       connect to SOCK (client=1) instead of listening
   --queues N     queue pairs (1)          --vdev-opts S   more net_vhost arguments
@@ -23,13 +25,14 @@ SECONDS (0 or none: until SIGINT/SIGTERM).
   --log FILE     testpmd's whole output
 stdout: "listening SOCK" (or "connecting to SOCK"), "front-end connected", "front-end disconnected",
   t=<s> rx_pkts=<n> rx_pps=<n> rx_mpps=<x> tx_pkts=<n> tx_mpps=<x>     each period while counters move,
-and at the end "rx_packets=<n> tx_packets=<n>" and "rxonly_mpps=<mean rate of the busy periods without
-the first and the last>". The socket appears 1.5-2.5 s after start (testpmd builds its mbuf pool first).
+and at the end "rx_packets=<n> tx_packets=<n>", "rxonly_mpps=<mean rate of the busy periods without
+the first and the last>" and "txonly_mpps=<the same for sending>". The socket appears 1.5-2.5 s after
+start (testpmd builds its mbuf pool first).
 Exit status 0; 1 when testpmd did not start.
 EOT
 }
 
-mode=rxonly cpu=0 client=0 queues=1 vopts="" mem=1024 period=1 logf="" args=()
+mode=rxonly cpu=0 client=0 queues=1 vopts="" mem=1024 period=1 logf="" txpkts=64 args=()
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) help; exit 0 ;;
@@ -37,12 +40,14 @@ while [ $# -gt 0 ]; do
         --client) client=1; shift ;;           --queues) queues=${2:?}; shift 2 ;;
         --vdev-opts) vopts=${2:?}; shift 2 ;;  --mem) mem=${2:?}; shift 2 ;;
         --period) period=${2:?}; shift 2 ;;    --log) logf=${2:?}; shift 2 ;;
+        --txpkts) txpkts=${2:?}; shift 2 ;;
         -*) help >&2; h_die "unknown option $1" ;;
         *) args+=("$1"); shift ;;
     esac
 done
 [ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 2 ] || { help >&2; exit 2; }
 sock=${args[0]} secs=${args[1]:-0}
+[[ $txpkts =~ ^[0-9]+$ ]] && [ "$txpkts" -ge 42 ] && [ "$txpkts" -le 2000 ] || h_die "--txpkts must be 42..2000"
 h_pkgs dpdk-dev librte-net-vhost23 librte-mempool-ring23
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-vhost-sink.XXXXXX")
@@ -61,6 +66,7 @@ mkdir -p "$(dirname "$sock")"
 tpcmd=(dpdk-testpmd --lcores "0@$cpu,1@$cpu" --no-huge -m "$mem" --no-pci --no-shconf --no-telemetry
        --file-prefix="$prefix" --vdev "net_vhost0,iface=$sock,client=$client,queues=$queues${vopts:+,$vopts}"
        -- --forward-mode="$mode" --nb-cores=1 --rxq="$queues" --txq="$queues" --stats-period "$period")
+[ "$mode" != txonly ] || tpcmd+=(--txpkts="$txpkts")
 h_say "testpmd: ${tpcmd[*]}"
 mkfifo "$work/pipe"
 if [ "$secs" != 0 ]; then
@@ -91,6 +97,7 @@ tp=$!
             say(sprintf("t=%ds rx_pkts=%s rx_pps=%d rx_mpps=%.3f tx_pkts=%s tx_mpps=%.3f",
                         systime() - start, rx, rxpps, rxpps / 1e6, tx, txpps / 1e6))
         if (rxpps > 0) busy[++nbusy] = rxpps
+        if (txpps > 0) tbusy[++ntbusy] = txpps
         lastrx = rx; lasttx = tx
     }
     END {
@@ -100,6 +107,11 @@ tp=$!
         sum = 0; k = 0
         for (i = first; i <= last; i++) { sum += busy[i]; k++ }
         printf "rxonly_mpps=%.3f\n", k ? sum / k / 1e6 : 0
+        first = 1; last = ntbusy
+        if (ntbusy >= 3) { first = 2; last = ntbusy - 1 }
+        sum = 0; k = 0
+        for (i = first; i <= last; i++) { sum += tbusy[i]; k++ }
+        printf "txonly_mpps=%.3f\n", k ? sum / k / 1e6 : 0
     }'
 ) <"$work/pipe" &
 reader=$!

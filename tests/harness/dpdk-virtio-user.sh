@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # dpdk-virtio-user.sh - DPDK testpmd as a vhost-user net FRONT-END (net_virtio_user, no VM) sending txonly
-# traffic to the back-end at SOCK, and the rate it reached. See --help.
+# traffic to the back-end at SOCK (or receiving, rxonly), and the rate it reached. See --help.
 set -euo pipefail
 H_NAME=dpdk-virtio-user
 H_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,19 +18,26 @@ prints testpmd's own rate over that window (from TSC cycles between the two read
   tx_packets=<n> tx_dropped_total=<n> window_s=<s> pkt_size=<n>
   tx_gbps=<x>
   txonly_mpps=<x>
+With --mode rxonly it receives instead (the back-end sends, e.g. cvmm-net --source=SIZE or
+dpdk-vhost-sink.sh --mode txonly) and prints, PKT_SIZE being the size the Gbit/s figure assumes:
+  rx_packets=<n> rx_bytes=<n> window_s=<s> pkt_size=<n>
+  rx_gbps=<x>
+  rxonly_mpps=<x>
+  --mode M       txonly (default) or rxonly
   --cpu N        host CPU for testpmd's two lcores (default 1)
   --server       virtio-user listens on SOCK (server=1) and the back-end connects
   --vdev-opts S  more net_virtio_user arguments (e.g. packed_vq=1)
   --burst N (32)   --mem MB (1024)   --warmup S (1)   --log FILE (testpmd's whole output)
-Exit status 0; 1 when testpmd did not come up or sent nothing. A full ring counts as a drop in txonly, so
+Exit status 0; 1 when testpmd did not come up or sent (rxonly: received) nothing. A full ring counts as a drop in txonly, so
 tx_dropped_total is large whenever the back-end is the bottleneck.
 EOT
 }
 
-cpu=1 server=0 vopts="" burst=32 mem=1024 warmup=1 logf="" args=()
+mode=txonly cpu=1 server=0 vopts="" burst=32 mem=1024 warmup=1 logf="" args=()
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) help; exit 0 ;;
+        --mode) mode=${2:?}; shift 2 ;;
         --cpu) cpu=${2:?}; shift 2 ;;          --server) server=1; shift ;;
         --vdev-opts) vopts=${2:?}; shift 2 ;;  --burst) burst=${2:?}; shift 2 ;;
         --mem) mem=${2:?}; shift 2 ;;          --warmup) warmup=${2:?}; shift 2 ;;
@@ -43,6 +50,7 @@ done
 sock=${args[0]} secs=${args[1]} size=${args[2]:-64}
 [[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] || h_die "SECONDS must be a whole number >= 1"
 [[ $size =~ ^[0-9]+$ ]] && [ "$size" -ge 42 ] && [ "$size" -le 9000 ] || h_die "PKT_SIZE must be 42..9000"
+case $mode in txonly|rxonly) ;; *) h_die "--mode must be txonly or rxonly" ;; esac
 h_pkgs dpdk-dev librte-net-virtio23 librte-mempool-ring23
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-virtio-user.XXXXXX")
@@ -68,7 +76,7 @@ vdev="net_virtio_user0,path=$sock,queues=1,queue_size=256"
 [ "$server" = 0 ] || vdev="$vdev,server=1"
 tpcmd=(dpdk-testpmd --lcores "0@$cpu,1@$cpu" --no-huge -m "$mem" --no-pci --no-shconf --no-telemetry
        --file-prefix="$prefix" --vdev "$vdev${vopts:+,$vopts}"
-       -- -i --auto-start --forward-mode=txonly --nb-cores=1 ${mbufs[@]+"${mbufs[@]}"}
+       -- -i --auto-start --forward-mode="$mode" --nb-cores=1 ${mbufs[@]+"${mbufs[@]}"}
        --txpkts="$size" --burst="$burst")
 h_say "testpmd: ${tpcmd[*]}"
 mkfifo "$work/stdin"
@@ -86,7 +94,7 @@ if [ "$up" = 0 ] || grep -q 'No probed ethernet devices' "$out"; then
     tail -n 20 "$out" >&2
     exit 1
 fi
-h_say "sending; ${warmup}s warm-up, then a ${secs}s window"
+h_say "${mode/txonly/sending}; ${warmup}s warm-up, then a ${secs}s window"
 sleep "$warmup"
 echo "show port stats 0" >&3
 sleep "$secs"
@@ -96,6 +104,19 @@ for _ in $(seq 150); do kill -0 "$tp" 2>/dev/null || break; sleep 0.1; done
 kill -INT "$tp" 2>/dev/null || true
 wait "$tp" 2>/dev/null || true
 tp=""
+if [ "$mode" = rxonly ]; then
+    awk -v size="$size" -v secs="$secs" '
+        /^ *RX-packets:/ && /RX-bytes/ { rx[++nrx] = $2; by[nrx] = $6 }
+        /^ *Rx-pps:/ { pps[++npps] = $2 }
+        END {
+            if (nrx < 2 || npps < 2) { print "parse_error=1"; exit 1 }
+            printf "rx_packets=%d rx_bytes=%d window_s=%d pkt_size=%d\n", rx[nrx] - rx[nrx - 1], by[nrx] - by[nrx - 1], secs, size
+            printf "rx_gbps=%.3f\n", pps[npps] * size * 8 / 1e9
+            if (pps[npps] == 0) exit 2
+            printf "rxonly_mpps=%.3f\n", pps[npps] / 1e6
+        }' "$out" || { h_say "testpmd received nothing, or its output was not understood; its end:"; tail -n 30 "$out" >&2; exit 1; }
+    exit 0
+fi
 awk -v size="$size" -v secs="$secs" '
     /^ *TX-packets:/ && /TX-errors/ { tx[++ntx] = $2 }
     /^ *TX-packets:/ && /TX-dropped/ { dropped = $4 }
