@@ -8,7 +8,8 @@
 #   --smoke          every case once, very briefly (CI): micro benches with a 2 ms budget and 3 repetitions,
 #                    e2e benches with their own --smoke; fails only when a case measured nothing or a bench
 #                    failed, never on speed
-#   --build-dir DIR  the Release build to make and use (default: build/bench-all)
+#   --build-dir DIR  the Release build to make and use (default: build/bench-all; an existing Release
+#                    build such as build/release keeps its settings, only the benches' targets are built)
 #   --no-build       use DIR as it is (it must hold the bench binaries)
 #   --cpu N          the CPU the micro benches are pinned to (default 1; 0 on a one-CPU machine)
 #   --note TEXT      appended to the micro benches' method sentence, e.g. "loaded machine (load1 ~6)"
@@ -18,7 +19,7 @@
 # qemu-storage-daemon missing) is reported, not a failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-usage() { sed -n '7,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '7,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 py=${PYTHON:-$([ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)} # Debian's, not a slow shim
 
 smoke=0 build=$root/build/bench-all do_build=1 cpu="" note="" e2e=1 out=""
@@ -46,8 +47,18 @@ failed=() skipped=() written=()
 
 if [ "$do_build" = 1 ]; then
   stamp "Release build in $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCVMM_SANITIZE= -DCVMM_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" -j "$(nproc)" >/dev/null
+  if [ -f "$build/CMakeCache.txt" ]; then # an existing build (e.g. build/release): keep its settings
+    grep -qx 'CMAKE_BUILD_TYPE:STRING=Release' "$build/CMakeCache.txt" ||
+      { echo "bench-all.sh: $build is not a Release build" >&2; exit 2; }
+    grep -q '^CVMM_SANITIZE:STRING=.' "$build/CMakeCache.txt" &&
+      { echo "bench-all.sh: $build has sanitizers on" >&2; exit 2; }
+  else
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCVMM_SANITIZE= -DCVMM_BUILD_TESTS=OFF >/dev/null
+  fi
+  targets=(bench-vm-memory bench-virtio-queue bench-vhost-user-proto bench-vhost-user-backend)
+  if [ "$e2e" = 1 ] && [ -f "$root/benches/e2e/net.sh" ]; then targets+=(cvmm-net); fi
+  if [ "$e2e" = 1 ] && [ -f "$root/benches/e2e/blk.sh" ]; then targets+=(cvmm-blk bench-blk-driver); fi
+  cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
 fi
 
 # plot JSON: draw JSON's plot beside it (a missing gnuplot is reported, not a failure).
