@@ -305,7 +305,7 @@ Test(toolkit_program, help_is_aligned_with_defaults_and_required_marked, .init =
         cr_assert_eq(col, column, "misaligned: %.*s", (int)strcspn(l, "\n"), l);
         lines++;
     }
-    cr_assert_eq(lines, 5 + 10, "5 device options and 10 common ones:\n%s", r.out);
+    cr_assert_eq(lines, 5 + 12, "5 device options and 12 common ones:\n%s", r.out);
     char b[256];
     cr_assert_not_null(line_with(r.out, "--size=SIZE ", b, sizeof(b)), "%s", r.out);
     cr_assert_not_null(strstr(b, "bytes of the thing") && strstr(b, "(default: 1M)"), "%s", b);

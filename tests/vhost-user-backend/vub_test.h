@@ -292,6 +292,8 @@ struct vt_opts {
     bool no_frontend;
     int peer_timeout_ms; /* vub_daemon_config.peer_timeout_ms */
     bool track_inflight; /* vub_device_info.track_inflight */
+    int busy_poll_us;    /* vub_daemon_config.busy_poll_us */
+    bool poll;           /* vub_daemon_config.poll */
 };
 
 static void vt_start_daemon(const struct vt_opts *o)
@@ -304,6 +306,8 @@ static void vt_start_daemon(const struct vt_opts *o)
         .log = &vt.log,
         .serve_once = o->serve_once,
         .peer_timeout_ms = o->peer_timeout_ms,
+        .busy_poll_us = o->busy_poll_us,
+        .poll = o->poll,
     };
     vt.info = (vub_device_info){
         .name = "tdev",

@@ -46,15 +46,17 @@ static int parse_level(const char *s, enum cvmm_log_level *out)
     return -EINVAL;
 }
 
-enum common_opt { O_SOCKET, O_FD, O_CLIENT, O_CAPS, O_LOG, O_WORKERS, O_ONCE, O_HELP, O_NCOMMON };
+enum common_opt { O_SOCKET, O_FD, O_CLIENT, O_CAPS, O_LOG, O_WORKERS, O_ONCE, O_HELP, O_BUSY, O_POLL, O_NCOMMON };
 
 static const struct {
     const char *name;
     bool has_arg;
 } common[O_NCOMMON] = {
-    [O_SOCKET] = {"socket-path", true},       [O_FD] = {"fd", true},         [O_CLIENT] = {"client", false},
-    [O_CAPS] = {"print-capabilities", false}, [O_LOG] = {"log-level", true}, [O_WORKERS] = {"workers", true},
-    [O_ONCE] = {"serve-once", false},         [O_HELP] = {"help", false},
+    [O_SOCKET] = {"socket-path", true}, [O_FD] = {"fd", true},
+    [O_CLIENT] = {"client", false},     [O_CAPS] = {"print-capabilities", false},
+    [O_LOG] = {"log-level", true},      [O_WORKERS] = {"workers", true},
+    [O_ONCE] = {"serve-once", false},   [O_HELP] = {"help", false},
+    [O_BUSY] = {"busy-poll", true},     [O_POLL] = {"poll", false},
 };
 
 int vub_cmdline_parse(int argc, char *const *argv, const vub_cmdline_option *opts, size_t nopts, void *opaque,
@@ -130,6 +132,13 @@ int vub_cmdline_parse(int argc, char *const *argv, const vub_cmdline_option *opt
             out->workers = (unsigned)v;
             break;
         case O_ONCE: out->serve_once = true; break;
+        case O_BUSY:
+            if (parse_uint(val, 1000000, &v) < 0)
+                return fail(err, errlen, "bad --busy-poll value '%s' (microseconds, 0..1000000; 0: off)", val);
+            out->busy_poll_set = true;
+            out->busy_poll_us = (unsigned)v;
+            break;
+        case O_POLL: out->poll = true; break;
         default:
             if (dev->parse && dev->parse(opaque, val) < 0)
                 return fail(err, errlen, "bad value for --%s%s%s", dev->name, val ? ": " : "", val ? val : "");
@@ -156,7 +165,9 @@ int vub_cmdline_usage(int fd, const char *prog, const vub_cmdline_option *opts, 
     if (n < 0 || vub__write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
         return -EIO;
     static const char more[] = "  --workers=N            worker threads\n"
-                               "  --serve-once           exit when the first front-end disconnects\n";
+                               "  --serve-once           exit when the first front-end disconnects\n"
+                               "  --busy-poll=USEC       poll a drained ring this long before kicks (0: off)\n"
+                               "  --poll                 poll the rings for ever (uses the worker's CPU)\n";
     if (vub__write_all(fd, more, sizeof(more) - 1) < 0)
         return -EIO;
     for (size_t i = 0; i < nopts; i++) {
@@ -166,6 +177,13 @@ int vub_cmdline_usage(int fd, const char *prog, const vub_cmdline_option *opts, 
             return -EIO;
     }
     return 0;
+}
+
+int vub_cmdline_busy_poll(const vub_cmdline *cl)
+{
+    if (!cl || !cl->busy_poll_set)
+        return 0;
+    return cl->busy_poll_us ? (int)cl->busy_poll_us : -1;
 }
 
 int vub_cmdline_serve(const vub_cmdline *cl, vub_daemon *d)

@@ -240,6 +240,9 @@ int vub_daemon_new(const vub_daemon_config *cfg, vub_daemon **out)
     d->log = cfg->log;
     d->name = cfg->info->name ? cfg->info->name : "vub";
     d->peer_timeout_ms = cfg->peer_timeout_ms ? cfg->peer_timeout_ms : VUB_PEER_TIMEOUT_MS_DEFAULT;
+    d->busy_poll_us = cfg->poll                ? (int)VUB_BUSY_POLL_ALWAYS
+                      : cfg->busy_poll_us == 0 ? VUB_BUSY_POLL_US_DEFAULT
+                                               : cfg->busy_poll_us;
     d->nqueues = cfg->info->num_queues;
     d->max_queue_size = cfg->info->max_queue_size ? cfg->info->max_queue_size : VUB_DEFAULT_MAX_QUEUE_SIZE;
     d->nworkers = nworkers;
@@ -278,6 +281,7 @@ int vub_daemon_new(const vub_daemon_config *cfg, vub_daemon **out)
         if (rc < 0)
             goto fail;
         vub__queue_init_watchers(q);
+        vub__busy_poll_init(q, d->busy_poll_us);
         q->w->nqueues++;
     }
     for (unsigned i = 0; i < nworkers; i++) {

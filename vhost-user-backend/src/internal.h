@@ -44,6 +44,12 @@ struct vub_queue {
     void *inflight;           /* (W) this queue's region of the inflight buffer, or NULL */
     size_t inflight_size;     /* (W) */
     atomic_bool kick_pending; /* (A) vub_queue_kick() / in-band VRING_KICK */
+    /* (W) busy-poll (busypoll.c): budget in microseconds (0 off, VUB_BUSY_POLL_ALWAYS), its adaptive part,
+     * and the loop-level poll (poll_w) with kicks off until bp_until_ns */
+    uint32_t bp_max_us;
+    uint32_t bp_cur_us;
+    bool bp_looping;
+    uint64_t bp_until_ns;
     /* (C) ring configuration as the front-end sent it */
     uint32_t num;      /* SET_VRING_NUM (0: not sent) */
     bool addr_set;     /* SET_VRING_ADDR seen */
@@ -73,14 +79,15 @@ struct vub__worker {
     pthread_cond_t cv;
     struct vub__call *calls; /* (mu) FIFO head */
     struct vub__call *calls_tail;
-    bool quit;            /* (mu) */
-    vmem_reader *reader;  /* (W) */
-    const vmem_map *map;  /* (W) the map the worker's started queues use */
-    uint64_t seen_gen;    /* (W) mem_gen when @map was read; odd: read during a publish */
-    unsigned nqueues;     /* queues owned (fixed) */
-    vub_queue **queues;   /* queues owned (fixed) */
-    int log_call_fd;      /* (W) our copy of the SET_LOG_FD eventfd, -1 if none (mem.c) */
-    bool log_call_failed; /* (W) a failed write to it was logged */
+    bool quit;             /* (mu) */
+    atomic_bool attention; /* (A) calls or kicks wait (set before ev_async_send): a busy-poll stops early */
+    vmem_reader *reader;   /* (W) */
+    const vmem_map *map;   /* (W) the map the worker's started queues use */
+    uint64_t seen_gen;     /* (W) mem_gen when @map was read; odd: read during a publish */
+    unsigned nqueues;      /* queues owned (fixed) */
+    vub_queue **queues;    /* queues owned (fixed) */
+    int log_call_fd;       /* (W) our copy of the SET_LOG_FD eventfd, -1 if none (mem.c) */
+    bool log_call_failed;  /* (W) a failed write to it was logged */
 };
 
 /* The back-end channel handle: one per daemon. */
@@ -101,6 +108,7 @@ struct vub_daemon {
     const struct cvmm_log *log;
     const char *name;
     int peer_timeout_ms; /* deadline of every send to the front-end and wait for its answer */
+    int busy_poll_us;    /* each queue's busy-poll budget (< 0 off, VUB_BUSY_POLL_ALWAYS) */
     unsigned nqueues;
     uint32_t max_queue_size;
     unsigned nworkers;
@@ -287,6 +295,13 @@ int vub__queue_start(vub_queue *q);                   /* (W) */
 void vub__queue_stop(vub_queue *q);                   /* (W) */
 void vub__queue_set_kick(vub_queue *q, int owned_fd); /* (W) -1: poll */
 void vub__queue_init_watchers(vub_queue *q);          /* at creation */
+
+/* ---- busypoll.c ---- */
+/* vub__busy_poll_init() - @q's budget: @busy_poll_us microseconds (< 0: off).  At creation. */
+void vub__busy_poll_init(vub_queue *q, int busy_poll_us);
+/* vub__busy_poll_tick() - the loop-level poll of @q (poll_w while bp_looping): run the device when the ring
+ * has work, ask for kicks again when the budget is spent.  (W) */
+void vub__busy_poll_tick(vub_queue *q);
 
 /* ---- backend.c ---- */
 int vub__backend_init(vub_daemon *d, struct vub_backend *b);

@@ -124,6 +124,8 @@ static void usage(const vub_program *p)
         {"--log-level=LEVEL", "error, warn, info or debug (default: warn)"},
         {"--workers=N", "worker threads (1..64)"},
         {"--serve-once", "exit when the first front-end disconnects"},
+        {"--busy-poll=USEC", "poll a drained ring up to USEC us before asking for kicks (0: off; default 50)"},
+        {"--poll", "poll the rings for ever, no kicks (uses the workers' CPU even when idle)"},
         {"--no-sandbox", "do not sandbox the daemon (for debugging)"},
         {"--print-sandbox", "print the sandbox this command line would apply (JSON) and exit"},
         {"--help", "this text"},
@@ -266,6 +268,8 @@ static int serve(const vub_program *p, const vub_program_env *env, vub_sandbox *
         .nworkers = env->nworkers,
         .log = env->log,
         .serve_once = cl->serve_once,
+        .busy_poll_us = vub_cmdline_busy_poll(cl),
+        .poll = cl->poll,
         .handle_signals = true,
     };
     vub_daemon *d = NULL;

@@ -72,7 +72,7 @@ static int drain(vub_queue *q, vq_queue *vq, vub_request_fn *fn, void *ctx, stru
             (void)vub_queue_kick(q);
             return served;
         }
-    } while ((rc = vq_enable_notification(vq)) == 1);
+    } while ((rc = vub_queue_drained(q)) == 1); /* busy-poll, then kicks on (busypoll.c) */
     return rc < 0 ? rc : served;
 }
 

@@ -73,8 +73,9 @@ void vub__queue_run(vub_queue *q)
             (void)vub__backend_vring_err(&q->d->backend, q->index); /* logs a failure */
         q->err_signalled = true;
         /* A broken ring stays broken until it is restarted: stop polling it. */
-        if (q->polling)
+        if (q->polling || q->bp_looping)
             ev_idle_stop(q->w->loop, &q->poll_w);
+        q->bp_looping = false;
     }
 }
 
@@ -94,6 +95,7 @@ static void kick_cb(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_stop(q->w->loop, &q->kick_w);
         cvmm_close(&q->kick_fd);
         q->polling = true;
+        q->bp_looping = false; /* the poll watcher polls for ever now */
         ev_idle_start(q->w->loop, &q->poll_w);
     }
     vub__queue_run(q);
@@ -102,13 +104,19 @@ static void kick_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void poll_cb(struct ev_loop *loop, ev_idle *idle, int revents)
 {
     (void)loop, (void)revents;
-    vub__queue_run(idle->data);
+    vub_queue *q = idle->data;
+    if (q->bp_looping)
+        vub__busy_poll_tick(q); /* busypoll.c: a drained ring polled with kicks off */
+    else
+        vub__queue_run(q); /* a ring without kick fd */
 }
 
 static void async_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)revents;
     vub__worker *w = a->data;
+    /* Before taking the work: what is sent after this is seen by the next busy-poll (busypoll.c). */
+    atomic_store_explicit(&w->attention, false, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     struct vub__call *c = w->calls;
     w->calls = w->calls_tail = NULL;
@@ -228,6 +236,7 @@ void vub__worker_call(vub__worker *w, void (*fn)(vub__worker *w, void *arg), voi
     /* cppcheck-suppress autoVariables ; unlinked before done, see above */
     w->calls_tail = &c;
     pthread_mutex_unlock(&w->mu);
+    atomic_store_explicit(&w->attention, true, memory_order_relaxed);
     ev_async_send(w->loop, &w->async);
     pthread_mutex_lock(&w->mu);
     while (!c.done)
@@ -237,8 +246,10 @@ void vub__worker_call(vub__worker *w, void (*fn)(vub__worker *w, void *arg), voi
 
 void vub__worker_wake(vub__worker *w)
 {
-    if (w->loop)
+    if (w->loop) {
+        atomic_store_explicit(&w->attention, true, memory_order_relaxed);
         ev_async_send(w->loop, &w->async);
+    }
 }
 
 /* ---- queue start/stop on the worker ---- */
@@ -263,6 +274,8 @@ void vub__queue_set_kick(vub_queue *q, int owned_fd)
         q->kick_fd = owned_fd;
     }
     q->polling = owned_fd < 0;
+    if (q->polling)
+        q->bp_looping = false; /* the poll watcher polls for ever now */
     if (!q->started)
         return;
     if (q->kick_fd >= 0) {
@@ -273,6 +286,9 @@ void vub__queue_set_kick(vub_queue *q, int owned_fd)
     } else if (!vq_queue_broken(q->vq)) {
         ev_idle_start(loop, &q->poll_w);
     }
+    /* A busy-poll in progress goes on: the ring's kicks are off until it ends (busypoll.c). */
+    if (q->bp_looping && !q->polling && !ev_is_active(&q->poll_w))
+        ev_idle_start(loop, &q->poll_w);
 }
 
 int vub__queue_start(vub_queue *q)
@@ -325,6 +341,7 @@ void vub__queue_stop(vub_queue *q)
         ev_io_stop(loop, &q->kick_w);
     if (ev_is_active(&q->poll_w))
         ev_idle_stop(loop, &q->poll_w);
+    q->bp_looping = false;
     (void)vq_queue_set_ready(q->vq, false);
     (void)vq_queue_set_map(q->vq, NULL);
     q->started = false;

@@ -473,3 +473,22 @@ int vq_disable_notification(vq_queue *q)
     default: return vq__not_running(q, VQ__RUN_NONE);
     }
 }
+
+bool vq_avail_ready(vq_queue *q)
+{
+    switch (q->run) {
+    case VQ__RUN_SPLIT: {
+        if (q->shadow_avail != q->next_avail)
+            return true;
+        /* Acquire pairs with the driver's barrier before its avail->idx store, as in the pop.  A jump past
+         * the ring's size is reported by the pop this answer leads to. */
+        uint16_t idx = vmem_hva_load_acquire_le16(q->driver + VQ_SPLIT_AVAIL_IDX);
+        return idx != q->next_avail || CVMM_UNLIKELY(q->ifl_next_resub < q->ifl_nresub);
+    }
+    case VQ__RUN_PACKED: {
+        uint16_t f = vmem_hva_load_acquire_le16(q->desc + 16u * q->next_avail + VQ_PACKED_DESC_FLAGS);
+        return vq__packed_is_avail(q, f) || CVMM_UNLIKELY(q->ifl_next_resub < q->ifl_nresub);
+    }
+    default: return false;
+    }
+}

@@ -3,7 +3,7 @@
  *
  *  Common options: --socket-path=PATH | --fd=FDNUM (exactly one, unless --print-capabilities),
  *  --client (connect to a front-end listening at --socket-path), --print-capabilities,
- *  --log-level=error|warn|info|debug, --workers=N, --serve-once, --help.  A device adds its own options
+ *  --log-level=error|warn|info|debug, --workers=N, --serve-once, --busy-poll=USEC, --poll, --help.  A device adds its own options
  *  (--blk-file=PATH ...) through a table.  Values are given as --opt=VAL or --opt VAL.
  *  Threads: any; nothing here keeps state. */
 #ifndef CVMM_VUB_CMDLINE_H
@@ -37,12 +37,16 @@ typedef struct vub_cmdline {
     bool help;                     /* --help */
     bool serve_once;               /* --serve-once */
     unsigned workers;              /* --workers, 0 if not given */
+    bool busy_poll_set;            /* --busy-poll given */
+    unsigned busy_poll_us;         /* --busy-poll=USEC (0..1000000; 0: off) */
+    bool poll;                     /* --poll: poll the rings for ever (vub_daemon_config.poll) */
     enum cvmm_log_level log_level; /* --log-level, default CVMM_LOG_WARN */
 } vub_cmdline;
 
 /** vub_cmdline_parse() - parse argv[1..argc).  With --print-capabilities or --help the other options are
  *  not checked (as the spec asks).  Return: 0; -EINVAL unknown option, missing or bad value, both or
- *  neither of --socket-path/--fd, --client without --socket-path, --workers out of 1..64; @err (if not
+ *  neither of --socket-path/--fd, --client without --socket-path, --workers out of 1..64, --busy-poll out
+ *  of 0..1000000; @err (if not
  *  NULL) gets a one-line message then.  Ownership: strings in *out borrow argv. */
 int vub_cmdline_parse(int argc, char *const *argv, const vub_cmdline_option *opts, size_t nopts, void *opaque,
                       vub_cmdline *out, char *err, size_t errlen);
@@ -59,6 +63,10 @@ int vub_cmdline_usage(int fd, const char *prog, const vub_cmdline_option *opts, 
  *  @features may be NULL or NULL-terminated.  Return: 0; -EINVAL NULL or unknown type, or a feature the
  *  type does not have (nothing written); -ENOMEM; -EIO write failed.  Ownership: @fd borrowed. */
 int vub_print_capabilities(int fd, const char *type, const char *const *features);
+
+/** vub_cmdline_busy_poll() - vub_daemon_config.busy_poll_us for @cl: 0 (the default) without --busy-poll,
+ *  -1 for --busy-poll=0 (off), else the value.  Return: that.  Threads: any. */
+int vub_cmdline_busy_poll(const vub_cmdline *cl);
 
 /** vub_cmdline_serve() - do what @cl says on @d: --socket-path (listen, or connect with --client) or --fd.
  *  Return: as vub_daemon_listen() / vub_daemon_connect() / vub_daemon_serve_fd(); -EINVAL nothing to do.

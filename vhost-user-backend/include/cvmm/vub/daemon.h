@@ -57,6 +57,13 @@ struct ev_loop;
  *  sending a back-end request) waits for the front-end to take one message or to answer one request. */
 #define VUB_PEER_TIMEOUT_MS_DEFAULT 5000
 
+/** The default busy-poll budget of a queue (vub_daemon_config.busy_poll_us, cvmm/vub/queue.h's
+ *  vub_queue_drained()), in microseconds: long enough to bridge the gap between two bursts of a busy driver,
+ *  short enough that an idle ring costs nothing measurable. */
+#define VUB_BUSY_POLL_US_DEFAULT 50
+/** A busy-poll budget that never ends: the rings are polled, kicks stay off (vub_daemon_config.poll). */
+#define VUB_BUSY_POLL_ALWAYS 0x7fffffffu
+
 typedef struct vub_daemon vub_daemon;
 
 /** vub_daemon_config - transparent; zero means default. */
@@ -74,6 +81,12 @@ typedef struct vub_daemon_config {
                                   * front-end).  A front-end that does not read a reply in time loses its
                                   * connection; one that does not read the back-end channel loses the
                                   * channel (the request fails with -EIO); both are logged. */
+    int busy_poll_us;            /* after a device found its ring empty (vub_queue_drained()), keep kicks off
+                                  * and look at the ring for up to this many microseconds, adapting the
+                                  * budget to what polling finds (cvmm/vub/queue.h); 0:
+                                  * VUB_BUSY_POLL_US_DEFAULT; < 0: off (ask for kicks at once) */
+    bool poll;                   /* poll every ring for ever, kicks off (a worker then uses its CPU fully,
+                                  * also while the driver is idle); overrides busy_poll_us */
     bool handle_signals;         /* SIGTERM/SIGINT stop vub_daemon_run() (needs the default loop, or NULL loop
                                   * in a program that has no other default-loop user: then the daemon uses
                                   * ev_default_loop()) */

@@ -12,8 +12,9 @@
  *      do {
  *          vq_disable_notification(vq);
  *          while ((rc = vq_pop(vq, &c)) == 1) { ...walk, write...; vq_add_used(vq, c.head, n); }
- *      } while (rc >= 0 && vq_enable_notification(vq) == 1);
- *      return vub_queue_notify(q); */
+ *      } while (rc >= 0 && vub_queue_drained(q) == 1);
+ *      return vub_queue_notify(q);
+ *  (vq_enable_notification() in place of vub_queue_drained() works too, without busy-polling.) */
 #ifndef CVMM_VUB_QUEUE_H
 #define CVMM_VUB_QUEUE_H
 
@@ -84,6 +85,27 @@ void *vub_queue_priv(const vub_queue *q);
  *  buffer's region is too small for the ring's current size and layout.
  *  Ownership: *region borrowed, valid until the current worker callback returns.  Threads: worker. */
 int vub_queue_inflight(const vub_queue *q, void **region, size_t *size);
+
+/** vub_queue_drained() - the device found @q's ring empty, with kicks off (vq_disable_notification()):
+ *  busy-poll, then ask for kicks again.  Instead of sleeping until the driver kicks (a system call on each
+ *  side and a wake-up per burst), the worker keeps kicks off and looks at the ring (vq_avail_ready()) for up
+ *  to the queue's budget (vub_daemon_config.busy_poll_us, default VUB_BUSY_POLL_US_DEFAULT; Linux
+ *  vhost-net's busyloop): for at most 50 us inside this call, then, for the rest of the budget, from the
+ *  worker's loop between its other work, calling queue_kicked again when buffers come.  A control call or
+ *  vub_queue_kick() for the worker cuts the part inside this call short.  The budget adapts: it doubles
+ *  (up to the configured one) when polling found work and halves (down to a sixteenth of it) when it did
+ *  not, so a driver that goes idle costs at most one budget of CPU and then nothing.  When the budget is
+ *  spent it is vq_enable_notification(): kicks on, a fence, and one more look, so a buffer made available
+ *  just as polling ends is seen or kicked, never lost.  Budget 0 (busy_poll_us < 0), a ring without kick
+ *  fd (it is polled anyway) or a stopped queue: vq_enable_notification() at once.
+ *  Return: 1 buffers are available (go on popping; kicks are still off); 0 the device may return: kicks are
+ *  on and a kick will come, or the worker polls the ring and calls queue_kicked when buffers come; -EIO
+ *  broken; -EPROTO not ready.  Threads: worker. */
+int vub_queue_drained(vub_queue *q);
+
+/** vub_queue_busy_poll_us() - @q's busy-poll budget now, in microseconds: between a sixteenth of the
+ *  configured one and it (VUB_BUSY_POLL_ALWAYS with vub_daemon_config.poll); 0 off.  Threads: worker. */
+unsigned vub_queue_busy_poll_us(const vub_queue *q);
 
 /** vub_queue_kick() - schedule queue_kicked() on the queue's worker (e.g. after the device gained buffers
  *  of its own, or from another thread).  Return: 0.  Threads: any. */

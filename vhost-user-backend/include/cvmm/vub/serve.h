@@ -6,7 +6,8 @@
  *      (no side effects); vub_queue_enabled_kick(), used as the queue_enabled op, kicks the queue when it is
  *      enabled again so that requests that came meanwhile are served;
  *    - notification suppression with re-check: kicks are off while the queue is drained, and turned on
- *      again followed by one more look (vq_enable_notification()), so no request is left behind;
+ *      again followed by one more look (vq_enable_notification()), so no request is left behind; before
+ *      that the drained ring is busy-polled for a while (vub_queue_drained(), cvmm/vub/queue.h);
  *    - each chain is read once into a snapshot (cvmm/vq/snapshot.h) before the device sees it, so a guest
  *      that rewrites descriptors cannot change what the device validated;
  *    - used buffers are published in batches (one release store per batch) and the driver is notified

@@ -43,6 +43,14 @@ int vq_enable_notification(vq_queue *q);
  *  Return: 0; -EIO broken; -EPROTO not ready.  Threads: owner. */
 int vq_disable_notification(vq_queue *q);
 
+/** vq_avail_ready() - would vq_pop() give a chain now?  A look at the driver's index (split) or next
+ *  descriptor (packed) with acquire, without popping or touching notifications: the test a polling device
+ *  repeats while kicks are off (cvmm/vub/queue.h's busy-poll).  A ring violation (an index too far ahead)
+ *  answers true: the pop that follows reports it.
+ *  Return: true buffers are available (or recovered inflight chains); false the ring is empty, or the
+ *  queue is not running.  Threads: owner. */
+bool vq_avail_ready(vq_queue *q);
+
 #ifdef __cplusplus
 }
 #endif

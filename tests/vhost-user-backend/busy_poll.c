@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Busy-polling a drained ring (cvmm/vub/queue.h, vub_queue_drained(); busypoll.c), through the daemon with
+ * a request-op device (vub_queue_serve() calls vub_queue_drained()) and the mock driver, which kicks only
+ * when the device's suppression state asks for it (vq_mock_kick_needed()), as a real driver does:
+ *   - with full polling, requests made without any kick are served, and kicks stay off;
+ *   - with an adaptive budget, no request is lost whenever it arrives (inside the poll, as it ends, after
+ *     it), the budget shrinks while polling finds nothing and grows back while it finds work;
+ *   - once the driver is idle, the worker stops using the CPU (its utime + stime stay flat);
+ *   - --busy-poll and --poll on the command line. */
+#include <sched.h>
+#include <sys/syscall.h>
+
+#include "cvmm/vq/rw.h"
+#include "vub_test.h"
+
+static struct {
+    atomic_uint requests;
+    atomic_int worker_tid;
+    atomic_uint budget_min, budget_max; /* vub_queue_busy_poll_us() seen by requests */
+    atomic_uint budget_last;
+} bp;
+
+static int bp_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len)
+{
+    (void)ctx, (void)s;
+    unsigned b = vub_queue_busy_poll_us(q);
+    atomic_store(&bp.worker_tid, (int)syscall(SYS_gettid));
+    atomic_store(&bp.budget_last, b);
+    if (b < atomic_load(&bp.budget_min))
+        atomic_store(&bp.budget_min, b);
+    if (b > atomic_load(&bp.budget_max))
+        atomic_store(&bp.budget_max, b);
+    atomic_fetch_add(&bp.requests, 1);
+    *used_len = 0;
+    return 0;
+}
+static const vub_device_ops bp_ops = {.request = bp_request};
+
+static void bp_reset(void)
+{
+    memset(&bp, 0, sizeof(bp));
+    atomic_store(&bp.budget_min, UINT32_MAX);
+}
+static void init_poll(void)
+{
+    bp_reset();
+    vt_setup(&(struct vt_opts){.ops = &bp_ops, .poll = true});
+}
+#define BUDGET_US 1600
+static void init_adaptive(void)
+{
+    bp_reset();
+    vt_setup(&(struct vt_opts){.ops = &bp_ops, .busy_poll_us = BUDGET_US});
+}
+
+TestSuite(busy_poll_always, .init = init_poll, .fini = vt_fini, .timeout = 120);
+TestSuite(busy_poll_adaptive, .init = init_adaptive, .fini = vt_fini, .timeout = 120);
+TestSuite(busy_poll_cmdline, .timeout = 120);
+
+static void ready(struct vt_ring *r, enum vq_layout layout, bool event_idx)
+{
+    uint64_t f = (1ull << VUB_F_VERSION_1) | (event_idx ? 1ull << VUB_F_RING_EVENT_IDX : 0) |
+                 (layout == VQ_LAYOUT_PACKED ? 1ull << VUB_F_RING_PACKED : 0);
+    vt_negotiate(f, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(r, 0, layout, 256, event_idx, false);
+}
+
+/* One request as a driver makes it: add, kick only if the device asks for kicks.  Return: kicked. */
+static bool request(struct vt_ring *r, unsigned i, uint16_t *head)
+{
+    vq_mock_buf b = {0x80000 + (i % 128) * 0x100ull, 64, true};
+    cr_assert_eq(vq_mock_add(r->mk, &b, 1, head), 0);
+    if (!vq_mock_kick_needed(r->mk))
+        return false;
+    vt_kick(r);
+    return true;
+}
+
+static void served_without_kicks(enum vq_layout layout, bool event_idx)
+{
+    struct vt_ring r;
+    ready(&r, layout, event_idx);
+    uint16_t h;
+    (void)request(&r, 0, &h); /* the first may need a kick: the ring starts with kicks on */
+    cr_assert_eq(vt_wait_used(&r, h), 0);
+    unsigned kicked = 0;
+    for (unsigned i = 1; i <= 200; i++) {
+        kicked += request(&r, i, &h);
+        cr_assert_eq(vt_wait_used(&r, h), 0, "request %u", i);
+        if (i % 50 == 0)
+            vt_sleep_ms(20); /* idle gaps: polling goes on */
+    }
+    cr_assert_eq(kicked, 0, "the driver was asked for %u kicks while the ring was polled", kicked);
+    cr_assert_eq(atomic_load(&bp.requests), 201);
+    vt_ring_free(&r);
+}
+
+Test(busy_poll_always, split_requests_are_served_without_kicks) { served_without_kicks(VQ_LAYOUT_SPLIT, false); }
+Test(busy_poll_always, split_event_idx_requests_are_served_without_kicks)
+{
+    served_without_kicks(VQ_LAYOUT_SPLIT, true);
+}
+Test(busy_poll_always, packed_requests_are_served_without_kicks) { served_without_kicks(VQ_LAYOUT_PACKED, true); }
+
+Test(busy_poll_always, a_polled_ring_still_stops)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    uint16_t h;
+    (void)request(&r, 0, &h);
+    cr_assert_eq(vt_wait_used(&r, h), 0);
+    /* GET_VRING_BASE runs on the polling worker and must come back. */
+    uint32_t base = 0;
+    cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
+    cr_assert_eq(base, 1);
+    vt_ring_free(&r);
+}
+
+/* Requests at gaps from 0 to twice the budget: some land inside the poll, some just as it ends, some after
+ * kicks are on again.  A driver that follows the suppression state never loses one. */
+static void no_request_is_lost(enum vq_layout layout, bool event_idx)
+{
+    struct vt_ring r;
+    ready(&r, layout, event_idx);
+    unsigned kicked = 0;
+    for (unsigned i = 0; i < 400; i++) {
+        uint16_t h;
+        kicked += request(&r, i, &h);
+        cr_assert_eq(vt_wait_used(&r, h), 0, "request %u", i);
+        struct timespec ts = {0, (long)((i * 37) % (2 * BUDGET_US)) * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(atomic_load(&bp.requests), 400);
+    cr_assert_gt(kicked, 0, "kicks were never asked for again after polling");
+    vt_ring_free(&r);
+}
+
+Test(busy_poll_adaptive, split_no_request_is_lost_when_polling_ends) { no_request_is_lost(VQ_LAYOUT_SPLIT, false); }
+Test(busy_poll_adaptive, split_event_idx_no_request_is_lost_when_polling_ends)
+{
+    no_request_is_lost(VQ_LAYOUT_SPLIT, true);
+}
+Test(busy_poll_adaptive, packed_no_request_is_lost_when_polling_ends) { no_request_is_lost(VQ_LAYOUT_PACKED, true); }
+
+/* utime + stime of thread @tid of this process, in clock ticks. */
+static unsigned long long thread_cpu(int tid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* after the command name; fields 3.. follow */
+    cr_assert_not_null(p);
+    unsigned long long ut = 0, st = 0;
+    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
+    return ut + st;
+}
+
+Test(busy_poll_adaptive, an_idle_driver_costs_no_cpu)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    for (unsigned i = 0; i < 300; i++) { /* traffic, so that the budget is in use */
+        uint16_t h;
+        (void)request(&r, i, &h);
+        cr_assert_eq(vt_wait_used(&r, h), 0);
+    }
+    int tid = atomic_load(&bp.worker_tid);
+    cr_assert_gt(tid, 0);
+    vt_sleep_ms(200); /* the last poll ends within one budget (1.6 ms) */
+    long hz = sysconf(_SC_CLK_TCK);
+    unsigned long long before = thread_cpu(tid);
+    vt_sleep_ms(1000);
+    unsigned long long used = thread_cpu(tid) - before;
+    /* A worker still polling uses whatever share of a CPU it gets (at least tens of ticks even on a loaded
+     * machine); a sleeping one, none. */
+    cr_assert(used * 20 < (unsigned long long)hz, "the worker used %llu of %ld ticks in a second of idleness", used,
+              hz);
+    vt_ring_free(&r);
+}
+
+Test(busy_poll_adaptive, the_budget_shrinks_while_polling_finds_nothing_and_grows_back)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    /* Gaps far longer than the budget: every poll ends empty, the budget halves down to its floor. */
+    for (unsigned i = 0; i < 8; i++) {
+        uint16_t h;
+        (void)request(&r, i, &h);
+        cr_assert_eq(vt_wait_used(&r, h), 0);
+        vt_sleep_ms(30);
+    }
+    cr_assert(atomic_load(&bp.budget_max) <= BUDGET_US);
+    cr_assert_eq(atomic_load(&bp.budget_last), BUDGET_US / 16, "it shrinks to a sixteenth");
+    /* Back to back: the next request comes while the worker polls (this thread spins on the used ring, no
+     * sleep), polls find it, the budget doubles back up.  Bounded by requests, not by time. */
+    bool grown = false;
+    for (unsigned i = 8; i < 200000 && !grown; i++) {
+        uint16_t h, uh;
+        uint32_t ul;
+        int rc;
+        (void)request(&r, i, &h);
+        for (unsigned k = 0; (rc = vq_mock_used(r.mk, &uh, &ul)) == 0 && k < 10000000; k++)
+            if (k > 1000)
+                sched_yield();
+        cr_assert_eq(rc, 1, "request %u was not served", i);
+        cr_assert_eq(uh, h);
+        grown = atomic_load(&bp.budget_last) == BUDGET_US;
+    }
+    cr_assert(grown, "the budget never grew back while requests kept coming");
+    vt_ring_free(&r);
+}
+
+Test(busy_poll_cmdline, busy_poll_and_poll_set_the_daemon_config)
+{
+    vub_cmdline cl;
+    char err[128];
+    char *a1[] = {"prog", "--socket-path=/x", "--busy-poll=30"};
+    cr_assert_eq(vub_cmdline_parse(3, a1, NULL, 0, NULL, &cl, err, sizeof(err)), 0);
+    cr_assert_eq(vub_cmdline_busy_poll(&cl), 30);
+    cr_assert_not(cl.poll);
+    char *a2[] = {"prog", "--socket-path=/x", "--busy-poll", "0", "--poll"};
+    cr_assert_eq(vub_cmdline_parse(5, a2, NULL, 0, NULL, &cl, err, sizeof(err)), 0);
+    cr_assert_eq(vub_cmdline_busy_poll(&cl), -1, "0 is off");
+    cr_assert(cl.poll);
+    char *a3[] = {"prog", "--socket-path=/x"};
+    cr_assert_eq(vub_cmdline_parse(2, a3, NULL, 0, NULL, &cl, err, sizeof(err)), 0);
+    cr_assert_eq(vub_cmdline_busy_poll(&cl), 0, "the default");
+    char *a4[] = {"prog", "--socket-path=/x", "--busy-poll=1000001"};
+    cr_assert_eq(vub_cmdline_parse(3, a4, NULL, 0, NULL, &cl, err, sizeof(err)), -EINVAL);
+    cr_assert(strstr(err, "--busy-poll"));
+    char *a5[] = {"prog", "--socket-path=/x", "--busy-poll=-1"};
+    cr_assert_eq(vub_cmdline_parse(3, a5, NULL, 0, NULL, &cl, err, sizeof(err)), -EINVAL);
+}
