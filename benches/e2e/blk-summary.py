@@ -29,7 +29,7 @@ def main():
         runs.setdefault((case, backend), []).append(tuple(float(x) for x in f[2:]))
     backends = meta["backends"]
     results = []
-    head = f"{'case':<26}" + "".join(f"{b + ' IOPS (min-max)':>30}{'p50/p99 us':>16}" for b in backends)
+    head = f"{'case':<26}" + "".join(f"{b + ' IOPS (min-max)':>36}{'p50/p99 us':>16}" for b in backends)
     if len(backends) == 2:
         head += f"{'ratio':>8}"
     print(head)
@@ -38,13 +38,13 @@ def main():
         for b in backends:
             r = runs.get((case, b))
             if not r:
-                row += f"{'-':>30}{'-':>16}"
+                row += f"{'-':>36}{'-':>16}"
                 continue
             iops = [x[0] for x in r]
             med[b] = statistics.median(iops)
             p50, p99 = statistics.median(x[1] for x in r), statistics.median(x[2] for x in r)
             cell = f"{fmt_iops(med[b])} ({fmt_iops(min(iops))}-{fmt_iops(max(iops))})"
-            row += f"{cell:>30}{f'{p50:.0f}/{p99:.0f}':>16}"
+            row += f"{cell:>36}{f'{p50:.0f}/{p99:.0f}':>16}"
             results.append({"case": case, "backend": b, "unit": "kIOPS",
                             "median": round(med[b] / 1000, 3), "min": round(min(iops) / 1000, 3),
                             "max": round(max(iops) / 1000, 3), "runs": [round(x / 1000, 3) for x in iops],
