@@ -135,7 +135,7 @@ static int check_data(bd_queue *q, unsigned slot)
         memcpy(&got, data + 8u * w, 8);
         if (got != want)
             return qfail(q,
-                         "queue %u: wrong data: block %llu read back %#018llx at byte %u, expected %#018llx "
+                         "queue %u: wrong data: block %llu read back 0x%016llx at byte %u, expected 0x%016llx "
                          "(the bench's pattern: was the disk made with --make-file?)",
                          q->index, (unsigned long long)b, (unsigned long long)got, 8u * w, (unsigned long long)want);
     }
