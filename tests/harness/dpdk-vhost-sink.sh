@@ -22,7 +22,7 @@ SECONDS (0 or none: until SIGINT/SIGTERM).
   --client       connect to SOCK (client=1) instead of listening
   --queues N     queue pairs (1)          --vdev-opts S   more net_vhost arguments
   --mem MB       DPDK memory (1024)       --period S      statistics period (1)
-  --log FILE     testpmd's whole output
+  --log FILE     testpmd's whole output    --mbufs N       mbufs in the pool (default: testpmd's ~160k)
 stdout: "listening SOCK" (or "connecting to SOCK"), "front-end connected", "front-end disconnected",
   t=<s> rx_pkts=<n> rx_pps=<n> rx_mpps=<x> tx_pkts=<n> tx_mpps=<x>     each period while counters move,
 and at the end "rx_packets=<n> tx_packets=<n>", "rxonly_mpps=<mean rate of the busy periods without
@@ -32,7 +32,7 @@ Exit status 0; 1 when testpmd did not start.
 EOT
 }
 
-mode=rxonly cpu=0 client=0 queues=1 vopts="" mem=1024 period=1 logf="" txpkts=64 args=()
+mode=rxonly cpu=0 client=0 queues=1 vopts="" mem=1024 period=1 logf="" txpkts=64 nmbufs="" args=()
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) help; exit 0 ;;
@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
         --client) client=1; shift ;;           --queues) queues=${2:?}; shift 2 ;;
         --vdev-opts) vopts=${2:?}; shift 2 ;;  --mem) mem=${2:?}; shift 2 ;;
         --period) period=${2:?}; shift 2 ;;    --log) logf=${2:?}; shift 2 ;;
-        --txpkts) txpkts=${2:?}; shift 2 ;;
+        --txpkts) txpkts=${2:?}; shift 2 ;;    --mbufs) nmbufs=${2:?}; shift 2 ;;
         -*) help >&2; h_die "unknown option $1" ;;
         *) args+=("$1"); shift ;;
     esac
@@ -67,6 +67,7 @@ tpcmd=(dpdk-testpmd --lcores "0@$cpu,1@$cpu" --no-huge -m "$mem" --no-pci --no-s
        --file-prefix="$prefix" --vdev "net_vhost0,iface=$sock,client=$client,queues=$queues${vopts:+,$vopts}"
        -- --forward-mode="$mode" --nb-cores=1 --rxq="$queues" --txq="$queues" --stats-period "$period")
 [ "$mode" != txonly ] || tpcmd+=(--txpkts="$txpkts")
+[ -z "$nmbufs" ] || tpcmd+=(--total-num-mbufs="$nmbufs")
 h_say "testpmd: ${tpcmd[*]}"
 mkfifo "$work/pipe"
 if [ "$secs" != 0 ]; then
