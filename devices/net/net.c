@@ -455,7 +455,7 @@ static int tx_process(struct net_q *nq)
             (void)vub_queue_kick(q);
             break;
         }
-    } while ((rc = vq_enable_notification(vq)) == 1);
+    } while ((rc = vub_queue_drained(q)) == 1); /* busy-poll, then kicks on */
     if (rc < 0)
         return rc;
     return vub_queue_notify(q) < 0 ? -EIO : 0;
