@@ -146,6 +146,18 @@ static void fini(void)
     source_size = 0;
 }
 
+/* Stop the front-end and the daemon, then read the device's counters into t.stats. */
+static void stop_daemon(void)
+{
+    vhu_frontend_free(t.fe);
+    t.fe = NULL;
+    vub_daemon_stop(t.d);
+    pthread_join(t.th, NULL);
+    vub_daemon_free(t.d);
+    t.d = NULL;
+    net_dev_stats(t.dev, &t.stats);
+}
+
 /* Negotiate @features (device bits), memory, and both rings of pair 0. */
 static void bring_up(uint64_t features, enum vq_layout layout)
 {
@@ -341,13 +353,7 @@ Test(net_rxtx, tx_short_chain_is_dropped_and_the_queue_goes_on, .init = init_tap
         cr_assert_eq(uh, h[i]);
     }
     cr_assert_eq(port_recv(got, sizeof(got), 50), -1);
-    vhu_frontend_free(t.fe);
-    t.fe = NULL;
-    vub_daemon_stop(t.d);
-    pthread_join(t.th, NULL);
-    vub_daemon_free(t.d);
-    t.d = NULL;
-    net_dev_stats(t.dev, &t.stats);
+    stop_daemon();
     cr_assert_eq(t.stats.tx_packets, 1);
     cr_assert_eq(t.stats.tx_bytes, 48);
     cr_assert_eq(t.stats.tx_dropped, 3);
@@ -387,13 +393,7 @@ Test(net_rxtx, sink_counts_and_returns_every_chain, .init = init_sink, .fini = f
     kick(1);
     for (unsigned i = 0; i < 10; i++)
         cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
-    vhu_frontend_free(t.fe);
-    t.fe = NULL;
-    vub_daemon_stop(t.d);
-    pthread_join(t.th, NULL);
-    vub_daemon_free(t.d);
-    t.d = NULL;
-    net_dev_stats(t.dev, &t.stats);
+    stop_daemon();
     cr_assert_eq(t.stats.tx_packets, 10);
     cr_assert_eq(t.stats.tx_bytes, 640);
 }
@@ -450,13 +450,7 @@ Test(net_rxtx, sink_reads_every_byte_of_the_frame, .init = init_sink, .fini = fi
     for (unsigned i = 0; i < 4; i++)
         cr_assert(page_resident(pages[i]), "the sink never read page 0x%llx of the frame",
                   (unsigned long long)pages[i]);
-    vhu_frontend_free(t.fe);
-    t.fe = NULL;
-    vub_daemon_stop(t.d);
-    pthread_join(t.th, NULL);
-    vub_daemon_free(t.d);
-    t.d = NULL;
-    net_dev_stats(t.dev, &t.stats);
+    stop_daemon();
     cr_assert_eq(t.stats.tx_packets, 1);
     cr_assert_eq(t.stats.tx_bytes, 4096 + 300);
 }
@@ -756,17 +750,6 @@ static void check_source_frame(uint64_t gpa, unsigned hdr_len, uint32_t size)
         cr_assert_eq(f[i], (uint8_t)i, "frame byte %u", i);
 }
 
-static void stop_daemon(void)
-{
-    vhu_frontend_free(t.fe);
-    t.fe = NULL;
-    vub_daemon_stop(t.d);
-    pthread_join(t.th, NULL);
-    vub_daemon_free(t.d);
-    t.d = NULL;
-    net_dev_stats(t.dev, &t.stats);
-}
-
 /* Every posted buffer gets a frame (a too-small one comes back empty); an empty ring waits for the next
  * kick, which fills the new buffers. */
 Test(net_rxtx, source_fills_every_posted_buffer_then_waits_for_a_kick, .init = init_source64, .fini = fini)
@@ -952,17 +935,6 @@ static struct net_vnet_hdr vhdr(uint8_t flags, uint8_t gso, uint16_t hdr_len, ui
                                  cvmm_le16_set(nbuf)};
 }
 
-static void stop_and_count(void)
-{
-    vhu_frontend_free(t.fe);
-    t.fe = NULL;
-    vub_daemon_stop(t.d);
-    pthread_join(t.th, NULL);
-    vub_daemon_free(t.d);
-    t.d = NULL;
-    net_dev_stats(t.dev, &t.stats);
-}
-
 /* A tx chain in slot @slot (128 KiB each): header @h, then @flen bytes of frame.  Return: its head. */
 static uint16_t tx_with_header(unsigned slot, struct net_vnet_hdr h, size_t flen)
 {
@@ -1028,7 +1000,7 @@ Test(net_rxtx, tx_offload_header_passes_through_and_bad_ones_are_dropped, .init 
     cr_assert_eq(port_recv(got, sizeof(got), 2000), 12 + 100, "the frame after the bad ones");
     cr_assert_arr_eq(got, &want, 12);
     cr_assert_eq(port_recv(got, sizeof(got), 50), -1, "no bad header reached the port");
-    stop_and_count();
+    stop_daemon();
     cr_assert_eq(t.stats.tx_packets, 2);
     cr_assert_eq(t.stats.tx_dropped, 5);
     cr_assert_eq(t.stats.tx_gso, 1);
@@ -1064,7 +1036,7 @@ Test(net_rxtx, rx_gso_frame_spans_17_buffers_with_its_header, .init = init_offlo
     struct net_vnet_hdr want = vhdr(NET_HDR_F_NEEDS_CSUM | NET_HDR_F_DATA_VALID, 1, 66, 1448, 34, 16, NBUF);
     cr_assert_arr_eq(got, &want, 12);
     cr_assert_arr_eq(got + 12, pkt + 12, FLEN);
-    stop_and_count();
+    stop_daemon();
     cr_assert_eq(t.stats.rx_packets, 1);
     cr_assert_eq(t.stats.rx_gso, 1);
     cr_assert_eq(t.stats.rx_bytes, FLEN);
@@ -1095,7 +1067,7 @@ Test(net_rxtx, rx_gso_frame_for_a_guest_without_guest_tso_is_dropped, .init = in
     cr_assert_eq(vmem_read(t.map, DATA, got, sizeof(got)), 0);
     struct net_vnet_hdr want = vhdr(NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0, 1);
     cr_assert_arr_eq(got, &want, 12);
-    stop_and_count();
+    stop_daemon();
     cr_assert_eq(t.stats.rx_dropped, 2);
     cr_assert_eq(t.stats.rx_gso, 0);
     cr_assert_eq(atomic_load_explicit(&t.hdr_logs, memory_order_acquire), 1);
