@@ -610,7 +610,7 @@ int net_dev_new(const net_config *cfg, net_dev **out)
         q->pair = i / 2;
         q->rx = (i % 2) == 0;
         q->fd = cfg->sink ? -1 : cfg->port_fds[i / 2];
-        q->attached = true; /* a tap queue is attached when opened */
+        q->attached = true;         /* a tap queue is attached when opened */
         if (!cfg->sink || !q->rx) { /* the sink reads each tx frame into buf */
             q->buf = malloc(NET_FRAME_MAX);
             if (!q->buf)
