@@ -26,8 +26,8 @@ the table gives median (min-max) over the rounds in Mpps and Gbit/s, and cvmm/dp
   --no-dpdk          leave DPDK's back-end out (then no ratio)
   --json FILE        results in the shared schema (benches/README.md)
   --plot FILE        .svg or .png through benches/e2e/plot.sh (writes a JSON file too)
-  --smoke            every case once, 1 s windows, no warm-up: fails only when
-                     some case moved no traffic at all (CI), never on speed
+  --smoke            every case once, 1 s windows, no warm-up (CI): fails only when some case moved
+                     no traffic at all, never on speed
   --cpus B,F         back-end and virtio-user CPUs (0,1)   --warmup S (1)
   --mem MB, --mbufs N  each testpmd's memory and mbuf pool (256, 16384: starts ~4x faster than
                      testpmd's default pool of ~160k mbufs; a ring of 256 needs a few thousand)

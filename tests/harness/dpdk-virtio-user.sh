@@ -29,8 +29,8 @@ dpdk-vhost-sink.sh --mode txonly) and prints, PKT_SIZE being the size the Gbit/s
   --vdev-opts S  more net_virtio_user arguments (e.g. packed_vq=1)
   --burst N (32)   --mem MB (1024)   --warmup S (1)   --log FILE (testpmd's whole output)
   --mbufs N      mbufs in testpmd's pool (default: testpmd's ~160k; 16384 starts several times faster)
-Exit status 0; 1 when testpmd did not come up or sent (rxonly: received) nothing. A full ring counts as a drop in txonly, so
-tx_dropped_total is large whenever the back-end is the bottleneck.
+Exit status 0; 1 when testpmd did not come up or sent (rxonly: received) nothing. A full ring counts as
+a drop in txonly, so tx_dropped_total is large whenever the back-end is the bottleneck.
 EOT
 }
 
