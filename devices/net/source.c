@@ -104,7 +104,7 @@ int net_source_fill(net_source *s, vub_queue *q, unsigned hdr_len, const struct 
             (void)vub_queue_kick(q);
             break;
         }
-    } while ((rc = vq_enable_notification(vq)) == 1);
+    } while ((rc = vub_queue_drained(q)) == 1); /* busy-poll, then kicks on (as tx) */
     if (rc < 0)
         return rc;
     return vub_queue_notify(q) < 0 ? -EIO : 0;

@@ -3,8 +3,9 @@
  *
  *  For benchmarks of the receive direction without a tap: each rx queue is filled with copies of one
  *  SIZE-byte Ethernet frame as fast as the driver posts buffers.  A kick fills every available buffer
- *  (notifications off meanwhile, used entries published in batches, one call per pass), then asks for
- *  kicks again and re-checks the ring, as tx does; an empty ring waits for the next kick.  Each frame goes
+ *  (notifications off meanwhile, used entries published in batches, one call per pass); a drained ring is
+ *  busy-polled for the queue's budget and then asks for kicks again and re-checks (vub_queue_drained(), as
+ *  tx does); an empty ring then waits for the next kick.  Each frame goes
  *  into one chain (virtio-net header with num_buffers 1, then the frame); a chain too small for both is
  *  returned with length 0 and counted as dropped (logged once per queue).
  *
