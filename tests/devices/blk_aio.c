@@ -3,7 +3,7 @@
  * flight completing out of pop order, each used exactly once; a FLUSH that waits for the writes before it;
  * a request whose descriptors the guest rewrites while it is in flight; and --direct with buffers that
  * O_DIRECT refuses.  The disk's fd is replaced by a pipe where a test must hold I/O in flight: a read
- * completes when the test writes into the pipe, a write when the test empties it (a pipe ignores offsets). */
+ * completes when the test writes into the pipe (a pipe ignores offsets). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -79,11 +79,11 @@ static void setup_disk(bool direct)
 static void setup(void) { setup_disk(false); }
 static void setup_direct(void) { setup_disk(true); }
 
-/* The disk's fd becomes the read end of a pipe (@write_end false) or its write end. */
-static void disk_on_pipe(bool write_end)
+/* The disk's fd becomes the read end of a pipe. */
+static void disk_on_pipe(void)
 {
     cr_assert_eq(pipe2(T.pipe, O_CLOEXEC), 0);
-    cr_assert_geq(dup2(T.pipe[write_end ? 1 : 0], T.disk.fd), 0);
+    cr_assert_geq(dup2(T.pipe[0], T.disk.fd), 0);
 }
 
 static void teardown(void)
@@ -164,7 +164,7 @@ TestSuite(blk_aio, .timeout = 120); /* hangs only (CONTRIBUTING §12) */
 
 Test(blk_aio, reads_in_flight_complete_out_of_pop_order_each_once, .init = setup, .fini = teardown)
 {
-    disk_on_pipe(false);
+    disk_on_pipe();
     uint16_t head[NREQ + 1];
     for (unsigned k = 0; k < NREQ; k++)
         head[k] = add_req(k, BLK_T_IN, k, 512, 0);
@@ -209,52 +209,35 @@ Test(blk_aio, reads_in_flight_complete_out_of_pop_order_each_once, .init = setup
     no_more_used();
 }
 
-/* FLUSH is submitted with IOSQE_IO_DRAIN: it runs once the writes popped before it have completed, so its
- * used entry comes after theirs even though an fdatasync would return at once (on a pipe it fails with
- * EINVAL, which the status reports: the order is what this test looks at). */
-Test(blk_aio, flush_completes_after_the_writes_before_it, .init = setup, .fini = teardown)
+/* FLUSH is submitted with IOSQE_IO_DRAIN: it runs once every request popped before it has completed, writes
+ * and reads alike (the drain is per request, not per type).  A read that waits on the pipe holds it here: a
+ * write cannot be held in flight that way (io_uring refuses offsets on sockets, and orders blocked pipe
+ * writes itself).  An fdatasync that did not wait would return at once (on a pipe it fails with EINVAL,
+ * which the status reports: the order is what this test looks at). */
+Test(blk_aio, flush_completes_after_the_requests_before_it, .init = setup, .fini = teardown)
 {
-    disk_on_pipe(true);
-    int cap = fcntl(T.pipe[1], F_SETPIPE_SZ, 4096);
-    cr_assert_geq(cap, 4096);
-    static uint8_t fill[1 << 20];
-    cr_assert_eq(fcntl(T.pipe[1], F_SETFL, O_NONBLOCK), 0);
-    ssize_t filled = write(T.pipe[1], fill, sizeof(fill)); /* the pipe is full: writes wait */
-    cr_assert_eq(filled, cap);
-    cr_assert_eq(fcntl(T.pipe[1], F_SETFL, 0), 0);
-    uint16_t w[3];
-    for (unsigned k = 0; k < 3; k++) {
-        memset(gp(DATA_GPA(k), 512), 0x40 + k, 512);
-        w[k] = add_req(k, BLK_T_OUT, k, 512, 0);
+    disk_on_pipe();
+    uint16_t rd = add_req(0, BLK_T_IN, 0, 512, 0);
+    uint16_t fl = add_req(1, BLK_T_FLUSH, 0, 0, 0);
+    cr_assert_eq(kick(), 2);
+    /* Give a flush that does not wait the time to complete (a bound that only makes a broken engine
+     * harder to catch, never fails a good one). */
+    for (int t = 0; t < 50; t++) {
+        cr_assert_eq(blk_aio_complete(T.aio, T.q, false, true), 0, "nothing completes before the read");
+        usleep(10000);
     }
-    uint16_t fl = add_req(3, BLK_T_FLUSH, 0, 0, 0);
-    uint16_t id = add_req(4, BLK_T_GET_ID, 0, BLK_ID_BYTES, 0);
-    cr_assert_eq(kick(), 5);
-    cr_assert_eq(used(NULL), id);
+    cr_assert_eq(blk_aio_inflight(T.aio), 2);
     no_more_used();
-    cr_assert_eq(blk_aio_inflight(T.aio), 4, "three writes and the flush");
-    /* empty the pipe: the writes go on, then the flush */
-    static uint8_t sink[1 << 20];
-    ssize_t drained = 0;
-    while (drained < cap + 3 * 512) {
-        ssize_t n = read(T.pipe[0], sink, sizeof(sink));
-        cr_assert_gt(n, 0);
-        drained += n;
-    }
+    uint8_t chunk[512];
+    memset(chunk, 0x66, sizeof(chunk));
+    cr_assert_eq(write(T.pipe[1], chunk, sizeof(chunk)), (ssize_t)sizeof(chunk));
     while (blk_aio_inflight(T.aio))
         cr_assert_geq(blk_aio_complete(T.aio, T.q, true, true), 0);
-    bool done[3] = {false};
-    for (unsigned i = 0; i < 3; i++) {
-        uint16_t h = used(NULL);
-        cr_assert_neq(h, fl, "the flush completed before write %u", i);
-        for (unsigned k = 0; k < 3; k++)
-            done[k] |= h == w[k];
-    }
-    cr_assert(done[0] && done[1] && done[2]);
-    cr_assert_eq(used(NULL), fl);
-    for (unsigned k = 0; k < 3; k++)
-        cr_assert_eq(status_of(k), BLK_S_OK);
-    cr_assert_eq(status_of(3), BLK_S_IOERR, "fdatasync on a pipe: EINVAL");
+    cr_assert_eq(used(NULL), rd);
+    cr_assert_eq(used(NULL), fl, "then the flush");
+    cr_assert_eq(status_of(0), BLK_S_OK);
+    cr_assert_eq(gp(DATA_GPA(0), 1)[0], 0x66);
+    cr_assert_eq(status_of(1), BLK_S_IOERR, "fdatasync on a pipe: EINVAL");
     no_more_used();
 }
 
@@ -262,7 +245,7 @@ Test(blk_aio, flush_completes_after_the_writes_before_it, .init = setup, .fini =
  * read lands where and as long as the snapshot said, and the used length is the checked one. */
 Test(blk_aio, descriptors_rewritten_while_in_flight_change_nothing, .init = setup, .fini = teardown)
 {
-    disk_on_pipe(false);
+    disk_on_pipe();
     uint16_t head = add_req(0, BLK_T_IN, 0, 512, 0);
     cr_assert_eq(kick(), 1);
     cr_assert_eq(blk_aio_inflight(T.aio), 1);
