@@ -14,39 +14,84 @@ static void init_all(void)
 }
 TestSuite(migration, .init = init_all, .fini = vt_fini, .timeout = 120);
 
-Test(migration, device_state_is_saved_into_the_front_ends_pipe)
+/* transfer() - negotiate DEVICE_STATE and start a transfer in @direction (phase STOPPED) over a new pipe: the
+ * back-end gets the end it writes (SAVE) or reads (LOAD), the test keeps the other.  Return: the test's end. */
+static int transfer(uint32_t direction)
 {
     vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
-    vt.dev.state_byte = 0x5a;
-    int p[2];
+    int p[2], bfd = -2;
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    int bfd = -2;
-    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
+    int theirs = direction == VHU_TRANSFER_STATE_DIRECTION_SAVE ? 1 : 0;
+    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, direction, VHU_TRANSFER_STATE_PHASE_STOPPED, p[theirs], &bfd),
                  0);
     cr_assert_eq(bfd, -1, "the back-end uses the front-end's channel");
-    close(p[1]);
+    close(p[theirs]);
+    return p[!theirs];
+}
+
+/* disconnect() - the front-end goes away; the device is reset (within 30 s: a loaded machine). */
+static void disconnect(void)
+{
+    vhu_frontend_free(vt.fe);
+    vt.fe = NULL;
+    for (int i = 0; i < 3000 && atomic_load(&vt.dev.resets) == 0; i++)
+        vt_sleep_ms(10);
+    cr_assert_eq(atomic_load(&vt.dev.resets), 1);
+}
+
+/* inflight_fd() - negotiate @features with INFLIGHT_SHMFD; GET_INFLIGHT_FD for @nq queues of @qsize into
+ * *@inf.  Return: the buffer's fd. */
+static int inflight_fd(uint64_t features, uint16_t nq, uint16_t qsize, vhu_inflight *inf)
+{
+    vt_negotiate(features, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
+    int fd = -1;
+    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, nq, qsize, inf, &fd), 0);
+    cr_assert_geq(fd, 0);
+    return fd;
+}
+
+static uint8_t *map_inflight(const vhu_inflight *inf, int fd, int prot)
+{
+    uint8_t *m = mmap(NULL, inf->mmap_size, prot, MAP_SHARED, fd, (off_t)inf->mmap_offset);
+    cr_assert_neq(m, MAP_FAILED);
+    return m;
+}
+
+/* serve_one() - one chain on @r, served: its used entry. */
+static void serve_one(struct vt_ring *r, uint64_t data)
+{
+    uint16_t h = vt_add_chain(r, data, 8);
+    vt_kick(r);
+    vt_wait_used(r, h);
+}
+
+/* restart_ring() - the ring of @r, stopped by GET_VRING_BASE, gets a new kick fd: SET_VRING_KICK starts it
+ * again.  Return: that request's result. */
+static int restart_ring(struct vt_ring *r)
+{
+    close(r->kick);
+    r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return vhu_frontend_set_vring_kick(vt.fe, r->index, r->kick);
+}
+
+Test(migration, device_state_is_saved_into_the_front_ends_pipe)
+{
+    vt.dev.state_byte = 0x5a;
+    int rd = transfer(VHU_TRANSFER_STATE_DIRECTION_SAVE);
     uint8_t b[8];
-    cr_assert_eq(read(p[0], b, sizeof(b)), 1);
+    cr_assert_eq(read(rd, b, sizeof(b)), 1);
     cr_assert_eq(b[0], 0x5a);
-    cr_assert_eq(read(p[0], b, sizeof(b)), 0, "EOF: the back-end closed its end");
-    close(p[0]);
+    cr_assert_eq(read(rd, b, sizeof(b)), 0, "EOF: the back-end closed its end");
+    close(rd);
     cr_assert_eq(vhu_frontend_check_device_state(vt.fe), 0);
 }
 
 Test(migration, device_state_is_loaded_and_checked)
 {
-    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    int bfd;
-    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
-                 0);
-    close(p[0]);
+    int wr = transfer(VHU_TRANSFER_STATE_DIRECTION_LOAD);
     uint8_t v = 0x33;
-    cr_assert_eq(write(p[1], &v, 1), 1);
-    close(p[1]);
+    cr_assert_eq(write(wr, &v, 1), 1);
+    close(wr);
     cr_assert_eq(vhu_frontend_check_device_state(vt.fe), 0);
     cr_assert_eq(atomic_load(&vt.dev.state_loaded), 1);
     cr_assert_eq(vt.dev.state_byte, 0x33);
@@ -54,16 +99,9 @@ Test(migration, device_state_is_loaded_and_checked)
 
 Test(migration, bad_state_fails_the_check)
 {
-    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    int bfd;
-    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
-                 0);
-    close(p[0]);
-    cr_assert_eq(write(p[1], "toolong", 7), 7); /* the test device wants exactly one byte */
-    close(p[1]);
+    int wr = transfer(VHU_TRANSFER_STATE_DIRECTION_LOAD);
+    cr_assert_eq(write(wr, "toolong", 7), 7); /* the test device wants exactly one byte */
+    close(wr);
     cr_assert_eq(vhu_frontend_check_device_state(vt.fe), -EREMOTEIO);
     cr_assert_eq(vhu_frontend_check_device_state(vt.fe), -EREMOTEIO, "no transfer to check");
 }
@@ -82,17 +120,13 @@ Test(migration, unknown_phase_is_refused)
 
 Test(migration, inflight_buffer_has_the_spec_layout)
 {
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
     vhu_inflight inf;
-    int fd = -1;
-    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, VT_QUEUES, 128, &inf, &fd), 0);
-    cr_assert_geq(fd, 0);
+    int fd = inflight_fd(1ull << VUB_F_VERSION_1, VT_QUEUES, 128, &inf);
     uint64_t per = (16 + 16 * 128 + 63) & ~63ull; /* split: 16-byte header, 16-byte DescStateSplit */
     cr_assert_eq(inf.mmap_size, per * VT_QUEUES);
     cr_assert_eq(inf.num_queues, VT_QUEUES);
     cr_assert_eq(inf.queue_size, 128);
-    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, (off_t)inf.mmap_offset);
-    cr_assert_neq(m, MAP_FAILED);
+    uint8_t *m = map_inflight(&inf, fd, PROT_READ);
     for (unsigned q = 0; q < VT_QUEUES; q++) {
         uint16_t version, desc_num;
         memcpy(&version, m + per * q + 8, 2);
@@ -113,10 +147,8 @@ Test(migration, inflight_buffer_has_the_spec_layout)
 
 Test(migration, packed_inflight_regions_are_bigger)
 {
-    vt_negotiate((1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_PACKED), VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
     vhu_inflight inf;
-    int fd = -1;
-    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 2, 100, &inf, &fd), 0);
+    int fd = inflight_fd((1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_PACKED), 2, 100, &inf);
     cr_assert_eq(inf.mmap_size, 2 * ((32 + 32 * 100 + 63) & ~63ull));
     close(fd);
 }
@@ -204,22 +236,15 @@ TestSuite(migration_inflight, .init = init_inflight, .fini = vt_fini, .timeout =
 
 Test(migration_inflight, queues_see_their_region_of_the_inflight_buffer)
 {
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
     vhu_inflight inf;
-    int fd = -1;
-    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 2, 64, &inf, &fd), 0);
+    int fd = inflight_fd(1ull << VUB_F_VERSION_1, 2, 64, &inf);
     vt_memory(1, 1 << 20, 0);
     struct vt_ring r0, r3;
     vt_ring_setup(&r0, 0, VQ_LAYOUT_SPLIT, 64, false, false);
     vt_ring_setup(&r3, 3, VQ_LAYOUT_SPLIT, 64, false, false); /* beyond num_queues 2: no region */
-    uint16_t h = vt_add_chain(&r0, 0x80000, 8);
-    vt_kick(&r0);
-    vt_wait_used(&r0, h);
-    h = vt_add_chain(&r3, 0x90000, 8);
-    vt_kick(&r3);
-    vt_wait_used(&r3, h);
-    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
-    cr_assert_neq(m, MAP_FAILED);
+    serve_one(&r0, 0x80000);
+    serve_one(&r3, 0x90000);
+    uint8_t *m = map_inflight(&inf, fd, PROT_READ);
     uint64_t counter;
     memcpy(&counter, m + 16 + 8, 8);
     cr_assert_eq(m[16], 1);
@@ -243,24 +268,17 @@ Test(migration_inflight, queues_see_their_region_of_the_inflight_buffer)
  * after GET_INFLIGHT_FD): indexing desc[] by head would leave the region, so the device does not get it. */
 Test(migration_inflight, a_region_smaller_than_its_ring_is_withheld)
 {
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
     vhu_inflight inf;
-    int fd = -1;
-    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 2, 16, &inf, &fd), 0);
+    int fd = inflight_fd(1ull << VUB_F_VERSION_1, 2, 16, &inf);
     uint64_t per = inf.mmap_size / 2;
     cr_assert_eq(per, 320, "16 + 16 * 16 bytes, 64-aligned");
     vt_memory(1, 1 << 20, 0);
     struct vt_ring r0, r1;
     vt_ring_setup(&r0, 0, VQ_LAYOUT_SPLIT, 64, false, false);
     vt_ring_setup(&r1, 1, VQ_LAYOUT_SPLIT, 16, false, false);
-    uint16_t h = vt_add_chain(&r0, 0x80000, 8);
-    vt_kick(&r0);
-    vt_wait_used(&r0, h);
-    h = vt_add_chain(&r1, 0x90000, 8);
-    vt_kick(&r1);
-    vt_wait_used(&r1, h);
-    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
-    cr_assert_neq(m, MAP_FAILED);
+    serve_one(&r0, 0x80000);
+    serve_one(&r1, 0x90000);
+    uint8_t *m = map_inflight(&inf, fd, PROT_READ);
     cr_assert_eq(m[16], 0, "ring 0 (64 entries) did not get its 16-entry region");
     cr_assert_eq(m[per + 16], 1, "ring 1 (16 entries) did");
     munmap(m, inf.mmap_size);
@@ -275,21 +293,16 @@ Test(migration_inflight, a_region_smaller_than_its_ring_is_withheld)
  * descriptor states are twice as large, so the region is withheld from it. */
 Test(migration_inflight, a_region_sized_before_packed_was_negotiated_is_withheld)
 {
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
     vhu_inflight inf;
-    int fd = -1;
-    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 1, 64, &inf, &fd), 0);
+    int fd = inflight_fd(1ull << VUB_F_VERSION_1, 1, 64, &inf);
     cr_assert_eq(vhu_frontend_set_features(vt.fe, (1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_PACKED) |
                                                       (1ull << VHU_F_PROTOCOL_FEATURES)),
                  0);
     vt_memory(1, 1 << 20, 0);
     struct vt_ring r;
     vt_ring_setup(&r, 0, VQ_LAYOUT_PACKED, 64, false, false);
-    uint16_t h = vt_add_chain(&r, 0x80000, 8);
-    vt_kick(&r);
-    vt_wait_used(&r, h);
-    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
-    cr_assert_neq(m, MAP_FAILED);
+    serve_one(&r, 0x80000);
+    uint8_t *m = map_inflight(&inf, fd, PROT_READ);
     cr_assert_eq(m[16], 0, "the device did not get the region");
     munmap(m, inf.mmap_size);
     cr_assert(vt_logged("vq0: the inflight region (1088 bytes) is too small for a packed ring of 64"));
@@ -299,47 +312,29 @@ Test(migration_inflight, a_region_sized_before_packed_was_negotiated_is_withheld
 
 Test(migration, a_transfer_the_front_end_leaves_hanging_is_cancelled)
 {
-    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    int bfd;
-    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
-                 0);
-    close(p[0]); /* the write end stays open and silent: the device's read blocks */
+    int wr = transfer(VHU_TRANSFER_STATE_DIRECTION_LOAD);             /* open and silent: the device's read blocks */
     cr_assert_eq(vhu_frontend_check_device_state(vt.fe), -EREMOTEIO); /* after 2 s, not forever */
-    vhu_frontend_free(vt.fe);                                         /* disconnect: cancelled after 1 s */
-    vt.fe = NULL;
-    for (int i = 0; i < 300 && atomic_load(&vt.dev.resets) == 0; i++)
-        vt_sleep_ms(10);
-    cr_assert_eq(atomic_load(&vt.dev.resets), 1);
+    disconnect();                                                     /* cancelled after 1 s */
     vt_connect();
     uint64_t f;
     cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
-    close(p[1]);
+    close(wr);
 }
 
 Test(migration, a_large_state_flows_through_the_pipe)
 {
-    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
     vt.dev.state_byte = 0x77;
     atomic_store(&vt.dev.state_big, 1);
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    int bfd;
-    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
-                 0);
-    close(p[1]);
+    int rd = transfer(VHU_TRANSFER_STATE_DIRECTION_SAVE);
     static uint8_t buf[65536];
     size_t total = 0, bad = 0;
     ssize_t n;
-    while ((n = read(p[0], buf, sizeof(buf))) > 0) {
+    while ((n = read(rd, buf, sizeof(buf))) > 0) {
         for (ssize_t i = 0; i < n; i++)
             bad += buf[i] != 0x77;
         total += (size_t)n;
     }
-    close(p[0]);
+    close(rd);
     cr_assert_eq(total, 1u << 20);
     cr_assert_eq(bad, 0);
     cr_assert_eq(vhu_frontend_check_device_state(vt.fe), 0);
@@ -347,21 +342,10 @@ Test(migration, a_large_state_flows_through_the_pipe)
 
 Test(migration, a_save_the_front_end_never_reads_is_cut_off_at_disconnect)
 {
-    vt_negotiate(0, VT_PROTO_DEFAULT | PB(DEVICE_STATE));
     atomic_store(&vt.dev.state_big, 1);
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    int bfd;
-    cr_assert_eq(vhu_frontend_set_device_state_fd(vt.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
-                                                  VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
-                 0);
-    close(p[1]);
-    vhu_frontend_free(vt.fe); /* never reads p[0] */
-    vt.fe = NULL;
-    for (int i = 0; i < 300 && atomic_load(&vt.dev.resets) == 0; i++)
-        vt_sleep_ms(10);
-    cr_assert_eq(atomic_load(&vt.dev.resets), 1);
-    close(p[0]);
+    int rd = transfer(VHU_TRANSFER_STATE_DIRECTION_SAVE);
+    disconnect(); /* never reads rd */
+    close(rd);
 }
 
 Test(migration_inflight, an_inflight_area_beyond_its_file_is_refused)
@@ -481,10 +465,8 @@ static void resubmit_after_restart(enum vq_layout layout)
     uint64_t offered;
     cr_assert_eq(vhu_frontend_get_protocol_features(vt.fe, &offered), 0);
     cr_assert(offered & PB(INFLIGHT_SHMFD), "a tracking device offers INFLIGHT_SHMFD");
-    vt_negotiate(f, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
     vhu_inflight inf;
-    int fd = -1;
-    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 1, 16, &inf, &fd), 0);
+    int fd = inflight_fd(f, 1, 16, &inf);
     cr_assert_eq(vhu_frontend_set_inflight_fd(vt.fe, &inf, fd), 0);
     vt_memory(1, 1 << 20, 0);
     atomic_store(&tk.hold, 1);
@@ -502,17 +484,14 @@ static void resubmit_after_restart(enum vq_layout layout)
     atomic_store(&tk.hold, 0);
     add_tagged(&r, 3);
     cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, packed ? 0x80008000u : 1u), 0);
-    close(r.kick);
-    r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, r.kick), 0);
+    cr_assert_eq(restart_ring(&r), 0);
     cr_assert_eq(wait_used_len(&r), 0, "the oldest request in flight first");
     cr_assert_eq(wait_used_len(&r), 2);
     cr_assert_eq(wait_used_len(&r), 3, "then the new one");
     uint16_t h;
     uint32_t len;
     cr_assert_eq(vq_mock_used(r.mk, &h, &len), 0, "nothing used twice");
-    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
-    cr_assert_neq(m, MAP_FAILED);
+    uint8_t *m = map_inflight(&inf, fd, PROT_READ);
     unsigned hdr = packed ? 32 : 16, entry = packed ? 32 : 16;
     for (unsigned i = 0; i < 16; i++)
         cr_assert_eq(m[hdr + entry * i], 0, "entry %u is not in flight any more", i);
@@ -534,22 +513,17 @@ Test(inflight_tracking, packed_requests_in_flight_are_resubmitted_oldest_first)
  * clear line. */
 Test(inflight_tracking, a_garbled_region_keeps_the_ring_stopped)
 {
-    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(INFLIGHT_SHMFD));
     vhu_inflight inf;
-    int fd = -1;
-    cr_assert_eq(vhu_frontend_get_inflight_fd(vt.fe, 1, 16, &inf, &fd), 0);
+    int fd = inflight_fd(1ull << VUB_F_VERSION_1, 1, 16, &inf);
     vt_memory(1, 1 << 20, 0);
     struct vt_ring r;
     vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 16, false, false);
     uint32_t base;
     cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
-    uint8_t *m = mmap(NULL, inf.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    cr_assert_neq(m, MAP_FAILED);
+    uint8_t *m = map_inflight(&inf, fd, PROT_READ | PROT_WRITE);
     m[8] = 9; /* version 9 */
     munmap(m, inf.mmap_size);
-    close(r.kick);
-    r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    cr_assert_neq(vhu_frontend_set_vring_kick(vt.fe, 0, r.kick), 0);
+    cr_assert_neq(restart_ring(&r), 0);
     cr_assert(vt_logged("vq0: cannot start: inflight region: version 9"));
     close(fd);
     vt_ring_free(&r);
