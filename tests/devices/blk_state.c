@@ -7,42 +7,23 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "cvmm/vhu/frontend.h"
-#include "cvmm/vmem.h"
-#include "cvmm/vq/mock.h"
-#include "cvmm/vub.h"
+#include "blk_fixture.h"
 #include "cvmm_test_fds.h"
-#include "device.h"
 #include "state.h"
 
-#define GUEST_SIZE (2u << 20)
-#define UVA_BASE 0x7f0000000000ull
 #define SECTORS 64u
-#define HDR_GPA 0x80000ull
-#define ST_GPA (HDR_GPA + 0x100)
-#define DATA_GPA 0x100000ull
-#define SPLIT_ONLY ((1ull << VUB_F_RING_PACKED) | (1ull << VUB_F_RING_EVENT_IDX))
 #define PB(f) VHU_PROTOCOL_BIT(VHU_PROTOCOL_F_##f)
 
-/* One cvmm-blk in its daemon, driven by our front-end. */
+/* One cvmm-blk in its daemon, driven by our front-end, with one ring. */
 struct side {
     char sock[108], disk[108];
-    blk_dev dev;
-    vub_daemon *d;
-    pthread_t th;
-    vhu_frontend *fe;
-    vmem_region *reg;
-    vmem_map *map;
-    vq_mock *mk;
-    int kick, call;
+    struct bf_side s;
+    struct bf_ring r;
 };
 
 static struct {
@@ -75,12 +56,6 @@ static bool logged(const char *needle)
     return found;
 }
 
-static void *run(void *arg)
-{
-    (void)vub_daemon_run(arg);
-    return NULL;
-}
-
 /* A disk file of SECTORS sectors at @s->disk, opened into s->dev (no daemon). */
 static void open_disk(struct side *s, const char *name, bool ro)
 {
@@ -89,39 +64,22 @@ static void open_disk(struct side *s, const char *name, bool ro)
     cr_assert_geq(fd, 0);
     cr_assert_eq(ftruncate(fd, SECTORS * 512), 0);
     close(fd);
-    cr_assert_eq(blk_disk_open(&s->dev.disk, s->disk, ro, &T.log), 0);
-    cr_assert_eq(blk_dev_init(&s->dev, 1, 128), 0);
-    s->kick = s->call = -1;
+    cr_assert_eq(blk_disk_open(&s->s.dev.disk, s->disk, ro, &T.log), 0);
+    cr_assert_eq(blk_dev_init(&s->s.dev, 1, 128), 0);
 }
 
 static void start_side(struct side *s, const char *name)
 {
     open_disk(s, name, false);
     snprintf(s->sock, sizeof(s->sock), "%s/%s.sock", T.dir, name);
-    vub_daemon_config dc = {.ops = &blk_dev_ops, .info = &s->dev.info, .ctx = &s->dev, .log = &T.log};
-    cr_assert_eq(vub_daemon_new(&dc, &s->d), 0);
-    cr_assert_eq(vub_daemon_listen(s->d, s->sock), 0);
-    cr_assert_eq(pthread_create(&s->th, NULL, run, s->d), 0);
-    vhu_frontend_config fc = {.log = &T.log, .name = name, .timeout_ms = 5000};
-    cr_assert_eq(vhu_frontend_connect(&fc, s->sock, &s->fe), 0);
+    bf_serve(&s->s, s->sock, 0, &T.log, name);
 }
 
 static void stop_side(struct side *s)
 {
-    vhu_frontend_free(s->fe);
-    if (s->d) {
-        vub_daemon_stop(s->d);
-        pthread_join(s->th, NULL);
-        vub_daemon_free(s->d);
-    }
-    vq_mock_free(s->mk);
-    if (s->kick >= 0)
-        close(s->kick);
-    if (s->call >= 0)
-        close(s->call);
-    vmem_map_free(s->map);
-    vmem_region_unref(s->reg);
-    blk_disk_close(&s->dev.disk);
+    bf_ring_free(&s->r);
+    bf_stop(&s->s);
+    blk_disk_close(&s->s.dev.disk);
     unlink(s->disk);
     if (s->sock[0])
         unlink(s->sock);
@@ -190,15 +148,15 @@ static void reseal(uint8_t *rec)
 static void source_record(uint8_t rec[BLK_STATE_SIZE])
 {
     uint8_t zero = 0;
-    cr_assert_eq(blk_config_write(&T.src.dev, BLK_CONFIG_WRITEBACK_OFF, &zero, 1, 0), 0);
-    memcpy(T.src.dev.disk.id, "source-disk-serial-1", BLK_ID_BYTES);
-    blk_state_encode(&T.src.dev, rec);
+    cr_assert_eq(blk_config_write(&T.src.s.dev, BLK_CONFIG_WRITEBACK_OFF, &zero, 1, 0), 0);
+    memcpy(T.src.s.dev.disk.id, "source-disk-serial-1", BLK_ID_BYTES);
+    blk_state_encode(&T.src.s.dev, rec);
 }
 
 static void dst_unchanged(void)
 {
-    cr_assert_not(atomic_load(&T.dst.dev.disk.writethrough), "the destination's cache mode changed");
-    cr_assert_neq(memcmp(T.dst.dev.disk.id, "source-disk-serial-1", BLK_ID_BYTES), 0, "the id changed");
+    cr_assert_not(atomic_load(&T.dst.s.dev.disk.writethrough), "the destination's cache mode changed");
+    cr_assert_neq(memcmp(T.dst.s.dev.disk.id, "source-disk-serial-1", BLK_ID_BYTES), 0, "the id changed");
 }
 
 Test(blk_state, record_moves_cache_mode_and_id, .init = setup_disks, .fini = teardown)
@@ -206,11 +164,11 @@ Test(blk_state, record_moves_cache_mode_and_id, .init = setup_disks, .fini = tea
     uint8_t rec[BLK_STATE_SIZE];
     source_record(rec);
     cr_assert_arr_eq(rec, BLK_STATE_MAGIC, 8);
-    cr_assert_eq(blk_state_apply(&T.dst.dev, rec, sizeof(rec)), 0);
-    cr_assert(atomic_load(&T.dst.dev.disk.writethrough));
-    cr_assert_arr_eq(T.dst.dev.disk.id, "source-disk-serial-1", BLK_ID_BYTES);
+    cr_assert_eq(blk_state_apply(&T.dst.s.dev, rec, sizeof(rec)), 0);
+    cr_assert(atomic_load(&T.dst.s.dev.disk.writethrough));
+    cr_assert_arr_eq(T.dst.s.dev.disk.id, "source-disk-serial-1", BLK_ID_BYTES);
     uint8_t again[BLK_STATE_SIZE];
-    blk_state_encode(&T.dst.dev, again);
+    blk_state_encode(&T.dst.s.dev, again);
     cr_assert_arr_eq(again, rec, sizeof(rec), "the destination now saves what the source saved");
 }
 
@@ -221,7 +179,7 @@ Test(blk_state, every_truncation_and_extension_is_refused, .init = setup_disks, 
     for (size_t len = 0; len < sizeof(rec); len++) {
         if (len == BLK_STATE_SIZE)
             continue;
-        cr_assert_eq(blk_state_apply(&T.dst.dev, rec, len), -EBADMSG, "%zu bytes", len);
+        cr_assert_eq(blk_state_apply(&T.dst.s.dev, rec, len), -EBADMSG, "%zu bytes", len);
         dst_unchanged();
     }
     cr_assert(logged("blk: device state refused: truncated: 55 bytes of 56"));
@@ -234,7 +192,7 @@ Test(blk_state, every_single_bit_flip_is_refused, .init = setup_disks, .fini = t
     source_record(rec);
     for (unsigned bit = 0; bit < BLK_STATE_SIZE * 8; bit++) {
         rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        int rc = blk_state_apply(&T.dst.dev, rec, sizeof(rec));
+        int rc = blk_state_apply(&T.dst.s.dev, rec, sizeof(rec));
         cr_assert(rc == -EBADMSG || (rc == -EPROTONOSUPPORT && bit / 8 >= 8 && bit / 8 < 12), "bit %u: rc %d", bit, rc);
         dst_unchanged();
         rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
@@ -266,7 +224,7 @@ Test(blk_state, fields_with_a_valid_checksum_are_still_checked, .init = setup_di
         source_record(rec);
         rec[bad[i].off] = bad[i].val;
         reseal(rec);
-        cr_assert_eq(blk_state_apply(&T.dst.dev, rec, sizeof(rec)), bad[i].rc, "case %u", i);
+        cr_assert_eq(blk_state_apply(&T.dst.s.dev, rec, sizeof(rec)), bad[i].rc, "case %u", i);
         cr_assert(logged(bad[i].log), "case %u logs \"%s\"", i, bad[i].log);
         dst_unchanged();
     }
@@ -275,14 +233,14 @@ Test(blk_state, fields_with_a_valid_checksum_are_still_checked, .init = setup_di
 Test(blk_state, only_the_writeback_byte_is_writable, .init = setup_disks, .fini = teardown)
 {
     uint8_t v = 0, two = 2, buf[2] = {0, 0};
-    cr_assert_eq(blk_config_write(&T.dst.dev, 0, &v, 1, 0), -EPERM);                         /* capacity */
-    cr_assert_eq(blk_config_write(&T.dst.dev, BLK_CONFIG_WRITEBACK_OFF, buf, 2, 0), -EPERM); /* + unused0 */
-    cr_assert_eq(blk_config_write(&T.dst.dev, BLK_CONFIG_WRITEBACK_OFF, &two, 1, 0), -EINVAL);
+    cr_assert_eq(blk_config_write(&T.dst.s.dev, 0, &v, 1, 0), -EPERM);                         /* capacity */
+    cr_assert_eq(blk_config_write(&T.dst.s.dev, BLK_CONFIG_WRITEBACK_OFF, buf, 2, 0), -EPERM); /* + unused0 */
+    cr_assert_eq(blk_config_write(&T.dst.s.dev, BLK_CONFIG_WRITEBACK_OFF, &two, 1, 0), -EINVAL);
     cr_assert(logged("only writeback (byte 32) is writable"));
     cr_assert(logged("config writeback 2 refused"));
     dst_unchanged();
-    cr_assert_eq(blk_config_write(&T.dst.dev, BLK_CONFIG_WRITEBACK_OFF, &v, 1, 1), 0);
-    cr_assert(atomic_load(&T.dst.dev.disk.writethrough));
+    cr_assert_eq(blk_config_write(&T.dst.s.dev, BLK_CONFIG_WRITEBACK_OFF, &v, 1, 1), 0);
+    cr_assert(atomic_load(&T.dst.s.dev.disk.writethrough));
 }
 
 Test(blk_state, pipe_failures_are_returned, .init = setup_disks, .fini = teardown)
@@ -290,8 +248,8 @@ Test(blk_state, pipe_failures_are_returned, .init = setup_disks, .fini = teardow
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     close(p[0]); /* nobody reads: the save gets EPIPE (SIGPIPE ignored) */
-    cr_assert_eq(blk_state_save(&T.src.dev, p[1]), -EPIPE);
-    cr_assert_eq(blk_state_load(&T.dst.dev, p[1]), -EBADF, "a write end cannot be read");
+    cr_assert_eq(blk_state_save(&T.src.s.dev, p[1]), -EPIPE);
+    cr_assert_eq(blk_state_load(&T.dst.s.dev, p[1]), -EBADF, "a write end cannot be read");
     close(p[1]);
     dst_unchanged();
 }
@@ -301,81 +259,34 @@ Test(blk_state, pipe_failures_are_returned, .init = setup_disks, .fini = teardow
 static void negotiate(struct side *s)
 {
     uint64_t f, p;
-    cr_assert_eq(vhu_frontend_get_features(s->fe, &f), 0);
+    cr_assert_eq(vhu_frontend_get_features(s->s.fe, &f), 0);
     cr_assert(f & (1ull << BLK_F_CONFIG_WCE));
-    cr_assert_eq(vhu_frontend_set_owner(s->fe), 0);
-    cr_assert_eq(vhu_frontend_get_protocol_features(s->fe, &p), 0);
+    cr_assert_eq(vhu_frontend_set_owner(s->s.fe), 0);
+    cr_assert_eq(vhu_frontend_get_protocol_features(s->s.fe, &p), 0);
     uint64_t want = PB(CONFIG) | PB(REPLY_ACK) | PB(DEVICE_STATE);
     cr_assert_eq(p & want, want, "CONFIG, REPLY_ACK and DEVICE_STATE offered");
-    cr_assert_eq(vhu_frontend_set_protocol_features(s->fe, want), 0);
-    cr_assert_eq(vhu_frontend_set_features(s->fe, f & ~SPLIT_ONLY), 0);
-    vmem_region_desc rd = {.gpa = 0, .size = GUEST_SIZE, .user_addr = UVA_BASE};
-    cr_assert_eq(vmem_region_new_memfd(&rd, &T.log, &s->reg), 0);
-    cr_assert_eq(vmem_map_new(&s->reg, 1, NULL, &T.log, &s->map), 0);
-    vhu_mem_region wr = {.guest_addr = 0, .size = GUEST_SIZE, .user_addr = UVA_BASE};
-    int mfd = vmem_region_fd(s->reg);
-    cr_assert_eq(vhu_frontend_set_mem_table(s->fe, &wr, &mfd, 1), 0);
+    cr_assert_eq(vhu_frontend_set_protocol_features(s->s.fe, want), 0);
+    cr_assert_eq(vhu_frontend_set_features(s->s.fe, f & ~BF_SPLIT_ONLY), 0);
+    bf_memory(&s->s, &T.log);
 }
 
-static uint8_t *gp(struct side *s, uint64_t gpa, uint64_t len)
-{
-    void *p;
-    cr_assert_eq(vmem_map_translate(s->map, gpa, len, &p), 0);
-    return p;
-}
+/* The data buffer of the ring's requests. */
+static uint8_t *data_of(struct side *s, uint64_t len) { return bf_gp(&s->s, bf_data_gpa(&s->r), len); }
 
-static void start_ring(struct side *s)
-{
-    uint64_t desc = 0x10000, drv = 0x14000, dev = 0x18000;
-    vq_mock_free(s->mk); /* a restart: a fresh ring */
-    if (s->kick >= 0)
-        close(s->kick);
-    if (s->call >= 0)
-        close(s->call);
-    memset(gp(s, desc, 0xc000), 0, 0xc000);
-    vq_mock_config mc = {
-        .layout = VQ_LAYOUT_SPLIT, .size = 128, .desc_gpa = desc, .driver_gpa = drv, .device_gpa = dev};
-    cr_assert_eq(vq_mock_new(s->map, &mc, &s->mk), 0);
-    s->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    s->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    vhu_vring_addr a = {.index = 0, .desc = desc + UVA_BASE, .avail = drv + UVA_BASE, .used = dev + UVA_BASE};
-    cr_assert_eq(vhu_frontend_set_vring_num(s->fe, 0, 128), 0);
-    cr_assert_eq(vhu_frontend_set_vring_addr(s->fe, &a), 0);
-    cr_assert_eq(vhu_frontend_set_vring_base(s->fe, 0, 0), 0);
-    cr_assert_eq(vhu_frontend_set_vring_call(s->fe, 0, s->call), 0);
-    cr_assert_eq(vhu_frontend_set_vring_kick(s->fe, 0, s->kick), 0);
-    cr_assert_eq(vhu_frontend_set_vring_enable(s->fe, 0, true), 0);
-}
+/* (Re)start ring 0: a fresh ring, as SET_VRING_BASE 0 says. */
+static void start_ring(struct side *s) { bf_ring_start(&s->s, &s->r, 0, VQ_LAYOUT_SPLIT, 128, false); }
 
 /* One request of @type with @dlen data bytes (device-writable for IN and GET_ID); its status byte. */
 static uint8_t request(struct side *s, uint32_t type, uint32_t dlen)
 {
-    struct {
-        cvmm_le32 type, res;
-        cvmm_le64 sector;
-    } h = {cvmm_le32_set(type), cvmm_le32_set(0), cvmm_le64_set(1)};
-    memcpy(gp(s, HDR_GPA, 16), &h, 16);
-    *gp(s, ST_GPA, 1) = 0xee;
-    memset(gp(s, DATA_GPA, dlen), 0xcc, dlen);
-    bool wr = type == BLK_T_IN || type == BLK_T_GET_ID;
-    vq_mock_buf b[3] = {{HDR_GPA, 16, false}, {DATA_GPA, dlen, wr}, {ST_GPA, 1, true}};
-    uint16_t head, uh;
-    uint32_t len;
-    cr_assert_eq(vq_mock_add(s->mk, b, 3, &head), 0);
-    uint64_t one = 1;
-    cr_assert_eq(write(s->kick, &one, 8), 8);
-    int rc = 0;
-    for (int t = 0; t < 5000 && (rc = vq_mock_used(s->mk, &uh, &len)) == 0; t++)
-        usleep(1000);
-    cr_assert_eq(rc, 1, "request not answered");
-    cr_assert_eq(uh, head);
-    return *gp(s, ST_GPA, 1);
+    bf_wait_used(&s->r, bf_submit(&s->s, &s->r, type, 1, dlen));
+    return bf_status(&s->s, &s->r);
 }
 
 static uint8_t config_writeback(struct side *s)
 {
     uint8_t v = 0xee;
-    cr_assert_eq(vhu_frontend_get_config(s->fe, BLK_CONFIG_WRITEBACK_OFF, &v, 1, 0), 0);
+    cr_assert_eq(vhu_frontend_get_config(s->s.fe, BLK_CONFIG_WRITEBACK_OFF, &v, 1, 0), 0);
     return v;
 }
 
@@ -385,10 +296,10 @@ static uint8_t write_on_unsyncable_disk(struct side *s)
 {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     cr_assert_geq(null, 0);
-    int saved = dup(s->dev.disk.fd);
-    cr_assert_geq(dup2(null, s->dev.disk.fd), 0); /* no request runs now */
+    int saved = dup(s->s.dev.disk.fd);
+    cr_assert_geq(dup2(null, s->s.dev.disk.fd), 0); /* no request runs now */
     uint8_t st = request(s, BLK_T_OUT, 512);
-    cr_assert_geq(dup2(saved, s->dev.disk.fd), 0);
+    cr_assert_geq(dup2(saved, s->s.dev.disk.fd), 0);
     close(saved);
     close(null);
     return st;
@@ -398,14 +309,14 @@ static uint8_t write_on_unsyncable_disk(struct side *s)
 static void stop_ring(struct side *s)
 {
     uint32_t base;
-    cr_assert_eq(vhu_frontend_get_vring_base(s->fe, 0, &base), 0);
+    cr_assert_eq(vhu_frontend_get_vring_base(s->s.fe, 0, &base), 0);
 }
 
 static size_t save_state(struct side *s, uint8_t *buf, size_t cap)
 {
     int p[2], bfd = -1;
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    cr_assert_eq(vhu_frontend_set_device_state_fd(s->fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
+    cr_assert_eq(vhu_frontend_set_device_state_fd(s->s.fe, VHU_TRANSFER_STATE_DIRECTION_SAVE,
                                                   VHU_TRANSFER_STATE_PHASE_STOPPED, p[1], &bfd),
                  0);
     cr_assert_eq(bfd, -1);
@@ -415,7 +326,7 @@ static size_t save_state(struct side *s, uint8_t *buf, size_t cap)
     while ((n = read(p[0], buf + len, cap - len)) > 0) /* EOF when the relay is done */
         len += (size_t)n;
     close(p[0]);
-    cr_assert_eq(vhu_frontend_check_device_state(s->fe), 0);
+    cr_assert_eq(vhu_frontend_check_device_state(s->s.fe), 0);
     return len;
 }
 
@@ -424,13 +335,13 @@ static int load_state(struct side *s, const uint8_t *buf, size_t len)
 {
     int p[2], bfd = -1;
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    cr_assert_eq(vhu_frontend_set_device_state_fd(s->fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
+    cr_assert_eq(vhu_frontend_set_device_state_fd(s->s.fe, VHU_TRANSFER_STATE_DIRECTION_LOAD,
                                                   VHU_TRANSFER_STATE_PHASE_STOPPED, p[0], &bfd),
                  0);
     close(p[0]);
     cr_assert_eq(write(p[1], buf, len), (ssize_t)len); /* < 64 KiB: fits the pipe */
     close(p[1]);
-    return vhu_frontend_check_device_state(s->fe);
+    return vhu_frontend_check_device_state(s->s.fe);
 }
 
 Test(blk_state, destination_behaves_as_the_source_after_the_transfer, .init = setup_daemons, .fini = teardown)
@@ -440,12 +351,12 @@ Test(blk_state, destination_behaves_as_the_source_after_the_transfer, .init = se
     cr_assert_eq(config_writeback(&T.src), 1, "write-back by default");
     cr_assert_eq(write_on_unsyncable_disk(&T.src), BLK_S_OK, "write-back: no sync per write");
     uint8_t zero = 0;
-    cr_assert_eq(vhu_frontend_set_config(T.src.fe, BLK_CONFIG_WRITEBACK_OFF, &zero, 1, 0), 0); /* the driver */
+    cr_assert_eq(vhu_frontend_set_config(T.src.s.fe, BLK_CONFIG_WRITEBACK_OFF, &zero, 1, 0), 0); /* the driver */
     cr_assert_eq(config_writeback(&T.src), 0);
     cr_assert_eq(write_on_unsyncable_disk(&T.src), BLK_S_IOERR, "write-through: the failed sync is reported");
     cr_assert_eq(request(&T.src, BLK_T_GET_ID, BLK_ID_BYTES), BLK_S_OK);
     char src_id[BLK_ID_BYTES];
-    memcpy(src_id, gp(&T.src, DATA_GPA, BLK_ID_BYTES), BLK_ID_BYTES);
+    memcpy(src_id, data_of(&T.src, BLK_ID_BYTES), BLK_ID_BYTES);
     stop_ring(&T.src);
     uint8_t rec[4096];
     size_t len = save_state(&T.src, rec, sizeof(rec));
@@ -454,7 +365,7 @@ Test(blk_state, destination_behaves_as_the_source_after_the_transfer, .init = se
     negotiate(&T.dst);
     start_ring(&T.dst);
     cr_assert_eq(request(&T.dst, BLK_T_GET_ID, BLK_ID_BYTES), BLK_S_OK);
-    cr_assert_neq(memcmp(gp(&T.dst, DATA_GPA, BLK_ID_BYTES), src_id, BLK_ID_BYTES), 0, "another file, another id");
+    cr_assert_neq(memcmp(data_of(&T.dst, BLK_ID_BYTES), src_id, BLK_ID_BYTES), 0, "another file, another id");
     stop_ring(&T.dst);
     cr_assert_eq(load_state(&T.dst, rec, len), 0);
     cr_assert(logged("blk: device state loaded: write-through cache"));
@@ -462,14 +373,14 @@ Test(blk_state, destination_behaves_as_the_source_after_the_transfer, .init = se
     cr_assert_eq(config_writeback(&T.dst), 0, "the driver's cache mode survived the move");
     cr_assert_eq(write_on_unsyncable_disk(&T.dst), BLK_S_IOERR, "and so did write-through");
     cr_assert_eq(request(&T.dst, BLK_T_GET_ID, BLK_ID_BYTES), BLK_S_OK);
-    cr_assert_arr_eq(gp(&T.dst, DATA_GPA, BLK_ID_BYTES), src_id, BLK_ID_BYTES, "the source's serial");
+    cr_assert_arr_eq(data_of(&T.dst, BLK_ID_BYTES), src_id, BLK_ID_BYTES, "the source's serial");
 }
 
 Test(blk_state, corrupted_truncated_and_oversized_state_is_refused, .init = setup_daemons, .fini = teardown)
 {
     negotiate(&T.src);
     uint8_t zero = 0;
-    cr_assert_eq(vhu_frontend_set_config(T.src.fe, BLK_CONFIG_WRITEBACK_OFF, &zero, 1, 0), 0);
+    cr_assert_eq(vhu_frontend_set_config(T.src.s.fe, BLK_CONFIG_WRITEBACK_OFF, &zero, 1, 0), 0);
     uint8_t rec[8192];
     cr_assert_eq(save_state(&T.src, rec, sizeof(rec)), BLK_STATE_SIZE);
     negotiate(&T.dst);
