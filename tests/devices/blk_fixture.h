@@ -51,6 +51,16 @@ static void *bf_run(void *arg)
     return NULL;
 }
 
+/* bf_tmpdir() - a fresh directory @dir (@n bytes) made from the mkdtemp template @tmpl, and the paths of the
+ * socket ("s") and the disk ("d") in it. */
+static void bf_tmpdir(char *dir, size_t n, const char *tmpl, char sock[108], char disk[108])
+{
+    snprintf(dir, n, "%s", tmpl);
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(sock, 108, "%s/s", dir);
+    snprintf(disk, 108, "%s/d", dir);
+}
+
 /* bf_serve() - serve s->dev on @sock (@nworkers workers) and connect our front-end (@name) to it. */
 static void bf_serve(struct bf_side *s, const char *sock, unsigned nworkers, const struct cvmm_log *log,
                      const char *name)

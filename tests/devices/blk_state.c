@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "blk_fixture.h"
+#include "blk_test_aio.h"
 #include "cvmm_test_fds.h"
 #include "state.h"
 
@@ -65,6 +66,7 @@ static void open_disk(struct side *s, const char *name, bool ro)
     cr_assert_eq(ftruncate(fd, SECTORS * 512), 0);
     close(fd);
     cr_assert_eq(blk_disk_open(&s->s.dev.disk, s->disk, ro, &T.log), 0);
+    s->s.dev.aio = blk_test_aio(); /* test-devices-blk_state-sync: BLK_TEST_AIO=sync */
     cr_assert_eq(blk_dev_init(&s->s.dev, 1, 128), 0);
 }
 

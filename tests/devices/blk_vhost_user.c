@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "blk_fixture.h"
+#include "blk_test_aio.h"
 #include "cvmm_test_fds.h"
 
 #define DISK_SECTORS 256u
@@ -39,10 +40,7 @@ static void start(bool ro)
     memset(&T, 0, sizeof(T));
     T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
     T.fds_at_start = cvmm_test_count_fds();
-    snprintf(T.dir, sizeof(T.dir), "/tmp/blkvu.XXXXXX");
-    cr_assert_not_null(mkdtemp(T.dir));
-    snprintf(T.sock, sizeof(T.sock), "%s/s", T.dir);
-    snprintf(T.disk, sizeof(T.disk), "%s/d", T.dir);
+    bf_tmpdir(T.dir, sizeof(T.dir), "/tmp/blkvu.XXXXXX", T.sock, T.disk);
     int fd = open(T.disk, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     cr_assert_geq(fd, 0);
     uint8_t buf[DISK_SECTORS * 512];
@@ -51,6 +49,7 @@ static void start(bool ro)
     cr_assert_eq(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
     close(fd);
     cr_assert_eq(blk_disk_open(&T.s.dev.disk, T.disk, ro, &T.log), 0);
+    T.s.dev.aio = blk_test_aio(); /* test-devices-blk_vhost_user-sync: BLK_TEST_AIO=sync */
     cr_assert_eq(blk_dev_init(&T.s.dev, NQ, 256), 0);
     bf_serve(&T.s, T.sock, NQ, &T.log, "fe");
 }
