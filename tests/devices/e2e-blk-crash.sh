@@ -74,6 +74,11 @@ else
     # shellcheck disable=SC2206  # split on blanks on purpose
     [ -z "${CVMM_CRASH_BE_ARGS:-}" ] || be+=($CVMM_CRASH_BE_ARGS)
 fi
+# cvmm-blk submits reads, writes and flushes with io_uring_enter (its default --aio=io_uring): there the
+# write, flush and read modes hold that submission (the requests are popped and recorded, not submitted
+# yet), write-done its return (submitted: the kernel may have done them, none is used yet).
+URING=0
+[ "$REF" = 1 ] || [[ " ${CVMM_CRASH_BE_ARGS:-} " == *" --aio=sync "* ]] || URING=1
 
 guest=(--blk "$SOCK" --blk-queues "$queues" --smp "$queues" --chardev-opts reconnect=1
        --script "$E2E_GUEST_SCRIPTS/blk-crash.sh")
@@ -137,6 +142,10 @@ crash() {
         flush) call=fdatasync inj=delay_enter ;;
         read) call=preadv inj=delay_enter ;;
         notify) call=write inj=delay_enter ;;
+    esac
+    case "$URING:$mode" in
+        1:write | 1:flush | 1:read) call=io_uring_enter ;;
+        1:write-done) call=io_uring_enter inj=delay_exit ;;
     esac
     if [ -n "$call" ]; then
         slog=$E2E_TMP/strace.$kills.log
