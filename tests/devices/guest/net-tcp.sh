@@ -43,6 +43,8 @@ ncpid=$!
 echo "E2E-TCP-LISTEN"
 wait $ncpid || fail "nc -l failed"
 echo "E2E-TCP-RX bytes=$(wc -c </tmp/in) sha256=$(sha256sum /tmp/in | cut -d' ' -f1)"
+retrans=$(awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1 } else { print $c; exit } }' /proc/net/snmp)
+echo "net-tcp: TCP segments retransmitted by the guest: $retrans"
 echo "net-tcp: eth0 tx_packets=$(cat /sys/class/net/eth0/statistics/tx_packets) rx_packets=$(cat /sys/class/net/eth0/statistics/rx_packets)"
 echo "net-tcp: PASS"
 exit 0
