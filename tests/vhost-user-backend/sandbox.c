@@ -22,7 +22,7 @@ static vub_sandbox *new_sandbox(void)
 {
     vub_sandbox *sb = NULL;
     if (vub_sandbox_new(&(vub_sandbox_config){0}, &sb) < 0)
-        _exit(90);
+        cvmm_test_exit(90);
     return sb;
 }
 
@@ -465,4 +465,79 @@ Test(sandbox, namespaces_and_ids_are_switched_before_the_lock)
     cr_assert_eq(uid, 65534);
     cr_assert_eq(gid, 65534);
     cr_assert(net_differs && user_differs);
+}
+
+/* ---- the coverage preset: gcov's counts (docs/sandbox.md) ---- */
+
+/* gcov_dir() - the path --print-sandbox lists for gcov's counts into @buf; false when it lists none. */
+static bool gcov_dir(char *buf, size_t len)
+{
+    vub_sandbox *sb = NULL;
+    cr_assert_eq(vub_sandbox_new(&(vub_sandbox_config){0}, &sb), 0);
+    int pfd[2];
+    cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+    cr_assert_eq(vub_sandbox_print(sb, pfd[1]), 0);
+    close(pfd[1]);
+    json_error_t je;
+    json_t *o = json_loadfd(pfd[0], JSON_DISABLE_EOF_CHECK, &je);
+    close(pfd[0]);
+    vub_sandbox_free(sb);
+    cr_assert_not_null(o, "%s", je.text);
+    json_t *paths = json_object_get(json_object_get(o, "landlock"), "paths");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(paths) && !found; i++) {
+        const char *why = json_string_value(json_object_get(json_array_get(paths, i), "why"));
+        if (why && strstr(why, "gcov")) {
+            snprintf(buf, len, "%s", json_string_value(json_object_get(json_array_get(paths, i), "path")));
+            found = true;
+        }
+    }
+    json_decref(o);
+    return found;
+}
+
+/* In the child: under the lock, the file @arg (in the build tree) made and written; one in /tmp is still
+ * refused.  (Removing files is not gcov's business, nor allowed: the parent removes it.) */
+static int gcov_child(void *arg, struct sbx_child *c)
+{
+    char outside[64];
+    snprintf(outside, sizeof(outside), "/tmp/.sandbox-gcov-probe.%d", (int)getpid());
+    vub_sandbox *sb = new_sandbox();
+    if (lock_all(sb, c))
+        return 70;
+    int fd = open(arg, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 71;
+    bool written = write(fd, "counts", 6) == 6;
+    close(fd);
+    if (!written)
+        return 72;
+    if (open(outside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) >= 0 || errno != EACCES)
+        return 73;
+    vub_sandbox_free(sb);
+    return 0;
+}
+
+Test(sandbox, only_the_coverage_build_lets_a_sandboxed_process_write_under_the_build_tree)
+{
+    char dir[4096];
+    bool listed = gcov_dir(dir, sizeof(dir));
+#ifdef CVMM_COVERAGE
+    cr_assert(listed, "the coverage build lists the build tree for gcov's counts");
+    char probe[4200], text[8] = {0};
+    snprintf(probe, sizeof(probe), "%s/.sandbox-gcov-probe.%d", dir, (int)getpid());
+    struct sbx_child c;
+    sbx_spawn(&c, gcov_child, probe);
+    sbx_finish(&c);
+    int fd = open(probe, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    unlink(probe);
+    cr_assert_eq(sbx_exit_code(&c), 0, "status %#x: %s", c.status, c.text);
+    cr_assert_eq(n, 6);
+    cr_assert_str_eq(text, "counts");
+#else
+    cr_assert_not(listed, "only the coverage build allows gcov's writes: %s", dir);
+#endif
 }

@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "cvmm/vub/sandbox.h"
+#include "cvmm_test_exit.h"
+#include "cvmm_test_fds.h"
 
 #if defined(VUB_TEST_SANITIZER) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SBX_SANITIZER 1 /* the build compiles in the sanitizer allowance (cvmm/vub/sandbox.h) */
@@ -42,7 +44,8 @@ struct sbx_child {
     char text[8192]; /* the child's stderr */
 };
 
-/* sbx_spawn() - fork; the child runs @fn(@arg, c) with stderr on the pipe and _exit()s with its result. */
+/* sbx_spawn() - fork; the child runs @fn(@arg, c) with stderr on the pipe and _exit()s with its result
+ * (cvmm_test_exit(): a coverage build writes the child's counts first, the sandbox lets it). */
 static void sbx_spawn(struct sbx_child *c, int (*fn)(void *arg, struct sbx_child *c), void *arg)
 {
     int e[2], r[2], g[2];
@@ -62,7 +65,7 @@ static void sbx_spawn(struct sbx_child *c, int (*fn)(void *arg, struct sbx_child
         close(g[1]);
         c->c_ready = r[1];
         c->c_go = g[0];
-        _exit(fn(arg, c));
+        cvmm_test_exit(fn(arg, c));
     }
     cr_assert_gt(c->pid, 0);
     close(e[1]);
@@ -95,9 +98,8 @@ static void sbx_wait_go(struct sbx_child *c)
 /* Parent: wait (60 s at most) for the child's ready byte.  Return: true it came. */
 static bool sbx_await_ready(struct sbx_child *c)
 {
-    struct pollfd p = {.fd = c->ready, .events = POLLIN};
     char b;
-    return poll(&p, 1, 60000) == 1 && read(c->ready, &b, 1) == 1;
+    return cvmm_test_wait_readable(c->ready, 60000) && read(c->ready, &b, 1) == 1;
 }
 
 /* Parent: let the child go on, wait for its end, and read its stderr. */

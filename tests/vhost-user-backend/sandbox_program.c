@@ -300,8 +300,7 @@ static int listen_at(const char *path)
 
 static void accept_and_read_features(int lfd)
 {
-    struct pollfd p = {.fd = lfd, .events = POLLIN};
-    cr_assert_eq(poll(&p, 1, 60000), 1, "the back-end did not connect");
+    cr_assert(cvmm_test_wait_readable(lfd, 60000), "the back-end did not connect");
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     cr_assert_geq(fd, 0);
     cr_assert_eq(vhu_frontend_new(&(vhu_frontend_config){.log = &vt.log, .timeout_ms = 20000}, fd, &vt.fe), 0);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "cvmm/log.h"
 #include "cvmm/vub/sandbox.h"
@@ -46,6 +47,19 @@ const char *const *vub__sandbox_base_calls(void);
 /* What a sanitizer runtime needs on top (empty in builds without a sanitizer), and its name ("" none). */
 const char *const *vub__sandbox_sanitizer_calls(void);
 const char *vub__sandbox_sanitizer_name(void);
+/* vub__sandbox_gcov_dir() - where a sandboxed process of the coverage preset may write its gcov counts:
+ * $GCOV_PREFIX when set (gcov writes below it then), else the build tree, where gcov writes each object's
+ * .gcda file (VUB_SANDBOX_GCOV_DIR, vhost-user-backend/CMakeLists.txt); "" in every other build, where it
+ * folds away (docs/sandbox.md). */
+static inline const char *vub__sandbox_gcov_dir(void)
+{
+#ifdef VUB_SANDBOX_GCOV_DIR
+    const char *prefix = getenv("GCOV_PREFIX");
+    return prefix && *prefix ? prefix : VUB_SANDBOX_GCOV_DIR;
+#else
+    return "";
+#endif
+}
 
 /* vub__sb_grow() - make room for one more element in *@arr (of @cap, @n used, @size each).
  * Return: 0; -ENOMEM (nothing changed). */

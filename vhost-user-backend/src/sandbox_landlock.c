@@ -115,6 +115,21 @@ static int add_rule(vub_sandbox *sb, int ruleset, int fd, uint64_t access, const
     return 0;
 }
 
+/* add_path_rule() - a rule for @path, which the build (not the device) needs: the sanitizer runtime's view of
+ * /, the coverage build's tree.  Return: 0; -errno (logged). */
+static int add_path_rule(vub_sandbox *sb, int ruleset, const char *path, uint64_t access, const char *what)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        cvmm_logf(sb->log, CVMM_LOG_ERROR, "sandbox: cannot open %s for the %s rule: %s", path, what, strerror(e));
+        return -e;
+    }
+    int rc = add_rule(sb, ruleset, fd, access, path);
+    cvmm_close(&fd);
+    return rc;
+}
+
 int vub__sb_landlock(vub_sandbox *sb)
 {
     int abi = vub__sb_landlock_abi();
@@ -149,11 +164,14 @@ int vub__sb_landlock(vub_sandbox *sb)
     int rc = 0;
     for (size_t i = 0; i < sb->npaths && rc == 0; i++)
         rc = add_rule(sb, ruleset, sb->paths[i].fd, rights(&sb->paths[i], attr.handled_access_fs), sb->paths[i].path);
-    if (rc == 0 && vub__sandbox_sanitizer_name()[0]) { /* the runtime reads /proc/self/maps, binaries, libraries */
-        int root = open("/", O_PATH | O_CLOEXEC);
-        rc = root < 0 ? -errno : add_rule(sb, ruleset, root, (LL_FS_READ_FILE | LL_FS_READ_DIR), "/ (sanitizer)");
-        cvmm_close(&root);
-    }
+    if (rc == 0 && vub__sandbox_sanitizer_name()[0]) /* the runtime reads /proc/self/maps, binaries, libraries */
+        rc = add_path_rule(sb, ruleset, "/", LL_FS_READ_FILE | LL_FS_READ_DIR, "sanitizer");
+    if (rc == 0 && vub__sandbox_gcov_dir()[0]) /* coverage builds: gcov merges into and makes the .gcda files */
+        rc = add_path_rule(
+            sb, ruleset, vub__sandbox_gcov_dir(),
+            (LL_FS_READ_FILE | LL_FS_READ_DIR | LL_FS_WRITE_FILE | LL_FS_TRUNCATE | LL_FS_MAKE_REG | LL_FS_MAKE_DIR) &
+                attr.handled_access_fs,
+            "coverage");
     if (rc == 0 && syscall(SYS_landlock_restrict_self, ruleset, 0) < 0) {
         rc = -errno;
         cvmm_logf(sb->log, CVMM_LOG_ERROR, "sandbox: landlock_restrict_self failed: %s", strerror(-rc));

@@ -100,6 +100,9 @@ int vub_sandbox_print(const vub_sandbox *sb, int fd)
         rc = add(paths, json_pack("{s:s, s:o}", "path", sb->paths[i].path, "access", access_of(sb->paths[i].access)));
     if (rc == 0 && vub__sandbox_sanitizer_name()[0])
         rc = add(paths, json_pack("{s:s, s:[s], s:s}", "path", "/", "access", "read", "why", "sanitizer runtime"));
+    if (rc == 0 && vub__sandbox_gcov_dir()[0])
+        rc = add(paths, json_pack("{s:s, s:[sss], s:s}", "path", vub__sandbox_gcov_dir(), "access", "read", "write",
+                                  "create", "why", "coverage build: gcov counts"));
     json_object_set_new(o, "sanitizer",
                         vub__sandbox_sanitizer_name()[0] ? json_string(vub__sandbox_sanitizer_name()) : json_null());
     json_object_set_new(o, "set_ids",

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -26,6 +27,19 @@
 /* The system call on_sigsys() makes to die: a number no kernel has used (they are below 500 today, and
  * x32's start at 0x40000000), answered by SECCOMP_RET_KILL_PROCESS. */
 enum { DIE_NR = 0x3fff };
+
+#ifdef CVMM_COVERAGE
+void __gcov_dump(void); /* libgcov's, linked by --coverage */
+
+static bool is_fork(long nr)
+{
+#ifdef SYS_fork
+    if (nr == SYS_fork || nr == SYS_vfork)
+        return true;
+#endif
+    return nr == SYS_clone;
+}
+#endif
 
 /* The generated table of native system call names, "[59] = \"execve\"," lines from <sys/syscall.h>
  * (vhost-user-backend/CMakeLists.txt).  A table, not libseccomp: on_sigsys() cannot allocate. */
@@ -78,6 +92,14 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
     n = put(line, n, sizeof(line), "): killed\n");
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
+#ifdef CVMM_COVERAGE
+    /* The coverage preset only: keep the counts of the code that ran (gcov writes them at exit, which this
+     * process never reaches).  Not async-signal-safe: fine after most calls, which run without the C
+     * library's locks, but not after fork's clone (glibc's fork() holds malloc's lock around it, which the
+     * dump's stdio would wait for forever). */
+    if (!is_fork(nr))
+        __gcov_dump();
+#endif
     syscall(DIE_NR);
     _exit(128 + SIGSYS); /* not reached: the filter kills on DIE_NR */
 }

@@ -77,8 +77,8 @@ static const char *const base_calls[] = {
     /* the filesystem is Landlock's: a device may open the paths it declared (shm's backing files) */
     "openat",
 #ifdef CVMM_COVERAGE
-    /* the coverage preset only: gcov's runtime at exit looks for and makes the .gcda directories (Landlock
-     * still refuses the writes there: a sandboxed process's counts are lost, it is not killed) */
+    /* the coverage preset only: gcov's runtime at exit (and the SIGSYS handler's dump) looks for and makes
+     * the .gcda directories, and merges into the files (Landlock: vub__sandbox_gcov_dir(), sandbox_internal.h) */
     "access",
     "faccessat",
     "faccessat2",
