@@ -495,11 +495,8 @@ static void vt_kick(struct vt_ring *r)
 /* Wait until @fd (an eventfd) is signalled; consume it.  Return: true signalled within @ms. */
 static bool vt_wait_fd(int fd, int ms)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, ms) != 1)
-        return false;
     uint64_t v;
-    return read(fd, &v, 8) == 8;
+    return cvmm_test_wait_readable(fd, ms) && read(fd, &v, 8) == 8;
 }
 
 /* Add one chain (2 readable 64-byte buffers + 1 writable of @wlen) at data gpa @data; kick if needed. */
