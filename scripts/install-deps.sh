@@ -22,4 +22,6 @@ apt-get install -y -qq --no-install-recommends \
   dpdk-dev librte-net-virtio23 librte-net-vhost23 librte-net-tap23 librte-mempool-ring23 >/dev/null
 # Benchmark plots (benches/e2e/plot.sh, scripts/bench-all.sh): gnuplot without X11 (svg, pngcairo).
 apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+# Profiling the data path (scripts/net-ab.sh, devices/net/README.md "Optimisation log"): perf, strace -c.
+apt-get install -y -qq --no-install-recommends linux-perf strace >/dev/null
 echo "install-deps: ok"
