@@ -2,6 +2,7 @@
 /* Rings end to end: mock-driver chains over memfd memory, kicked through eventfds, completed by the test
  * device on a worker, used entries and call eventfds back; ring states per the spec. */
 #include <ev.h>
+#include <sys/socket.h>
 
 #include "vub_test.h"
 
@@ -73,6 +74,61 @@ Test(vring, get_vring_base_stops_the_ring_and_set_base_restarts_it)
     cr_assert_eq(atomic_load(&vt.dev.started[0]), 2);
     cr_assert_eq(vhu_frontend_get_vring_base(vt.fe, 0, &base), 0);
     cr_assert_eq(base, 6);
+    close(kick2);
+    vt_ring_free(&r);
+}
+
+/* GET_VRING_BASE as DPDK 22.11's virtio-user sends it, with the reserved num set (our front-end would
+ * never send that): straight onto the front-end's socket, the reply read back raw. */
+static vhu_vring_state raw_get_vring_base(uint32_t index, uint32_t num)
+{
+    vhu_msg m;
+    uint8_t buf[VHU_HDR_SIZE + sizeof(vhu_vring_state)];
+    vhu_msg_build_state(&m, VHU_REQ_GET_VRING_BASE, 0, index, num);
+    int fd = vhu_frontend_fd(vt.fe), n = vhu_msg_encode(&m, buf, sizeof(buf));
+    cr_assert_eq(n, (int)sizeof(buf));
+    cr_assert_eq(send(fd, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t)sizeof(buf));
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pfd, 1, 30000), 1, "no reply to GET_VRING_BASE");
+    ssize_t got = recv(fd, buf, sizeof(buf), MSG_WAITALL);
+    cr_assert_eq(got, (ssize_t)sizeof(buf), "GET_VRING_BASE num 0x%x: the daemon closed the connection (%zd)", num,
+                 got);
+    cr_assert_eq(vhu_msg_decode(&m, buf, sizeof(buf)), 0);
+    cr_assert_eq(m.hdr.request, VHU_REQ_GET_VRING_BASE);
+    cr_assert(m.hdr.flags & VHU_FLAG_REPLY);
+    return m.payload.state;
+}
+
+/* VUB_QUIRK_DPDK_GET_VRING_BASE_NUM: the reserved num is ignored, the ring stops, its base comes back and
+ * the ring restarts after SET_VRING_BASE + SET_VRING_KICK, on the same connection. */
+Test(vring, get_vring_base_with_reserved_num_set_stops_the_ring_and_answers)
+{
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    for (int i = 0; i < 3; i++) {
+        uint16_t h = vt_add_chain(&r, 0x100000, 16);
+        vt_kick(&r);
+        vt_wait_used(&r, h);
+    }
+    vhu_vring_state st = raw_get_vring_base(0, 0x7f3a);
+    cr_assert_eq(st.index, 0);
+    cr_assert_eq(st.num, 3);
+    cr_assert_eq(atomic_load(&vt.dev.stopped[0]), 1);
+    uint16_t h = vt_add_chain(&r, 0x100000, 16);
+    vt_kick(&r);
+    vt_sleep_ms(50);
+    uint16_t hh;
+    uint32_t len;
+    cr_assert_eq(vq_mock_used(r.mk, &hh, &len), 0, "a stopped ring processed a chain");
+    cr_assert_eq(vhu_frontend_set_vring_base(vt.fe, 0, st.num), 0);
+    int kick2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_eq(vhu_frontend_set_vring_kick(vt.fe, 0, kick2), 0);
+    cr_assert_eq(vt_wait_used(&r, h), 16);
+    cr_assert_eq(atomic_load(&vt.dev.started[0]), 2);
+    /* stopped again the same way (num = the previous reply, as DPDK's loop leaves it) */
+    st = raw_get_vring_base(0, st.num);
+    cr_assert_eq(st.num, 4);
+    cr_assert_eq(atomic_load(&vt.dev.stopped[0]), 2);
     close(kick2);
     vt_ring_free(&r);
 }

@@ -73,6 +73,19 @@ static const vub_quirk table[] = {
         .ctest = "e2e-net-tap",
         .test = NULL,
     },
+    {
+        .id = VUB_QUIRK_DPDK_GET_VRING_BASE_NUM,
+        .name = "VUB_QUIRK_DPDK_GET_VRING_BASE_NUM",
+        .peer = "DPDK 22.11 virtio-user (net_virtio_user, e.g. testpmd) stopping its port",
+        .behaviour = "sends GET_VRING_BASE with a non-zero num, which the spec reserves (must be 0): "
+                     "virtio_user_stop_device() sets only state.index of a stack vhost_vring_state that the "
+                     "previous ring's reply filled, so num is the previous ring's base (garbage for ring 0)",
+        .answer = "num is treated as reserved, i.e. ignored: the ring is stopped and its base returned, and a "
+                  "debug line says so; the index and every other check still apply",
+        .where = "vhost-user-proto/src/validate.c",
+        .ctest = "test-vhost-user-backend-vring",
+        .test = "vring::get_vring_base_with_reserved_num_set_stops_the_ring_and_answers",
+    },
 };
 
 const vub_quirk *vub_quirks(size_t *n)

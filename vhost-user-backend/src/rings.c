@@ -143,6 +143,9 @@ int vub__h_get_vring_base(vub_daemon *d, vhu_msg *m)
     vub_queue *q = &d->queues[m->payload.state.index];
     struct ring_call rc = {.q = q};
     vub__worker_call(q->w, w_stop, &rc);
+    if (m->payload.state.num) /* reserved; DPDK 22.11 virtio-user sets it (VUB_QUIRK_DPDK_GET_VRING_BASE_NUM) */
+        cvmm_logf(d->log, CVMM_LOG_DEBUG, "%s: vq%u: GET_VRING_BASE reserved num 0x%x ignored", d->name, q->index,
+                  m->payload.state.num);
     vhu_vring_state st = {.index = q->index, .num = rc.num};
     return vub__reply(d, m, &st, sizeof(st), NULL, 0);
 }

@@ -440,7 +440,10 @@ int vhu_validate_req(const vhu_msg *m, const vhu_validate_ctx *ctx)
             return reject(&v, -EBADMSG, "vring %u unknown flags 0x%x", p->addr.index, p->addr.flags);
         return check_index(&v, p->addr.index);
     case VHU_REQ_SET_VRING_BASE: return check_index(&v, p->state.index);
-    case VHU_REQ_GET_VRING_BASE: /* "The request payload's num field is currently reserved and must be 0" */
+    /* The spec: "The request payload's num field is currently reserved and must be set to 0".  DPDK
+     * 22.11's virtio-user sends whatever its stack variable holds (the previous ring's base), so num is
+     * treated as reserved: ignored, never refused (VUB_QUIRK_DPDK_GET_VRING_BASE_NUM, cvmm/vub/quirks.h). */
+    case VHU_REQ_GET_VRING_BASE: return check_index(&v, p->state.index);
     case VHU_REQ_VRING_KICK: return check_state_zero_num(&v);
     case VHU_REQ_SET_VRING_KICK:
     case VHU_REQ_SET_VRING_CALL:

@@ -28,6 +28,7 @@ enum vub_quirk_id {
     VUB_QUIRK_SHMEM_CONFIG_NO_F_SHMEM = 4,   /* GET_SHMEM_CONFIG without F_SHMEM gets a zeroed reply */
     VUB_QUIRK_QEMU72_RNG_MEM_SLOTS = 5,      /* cvmm-rng withholds CONFIGURE_MEM_SLOTS */
     VUB_QUIRK_QEMU72_TCG_NET_MSIX = 6,       /* the test harness gives a vhost-user NIC vectors=0 under TCG */
+    VUB_QUIRK_DPDK_GET_VRING_BASE_NUM = 7,   /* GET_VRING_BASE's reserved num is ignored, not refused */
 };
 
 /** vub_quirk - one workaround (transparent, constant). */
