@@ -440,31 +440,53 @@ static void ns_of(pid_t pid, const char *ns, char *buf, size_t len)
     buf[n] = '\0';
 }
 
-Test(sandbox, namespaces_and_ids_are_switched_before_the_lock)
+/* The ids and namespaces a child locked with @cfg runs with, seen from here. */
+struct ids_seen {
+    long uid, gid;
+    bool net_differs, user_differs;
+};
+
+static struct ids_seen locked_with(const vub_sandbox_config *cfg)
 {
-    if (geteuid() != 0)
-        cr_skip_test("switching to another uid needs root");
-    vub_sandbox_config cfg = {.set_ids = true, .uid = 65534, .gid = 65534, .namespaces = true};
+    struct ids_seen r = {-1, -1, false, false};
     struct sbx_child c;
-    sbx_spawn(&c, ids_ns_child, &cfg);
+    sbx_spawn(&c, ids_ns_child, (void *)cfg);
     bool ready = sbx_await_ready(&c);
     char mine[64], its[64];
-    long uid = ready ? sbx_proc_field(c.pid, 0, "Uid") : -1, gid = ready ? sbx_proc_field(c.pid, 0, "Gid") : -1;
-    bool net_differs = false, user_differs = false;
     if (ready) {
+        r.uid = sbx_proc_field(c.pid, 0, "Uid");
+        r.gid = sbx_proc_field(c.pid, 0, "Gid");
         ns_of(getpid(), "net", mine, sizeof(mine));
         ns_of(c.pid, "net", its, sizeof(its));
-        net_differs = strcmp(mine, its) != 0;
+        r.net_differs = strcmp(mine, its) != 0;
         ns_of(getpid(), "user", mine, sizeof(mine));
         ns_of(c.pid, "user", its, sizeof(its));
-        user_differs = strcmp(mine, its) != 0;
+        r.user_differs = strcmp(mine, its) != 0;
     }
     sbx_finish(&c);
     cr_assert(ready, "status %#x: %s", c.status, c.text);
     cr_assert_eq(sbx_exit_code(&c), 0, "status %#x: %s", c.status, c.text);
-    cr_assert_eq(uid, 65534);
-    cr_assert_eq(gid, 65534);
-    cr_assert(net_differs && user_differs);
+    return r;
+}
+
+Test(sandbox, namespaces_and_ids_are_switched_before_the_lock)
+{
+    if (geteuid() != 0)
+        cr_skip_test("switching to another uid needs root");
+    struct ids_seen r =
+        locked_with(&(vub_sandbox_config){.set_ids = true, .uid = 65534, .gid = 65534, .namespaces = true});
+    cr_assert_eq(r.uid, 65534);
+    cr_assert_eq(r.gid, 65534);
+    cr_assert(r.net_differs && r.user_differs);
+}
+
+/* New namespaces alone map the process's own ids: it keeps them (no privilege needed). */
+Test(sandbox, namespaces_alone_keep_the_process_ids)
+{
+    struct ids_seen r = locked_with(&(vub_sandbox_config){.namespaces = true});
+    cr_assert_eq(r.uid, (long)getuid());
+    cr_assert_eq(r.gid, (long)getgid());
+    cr_assert(r.net_differs && r.user_differs);
 }
 
 /* ---- the coverage preset: gcov's counts (docs/sandbox.md) ---- */
