@@ -102,6 +102,8 @@ int blk_aio_new(blk_disk *d, unsigned index, unsigned depth, blk_aio **out)
         cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: eventfd: %s", index, strerror(-rc));
         goto fail_ring;
     }
+    /* Every completion signals (not _async: that signals only for io-wq's, never for those the task's own
+     * task work posts); those done while submitting are also reaped right away, without the round trip. */
     if ((rc = io_uring_register_eventfd(&a->ring, a->efd)) < 0) {
         cvmm_logf(d->log, CVMM_LOG_WARN, "blk: vq%u: io_uring_register_eventfd: %s", index, strerror(-rc));
         goto fail_ring;
@@ -260,11 +262,16 @@ static int start(blk_aio *a, vq_queue *vq, const vmem_map *map, const vq_chain *
     if (sl->io.op == BLK_OP_READ || sl->io.op == BLK_OP_WRITE) {
         rc = sl->io.op == BLK_OP_READ ? vq_writer_iovec(&sl->io.w, sl->iov, BLK_IOV_MAX)
                                       : vq_reader_iovec(&sl->io.r, sl->iov, BLK_IOV_MAX);
+        /* A file that cannot do non-blocking I/O (tmpfs) would make io_uring hand the request to a kernel
+         * worker thread, two context switches: a lone request (nothing in flight, nothing else available)
+         * is served here and now instead, as --aio=sync would (page cache copies: they do not wait). */
+        if (rc >= 0 && a->d->blocking && a->inflight == 0 && !vq_avail_ready(vq))
+            rc = -ENOSPC;
         if (rc >= 0) {
             sl->niov = rc;
             rc = pin(sl, map);
         }
-        if (rc == -ENOSPC) /* more pieces or regions than a slot holds: served here and now */
+        if (rc == -ENOSPC) /* more pieces or regions than a slot holds, or the lone request above */
             rc = blk_request_run(a->d, vq, &sl->io);
         if (rc < 0)
             goto out;
@@ -282,6 +289,8 @@ out:
     slot_put(a, sl);
     return rc;
 }
+
+static int reap(blk_aio *a, vq_queue *vq, bool wait);
 
 int blk_aio_kick(blk_aio *a, vq_queue *vq, const vmem_map *map, bool *more)
 {
@@ -315,8 +324,13 @@ int blk_aio_kick(blk_aio *a, vq_queue *vq, const vmem_map *map, bool *more)
             break;
         }
     } while ((rc = vq_enable_notification(vq)) == 1);
-    int src = a->inflight != queued ? submit(a) : 0; /* one io_uring_enter for the whole batch */
-    (void)src;                                       /* on failure the entries stay queued (logged) */
+    if (a->inflight != queued && submit(a) == 0) { /* one io_uring_enter for the whole batch */
+        /* What the kernel did while submitting (page cache hits) is answered now, without a trip through
+         * the worker's loop: the eventfd is read first, so a completion posted after it signals again. */
+        uint64_t v;
+        (void)!read(a->efd, &v, sizeof(v));
+        (void)reap(a, vq, false);
+    }
     int prc = publish(a, vq);
     if (rc < 0)
         return rc;
@@ -350,11 +364,11 @@ static int finish(blk_aio *a, vq_queue *vq, struct slot *sl, int res)
     return rc;
 }
 
-int blk_aio_complete(blk_aio *a, vq_queue *vq, bool wait, bool publish_now)
+/* Reap every completion in the CQ (@wait: until nothing is in flight).  Return: requests answered (their
+ * used entries are queued, not published); -EIO / -EPROTO the ring broke. */
+static int reap(blk_aio *a, vq_queue *vq, bool wait)
 {
-    uint64_t v;
     int n = 0, rc = 0, resubmit = 0;
-    (void)!read(a->efd, &v, sizeof(v)); /* non-blocking; EAGAIN: nothing counted, the CQ says what is there */
     for (;;) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
@@ -394,12 +408,20 @@ int blk_aio_complete(blk_aio *a, vq_queue *vq, bool wait, bool publish_now)
             break;
         }
     }
+    return rc < 0 ? rc : n;
+}
+
+int blk_aio_complete(blk_aio *a, vq_queue *vq, bool wait, bool publish_now)
+{
+    uint64_t v;
+    (void)!read(a->efd, &v, sizeof(v)); /* non-blocking; EAGAIN: nothing counted, the CQ says what is there */
+    int rc = reap(a, vq, wait);
     if (publish_now) {
         int prc = publish(a, vq);
-        if (rc == 0)
+        if (rc >= 0 && prc < 0)
             rc = prc;
     }
-    return rc < 0 ? rc : n;
+    return rc;
 }
 
 void blk_aio_free(blk_aio *a)

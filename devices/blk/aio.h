@@ -3,13 +3,15 @@
  *
  *  blk_aio_kick() pops what the ring holds while a slot is free (at most --queue-depth requests in flight),
  *  reads each chain once into the slot's snapshot, checks it (blk_request_begin()) and queues its I/O:
- *  IN / OUT as one readv / writev straight between the file and the snapshot's buffers (RWF_DSYNC in
- *  write-through mode), FLUSH as fdatasync with IOSQE_IO_DRAIN (it starts once every request this queue
- *  submitted before it has completed, and later ones wait for it); the rest is answered at once.  All
- *  the batch goes to the kernel with one io_uring_enter.  blk_aio_complete() reaps every completion
- *  (the ring signals an eventfd: blk_aio_event_fd()), answers the requests and publishes their used
- *  entries in one batch, in completion order (out of pop order).  The caller notifies the driver.
- *
+ *  IN / OUT as one readv / writev straight between the file and the snapshot's buffers (write-through: an
+ *  fdatasync linked to the write), FLUSH as fdatasync with IOSQE_IO_DRAIN (it starts once every request
+ *  this queue submitted before it has completed, and later ones wait for it); the rest is answered at once,
+ *  and so is a lone IN / OUT on a file that cannot do non-blocking I/O (blk_disk.blocking: tmpfs).  All
+ *  the batch goes to the kernel with one io_uring_enter, and what the kernel completed while submitting is
+ *  answered in the same call.  blk_aio_complete() reaps every later completion (the ring signals an
+ *  eventfd: blk_aio_event_fd()), answers the requests and publishes their used entries in one batch, in
+ *  completion order (out of pop order).  The caller notifies the driver.
+
  *  Guest memory: an in-flight request holds a reference on every guest memory region its buffers lie in
  *  (vmem_region_ref()), so a SET_MEM_TABLE or REM_MEM_REG meanwhile never unmaps memory the kernel still
  *  reads or writes; its status byte and used entry are written through the map current at completion.

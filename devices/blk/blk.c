@@ -94,6 +94,10 @@ int blk_disk_open_direct(blk_disk *d, const char *path, bool read_only, bool dir
     char id[BLK_ID_BYTES + 1];
     snprintf(id, sizeof(id), "cvmm-%llx-%llx", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
     memcpy(d->id, id, BLK_ID_BYTES);
+    /* tmpfs and other files without FMODE_NOWAIT refuse RWF_NOWAIT (aio.c); one byte: a read of none
+     * returns before the flags are looked at */
+    struct iovec one = {.iov_base = id, .iov_len = 1};
+    d->blocking = preadv2(fd, &one, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP;
     d->fd = fd;
     d->fd_buffered = fdb;
     return 0;

@@ -126,6 +126,8 @@ typedef struct blk_disk {
     int fd_buffered;   /* owned: with @direct, the same file without O_DIRECT, for requests whose buffers are
                         * not aligned for O_DIRECT (blk_disk_io_fd()); -1 otherwise */
     bool direct;       /* --direct */
+    bool blocking;     /* the file cannot do non-blocking reads (RWF_NOWAIT: EOPNOTSUPP, e.g. tmpfs): io_uring
+                        * would hand each request to a kernel worker thread (aio.c serves a lone one inline) */
     uint64_t sectors;  /* capacity in 512-byte sectors (a partial last sector is not exposed) */
     uint32_t blk_size; /* logical block size: 512 for files, the device's for block devices */
     bool read_only;
