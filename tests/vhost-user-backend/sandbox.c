@@ -65,6 +65,17 @@ Test(sandbox, declaration_errors_are_refused_and_change_nothing)
     cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "execve", 0, 0), -EINVAL);
     cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "socket", 6, AF_UNIX), -EINVAL);
     cr_assert_eq(vub_sandbox_allow_syscalls(sb, (const char *const[]){"pread64", "execve", NULL}), -EINVAL);
+    /* No sandbox; a condition declared twice is kept once. */
+    cr_assert_eq(vub_sandbox_keep_fd(NULL, 0), -EBADF);
+    cr_assert_eq(vub_sandbox_allow_path(NULL, "/tmp", VUB_SANDBOX_READ), -EINVAL);
+    cr_assert_eq(vub_sandbox_allow_syscall(NULL, "read"), -EINVAL);
+    cr_assert_eq(vub_sandbox_allow_syscall_arg(NULL, "socket", 0, AF_UNIX), -EINVAL);
+    cr_assert_eq(vub_sandbox_allow_syscalls(NULL, NULL), -EINVAL);
+    cr_assert_eq(vub_sandbox_lock_fs(NULL), -EINVAL);
+    cr_assert_eq(vub_sandbox_lock_syscalls(NULL), -EINVAL);
+    cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "socket", 0, AF_UNIX), 0);
+    cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "socket", 0, AF_UNIX), 0);
+    cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "socket", 1, AF_UNIX), 0);
     /* What was refused is not in the policy; what came before the refusal is. */
     int pfd[2];
     cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
@@ -78,6 +89,10 @@ Test(sandbox, declaration_errors_are_refused_and_change_nothing)
     cr_assert_null(strstr(text, "\"execve\""));
     cr_assert_not_null(strstr(text, "\"pread64\""));
     cr_assert_null(strstr(text, "nonexistent"));
+    const char *first = strstr(text, "{\"syscall\":\"socket\",\"arg\":0,");
+    cr_assert_not_null(first, "%s", text);
+    cr_assert_null(strstr(first + 1, "{\"syscall\":\"socket\",\"arg\":0,"), "once: %s", text);
+    cr_assert_not_null(strstr(text, "{\"syscall\":\"socket\",\"arg\":1,"), "%s", text);
     cr_assert_eq(vub_sandbox_print(NULL, 1), -EINVAL);
     vub_sandbox_free(sb);
     vub_sandbox_free(NULL);
