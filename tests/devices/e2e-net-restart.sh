@@ -5,10 +5,11 @@
 #
 # Usage: e2e-net-restart.sh --bin PATH
 #   cvmm-net --source=64 fills testpmd's rx ring with 64-byte frames; testpmd (net_virtio_user0, io
-#   forwarding, a 256-entry ring per queue) sends them back into cvmm-net's sink.  After 2 s, at testpmd's
-#   prompt: `stop`, `port stop 0` and `port start 0` (DPDK 22.11 sends SET_VRING_ENABLE 0, then 1, for
-#   both rings), `clear port stats 0`, `start`; 2 s later RX-packets and TX-packets must both exceed four
-#   rings' worth (a ring that no longer moves gives at most one ring's worth).  Then `quit`: testpmd
+#   forwarding, a 256-entry ring per queue) sends them back into cvmm-net's sink.  Once both directions
+#   moved more than four rings' worth (a ring that no longer moves gives at most one ring's worth; the port
+#   statistics are polled for up to 60 s), at testpmd's prompt: `stop`, `port stop 0` and `port start 0`
+#   (DPDK 22.11 sends SET_VRING_ENABLE 0, then 1, for both rings), `clear port stats 0`, `start`, and
+#   both directions must move as much again.  Then `quit`: testpmd
 #   closes the port with GET_VRING_BASE for ring 0 and ring 1, and the second one carries ring 0's base in
 #   its reserved num (virtio_user_stop_device() reuses one vhost_vring_state): cvmm-net must answer both
 #   (VUB_QUIRK_DPDK_GET_VRING_BASE_NUM), so testpmd must not print "get_vring_base failed", cvmm-net must
@@ -57,22 +58,27 @@ wait_out() {
 seen() { grep -cE -- "$1" "$TPLOG" || true; }
 # port_packets RX|TX: RX-packets or TX-packets of the latest `show port stats 0`.
 port_packets() { awk -v k="$1-packets:" '$1 == k && /-(errors|missed):/ { n = $2 } END { print n + 0 }' "$TPLOG"; }
-# enough WHEN: both directions moved more than four rings' worth.
-enough() {
-    local rx tx
-    rx=$(port_packets RX) tx=$(port_packets TX)
-    e2e_log "$1: testpmd received $rx and sent $tx frames"
-    if [ "$rx" -le $((4 * QSIZE)) ] || [ "$tx" -le $((4 * QSIZE)) ]; then
-        e2e_fail "$1: no more than the rings hold moved (received $rx, sent $tx)"
-    fi
+# moved WHEN: read the port's statistics once a second until both directions moved more than four rings'
+# worth (a ring that no longer moves gives at most one ring's worth); fail after 60 s.
+moved() {
+    local rx=0 tx=0 n i
+    for ((i = 0; i < 60; i++)); do
+        n=$(seen 'TX-packets:.*TX-errors')
+        echo "show port stats 0" >&3
+        wait_out $((n + 1)) 'TX-packets:.*TX-errors' 30
+        rx=$(port_packets RX) tx=$(port_packets TX)
+        if [ "$rx" -gt $((4 * QSIZE)) ] && [ "$tx" -gt $((4 * QSIZE)) ]; then
+            e2e_log "$1: testpmd received $rx and sent $tx frames"
+            return 0
+        fi
+        sleep 1
+    done
+    e2e_fail "$1: no more than the rings hold moved in 60 s (received $rx, sent $tx)"
 }
 
 wait_out 1 'testpmd> '
-e2e_log "testpmd is up; forwarding for 2 s"
-sleep 2
-echo "show port stats 0" >&3
-wait_out 1 'TX-packets:.*TX-errors'
-enough "before the restart"
+e2e_log "testpmd is up and forwarding"
+moved "before the restart"
 e2e_log "stopping the port"
 done0=$(seen '^Done$')
 printf '%s\n' stop "port stop 0" >&3
@@ -88,10 +94,7 @@ printf '%s\n' "port start 0" >&3
 wait_out $((done0 + 2)) '^Done$' 30
 grep -qE 'Fail to start port|Failed to start device' "$TPLOG" && e2e_fail "testpmd could not start the port again"
 printf '%s\n' "clear port stats 0" start >&3
-sleep 2
-echo "show port stats 0" >&3
-wait_out 2 'TX-packets:.*TX-errors'
-enough "2 s after the restart"
+moved "after the restart"
 e2e_log "quitting testpmd (it stops both rings with GET_VRING_BASE)"
 printf '%s\n' stop quit >&3
 exec 3>&-
