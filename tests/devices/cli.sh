@@ -71,11 +71,15 @@ expect_fail "cvmm-blk --num-queues=x" "num-queues" "$BLK" --socket-path="$TMP/s.
 expect_fail "cvmm-blk --queue-size=100" "queue-size" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --queue-size=100
 expect_fail "cvmm-blk --read-only=1" "takes no value" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --read-only=1
 expect_fail "cvmm-blk socket in a missing dir" "cannot serve" "$BLK" --socket-path="$TMP/nodir/s.sock" --blk-file="$TMP/disk.img"
+expect_fail "cvmm-blk --aio=posix" "aio" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --aio=posix
+expect_fail "cvmm-blk --queue-depth=0" "queue-depth" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --queue-depth=0
 expect_fail "cvmm-rng --fd not a socket" "cannot serve" "$RNG" --fd=0
 [ "$(stat -c %s "$TMP/disk.img")" = 1048576 ] || fail "the disk image changed size"
 
 start_and_term "cvmm-blk" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --num-queues=4
 start_and_term "cvmm-blk --read-only" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --read-only
+start_and_term "cvmm-blk --aio=sync" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --aio=sync
+start_and_term "cvmm-blk --queue-depth=8" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --queue-depth=8
 start_and_term "cvmm-rng" "$RNG" --socket-path="$TMP/s.sock"
 # --fd: a listening socket inherited as fd 3 (python makes it, then execs the back-end).
 rm -f "$TMP/s.sock"
