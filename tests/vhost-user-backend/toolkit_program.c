@@ -454,6 +454,22 @@ Test(toolkit_program, failing_setup_exits_1_without_teardown, .init = tp_reset)
     cr_assert_str_eq(r.out, "");
 }
 
+Test(toolkit_program, no_program_no_arguments_or_no_description_exit_1, .init = tp_reset)
+{
+    char *argv[] = {"tp-dev", "--fd=3", NULL};
+    cr_assert_eq(vub_program_main(NULL, 2, argv), 1);
+    cr_assert_eq(vub_program_main(&tp_prog, 0, argv), 1);
+    vub_program p = tp_prog; /* no info, and no setup() to provide one */
+    p.info = NULL;
+    p.setup = NULL;
+    struct run r;
+    run(&r, &p, "--fd=3", "--path=/x", NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.err, "tp-dev: no device description (vub_program.info)"), "%s", r.err);
+    cr_assert_eq(tp.started_calls, 0, "nothing served");
+    cr_assert_eq(tp.teardown_calls, 1);
+}
+
 /* ---- one whole run: a front-end on a socketpair reads the features and disconnects ---- */
 
 struct fe {
