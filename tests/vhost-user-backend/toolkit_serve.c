@@ -155,3 +155,19 @@ Test(toolkit_serve, a_device_with_neither_queue_kicked_nor_request_is_refused)
     cr_assert_eq(vub_daemon_new(&cfg, &d), -EINVAL);
     cr_assert_null(d);
 }
+
+/* A chain whose buffer is outside guest memory cannot be snapshotted: serving stops with that error (the
+ * device op fails, logged) and the request function never sees the chain.  No queue: -EINVAL. */
+Test(toolkit_serve, a_chain_outside_guest_memory_fails_serving_before_the_request)
+{
+    cr_assert_eq(vub_queue_serve(NULL, tk_request, NULL), -EINVAL);
+    struct vt_ring r;
+    ready(&r, VQ_LAYOUT_SPLIT, false);
+    (void)vt_add_chain(&r, 0x40000000, 32); /* 1 GiB: memory ends at 2 MiB */
+    vt_kick(&r);
+    for (int i = 0; i < 30000 && !vt_logged("op queue_kicked failed"); i++)
+        vt_sleep_ms(1);
+    cr_assert(vt_logged("op queue_kicked failed"));
+    cr_assert_eq(atomic_load(&tk.requests), 0);
+    vt_ring_free(&r);
+}
