@@ -145,6 +145,41 @@ Test(sandbox, print_is_json_with_every_declaration)
     vub_sandbox_free(sb);
 }
 
+/* jansson's allocations fail after allocs_left more (json_set_alloc_funcs: jansson's own hook). */
+static int allocs_left;
+static void *failing_malloc(size_t n)
+{
+    if (allocs_left <= 0)
+        return NULL;
+    allocs_left--;
+    return malloc(n);
+}
+
+Test(sandbox, print_out_of_memory_at_any_step_is_enomem)
+{
+    vub_sandbox *sb = NULL;
+    cr_assert_eq(vub_sandbox_new(&(vub_sandbox_config){.set_ids = true, .uid = 1, .gid = 1}, &sb), 0);
+    int fd = eventfd(0, EFD_CLOEXEC), out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    cr_assert_eq(vub_sandbox_keep_fd(sb, fd), 0);
+    cr_assert_eq(vub_sandbox_allow_path(sb, "/tmp", VUB_SANDBOX_READ | VUB_SANDBOX_WRITE | VUB_SANDBOX_CREATE), 0);
+    cr_assert_eq(vub_sandbox_allow_syscall(sb, "fallocate"), 0);
+    cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "socket", 0, AF_UNIX), 0);
+    int printed_at = -1;
+    for (int k = 0; k < 5000 && printed_at < 0; k++) {
+        allocs_left = k;
+        json_set_alloc_funcs(failing_malloc, free);
+        int rc = vub_sandbox_print(sb, out);
+        json_set_alloc_funcs(malloc, free);
+        cr_assert(rc == 0 || rc == -ENOMEM, "%d allocations: rc %d", k, rc);
+        if (rc == 0)
+            printed_at = k;
+    }
+    cr_assert_gt(printed_at, 20, "printed with %d allocations", printed_at);
+    close(out);
+    close(fd);
+    vub_sandbox_free(sb);
+}
+
 /* ---- what is left open ---- */
 
 struct fds_arg {
