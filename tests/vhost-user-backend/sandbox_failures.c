@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <seccomp.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include "sandbox_child.h"
@@ -24,6 +25,8 @@ static long fail_nr = -1; /* this Landlock call fails with fail_errno (the probe
 static int fail_errno;    /* for fail_nr */
 static bool no_filter;    /* seccomp_init() returns NULL */
 static int load_rc;       /* seccomp_load() returns this when non-zero */
+static int rule_fails_at; /* > 0: the rule_fails_at-th seccomp_rule_add_array() returns -EEXIST */
+static bool attr_fails;   /* seccomp_attr_set() returns -EINVAL */
 
 long syscall(long nr, ...)
 {
@@ -58,6 +61,21 @@ int seccomp_load(const scmp_filter_ctx ctx)
     return load_rc ? load_rc : real(ctx);
 }
 
+int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned int n, const struct scmp_arg_cmp *cmp)
+{
+    int (*real)(scmp_filter_ctx, uint32_t, int, unsigned int, const struct scmp_arg_cmp *) =
+        (int (*)(scmp_filter_ctx, uint32_t, int, unsigned int, const struct scmp_arg_cmp *))dlsym(
+            RTLD_NEXT, "seccomp_rule_add_array");
+    return rule_fails_at > 0 && --rule_fails_at == 0 ? -EEXIST : real(ctx, action, nr, n, cmp);
+}
+
+int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value)
+{
+    int (*real)(scmp_filter_ctx, enum scmp_filter_attr, uint32_t) =
+        (int (*)(scmp_filter_ctx, enum scmp_filter_attr, uint32_t))dlsym(RTLD_NEXT, "seccomp_attr_set");
+    return attr_fails ? -EINVAL : real(ctx, attr, value);
+}
+
 static void to_stderr(void *opaque, enum cvmm_log_level lvl, const char *line)
 {
     (void)opaque;
@@ -74,6 +92,8 @@ struct fake {
     int fail_errno;
     bool no_filter;
     int load_rc;
+    int rule_fails_at;
+    bool attr_fails;
     const char *file;
 };
 
@@ -85,8 +105,11 @@ static int fake_child(void *arg, struct sbx_child *c)
     fail_errno = f->fail_errno;
     no_filter = f->no_filter;
     load_rc = f->load_rc;
+    rule_fails_at = f->rule_fails_at;
+    attr_fails = f->attr_fails;
     vub_sandbox *sb = NULL;
     if (vub_sandbox_new(&(vub_sandbox_config){.log = &info_log}, &sb) < 0 || sbx_keep(sb, c) < 0 ||
+        vub_sandbox_allow_syscall(sb, "fallocate") < 0 || vub_sandbox_allow_syscall_arg(sb, "socket", 0, AF_UNIX) < 0 ||
         vub_sandbox_allow_path(sb, "/tmp", VUB_SANDBOX_READ) < 0 ||
         (f->file && vub_sandbox_allow_path(sb, f->file, VUB_SANDBOX_READ | VUB_SANDBOX_WRITE) < 0))
         return 90;
@@ -200,4 +223,25 @@ Test(sandbox_failures, a_declared_file_gets_the_rights_a_file_can_have)
     struct sbx_child c;
     run(FAKE(.file = "/etc/hostname"), &c);
     cr_assert_eq(sbx_exit_code(&c), 0, "status %#x: %s", c.status, c.text);
+}
+
+/* Every rule of the filter refused in turn (libseccomp's answer): the lock fails with it, and the line
+ * names the call; with all rules added, the filter loads. */
+Test(sandbox_failures, a_refused_seccomp_rule_or_attribute_fails_the_syscall_lock)
+{
+    struct sbx_child c;
+    run(FAKE(.attr_fails = true), &c);
+    cr_assert_eq(sbx_exit_code(&c), 2, "status %#x: %s", c.status, c.text);
+    cr_assert_not_null(strstr(c.text, "error: sandbox: libseccomp cannot set the filter's attributes: "), "%s", c.text);
+    int k = 1;
+    for (; k < 1000; k++) {
+        run(FAKE(.rule_fails_at = k), &c);
+        if (sbx_exit_code(&c) == 0)
+            break;
+        cr_assert_eq(sbx_exit_code(&c), 2, "rule %d: status %#x: %s", k, c.status, c.text);
+        cr_assert_not_null(strstr(c.text, "lock_syscalls -17\n"), "rule %d: %s", k, c.text);
+        cr_assert_not_null(strstr(c.text, ") refused: File exists"), "rule %d: %s", k, c.text);
+    }
+    cr_assert_gt(k, 40, "the filter has the daemon's calls, the device's, and the conditional ones");
+    cr_assert_lt(k, 1000);
 }
