@@ -2,8 +2,10 @@
 /* The back-end program conventions: command line and --print-capabilities JSON. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -154,6 +156,35 @@ Test(cmdline, print_capabilities_writes_the_schema_json)
     signal(SIGPIPE, SIG_IGN);
     cr_assert_eq(vub_print_capabilities(p[1], "net", NULL), -EIO);
     close(p[1]);
+}
+
+/* jansson's allocations fail after allocs_left more (json_set_alloc_funcs: jansson's own hook). */
+static int allocs_left;
+static void *failing_malloc(size_t n)
+{
+    if (allocs_left <= 0)
+        return NULL;
+    allocs_left--;
+    return malloc(n);
+}
+
+Test(cmdline, print_capabilities_out_of_memory_at_any_step_is_enomem)
+{
+    static const char *const feats[] = {"read-only", "blk-file", NULL};
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    cr_assert_geq(out, 0);
+    int printed_at = -1;
+    for (int k = 0; k < 1000 && printed_at < 0; k++) {
+        allocs_left = k;
+        json_set_alloc_funcs(failing_malloc, free);
+        int rc = vub_print_capabilities(out, "block", feats);
+        json_set_alloc_funcs(malloc, free);
+        cr_assert(rc == 0 || rc == -ENOMEM, "%d allocations: rc %d", k, rc);
+        if (rc == 0)
+            printed_at = k;
+    }
+    cr_assert_gt(printed_at, 4, "printed with %d allocations", printed_at);
+    close(out);
 }
 
 /* Types outside the schema's VHostUserBackendType, and features a type does not have, are refused before
