@@ -338,6 +338,22 @@ Test(toolkit_program, help_shows_sizes_exactly, .init = tp_reset)
     cr_assert_not_null(strstr(b, "(default: 3G)"), "%s", b);
 }
 
+/* Without a value_name, a string option is shown as VALUE, and its current value as the default. */
+Test(toolkit_program, help_names_a_plain_string_option_value_with_its_default, .init = tp_reset)
+{
+    static const char *where = "/srv/x";
+    static const vub_program_option opt = {.name = "where", .type = VUB_OPT_STRING, .help = "a place", .dest = &where};
+    vub_program p = tp_prog;
+    p.options = &opt;
+    p.noptions = 1;
+    struct run r;
+    char b[256];
+    run(&r, &p, "--help", NULL);
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(line_with(r.out, "--where=VALUE ", b, sizeof(b)), "%s", r.out);
+    cr_assert_not_null(strstr(b, "a place (default: /srv/x)"), "%s", b);
+}
+
 Test(toolkit_program, help_ignores_bad_options, .init = tp_reset)
 {
     struct run r;
