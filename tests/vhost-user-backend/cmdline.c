@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cvmm/vub.h"
+#include "cvmm_test_json_nomem.h"
 
 TestSuite(cmdline, .timeout = 120);
 
@@ -158,16 +159,6 @@ Test(cmdline, print_capabilities_writes_the_schema_json)
     close(p[1]);
 }
 
-/* jansson's allocations fail after allocs_left more (json_set_alloc_funcs: jansson's own hook). */
-static int allocs_left;
-static void *failing_malloc(size_t n)
-{
-    if (allocs_left <= 0)
-        return NULL;
-    allocs_left--;
-    return malloc(n);
-}
-
 Test(cmdline, print_capabilities_out_of_memory_at_any_step_is_enomem)
 {
     static const char *const feats[] = {"read-only", "blk-file", NULL};
@@ -175,10 +166,9 @@ Test(cmdline, print_capabilities_out_of_memory_at_any_step_is_enomem)
     cr_assert_geq(out, 0);
     int printed_at = -1;
     for (int k = 0; k < 1000 && printed_at < 0; k++) {
-        allocs_left = k;
-        json_set_alloc_funcs(failing_malloc, free);
+        cvmm_test_json_allow(k);
         int rc = vub_print_capabilities(out, "block", feats);
-        json_set_alloc_funcs(malloc, free);
+        cvmm_test_json_allow(-1);
         cr_assert(rc == 0 || rc == -ENOMEM, "%d allocations: rc %d", k, rc);
         if (rc == 0)
             printed_at = k;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "cvmm_test_json_nomem.h"
 #include "sandbox_child.h"
 
 TestSuite(sandbox, .timeout = 120);
@@ -98,6 +99,20 @@ Test(sandbox, declaration_errors_are_refused_and_change_nothing)
     vub_sandbox_free(NULL);
 }
 
+/* printed() - vub_sandbox_print() of @sb, parsed.  Return: owned, json_decref(). */
+static json_t *printed(const vub_sandbox *sb)
+{
+    int pfd[2];
+    cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+    cr_assert_eq(vub_sandbox_print(sb, pfd[1]), 0);
+    close(pfd[1]);
+    json_error_t je;
+    json_t *o = json_loadfd(pfd[0], JSON_DISABLE_EOF_CHECK, &je);
+    close(pfd[0]);
+    cr_assert_not_null(o, "%s", je.text);
+    return o;
+}
+
 Test(sandbox, print_is_json_with_every_declaration)
 {
     vub_sandbox *sb = NULL;
@@ -108,14 +123,7 @@ Test(sandbox, print_is_json_with_every_declaration)
     cr_assert_eq(vub_sandbox_allow_path(sb, "/tmp", VUB_SANDBOX_READ | VUB_SANDBOX_CREATE), 0);
     cr_assert_eq(vub_sandbox_allow_syscall(sb, "fallocate"), 0);
     cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "socket", 0, AF_UNIX), 0);
-    int pfd[2];
-    cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-    cr_assert_eq(vub_sandbox_print(sb, pfd[1]), 0);
-    close(pfd[1]);
-    json_error_t je;
-    json_t *o = json_loadfd(pfd[0], JSON_DISABLE_EOF_CHECK, &je);
-    close(pfd[0]);
-    cr_assert_not_null(o, "%s", je.text);
+    json_t *o = printed(sb);
     cr_assert(json_is_true(json_object_get(o, "no_new_privs")));
     json_t *fds = json_object_get(o, "kept_fds");
     cr_assert_eq(json_array_size(fds), 4);
@@ -145,16 +153,6 @@ Test(sandbox, print_is_json_with_every_declaration)
     vub_sandbox_free(sb);
 }
 
-/* jansson's allocations fail after allocs_left more (json_set_alloc_funcs: jansson's own hook). */
-static int allocs_left;
-static void *failing_malloc(size_t n)
-{
-    if (allocs_left <= 0)
-        return NULL;
-    allocs_left--;
-    return malloc(n);
-}
-
 Test(sandbox, print_out_of_memory_at_any_step_is_enomem)
 {
     vub_sandbox *sb = NULL;
@@ -166,10 +164,9 @@ Test(sandbox, print_out_of_memory_at_any_step_is_enomem)
     cr_assert_eq(vub_sandbox_allow_syscall_arg(sb, "socket", 0, AF_UNIX), 0);
     int printed_at = -1;
     for (int k = 0; k < 5000 && printed_at < 0; k++) {
-        allocs_left = k;
-        json_set_alloc_funcs(failing_malloc, free);
+        cvmm_test_json_allow(k);
         int rc = vub_sandbox_print(sb, out);
-        json_set_alloc_funcs(malloc, free);
+        cvmm_test_json_allow(-1);
         cr_assert(rc == 0 || rc == -ENOMEM, "%d allocations: rc %d", k, rc);
         if (rc == 0)
             printed_at = k;
@@ -546,15 +543,8 @@ static bool gcov_dir(char *buf, size_t len)
 {
     vub_sandbox *sb = NULL;
     cr_assert_eq(vub_sandbox_new(&(vub_sandbox_config){0}, &sb), 0);
-    int pfd[2];
-    cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-    cr_assert_eq(vub_sandbox_print(sb, pfd[1]), 0);
-    close(pfd[1]);
-    json_error_t je;
-    json_t *o = json_loadfd(pfd[0], JSON_DISABLE_EOF_CHECK, &je);
-    close(pfd[0]);
+    json_t *o = printed(sb);
     vub_sandbox_free(sb);
-    cr_assert_not_null(o, "%s", je.text);
     json_t *paths = json_object_get(json_object_get(o, "landlock"), "paths");
     bool found = false;
     for (size_t i = 0; i < json_array_size(paths) && !found; i++) {
