@@ -24,7 +24,9 @@
  *  for the families allowed with vub_sandbox_allow_syscall_arg().  Builds with a sanitizer
  *  (-DCVMM_SANITIZE=...) add the system calls and the read-only filesystem view the sanitizer runtimes
  *  need to report and to check leaks at exit (LeakSanitizer stops the world with clone and ptrace); the
- *  printed policy names that allowance.
+ *  printed policy names that allowance.  The coverage preset (-DCVMM_COVERAGE=1) adds what gcov needs:
+ *  writing under the build tree (or $GCOV_PREFIX), its exit-time calls, and a dump of the counts in the
+ *  SIGSYS handler (docs/sandbox.md); no other build has any of it.
  *
  *  A violation: any other system call raises SIGSYS (SECCOMP_RET_TRAP); the sandbox's handler writes one
  *  line "PROGRAM: error: sandbox: forbidden system call NAME (NR): killed" (PROGRAM:
