@@ -15,7 +15,7 @@
 # * Every helper prints "[  1.23s] e2e NAME: ..." progress lines on stdout; the guest console is echoed
 #   with a "  guest| " prefix. The last line is "e2e NAME: PASS (..s)" or "e2e NAME: FAIL <why> (..s)".
 # * Exit status: 0 pass, 1 fail, 77 skip (ctest SKIP_RETURN_CODE 77). Any failing helper exits at once;
-#   the EXIT trap then stops the guest and the back-ends (SIGTERM, then SIGKILL after 10 s), deletes the
+#   the EXIT trap then stops the guest and the back-ends (SIGTERM, then SIGKILL after 30 s), deletes the
 #   network namespaces it made, and removes $E2E_TMP.
 # * Environment: CVMM_HARNESS (default: <repo>/tests/harness), CVMM_GUEST_DIR (default:
 #   $TMPDIR/cvmm-guest, built with guest-image.sh if missing; ctest points it at <build>/guest, made
@@ -204,15 +204,16 @@ e2e__listening() {
     awk -v p="$2" '$NF == p && $4 == "00010000" { f = 1 } END { exit !f }' "/proc/$1/net/unix" 2>/dev/null
 }
 
-# e2e__be_kill NAME: SIGTERM, wait up to 10 s, then SIGKILL. Sets E2E__RC to the exit status (137 if
-# it had to be killed). Runs in the main shell (not in $(...)): only the parent can wait for its child.
+# e2e__be_kill NAME: SIGTERM, wait up to 30 s (an ASan back-end on a loaded machine), then SIGKILL. Sets
+# E2E__RC to the exit status (137 if it had to be killed). Runs in the main shell (not in $(...)): only the
+# parent can wait for its child.
 e2e__be_kill() {
     local name=$1 pid=${E2E_BE_PID[$1]:-}
     E2E__RC=0
     e2e__sb_stop "$name"
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null || true   # it may be gone (and reaped by bash) already
-    for _ in $(seq 200); do
+    for _ in $(seq 600); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
@@ -223,7 +224,7 @@ e2e__be_kill() {
     unset "E2E_BE_PID[$name]"
 }
 
-# e2e_backend_stop [--any-status] NAME: stop back-end NAME with SIGTERM (SIGKILL after 10 s) and check it
+# e2e_backend_stop [--any-status] NAME: stop back-end NAME with SIGTERM (SIGKILL after 30 s) and check it
 # exited with status 0 (any status with --any-status) and printed no sanitizer report.
 e2e_backend_stop() {
     local any=0
