@@ -38,6 +38,10 @@
 #define MEM (4u << 20)
 #define DATA 0x100000ull /* guest buffers from here on */
 
+/* Bound of every wait for something that must happen: generous, so a loaded two-core machine (TSan) passes;
+ * only a hang takes this long. */
+#define WAIT_MS 30000
+
 static unsigned source_size; /* start(): the device's net_config.source_size (a sink's generator) */
 static bool offloads;        /* start(): the device's net_config.offloads */
 
@@ -112,7 +116,7 @@ static void start(unsigned pairs, bool sink, bool mac, uint16_t mtu)
     snprintf(t.path, sizeof(t.path), "%s/sock", t.dir);
     cr_assert_eq(vub_daemon_listen(t.d, t.path), 0);
     cr_assert_eq(pthread_create(&t.th, NULL, run, t.d), 0);
-    vhu_frontend_config fc = {.log = &t.log, .name = "fe", .timeout_ms = 3000};
+    vhu_frontend_config fc = {.log = &t.log, .name = "fe", .timeout_ms = WAIT_MS};
     cr_assert_eq(vhu_frontend_connect(&fc, t.path, &t.fe), 0);
 }
 
@@ -223,7 +227,7 @@ static int wait_used(unsigned i, uint16_t *head, uint32_t *len, int ms)
     return 0;
 }
 
-/* Receive one frame from the port (the tap side), waiting up to 2 s. */
+/* Receive one frame from the port (the tap side), waiting up to @ms. */
 static ssize_t port_recv(void *buf, size_t cap, int ms)
 {
     struct pollfd p = {.fd = t.sp[1], .events = POLLIN};
@@ -260,11 +264,11 @@ Test(net_rxtx, tx_header_is_zeroed_and_frame_sent_whole, .init = init_tap, .fini
     uint32_t len;
     cr_assert_eq(vq_mock_add(t.r[1].mk, b, 2, &head), 0);
     kick(1);
-    cr_assert_eq(port_recv(got, sizeof(got), 2000), 112);
+    cr_assert_eq(port_recv(got, sizeof(got), WAIT_MS), 112);
     uint8_t zero[12] = {0};
     cr_assert_arr_eq(got, zero, 12);
     cr_assert_arr_eq(got + 12, frame, 100);
-    cr_assert_eq(wait_used(1, &h, &len, 2000), 1);
+    cr_assert_eq(wait_used(1, &h, &len, WAIT_MS), 1);
     cr_assert_eq(h, head);
     cr_assert_eq(len, 0);
 }
@@ -346,10 +350,10 @@ Test(net_rxtx, tx_short_chain_is_dropped_and_the_queue_goes_on, .init = init_tap
     cr_assert_eq(vq_mock_add(t.r[1].mk, &wr, 1, &h[2]), 0);
     cr_assert_eq(vq_mock_add(t.r[1].mk, &good, 1, &h[3]), 0);
     kick(1);
-    cr_assert_eq(port_recv(got, sizeof(got), 2000), 60, "only the good chain reaches the port");
+    cr_assert_eq(port_recv(got, sizeof(got), WAIT_MS), 60, "only the good chain reaches the port");
     cr_assert_arr_eq(got + 12, frame + 12, 48);
     for (int i = 0; i < 4; i++) {
-        cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
+        cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1);
         cr_assert_eq(uh, h[i]);
     }
     cr_assert_eq(port_recv(got, sizeof(got), 50), -1);
@@ -375,9 +379,9 @@ Test(net_rxtx, tx_chain_of_many_pieces_is_copied, .init = init_tap, .fini = fini
     uint32_t len;
     cr_assert_eq(vq_mock_add(t.r[1].mk, b, N, &head), 0);
     kick(1);
-    cr_assert_eq(port_recv(got, sizeof(got), 2000), (ssize_t)sizeof(frame));
+    cr_assert_eq(port_recv(got, sizeof(got), WAIT_MS), (ssize_t)sizeof(frame));
     cr_assert_arr_eq(got, frame, sizeof(frame));
-    cr_assert_eq(wait_used(1, &h, &len, 2000), 1);
+    cr_assert_eq(wait_used(1, &h, &len, WAIT_MS), 1);
     cr_assert_eq(h, head);
 }
 
@@ -392,7 +396,7 @@ Test(net_rxtx, sink_counts_and_returns_every_chain, .init = init_sink, .fini = f
     }
     kick(1);
     for (unsigned i = 0; i < 10; i++)
-        cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
+        cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1);
     stop_daemon();
     cr_assert_eq(t.stats.tx_packets, 10);
     cr_assert_eq(t.stats.tx_bytes, 640);
@@ -409,11 +413,11 @@ Test(net_rxtx, tx_full_ring_goes_past_the_budget, .init = init_sink, .fini = fin
     }
     kick(1);
     for (unsigned i = 0; i < 256; i++)
-        cr_assert_eq(wait_used(1, &uh, &len, 2000), 1, "chain %u not returned", i);
+        cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1, "chain %u not returned", i);
     vq_mock_buf b = {DATA, 12 + 60, false}; /* and the queue still answers kicks */
     cr_assert_eq(vq_mock_add(t.r[1].mk, &b, 1, &h), 0);
     kick(1);
-    cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h);
 }
 
@@ -445,7 +449,7 @@ Test(net_rxtx, sink_reads_every_byte_of_the_frame, .init = init_sink, .fini = fi
     uint32_t len;
     cr_assert_eq(vq_mock_add(t.r[1].mk, b, 3, &h), 0);
     kick(1);
-    cr_assert_eq(wait_used(1, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h);
     for (unsigned i = 0; i < 4; i++)
         cr_assert(page_resident(pages[i]), "the sink never read page 0x%llx of the frame",
@@ -469,7 +473,7 @@ static void tx_rounds(enum vq_layout layout, bool event_idx)
         if (vq_mock_kick_needed(t.r[1].mk))
             kick(1);
         for (unsigned i = 0; i < 200; i++)
-            cr_assert_eq(wait_used(1, &uh, &len, 2000), 1, "round %u: chain %u not returned", round, i);
+            cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1, "round %u: chain %u not returned", round, i);
     }
 }
 
@@ -500,10 +504,10 @@ Test(net_rxtx, rx_mergeable_spans_buffers_and_sets_num_buffers, .init = init_tap
     kick(0);
     static uint8_t pkt[12 + 3000], got[3000];
     rx_frame(pkt, 3000 - 12, 12); /* 3000 bytes with the header: two buffers */
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h[0]);
     cr_assert_eq(len, 1500);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h[1]);
     cr_assert_eq(len, 1500);
     cr_assert_eq(vmem_read(t.map, DATA, got, 1500), 0);
@@ -525,7 +529,7 @@ Test(net_rxtx, rx_without_mrg_uses_one_chain_num_buffers_1, .init = init_tap, .f
     kick(0);
     uint8_t pkt[12 + 100], got[112];
     rx_frame(pkt, 100, 12);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h);
     cr_assert_eq(len, 112);
     cr_assert_eq(vmem_read(t.map, DATA, got, 12), 0);
@@ -547,6 +551,11 @@ Test(net_rxtx, rx_marks_the_pages_it_wrote_in_the_dirty_log, .init = init_tap, .
     uint8_t *bits = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
     cr_assert_neq(bits, MAP_FAILED);
     const uint64_t pages = MEM / 4096;
+    /* tx's first look at its ring (kicks off, a busy-poll, kicks on: two stores to its used->flags) may
+     * still be under way on a loaded machine, and once the log is set those stores are rightly logged.
+     * This test is about rx: stop tx first; its answer means the worker is done with that ring. */
+    uint32_t base;
+    cr_assert_eq(vhu_frontend_get_vring_base(t.fe, 1, &base), 0);
     vhu_log l = {.size = pages / 8, .offset = 0};
     cr_assert_eq(vhu_frontend_set_log_base(t.fe, &l, lfd), 0);
     vq_mock_buf b = {DATA + 0x3000, 2 * 4096, true};
@@ -556,9 +565,8 @@ Test(net_rxtx, rx_marks_the_pages_it_wrote_in_the_dirty_log, .init = init_tap, .
     kick(0);
     static uint8_t pkt[12 + 3000];
     rx_frame(pkt, 3000, 12); /* 3012 bytes: the buffer's first page only */
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(len, 3012);
-    uint32_t base;
     cr_assert_eq(vhu_frontend_get_vring_base(t.fe, 0, &base), 0); /* stopped: its writes are all logged */
     for (uint64_t p = 0; p < pages; p++) {
         bool want = p == (DATA + 0x3000) / 4096 || p == 0x18000 / 4096; /* the frame; rx's used ring */
@@ -578,7 +586,7 @@ Test(net_rxtx, rx_legacy_header_is_10_bytes, .init = init_tap, .fini = fini)
     kick(0);
     uint8_t pkt[10 + 64], got[74];
     rx_frame(pkt, 64, 10); /* the port carries 10-byte headers now (TUNSETVNETHDRSZ 10 on a tap) */
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(len, 74);
     cr_assert_eq(vmem_read(t.map, DATA, got, 74), 0);
     uint8_t zero[10] = {0};
@@ -591,7 +599,7 @@ Test(net_rxtx, rx_legacy_header_is_10_bytes, .init = init_tap, .fini = fini)
     vq_mock_buf tb = {DATA + 0x4000, sizeof(f), false};
     cr_assert_eq(vq_mock_add(t.r[1].mk, &tb, 1, &h), 0);
     kick(1);
-    cr_assert_eq(port_recv(out, sizeof(out), 2000), 60);
+    cr_assert_eq(port_recv(out, sizeof(out), WAIT_MS), 60);
     cr_assert_arr_eq(out + 10, f + 10, 50);
 }
 
@@ -611,11 +619,11 @@ Test(net_rxtx, rx_waits_for_buffers_then_delivers_in_order, .init = init_tap, .f
         cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
     }
     kick(0);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(len, 92);
     cr_assert_eq(vmem_read(t.map, DATA, got, 92), 0);
     cr_assert_eq(got[12], 5, "first frame first");
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(vmem_read(t.map, DATA + 0x1000, got, 92), 0);
     cr_assert_eq(got[12], 0xaa);
 }
@@ -631,7 +639,7 @@ Test(net_rxtx, rx_frame_too_big_without_mrg_is_dropped_chain_kept, .init = init_
     static uint8_t big[12 + 1000], small[12 + 40];
     rx_frame(big, 1000, 12);
     rx_frame(small, 40, 12);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h);
     cr_assert_eq(len, 52, "the small frame got the chain the big one could not use");
 }
@@ -647,17 +655,30 @@ Test(net_rxtx, rx_chain_smaller_than_header_comes_back_empty, .init = init_tap, 
     kick(0);
     uint8_t pkt[12 + 64];
     rx_frame(pkt, 64, 12);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h1);
     cr_assert_eq(len, 0);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h2);
     cr_assert_eq(len, 76);
 }
 
+/* With EVENT_IDX the device's avail_event (rx's used ring) moves to @want once it popped that many chains
+ * and found the ring empty: the guest-visible sign that it holds them.  Waits WAIT_MS at most. */
+static void wait_rx_avail_event(uint16_t want)
+{
+    uint16_t ev = 0;
+    for (int k = 0; k < WAIT_MS && ev != want; k++) {
+        cr_assert_eq(vmem_load_acquire_u16(t.map, 0x18000ull + 4 + 8 * 256, &ev), 0);
+        if (ev != want)
+            sleep_ms(1);
+    }
+    cr_assert_eq(ev, want, "the device did not take the %u rx chain(s)", want);
+}
+
 Test(net_rxtx, rx_stop_returns_reserved_chains_empty, .init = init_tap, .fini = fini)
 {
-    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    bring_up(MODERN | F(VUB_F_RING_EVENT_IDX), VQ_LAYOUT_SPLIT);
     vq_mock_buf b = {DATA, 1500, true};
     uint16_t h, uh;
     uint32_t len, base;
@@ -665,7 +686,7 @@ Test(net_rxtx, rx_stop_returns_reserved_chains_empty, .init = init_tap, .fini = 
     kick(0);
     static uint8_t pkt[12 + 3000];
     rx_frame(pkt, 3000, 12); /* needs 3 buffers: the one chain is popped and held while the frame waits */
-    sleep_ms(50);
+    wait_rx_avail_event(1);
     cr_assert_eq(vq_mock_used(t.r[0].mk, &uh, &len), 0);
     cr_assert_eq(vhu_frontend_get_vring_base(t.fe, 0, &base), 0);
     cr_assert_eq(base, 1, "the held chain counts as consumed");
@@ -692,7 +713,7 @@ Test(net_rxtx, tx_buffer_outside_memory_breaks_only_tx, .init = init_tap, .fini 
     kick(0);
     uint8_t pkt[12 + 64];
     rx_frame(pkt, 64, 12);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(len, 76);
 }
 
@@ -709,12 +730,12 @@ Test(net_rxtx, rx_frame_needing_too_many_chains_is_dropped, .init = init_tap, .f
     static uint8_t big[12 + 1500], small[12 + 20];
     rx_frame(big, 1500, 12);
     rx_frame(small, 20, 12); /* 32 bytes: 2 of the held chains */
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(len, 16);
     uint8_t hdr[12];
     cr_assert_eq(vmem_read(t.map, DATA, hdr, 12), 0);
     cr_assert_eq(hdr[10], 2, "num_buffers of the small frame");
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(len, 16);
     cr_assert_eq(wait_used(0, &uh, &len, 20), 0);
 }
@@ -763,7 +784,7 @@ Test(net_rxtx, source_fills_every_posted_buffer_then_waits_for_a_kick, .init = i
     }
     kick(0);
     for (unsigned i = 0; i < 10; i++) {
-        cr_assert_eq(wait_used(0, &uh, &len, 2000), 1, "buffer %u not filled", i);
+        cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1, "buffer %u not filled", i);
         cr_assert_eq(uh, h[i]);
         cr_assert_eq(len, i == 3 ? 0 : 12 + 64);
         if (i != 3)
@@ -776,7 +797,7 @@ Test(net_rxtx, source_fills_every_posted_buffer_then_waits_for_a_kick, .init = i
     }
     kick(0);
     for (unsigned i = 10; i < 15; i++) {
-        cr_assert_eq(wait_used(0, &uh, &len, 2000), 1, "buffer %u posted after the ring ran dry not filled", i);
+        cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1, "buffer %u posted after the ring ran dry not filled", i);
         cr_assert_eq(uh, h[i]);
         cr_assert_eq(len, 12 + 64);
         check_source_frame(DATA + i * 0x1000, 12, 64);
@@ -797,7 +818,7 @@ Test(net_rxtx, source_legacy_header_packed_across_buffers, .init = init_source15
     uint32_t len;
     cr_assert_eq(vq_mock_add(t.r[0].mk, b, 2, &h), 0);
     kick(0);
-    cr_assert_eq(wait_used(0, &uh, &len, 2000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h);
     cr_assert_eq(len, 10 + 1500);
     check_source_frame(DATA, 10, 1500);
@@ -818,7 +839,7 @@ static void source_rounds(enum vq_layout layout)
         if (vq_mock_kick_needed(t.r[0].mk))
             kick(0);
         for (unsigned i = 0; i < 200; i++) {
-            cr_assert_eq(wait_used(0, &uh, &len, 2000), 1, "round %u: buffer %u not filled", round, i);
+            cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1, "round %u: buffer %u not filled", round, i);
             cr_assert_eq(len, 12 + 64);
         }
     }
@@ -987,17 +1008,17 @@ Test(net_rxtx, tx_offload_header_passes_through_and_bad_ones_are_dropped, .init 
     heads[6] = tx_with_header(6, vhdr(NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 34, 16, 0), 100);
     kick(1);
     for (unsigned i = 0; i < 7; i++) {
-        cr_assert_eq(wait_used(1, &uh, &len, 5000), 1, "chain %u not returned", i);
+        cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1, "chain %u not returned", i);
         cr_assert_eq(uh, heads[i]);
     }
     struct net_vnet_hdr want = vhdr(NET_HDR_F_NEEDS_CSUM, 1, 66, 1448, 34, 16, 0);
-    cr_assert_eq(port_recv(got, sizeof(got), 2000), 12 + 20000);
+    cr_assert_eq(port_recv(got, sizeof(got), WAIT_MS), 12 + 20000);
     cr_assert_arr_eq(got, &want, 12, "the TSO header as the guest wrote it (DATA_VALID, num_buffers cleared)");
     uint8_t frame[100];
     fill(frame, sizeof(frame), 0);
     cr_assert_arr_eq(got + 12, frame, sizeof(frame));
     want = vhdr(NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 34, 16, 0);
-    cr_assert_eq(port_recv(got, sizeof(got), 2000), 12 + 100, "the frame after the bad ones");
+    cr_assert_eq(port_recv(got, sizeof(got), WAIT_MS), 12 + 100, "the frame after the bad ones");
     cr_assert_arr_eq(got, &want, 12);
     cr_assert_eq(port_recv(got, sizeof(got), 50), -1, "no bad header reached the port");
     stop_daemon();
@@ -1027,7 +1048,7 @@ Test(net_rxtx, rx_gso_frame_spans_17_buffers_with_its_header, .init = init_offlo
     fill(pkt + 12, FLEN, 3);
     port_send(pkt, sizeof(pkt));
     for (unsigned i = 0; i < NBUF; i++) {
-        cr_assert_eq(wait_used(0, &uh, &len, 5000), 1, "buffer %u", i);
+        cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1, "buffer %u", i);
         cr_assert_eq(uh, h[i]);
         cr_assert_eq(len, i + 1 < NBUF ? BUF : sizeof(pkt) - (NBUF - 1) * BUF);
     }
@@ -1061,7 +1082,7 @@ Test(net_rxtx, rx_gso_frame_for_a_guest_without_guest_tso_is_dropped, .init = in
     struct net_vnet_hdr plain = vhdr(NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0, 0);
     memcpy(pkt, &plain, 12);
     port_send(pkt, 12 + 100);
-    cr_assert_eq(wait_used(0, &uh, &len, 5000), 1);
+    cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(uh, h);
     cr_assert_eq(len, 12 + 100, "the plain frame got the buffer");
     cr_assert_eq(vmem_read(t.map, DATA, got, sizeof(got)), 0);
