@@ -81,9 +81,6 @@ static void one_chain(struct vt_ring *r)
     cr_assert_eq(vt_wait_used(r, h), WLEN);
 }
 
-/* The worker finished what it was doing: a request that runs on it (enable) has been answered. */
-static void sync_worker(void) { cr_assert_eq(vhu_frontend_set_vring_enable(vt.fe, 0, true), 0); }
-
 static void set_features(uint64_t extra)
 {
     cr_assert_eq(
@@ -132,16 +129,16 @@ Test(dirty_log, log_all_switches_logging_on_and_off_while_the_ring_runs)
     struct vt_ring r;
     bring_up(&r, false);
     one_chain(&r);
-    sync_worker();
+    vt_sync_worker();
     expect_marked(bits, NULL, 0);
     set_features(LOG_ALL); /* migration starts */
     one_chain(&r);
-    sync_worker();
+    vt_sync_worker();
     cr_assert(marked(bits, USED_PAGE) && marked(bits, DATA >> 12) && marked(bits, (DATA >> 12) + 2));
     set_features(0); /* migration cancelled */
     clear(bits);
     one_chain(&r);
-    sync_worker();
+    vt_sync_worker();
     expect_marked(bits, NULL, 0);
     cr_assert_eq(atomic_load(&vt.dev.chains), 3, "the ring ran throughout");
     vt_ring_free(&r);
@@ -152,10 +149,10 @@ Test(dirty_log, used_ring_writes_are_marked_at_the_rings_log_address)
     struct vt_ring r;
     bring_up(&r, true);
     ring_log_addr(&r, FAR_LOG); /* the spec: it need not be guest memory, only inside the log */
-    sync_worker();
+    vt_sync_worker();
     clear(bits); /* the ring's start wrote the used flags (logged at the used ring: no F_LOG yet) */
     one_chain(&r);
-    sync_worker();
+    vt_sync_worker();
     const uint64_t want[] = {FAR_LOG >> 12, DATA >> 12, (DATA >> 12) + 1, (DATA >> 12) + 2};
     expect_marked(bits, want, 4);
     vt_ring_free(&r);
@@ -166,13 +163,13 @@ Test(dirty_log, a_new_log_base_takes_over_before_its_reply)
     struct vt_ring r;
     bring_up(&r, true);
     one_chain(&r);
-    sync_worker();
+    vt_sync_worker();
     cr_assert(marked(bits, DATA >> 12));
     uint8_t *second;
     int fd2 = new_log(&second); /* the front-end resizes its log: the old one is read once more, then freed */
     clear(bits);
     one_chain(&r);
-    sync_worker();
+    vt_sync_worker();
     expect_marked(bits, NULL, 0);
     cr_assert(marked(second, USED_PAGE) && marked(second, DATA >> 12));
     munmap(second, 4096);
@@ -187,19 +184,19 @@ Test(dirty_log, log_fd_is_signalled_after_the_log_changed)
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     cr_assert_eq(vhu_frontend_set_log_fd(vt.fe, efd), 0);
     one_chain(&r);
-    cr_assert(vt_wait_fd(efd, 5000), "SET_LOG_FD's eventfd was not signalled after the device wrote");
+    cr_assert(vt_wait_fd(efd, VT_WAIT_MS), "SET_LOG_FD's eventfd was not signalled after the device wrote");
     cr_assert(marked(bits, USED_PAGE) && marked(bits, DATA >> 12), "signalled before the bits were set");
     /* Logging off: writes mark nothing, and nothing is signalled. */
     set_features(0);
     one_chain(&r);
-    sync_worker();
+    vt_sync_worker();
     cr_assert_not(vt_wait_fd(efd, 100));
     /* A second SET_LOG_FD replaces the first. */
     int efd2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     cr_assert_eq(vhu_frontend_set_log_fd(vt.fe, efd2), 0);
     set_features(LOG_ALL);
     one_chain(&r);
-    cr_assert(vt_wait_fd(efd2, 5000), "the new eventfd was not signalled");
+    cr_assert(vt_wait_fd(efd2, VT_WAIT_MS), "the new eventfd was not signalled");
     cr_assert_not(vt_wait_fd(efd, 100), "the replaced eventfd was signalled");
     close(efd);
     close(efd2);

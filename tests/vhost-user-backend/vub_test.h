@@ -36,6 +36,9 @@
 #define VT_QUEUES 4
 #define VT_CONFIG_SIZE 16
 #define VT_PATTERN 0xa5
+/* Bound of every wait for something that must happen (a reply, a used entry, a signal, a log line): long
+ * enough for a loaded two-core machine under TSan, so only a hang reaches it (CONTRIBUTING.md §12). */
+#define VT_WAIT_MS 30000
 #define VT_UVA_BASE 0x7f0000000000ull /* front-end virtual address of gpa 0 */
 
 /* ---- the test device ---- */
@@ -330,7 +333,7 @@ static void vt_start_daemon(const struct vt_opts *o)
 
 static void vt_connect(void)
 {
-    vhu_frontend_config fc = {.log = &vt.log, .name = "fe", .timeout_ms = 3000};
+    vhu_frontend_config fc = {.log = &vt.log, .name = "fe", .timeout_ms = VT_WAIT_MS};
     cr_assert_eq(vhu_frontend_connect(&fc, vt.path, &vt.fe), 0);
 }
 
@@ -499,6 +502,10 @@ static bool vt_wait_fd(int fd, int ms)
     return cvmm_test_wait_readable(fd, ms) && read(fd, &v, 8) == 8;
 }
 
+/* Wait until ring 0's worker finished what it was doing (the kick callback, its notification): a request
+ * that runs on the worker (SET_VRING_ENABLE of an enabled ring, which changes nothing) has been answered. */
+static void vt_sync_worker(void) { cr_assert_eq(vhu_frontend_set_vring_enable(vt.fe, 0, true), 0); }
+
 /* Add one chain (2 readable 64-byte buffers + 1 writable of @wlen) at data gpa @data; kick if needed. */
 static uint16_t vt_add_chain(struct vt_ring *r, uint64_t data, uint32_t wlen)
 {
@@ -515,7 +522,7 @@ static uint32_t vt_wait_used(struct vt_ring *r, uint16_t want_head)
 {
     uint16_t head;
     uint32_t len;
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < VT_WAIT_MS; i++) {
         int rc = vq_mock_used(r->mk, &head, &len);
         cr_assert_geq(rc, 0);
         if (rc == 1) {
