@@ -188,8 +188,11 @@ Test(busy_poll_adaptive, the_budget_shrinks_while_polling_finds_nothing_and_grow
 {
     struct vt_ring r;
     ready(&r, VQ_LAYOUT_SPLIT, false);
-    /* Gaps far longer than the budget: every poll ends empty, the budget halves down to its floor. */
-    for (unsigned i = 0; i < 8; i++) {
+    /* Gaps far longer than the budget: polls end empty, the budget halves down to its floor (from the 5th
+     * request on).  On a loaded machine a worker descheduled inside its poll may find the next request
+     * there and double the budget once: so up to 100 requests, until one sees the floor. */
+    unsigned i = 0;
+    for (; i < 100 && (i < 8 || atomic_load(&bp.budget_last) != BUDGET_US / 16); i++) {
         uint16_t h;
         (void)request(&r, i, &h);
         cr_assert_eq(vt_wait_used(&r, h), 0);
@@ -197,10 +200,11 @@ Test(busy_poll_adaptive, the_budget_shrinks_while_polling_finds_nothing_and_grow
     }
     cr_assert(atomic_load(&bp.budget_max) <= BUDGET_US);
     cr_assert_eq(atomic_load(&bp.budget_last), BUDGET_US / 16, "it shrinks to a sixteenth");
+    cr_assert_eq(atomic_load(&bp.budget_min), BUDGET_US / 16, "never below it");
     /* Back to back: the next request comes while the worker polls (this thread spins on the used ring, no
      * sleep), polls find it, the budget doubles back up.  Bounded by requests, not by time. */
     bool grown = false;
-    for (unsigned i = 8; i < 200000 && !grown; i++) {
+    for (unsigned n = i + 200000; i < n && !grown; i++) {
         uint16_t h, uh;
         uint32_t ul;
         int rc;
