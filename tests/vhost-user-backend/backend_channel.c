@@ -247,7 +247,7 @@ static void raw_get_shmem(vhu_shmem_config *out)
     strcpy(sa.sun_path, vt.path);
     vhu_frontend_free(vt.fe); /* one front-end at a time */
     vt.fe = NULL;
-    for (int i = 0; i < 100 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0; i++)
+    for (int i = 0; i < VT_WAIT_MS / 10 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0; i++)
         vt_sleep_ms(10);
     vhu_conn *c;
     cr_assert_eq(vhu_conn_new(NULL, fd, &c), 0);
@@ -291,7 +291,7 @@ Test(backend_channel, get_shmem_config_with_shmem_declined_gets_a_zeroed_reply_a
     size_t want = sizeof(vhu_hdr) + sizeof(vhu_shmem_config), got = 0;
     while (got < want) {
         struct pollfd pf = {.fd = fd, .events = POLLIN};
-        cr_assert_eq(poll(&pf, 1, 3000), 1, "reply after %zu of %zu bytes", got, want);
+        cr_assert_eq(poll(&pf, 1, VT_WAIT_MS), 1, "reply after %zu of %zu bytes", got, want);
         ssize_t n = recv(fd, buf + got, want + 1 - got, 0);
         cr_assert_gt(n, 0);
         got += (size_t)n;
