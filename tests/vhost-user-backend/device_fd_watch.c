@@ -105,10 +105,10 @@ static void fini_watch(void)
 }
 TestSuite(device_fd_watch, .init = init_watch, .fini = fini_watch, .timeout = 120);
 
-/* Wait (3 s at most) until the device's watch has been called @n times. */
+/* Wait (VT_WAIT_MS at most) until the device's watch has been called @n times. */
 static void wait_calls(unsigned n)
 {
-    for (int i = 0; i < 3000 && atomic_load(&wd.calls) < n; i++)
+    for (int i = 0; i < VT_WAIT_MS && atomic_load(&wd.calls) < n; i++)
         vt_sleep_ms(1);
     cr_assert_eq(atomic_load(&wd.calls), n);
 }
