@@ -7,7 +7,7 @@
  * SET_FEATURES is refused before anything changes. */
 #include "vub_test.h"
 
-TestSuite(vub_features_running, .init = vt_init, .fini = vt_fini, .timeout = 30);
+TestSuite(vub_features_running, .init = vt_init, .fini = vt_fini, .timeout = 120);
 
 #define F_BASE ((1ull << VUB_F_VERSION_1) | (1ull << VHU_F_PROTOCOL_FEATURES))
 
