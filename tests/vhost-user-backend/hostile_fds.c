@@ -19,7 +19,7 @@
 
 /* Generous bound for events that take a second by design (the relay's 1 s cut-off): never reached when
  * things work, and it keeps a regression from hanging ctest. */
-#define WAIT_MS 8000
+#define WAIT_MS VT_WAIT_MS
 
 static void init_fds(void) { vt_setup(&(struct vt_opts){.extra_proto = PB(INFLIGHT_SHMFD) | PB(SHARED_OBJECT)}); }
 TestSuite(hostile_fds, .init = init_fds, .fini = vt_fini, .timeout = 120);
@@ -225,7 +225,7 @@ Test(hostile_fds, wrong_kinds_of_kick_call_and_err_fds_are_refused)
     free_wrong(&w);
     close(keep[0]);
     serves_ring(&r); /* the ring kept its good fds */
-    cr_assert(vt_wait_fd(r.call, 3000));
+    cr_assert(vt_wait_fd(r.call, VT_WAIT_MS));
     vt_ring_free(&r);
 }
 
