@@ -202,7 +202,7 @@ Test(hostile_peer, fds_in_flight_when_the_front_end_goes_are_closed)
     fd = hp_connect();
     raw_send_bytes(fd, &m, len, &mem, 1);
     close(mem);
-    for (int i = 0; i < 3000 && maps_count("memfd:hp-mapped") == 0; i++)
+    for (int i = 0; i < VT_WAIT_MS && maps_count("memfd:hp-mapped") == 0; i++)
         vt_sleep_ms(1);
     cr_assert_gt(maps_count("memfd:hp-mapped"), 0, "the daemon maps a valid memory table");
     close(fd);
