@@ -206,7 +206,7 @@ Test(migration, in_band_kicks_start_the_ring_and_calls_come_back_in_band)
         cr_assert_eq(vhu_frontend_vring_kick(vt.fe, 0), 0);
         cr_assert_eq(vt_wait_used(&r, h), 8);
     }
-    for (int i = 0; i < 200 && atomic_load(&inband_calls) < 4; i++)
+    for (int i = 0; i < VT_WAIT_MS / 5 && atomic_load(&inband_calls) < 4; i++)
         vt_sleep_ms(5);
     cr_assert_geq(atomic_load(&inband_calls), 4);
     atomic_store(&serving, 0);
@@ -428,7 +428,7 @@ TestSuite(inflight_tracking, .init = init_track, .fini = vt_fini, .timeout = 120
 
 static void wait_held(unsigned n)
 {
-    for (int i = 0; i < 5000 && atomic_load(&tk.held) < n; i++)
+    for (int i = 0; i < VT_WAIT_MS && atomic_load(&tk.held) < n; i++)
         vt_sleep_ms(1);
     cr_assert_eq(atomic_load(&tk.held), n);
 }
