@@ -251,7 +251,7 @@ Test(negotiation, a_front_end_that_does_not_renegotiate_keeps_the_previous_featu
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
-    for (int i = 0; i < 100 && atomic_load(&vt.dev.resets) == 0; i++)
+    for (int i = 0; i < VT_WAIT_MS / 10 && atomic_load(&vt.dev.resets) == 0; i++)
         vt_sleep_ms(10);
     vt_connect();
     /* our front-end would refuse to send GET_STATUS unnegotiated: tell it what QEMU believes */
@@ -264,7 +264,7 @@ Test(negotiation, a_front_end_that_does_not_renegotiate_keeps_the_previous_featu
     vhu_hdr h = {.request = VHU_REQ_GET_STATUS, .flags = VHU_VERSION};
     cr_assert_eq(send(fd, &h, 12, MSG_NOSIGNAL), 12);
     struct pollfd pf = {.fd = fd, .events = POLLIN};
-    cr_assert_eq(poll(&pf, 1, 3000), 1);
+    cr_assert_eq(poll(&pf, 1, VT_WAIT_MS), 1);
     uint8_t buf[20];
     cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 20, "GET_STATUS answered, the connection kept");
     cr_assert_eq(vub_daemon_protocol_features(vt.d) & PB(STATUS), PB(STATUS));
@@ -276,7 +276,7 @@ Test(negotiation, a_front_end_that_negotiates_again_starts_clean)
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
-    for (int i = 0; i < 100 && atomic_load(&vt.dev.resets) == 0; i++)
+    for (int i = 0; i < VT_WAIT_MS / 10 && atomic_load(&vt.dev.resets) == 0; i++)
         vt_sleep_ms(10);
     vt_connect();
     uint64_t f;
