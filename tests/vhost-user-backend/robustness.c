@@ -161,7 +161,7 @@ Test(robustness, disconnect_in_the_middle_of_a_message_then_reconnect)
     vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 64, false, false);
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
-    for (int i = 0; i < 100 && atomic_load(&vt.dev.resets) == 0; i++)
+    for (int i = 0; i < VT_WAIT_MS / 10 && atomic_load(&vt.dev.resets) == 0; i++)
         vt_sleep_ms(10);
     cr_assert_eq(atomic_load(&vt.dev.resets), 1, "the device is reset when the front-end goes");
     cr_assert_eq(atomic_load(&vt.dev.stopped[0]), 1);
@@ -248,7 +248,7 @@ Test(robustness_modes, serve_fd_with_a_connected_socket)
     cr_assert_eq(vub_daemon_serve_fd(vt.d, dup(sv[0])), -EBUSY);
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
-    vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = 3000};
+    vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = VT_WAIT_MS};
     cr_assert_eq(vhu_frontend_new(&fc, sv[0], &vt.fe), 0);
     uint64_t n;
     cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);
@@ -285,10 +285,10 @@ Test(robustness_modes, client_mode_connects_to_a_listening_front_end_and_reconne
     cr_assert_eq(listen(lfd, 1), 0);
     for (int round = 0; round < 2; round++) {
         struct pollfd pf = {.fd = lfd, .events = POLLIN};
-        cr_assert_eq(poll(&pf, 1, 3000), 1);
+        cr_assert_eq(poll(&pf, 1, VT_WAIT_MS), 1);
         int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         cr_assert_geq(c, 0);
-        vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = 3000};
+        vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = VT_WAIT_MS};
         cr_assert_eq(vhu_frontend_new(&fc, c, &vt.fe), 0);
         uint64_t n;
         cr_assert_eq(vhu_frontend_get_features(vt.fe, &n), 0);
@@ -597,7 +597,7 @@ Test(robustness_modes, cmdline_serve_listens_or_adopts_the_fd)
     cr_assert_eq(vub_daemon_new(&cfg, &vt.d), 0);
     cr_assert_eq(vub_cmdline_serve(&cl, vt.d), 0);
     cr_assert_eq(pthread_create(&th, NULL, run_thread, vt.d), 0);
-    vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = 3000};
+    vhu_frontend_config fc = {.log = &vt.log, .timeout_ms = VT_WAIT_MS};
     cr_assert_eq(vhu_frontend_new(&fc, sv[0], &vt.fe), 0);
     cr_assert_eq(vhu_frontend_get_features(vt.fe, &f), 0);
     vhu_frontend_free(vt.fe);
