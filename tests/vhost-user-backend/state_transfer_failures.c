@@ -90,7 +90,7 @@ static void save_fails(enum fail_what what, const char *err)
     snprintf(line, sizeof(line), "tdev: SET_DEVICE_STATE_FD refused: %s", err);
     cr_assert(vt_logged(line), "'%s' logged", line);
     struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    cr_assert_eq(poll(&pf, 1, 3000), 1);
+    cr_assert_eq(poll(&pf, 1, VT_WAIT_MS), 1);
     char b;
     cr_assert_eq(read(p[0], &b, 1), 0, "EOF: the back-end kept no copy of the front-end's fd");
     close(p[0]);
