@@ -89,7 +89,7 @@ static void start_load(int *wr)
                  0);
     close(p[0]);
     *wr = p[1];
-    for (int i = 0; i < 5000 && !atomic_load(&sx.in_state_op); i++)
+    for (int i = 0; i < VT_WAIT_MS && !atomic_load(&sx.in_state_op); i++)
         vt_sleep_ms(1);
     cr_assert(atomic_load(&sx.in_state_op), "state_load() runs");
 }
@@ -179,7 +179,7 @@ Test(vub_state_suspended, a_disconnect_cuts_the_transfer_before_the_reset_op)
     start_load(&wr);
     vhu_frontend_free(vt.fe);
     vt.fe = NULL;
-    for (int i = 0; i < 5000 && atomic_load(&sx.resets) == 0; i++)
+    for (int i = 0; i < VT_WAIT_MS && atomic_load(&sx.resets) == 0; i++)
         vt_sleep_ms(1);
     cr_assert_geq(atomic_load(&sx.resets), 1);
     cr_assert_eq(atomic_load(&sx.overlaps), 0, "reset() ran while state_load() did");
