@@ -74,7 +74,7 @@ static void many_requests_are_answered(enum vq_layout layout)
     for (unsigned i = 0; i < N; i++)
         heads[i] = vt_add_chain(&r, 0x100000 + i * 0x1000ull, 100 + i);
     vt_kick(&r);
-    cr_assert(vt_wait_fd(r.call, 5000), "the driver was not notified");
+    cr_assert(vt_wait_fd(r.call, VT_WAIT_MS), "the driver was not notified");
     for (unsigned i = 0; i < N; i++)
         cr_assert_eq(vt_wait_used(&r, heads[i]), 100 + i);
     for (unsigned i = 0; i < N; i += 37)
@@ -135,8 +135,8 @@ Test(toolkit_serve, a_failing_request_is_used_logged_and_notified_and_the_rest_i
     vt_kick(&r);
     cr_assert_eq(vt_wait_used(&r, h[0]), 40);
     cr_assert_eq(vt_wait_used(&r, h[1]), 40, "the failed request keeps what it wrote");
-    cr_assert(vt_wait_fd(r.call, 5000), "the driver is notified after a failure too");
-    for (int i = 0; i < 2000 && !vt_logged("op queue_kicked failed"); i++)
+    cr_assert(vt_wait_fd(r.call, VT_WAIT_MS), "the driver is notified after a failure too");
+    for (int i = 0; i < VT_WAIT_MS && !vt_logged("op queue_kicked failed"); i++)
         vt_sleep_ms(1);
     cr_assert(vt_logged("op queue_kicked failed"));
     /* Serving stops at the failure; the next kick (or the one SET_VRING_ENABLE scheduled, which may come
@@ -165,7 +165,7 @@ Test(toolkit_serve, a_chain_outside_guest_memory_fails_serving_before_the_reques
     ready(&r, VQ_LAYOUT_SPLIT, false);
     (void)vt_add_chain(&r, 0x40000000, 32); /* 1 GiB: memory ends at 2 MiB */
     vt_kick(&r);
-    for (int i = 0; i < 30000 && !vt_logged("op queue_kicked failed"); i++)
+    for (int i = 0; i < VT_WAIT_MS && !vt_logged("op queue_kicked failed"); i++)
         vt_sleep_ms(1);
     cr_assert(vt_logged("op queue_kicked failed"));
     cr_assert_eq(atomic_load(&tk.requests), 0);
