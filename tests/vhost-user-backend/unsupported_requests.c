@@ -36,7 +36,7 @@ Test(unsupported_requests, gpu_set_socket_is_refused_and_its_fd_closed)
     close(sp[0]);
     cr_assert(vt_logged("tdev: GPU_SET_SOCKET not supported"));
     struct pollfd p = {.fd = sp[1], .events = POLLIN};
-    cr_assert_eq(poll(&p, 1, 3000), 1, "the back-end closed its copy of the fd");
+    cr_assert_eq(poll(&p, 1, VT_WAIT_MS), 1, "the back-end closed its copy of the fd");
     char b;
     cr_assert_eq(read(sp[1], &b, 1), 0);
     close(sp[1]);
