@@ -38,11 +38,11 @@ static void *spam(void *arg)
     return NULL;
 }
 
-/* Wait up to 10 s for the spammer; if it hangs (the old code), free the front-end, whose end of the
+/* Wait up to VT_WAIT_MS for the spammer; if it hangs (the old code), free the front-end, whose end of the
  * channel closing unblocks it, and report the hang. */
 static bool spammer_finished(struct spammer *s)
 {
-    for (int i = 0; i < 1000 && !atomic_load(&s->done); i++)
+    for (int i = 0; i < VT_WAIT_MS / 10 && !atomic_load(&s->done); i++)
         vt_sleep_ms(10);
     bool ok = atomic_load(&s->done);
     if (!ok) {
