@@ -60,7 +60,7 @@ static void raw_send(int fd, uint32_t req, uint32_t flags, uint32_t size, const 
 static int raw_recv(int fd, vhu_hdr *h, void *p, size_t cap)
 {
     struct pollfd pf = {.fd = fd, .events = POLLIN};
-    if (poll(&pf, 1, 3000) != 1)
+    if (poll(&pf, 1, VT_WAIT_MS) != 1)
         return -1;
     if (recv(fd, h, 12, MSG_WAITALL) != 12)
         return -1;
@@ -69,12 +69,12 @@ static int raw_recv(int fd, vhu_hdr *h, void *p, size_t cap)
     return (int)h->size;
 }
 
-/* The daemon closed @fd without sending a byte more (waits up to 3 s). */
+/* The daemon closed @fd without sending a byte more (waits up to VT_WAIT_MS). */
 static bool raw_closed(int fd)
 {
     char c;
     struct pollfd pf = {.fd = fd, .events = POLLIN};
-    return poll(&pf, 1, 3000) == 1 && recv(fd, &c, 1, 0) == 0;
+    return poll(&pf, 1, VT_WAIT_MS) == 1 && recv(fd, &c, 1, 0) == 0;
 }
 
 #endif
