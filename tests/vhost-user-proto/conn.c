@@ -263,15 +263,17 @@ Test(conn, a_full_socket_times_out_whole_frames_only_and_breaks)
 
 struct slow_reader {
     vhu_conn *rx;
-    int delay_ms, got;
+    int delay_ms, want, got;
 };
 
+/* Sleeps @delay_ms, then reads @want messages, each within 30 s (a sender descheduled on a loaded
+ * machine is not a lost message). */
 static void *slow_read(void *arg)
 {
     struct slow_reader *r = arg;
     vhu_msg got;
     usleep((useconds_t)r->delay_ms * 1000);
-    while (vhu_conn_recv_wait(r->rx, &got, 500) == 0)
+    while (r->got < r->want && vhu_conn_recv_wait(r->rx, &got, 30000) == 0)
         r->got++;
     return NULL;
 }
@@ -280,11 +282,11 @@ static void *slow_read(void *arg)
  * the daemon dropped a front-end that was merely slow. */
 Test(conn, a_reader_that_comes_back_before_the_deadline_loses_nothing)
 {
-    vhu_conn *tx = sender(sv[0], 5000);
+    vhu_conn *tx = sender(sv[0], 30000);
     sv[0] = -1;
     vhu_msg m;
     crypto_msg(&m, 64);
-    struct slow_reader r = {.rx = rx, .delay_ms = 100};
+    struct slow_reader r = {.rx = rx, .delay_ms = 100, .want = 5000};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, slow_read, &r), 0);
     int sent = 0;
@@ -317,7 +319,7 @@ static void *send_until_failure(void *arg)
 /* Wait (bounded) for a thread that may hang in the old code; if it does, cut it loose through @peer. */
 static bool finished(atomic_int *done, pthread_t th, int peer)
 {
-    for (int i = 0; i < 500 && !atomic_load(done); i++)
+    for (int i = 0; i < 3000 && !atomic_load(done); i++) /* 30 s: only a hang takes this long */
         usleep(10000);
     bool ok = atomic_load(done);
     if (!ok)
@@ -362,7 +364,7 @@ Test(conn, partial_frames_are_finished_with_their_fds_on_the_first_byte)
     int small = 4096;
     cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
     int fd = make_memfd(4096, 0x5a);
-    struct frames_sender s = {.tx = sender(sv[0], 5000), .n = 8};
+    struct frames_sender s = {.tx = sender(sv[0], 30000), .n = 8};
     sv[0] = -1;
     int peer = vhu_conn_fd(rx);
     crypto_msg(&s.m, 4000);
@@ -376,7 +378,7 @@ Test(conn, partial_frames_are_finished_with_their_fds_on_the_first_byte)
         int pieces = 0, fds_seen = 0;
         while (have < frame) {
             struct pollfd p = {.fd = peer, .events = POLLIN};
-            cr_assert_eq(poll(&p, 1, 3000), 1);
+            cr_assert_eq(poll(&p, 1, 30000), 1);
             union {
                 struct cmsghdr a;
                 char b[CMSG_SPACE(sizeof(int) * 4)];
