@@ -158,9 +158,13 @@ static void writer_waits_for(bool go_offline, bool unregister)
         sleep_ms(1);
     struct publisher p = {.g = guest, .m = tagged_map(0, 0x22)};
     cr_assert_eq(pthread_create(&tp, NULL, publish_thread, &p), 0);
-    sleep_ms(50);
+    /* The publisher makes the new map current first, then waits for the reader: wait (30 s at most) for
+     * the first step, however late its thread runs; it must not return before the reader lets go. */
+    for (int i = 0; i < 30000 && vmem_guest_map(guest) != p.m; i++)
+        sleep_ms(1);
+    cr_assert_eq(vmem_guest_map(guest), p.m, "the new map became current");
+    sleep_ms(50); /* time for a publish that wrongly returned to show */
     cr_assert_eq(atomic_load(&p.done), 0, "publish returned while a reader held the old map");
-    cr_assert_eq(vmem_guest_map(guest), p.m, "the new map is already current");
     atomic_store(&h.stage, 2);
     void *hr;
     pthread_join(th, &hr);
