@@ -113,18 +113,18 @@ static void start(const char *extra)
     char *argv[] = {CVMM_SHM_BIN, a1, a2, a3, "--shm=0:64K", "--shm=2:8K", "--shm=200:4096", (char *)extra, NULL};
     t.pid = spawn(argv);
     struct stat st;
-    for (int i = 0; i < 500 && (stat(t.sock, &st) < 0 || stat(t.ctl, &st) < 0); i++)
+    for (int i = 0; i < 3000 && (stat(t.sock, &st) < 0 || stat(t.ctl, &st) < 0); i++)
         sleep_ms(10);
     /* A socket file exists from bind() on, a moment before listen(): retry refused connects. */
-    vhu_frontend_config fc = {.name = "fe", .timeout_ms = 3000};
+    vhu_frontend_config fc = {.name = "fe", .timeout_ms = 30000};
     int rc = -1;
-    for (int i = 0; i < 500 && (rc = vhu_frontend_connect(&fc, t.sock, &t.fe)) != 0; i++)
+    for (int i = 0; i < 3000 && (rc = vhu_frontend_connect(&fc, t.sock, &t.fe)) != 0; i++)
         sleep_ms(10);
     cr_assert_eq(rc, 0);
     t.cfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, t.ctl, strlen(t.ctl) + 1);
-    for (int i = 0; i < 500 && (rc = connect(t.cfd, (struct sockaddr *)&sa, sizeof(sa))) != 0; i++)
+    for (int i = 0; i < 3000 && (rc = connect(t.cfd, (struct sockaddr *)&sa, sizeof(sa))) != 0; i++)
         sleep_ms(10);
     cr_assert_eq(rc, 0);
 }
@@ -205,7 +205,7 @@ static void negotiate(uint64_t want)
 static void ctl(const char *req, char *reply, size_t cap)
 {
     cr_assert_eq(send(t.cfd, req, strlen(req), 0), (ssize_t)strlen(req));
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < 3000; i++) { /* 30 s at least: the daemon is a process of its own (ASan, load) */
         struct pollfd p = {.fd = t.cfd, .events = POLLIN};
         if (poll(&p, 1, 0) == 1) {
             ssize_t n = recv(t.cfd, reply, cap - 1, 0);
@@ -297,7 +297,7 @@ Test(shm, runs_sandboxed_with_only_its_sockets_open, .init = setup_started, .fin
 {
     char path[320], line[256], tgt[256];
     int threads = 0, locked = 0;
-    for (int i = 0; i < 1000 && (threads == 0 || locked < threads); i++, sleep_ms(10)) {
+    for (int i = 0; i < 3000 && (threads == 0 || locked < threads); i++, sleep_ms(10)) {
         threads = locked = 0;
         snprintf(path, sizeof(path), "/proc/%d/task", (int)t.pid);
         DIR *d = opendir(path);
