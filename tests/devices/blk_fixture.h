@@ -70,7 +70,7 @@ static void bf_serve(struct bf_side *s, const char *sock, unsigned nworkers, con
     cr_assert_eq(vub_daemon_new(&dc, &s->d), 0);
     cr_assert_eq(vub_daemon_listen(s->d, sock), 0);
     cr_assert_eq(pthread_create(&s->th, NULL, bf_run, s->d), 0);
-    vhu_frontend_config fc = {.log = log, .name = name, .timeout_ms = 5000};
+    vhu_frontend_config fc = {.log = log, .name = name, .timeout_ms = 30000};
     cr_assert_eq(vhu_frontend_connect(&fc, sock, &s->fe), 0);
 }
 
