@@ -292,45 +292,59 @@ out:
 
 static int reap(blk_aio *a, vq_queue *vq, bool wait);
 
-int blk_aio_kick(blk_aio *a, vq_queue *vq, const vmem_map *map, bool *more)
+/* Pop while a slot is free and the budget lasts, starting each request; then kicks on again with a re-check,
+ * unless every slot is busy (a->full) or the budget ran out (*more).  Return: 0; -EIO / -EPROTO. */
+static int take(blk_aio *a, vq_queue *vq, const vmem_map *map, uint32_t budget, uint32_t *taken, bool *more)
 {
-    uint32_t budget = vq_queue_size(vq), taken = 0;
-    unsigned queued = a->inflight;
     vq_chain c;
     int rc;
-    *more = false;
     a->full = false;
     do {
         if ((rc = vq_disable_notification(vq)) < 0)
-            break;
-        while (a->free_head != NO_SLOT && taken < budget && (rc = vq_pop(vq, &c)) == 1) {
-            taken++;
+            return rc;
+        while (a->free_head != NO_SLOT && *taken < budget && (rc = vq_pop(vq, &c)) == 1) {
+            ++*taken;
             if ((rc = start(a, vq, map, &c)) < 0)
-                break;
+                return rc;
             if (a->nused >= USED_BATCH && (rc = publish(a, vq)) < 0)
-                break;
+                return rc;
         }
         if (rc < 0)
-            break;
+            return rc;
         /* Publish before asking for kicks again, so the re-check cannot race with our own used entries. */
         if ((rc = publish(a, vq)) < 0)
-            break;
+            return rc;
         if (a->free_head == NO_SLOT) {
             a->full = true; /* kicks stay off: the completions come back for the rest */
-            break;
+            return 0;
         }
-        if (taken == budget) {
+        if (*taken == budget) {
             *more = true;
-            break;
+            return 0;
         }
     } while ((rc = vq_enable_notification(vq)) == 1);
-    if (a->inflight != queued && submit(a) == 0) { /* one io_uring_enter for the whole batch */
-        /* What the kernel did while submitting (page cache hits) is answered now, without a trip through
-         * the worker's loop: the eventfd is read first, so a completion posted after it signals again. */
-        uint64_t v;
-        (void)!read(a->efd, &v, sizeof(v));
-        (void)reap(a, vq, false);
-    }
+    return rc < 0 ? rc : 0;
+}
+
+int blk_aio_kick(blk_aio *a, vq_queue *vq, const vmem_map *map, bool *more)
+{
+    uint32_t budget = vq_queue_size(vq), taken = 0;
+    int rc;
+    *more = false;
+    do {
+        unsigned queued = a->inflight;
+        rc = take(a, vq, map, budget, &taken, more);
+        if (a->inflight != queued && submit(a) == 0) { /* one io_uring_enter for the whole batch */
+            /* What the kernel did while submitting (page cache hits) is answered now, without a trip through
+             * the worker's loop: the eventfd is read first, so a completion posted after it signals again. */
+            uint64_t v;
+            (void)!read(a->efd, &v, sizeof(v));
+            (void)reap(a, vq, false);
+        }
+        /* Every slot was busy, kicks stayed off, and that reap freed slots: the completions it answered
+         * will not signal the eventfd again (it was read), and the driver does not kick, so the requests
+         * still in the ring are this call's to take, or nobody takes them when nothing is left in flight. */
+    } while (rc == 0 && blk_aio_wants_kick(a) && !*more);
     int prc = publish(a, vq);
     if (rc < 0)
         return rc;

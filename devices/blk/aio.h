@@ -61,7 +61,8 @@ unsigned blk_aio_inflight(const blk_aio *a);
 /** blk_aio_kick() - serve @vq (its map is @map): answer and publish what needs no I/O and what completed
  *  meanwhile, queue the I/O of the rest while slots are free, submit it all at once.  Notifications stay
  *  off while every slot is busy (the completions pick the ring up again), otherwise they are enabled with a
- *  re-check.  At most one ring's worth of chains per call: *more is set when that budget ran out (call
+ *  re-check; when the completions it reaps after submitting free slots of a full engine, it goes on
+ *  popping (nothing else would: that eventfd count was read, and kicks are off).  At most one ring's worth of chains per call: *more is set when that budget ran out (call
  *  again after other work).  Return: requests popped (>= 0); -EIO / -EPROTO from the ring.  Threads: owner. */
 int blk_aio_kick(blk_aio *a, vq_queue *vq, const vmem_map *map, bool *more);
 
