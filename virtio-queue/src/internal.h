@@ -268,4 +268,18 @@ static inline void vq__read_desc(const uint8_t *p, bool packed, struct vq__raw_d
     d->id_next = packed ? cvmm_le16_to_cpu(x) : cvmm_le16_to_cpu(y);
 }
 
+/** vq__prefetch_buf() - start loading the first bytes (at most two cache lines) of guest buffer
+ *  [gpa, gpa+len) when it lies in the first cached region, so that the device's read of the next chain's
+ *  header or frame (written by the driver's CPU) finds them in cache.  A hint only: nothing is read, and
+ *  a buffer outside the cache or of length 0 is skipped; the chain walk validates the buffer later. */
+static inline void vq__prefetch_buf(const vq_queue *q, uint64_t gpa, uint32_t len)
+{
+    const struct vq__region_cache *c = &q->rc[0];
+    if (len != 0 && cvmm_range_in(gpa, len, c->gpa, c->size)) {
+        const uint8_t *p = c->hva + (gpa - c->gpa);
+        __builtin_prefetch(p, 0, 3);
+        __builtin_prefetch(p + (len < 128 ? len - 1 : 127), 0, 3); /* the line the copy ends in, or the 2nd */
+    }
+}
+
 #endif

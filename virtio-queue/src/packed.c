@@ -5,6 +5,19 @@
 
 static inline uint8_t *desc_at(const vq_queue *q, uint32_t pos) { return q->desc + 16u * pos; }
 
+/* The descriptor at @pos is available already: warm its buffer (the next frame's header, or its indirect
+ * table) while the device works on the chain just popped.  Acquire as in the pop, so the descriptor read
+ * is ordered after the flags that publish it; the values are only hints (its pop reads them again). */
+static inline void prefetch_next(const vq_queue *q, uint32_t pos)
+{
+    uint16_t f = vmem_hva_load_acquire_le16(desc_at(q, pos) + VQ_PACKED_DESC_FLAGS);
+    if (vq__packed_is_avail(q, f)) {
+        struct vq__raw_desc d;
+        vq__read_desc(desc_at(q, pos), true, &d);
+        vq__prefetch_buf(q, d.addr, d.len);
+    }
+}
+
 int vq__packed_pop_raw(vq_queue *q, vq_chain *c)
 {
     uint32_t pos = q->next_avail, size = q->size;
@@ -36,6 +49,7 @@ int vq__packed_pop_raw(vq_queue *q, vq_chain *c)
         }
         *slot = VQ__INFLIGHT;
         q->next_avail = (uint16_t)pos;
+        prefetch_next(q, pos);
         c->head = id;
         c->ndesc = 1;
         c->priv.one_addr = cvmm_le64_to_cpu(addr);

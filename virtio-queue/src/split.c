@@ -3,6 +3,28 @@
 #include "internal.h"
 #include "cvmm/vq/split.h"
 
+/* Entry @next of the avail ring is available already (before the shadow index): warm the first buffer
+ * of its chain (its header, or its indirect table) while the device works on the chain just popped, and
+ * the descriptor of the entry after it, which the next pop's prefetch reads: a two-stage pipeline, so
+ * that neither the descriptor nor the buffer (both written by the driver's CPU) is a miss when used.  The
+ * entries and descriptor are read under the same acquire of avail->idx as the pop's; the values are only
+ * hints (the pops read and check them again), so an out-of-range head is just skipped here. */
+static inline void prefetch_next(const vq_queue *q, uint16_t next)
+{
+    uint16_t head = vmem_hva_load_relaxed_le16(q->driver + VQ_SPLIT_AVAIL_RING(next & q->mask));
+    if (head < q->size) {
+        struct vq__raw_desc d;
+        vq__read_desc(q->desc + 16u * head, false, &d);
+        vq__prefetch_buf(q, d.addr, d.len);
+    }
+    next = (uint16_t)(next + 1);
+    if (next != q->shadow_avail) {
+        head = vmem_hva_load_relaxed_le16(q->driver + VQ_SPLIT_AVAIL_RING(next & q->mask));
+        if (head < q->size)
+            __builtin_prefetch(q->desc + 16u * head, 0, 3);
+    }
+}
+
 int vq__split_pop_raw(vq_queue *q, vq_chain *c)
 {
     uint16_t next = q->next_avail;
@@ -22,6 +44,8 @@ int vq__split_pop_raw(vq_queue *q, vq_chain *c)
         return vq__fail(q, "avail ring entry %u names head %u (size %u)", next, head, q->size);
     q->next_avail = (uint16_t)(next + 1);
     vq__split_chain_start(q, c, head);
+    if ((uint16_t)(next + 1) != q->shadow_avail)
+        prefetch_next(q, (uint16_t)(next + 1));
     return 1;
 }
 
