@@ -57,7 +57,7 @@ pass() {
     if [ "$mode" = record ]; then
         perfcmd=(perf record -e cpu-clock -g -o "$out/perf.data")
     else
-        perfcmd=(perf stat -e task-clock,context-switches,cpu-migrations -o "$out/stat.txt")
+        perfcmd=(perf stat -e "task-clock,context-switches,cpu-migrations" -o "$out/stat.txt")
     fi
     if [ "$backend" = dpdk ]; then
         setsid "${perfcmd[@]}" -- "$here/tests/harness/dpdk-vhost-sink.sh" "$sock" 0 --cpu 0 \
