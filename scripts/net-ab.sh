@@ -10,7 +10,9 @@ help() {
 usage: net-ab.sh [options] LABEL=BACKEND [LABEL=BACKEND ...]
 
 BACKEND is a cvmm-net binary with its options ("/path/cvmm-net --busy-poll=0"; --sink, --socket-path and
---no-sandbox are added), or "dpdk" for DPDK's busy-polling vhost back-end (tests/harness/dpdk-vhost-sink.sh).
+--no-sandbox are added), "dpdk" for DPDK's busy-polling vhost back-end (tests/harness/dpdk-vhost-sink.sh), or
+"cmd:COMMAND" for any other back-end that listens on a socket, "{sock}" in COMMAND standing for its path
+(e.g. rust-vmm's sink: "cmd:/tmp/rvmm/backend/target/release/rvmm-sink-backend {sock}").
 Each round runs every variant once, in order; the first variant is the reference of the ratios.
   --rounds N     rounds (5)               --secs S     txonly window per run (3)
   --size B       frame size (64)          --packed     virtio-user with packed_vq=1
@@ -36,9 +38,9 @@ vargs=()
 [ "$packed" = 0 ] || vargs=(--vdev-opts packed_vq=1)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-net-ab.XXXXXX")
-be=""
+be="" sig=INT
 cleanup() {
-    if [ -n "$be" ]; then kill -INT -- "-$be" 2>/dev/null || true; wait "$be" 2>/dev/null || true; fi
+    if [ -n "$be" ]; then kill -"$sig" -- "-$be" 2>/dev/null || true; wait "$be" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -48,8 +50,14 @@ load0=$(cut -d' ' -f1 /proc/loadavg)
 one() { # one LABEL BACKEND -> prints the rate (or nothing)
     local sock=$work/s.sock out
     rm -f "$sock"
+    set -- "$1" "${2//\{sock\}/$sock}"
+    sig=INT
     if [ "$2" = dpdk ]; then
         setsid "$here/tests/harness/dpdk-vhost-sink.sh" "$sock" 0 --cpu 0 >"$work/be.log" 2>&1 &
+    elif [ "${2#cmd:}" != "$2" ]; then
+        # shellcheck disable=SC2086  # the command's arguments are words
+        setsid taskset -c 0 ${2#cmd:} >"$work/be.log" 2>&1 &
+        sig=TERM
     else
         # shellcheck disable=SC2086  # the variant's options are words
         setsid taskset -c 0 $2 --socket-path="$sock" --sink --no-sandbox >"$work/be.log" 2>&1 &
@@ -57,7 +65,7 @@ one() { # one LABEL BACKEND -> prints the rate (or nothing)
     be=$!
     out=$("$here/tests/harness/dpdk-virtio-user.sh" "$sock" "$secs" "$size" --cpu 1 ${vargs[@]+"${vargs[@]}"} \
         2>>"$work/fe.log" || true)
-    kill -INT -- "-$be" 2>/dev/null || true
+    kill -"$sig" -- "-$be" 2>/dev/null || true # cvmm-net and testpmd stop on SIGINT, others on SIGTERM
     wait "$be" 2>/dev/null || true
     be=""
     sed -n 's/^txonly_mpps=//p' <<<"$out"
