@@ -235,6 +235,31 @@ Test(snapshot, cursors_translate_validated_buffers_again_after_a_map_change, .in
     vmem_map_free(copy);
 }
 
+/* A split chain fresh from the pop is rebuilt by the snapshot, not copied: it must walk the table of the
+ * map set after the pop, as the copied chain did (it re-translated its table). */
+Test(snapshot, split_chain_popped_before_a_map_change_is_read_through_the_new_map, .init = fx_split)
+{
+    uint16_t head;
+    cr_assert_eq(vq_mock_add(fx_mk, five, 5, &head), 0);
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), 1);
+    vmem_map *copy;
+    cr_assert_eq(vmem_map_new(fx_reg, 3, NULL, &fx_log, &copy), 0);
+    cr_assert_eq(vq_queue_set_map(fx_q, copy), 0);
+    vq_snapshot s;
+    cr_assert_eq(vq_snapshot_take(fx_q, &c, ents, 5, &s), 0);
+    cr_assert_eq(s.head, head);
+    cr_assert_eq(s.ndesc, 5);
+    for (unsigned i = 0; i < 5; i++) {
+        void *p = NULL;
+        if (five[i].len)
+            cr_assert_eq(vmem_map_translate(copy, five[i].gpa, five[i].len, &p), 0);
+        cr_assert_eq(s.desc[i].hva, p, "entry %u: the new map's address", i);
+    }
+    cr_assert_eq(vq_queue_set_map(fx_q, fx_map), 0);
+    vmem_map_free(copy);
+}
+
 Test(snapshot, a_buffer_gone_from_the_new_map_breaks_the_queue, .init = fx_split)
 {
     vq_mock_buf b[2] = {{R1_GPA + 0x100, 64, false}, {R1_GPA + 0x1000, 64, true}}; /* both in region 1 */

@@ -121,6 +121,35 @@ Test(split_chain, head_out_of_range_breaks_queue)
     fx_expect_broken("head >= size");
 }
 
+/* The pop looks ahead at the next published chain (prefetch): a bad head or buffer there must neither
+ * touch the chain popped now nor be taken for checked; its own pop and walk find and report it. */
+Test(split_chain, bad_head_published_behind_a_good_chain_breaks_only_its_own_pop)
+{
+    uint16_t good = fx_add(1, 64, 0, 0);
+    cr_assert_eq(vq_mock_publish_head(fx_mk, 256), 0);
+    vq_chain c;
+    unsigned n;
+    uint64_t bytes;
+    cr_assert_eq(fx_pop_walk(&c, &n, &bytes), 0);
+    cr_assert_eq(c.head, good);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(bytes, 64);
+    cr_assert_not(vq_queue_broken(fx_q), "the look-ahead does not judge the next entry");
+    fx_expect_broken("head >= size, behind a good chain");
+}
+
+Test(split_chain, buffer_outside_memory_behind_a_good_chain_breaks_only_its_walk)
+{
+    uint16_t good = fx_add(1, 64, 0, 0);
+    cr_assert_eq(vq_mock_write_desc(fx_mk, 7, 0xdead00000000ull, 64, 0, 0), 0);
+    cr_assert_eq(vq_mock_publish_head(fx_mk, 7), 0);
+    vq_chain c;
+    cr_assert_eq(fx_pop_walk(&c, NULL, NULL), 0);
+    cr_assert_eq(c.head, good);
+    cr_assert_not(vq_queue_broken(fx_q));
+    fx_expect_broken("buffer outside guest memory, behind a good chain");
+}
+
 Test(split_chain, avail_index_jump_beyond_size_breaks_queue)
 {
     cr_assert_eq(vq_mock_set_avail_idx(fx_mk, 257), 0);
