@@ -3,6 +3,11 @@
 #include "internal.h"
 #include "cvmm/vq/split.h"
 
+/* Look ahead only with more than this many chains published and not popped: close behind the driver,
+ * the lines read ahead may be ones its CPU is still writing (4 descriptors, 32 avail entries a line), and
+ * taking them from it costs both sides; with a backlog they are settled (README "Prefetch on pop"). */
+#define PREFETCH_BACKLOG 8u
+
 /* Entry @next of the avail ring is available already (before the shadow index): warm the first buffer
  * of its chain (its header, or its indirect table) while the device works on the chain just popped, and
  * the descriptor of the entry after it, which the next pop's prefetch reads: a two-stage pipeline, so
@@ -44,7 +49,7 @@ int vq__split_pop_raw(vq_queue *q, vq_chain *c)
         return vq__fail(q, "avail ring entry %u names head %u (size %u)", next, head, q->size);
     q->next_avail = (uint16_t)(next + 1);
     vq__split_chain_start(q, c, head);
-    if ((uint16_t)(next + 1) != q->shadow_avail)
+    if ((uint16_t)(q->shadow_avail - next) > PREFETCH_BACKLOG)
         prefetch_next(q, (uint16_t)(next + 1));
     return 1;
 }
