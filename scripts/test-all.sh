@@ -32,7 +32,9 @@ run() { # preset [ctest args]: the unit tests, then the end-to-end tests (QEMU T
 run dev -LE e2e-ref-long # the crash/migration flows against qemu-storage-daemon: by hand (ctest -L e2e-ref-long)
 stamp "docs: Doxygen API reference"
 cmake --build --preset dev --target docs
-run asan -LE e2e-long # the crash and migration tests (minutes each) run in the dev build only
+# The crash and migration tests (minutes each) run in the dev build only; the e2e-ref tests run third-party
+# back-ends (qemu-storage-daemon, DPDK, QEMU's own) with no cvmm code in them: once, in the dev build, is enough.
+run asan -LE 'e2e-long|e2e-ref'
 build tsan
 stamp "tsan: ctest (threaded programs)"
 ctest --preset tsan -j "$jobs" -L tsan
