@@ -57,7 +57,7 @@ static int opt_mac(void *dest, const char *arg)
 static int opt_offloads(void *dest, const char *arg)
 {
     struct net_main *op = dest;
-    if (strcmp(arg, "on") && strcmp(arg, "off"))
+    if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
         return -EINVAL;
     op->offloads_off = strcmp(arg, "off") == 0;
     return 0;

@@ -439,10 +439,10 @@ int vhu_validate_req(const vhu_msg *m, const vhu_validate_ctx *ctx)
         if (p->addr.flags & ~VHU_VRING_F_LOG)
             return reject(&v, -EBADMSG, "vring %u unknown flags 0x%x", p->addr.index, p->addr.flags);
         return check_index(&v, p->addr.index);
-    case VHU_REQ_SET_VRING_BASE: return check_index(&v, p->state.index);
-    /* The spec: "The request payload's num field is currently reserved and must be set to 0".  DPDK
-     * 22.11's virtio-user sends whatever its stack variable holds (the previous ring's base), so num is
-     * treated as reserved: ignored, never refused (VUB_QUIRK_DPDK_GET_VRING_BASE_NUM, cvmm/vub/quirks.h). */
+    /* GET_VRING_BASE: the spec says "The request payload's num field is currently reserved and must be set
+     * to 0".  DPDK 22.11's virtio-user sends whatever its stack variable holds (the previous ring's base), so
+     * num is treated as reserved: ignored, never refused (VUB_QUIRK_DPDK_GET_VRING_BASE_NUM, cvmm/vub/quirks.h). */
+    case VHU_REQ_SET_VRING_BASE:
     case VHU_REQ_GET_VRING_BASE: return check_index(&v, p->state.index);
     case VHU_REQ_VRING_KICK: return check_state_zero_num(&v);
     case VHU_REQ_SET_VRING_KICK:
