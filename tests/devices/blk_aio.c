@@ -17,6 +17,7 @@
 #include "cvmm/vmem.h"
 #include "cvmm/vq/mock.h"
 #include "cvmm_test_fds.h"
+#include "blk_test_util.h"
 
 #define GUEST_SIZE (4u << 20)
 #define DISK_SECTORS 2048u
@@ -37,20 +38,11 @@ static struct {
     struct cvmm_log log;
 } T;
 
-static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
-{
-    (void)opaque;
-    if (getenv("BLK_TEST_VERBOSE"))
-        fprintf(stderr, "[%d] %s\n", (int)lvl, line);
-}
-
-static uint8_t disk_byte(uint64_t off) { return (uint8_t)(off * 7 + off / 512 + 1); }
-
 static void setup_disk_in(const char *tmpl, bool direct)
 {
     memset(&T, 0, sizeof(T));
     T.pipe[0] = T.pipe[1] = -1;
-    T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
+    T.log = (struct cvmm_log){.fn = blk_test_quiet, .level = CVMM_LOG_DEBUG};
     T.fds_at_start = cvmm_test_count_fds();
     snprintf(T.dir, sizeof(T.dir), "%s", tmpl);
     cr_assert_not_null(mkdtemp(T.dir));
@@ -59,7 +51,7 @@ static void setup_disk_in(const char *tmpl, bool direct)
     cr_assert_geq(fd, 0);
     static uint8_t buf[DISK_SECTORS * 512];
     for (uint64_t i = 0; i < sizeof(buf); i++)
-        buf[i] = disk_byte(i);
+        buf[i] = blk_test_disk_byte(i);
     cr_assert_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
     close(fd);
     int rc = blk_disk_open_direct(&T.disk, T.path, false, direct, &T.log);
@@ -309,7 +301,7 @@ static void direct_requests(bool async)
                      r[i].misalign);
         if (r[i].type == BLK_T_IN && i != 4)
             for (unsigned j = 0; j < r[i].len; j++)
-                cr_assert_eq(gp(DATA_GPA(i) + r[i].misalign, r[i].len)[j], disk_byte(r[i].sector * 512 + j));
+                cr_assert_eq(gp(DATA_GPA(i) + r[i].misalign, r[i].len)[j], blk_test_disk_byte(r[i].sector * 512 + j));
     }
     for (unsigned j = 0; j < 1024; j++) /* what request 2 wrote, read back by request 4 */
         cr_assert_eq(gp(DATA_GPA(4) + 4095, 1024)[j], (uint8_t)(j * 3 + 2));
@@ -350,7 +342,7 @@ Test(blk_aio, lone_request_on_tmpfs_is_served_in_the_kick, .init = setup_tmpfs, 
     cr_assert_eq(poll(&p, 1, 200), 0, "the request went through io_uring");
     cr_assert_eq(status_of(0), BLK_S_OK);
     for (unsigned j = 0; j < 4096; j++)
-        cr_assert_eq(gp(DATA_GPA(0), 4096)[j], disk_byte(5 * 512 + j));
+        cr_assert_eq(gp(DATA_GPA(0), 4096)[j], blk_test_disk_byte(5 * 512 + j));
     uint16_t h1 = add_req(1, BLK_T_IN, 9, 512, 0), h2 = add_req(2, BLK_T_IN, 10, 512, 0);
     cr_assert_eq(kick(), 2);
     while (blk_aio_inflight(T.aio))
@@ -359,7 +351,7 @@ Test(blk_aio, lone_request_on_tmpfs_is_served_in_the_kick, .init = setup_tmpfs, 
     cr_assert((u1 == h1 && u2 == h2) || (u1 == h2 && u2 == h1));
     cr_assert_eq(status_of(1), BLK_S_OK);
     cr_assert_eq(status_of(2), BLK_S_OK);
-    cr_assert_eq(gp(DATA_GPA(1), 1)[0], disk_byte(9 * 512));
-    cr_assert_eq(gp(DATA_GPA(2), 1)[0], disk_byte(10 * 512));
+    cr_assert_eq(gp(DATA_GPA(1), 1)[0], blk_test_disk_byte(9 * 512));
+    cr_assert_eq(gp(DATA_GPA(2), 1)[0], blk_test_disk_byte(10 * 512));
     no_more_used();
 }

@@ -15,6 +15,7 @@
 
 #include "blk_fixture.h"
 #include "cvmm_test_fds.h"
+#include "blk_test_util.h"
 
 #define NREAD 4u
 #define REQ(k) (0x80000ull + (k)*0x1000ull) /* header; status at +0x100 */
@@ -29,18 +30,11 @@ static struct {
     int fds_at_start;
 } T;
 
-static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
-{
-    (void)opaque;
-    if (getenv("BLK_TEST_VERBOSE"))
-        fprintf(stderr, "[%d] %s\n", (int)lvl, line);
-}
-
 static void setup(void)
 {
     signal(SIGPIPE, SIG_IGN);
     memset(&T, 0, sizeof(T));
-    T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
+    T.log = (struct cvmm_log){.fn = blk_test_quiet, .level = CVMM_LOG_DEBUG};
     T.fds_at_start = cvmm_test_count_fds();
     bf_tmpdir(T.dir, sizeof(T.dir), "/tmp/blkaiod.XXXXXX", T.sock, T.disk);
     int fd = open(T.disk, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

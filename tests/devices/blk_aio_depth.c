@@ -19,6 +19,7 @@
 
 #include "blk_fixture.h"
 #include "cvmm_test_fds.h"
+#include "blk_test_util.h"
 
 #define DEPTH 4u      /* --queue-depth */
 #define INFLIGHT 12u  /* requests the driver keeps in the ring */
@@ -49,17 +50,9 @@ static struct {
     int fds_at_start;
 } T;
 
-static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
-{
-    (void)opaque;
-    if (getenv("BLK_TEST_VERBOSE"))
-        fprintf(stderr, "[%d] %s\n", (int)lvl, line);
-}
-
-static uint8_t disk_byte(uint64_t off) { return (uint8_t)(off * 7 + off / 512 + 1); }
 static uint8_t write_byte(unsigned q, unsigned n) { return (uint8_t)(0x80u ^ (n * 3u + q * 101u)); }
 
-/* A daemon serving a 1 MiB disk (disk_byte() everywhere) in a fresh directory from @tmpl with @nq queues of
+/* A daemon serving a 1 MiB disk (blk_test_disk_byte() everywhere) in a fresh directory from @tmpl with @nq queues of
  * RING entries, --queue-depth DEPTH, started and enabled. */
 static void start(const char *tmpl, unsigned nq, bool wr)
 {
@@ -67,14 +60,14 @@ static void start(const char *tmpl, unsigned nq, bool wr)
     memset(&T, 0, sizeof(T));
     T.nq = nq;
     T.write = wr;
-    T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
+    T.log = (struct cvmm_log){.fn = blk_test_quiet, .level = CVMM_LOG_DEBUG};
     T.fds_at_start = cvmm_test_count_fds();
     bf_tmpdir(T.dir, sizeof(T.dir), tmpl, T.sock, T.disk);
     int fd = open(T.disk, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     cr_assert_geq(fd, 0);
     static uint8_t img[SECTORS * 512];
     for (size_t i = 0; i < sizeof(img); i++)
-        img[i] = disk_byte(i);
+        img[i] = blk_test_disk_byte(i);
     cr_assert_eq(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
     close(fd);
     cr_assert_eq(blk_disk_open(&T.s.dev.disk, T.disk, false, &T.log), 0);
@@ -151,7 +144,7 @@ static unsigned reap(unsigned q)
         if (!T.write) {
             const uint8_t *p = bf_gp(&T.s, DATA(q, slot), 512);
             unsigned j = 0; /* one assertion per request: Criterion's --full-stats reports each */
-            while (j < 512 && p[j] == disk_byte(SECTOR(q, n) * 512 + j))
+            while (j < 512 && p[j] == blk_test_disk_byte(SECTOR(q, n) * 512 + j))
                 j++;
             cr_assert_eq(j, 512u, "queue %u request %u: byte %u read 0x%02x", q, n, j, j < 512 ? p[j] : 0);
         }
@@ -227,7 +220,7 @@ static void writes_on_disk(void)
     for (; i < sizeof(img); i++) {
         uint64_t sector = i / 512, q = sector / 1024, n = sector % 1024 / 4;
         bool written = sector % 4 == 0 && q < T.nq && n < PER_QUEUE;
-        if (img[i] != (written ? write_byte((unsigned)q, (unsigned)n) : disk_byte(i)))
+        if (img[i] != (written ? write_byte((unsigned)q, (unsigned)n) : blk_test_disk_byte(i)))
             break;
     }
     cr_assert_eq(i, sizeof(img), "byte %zu of the disk (sector %zu) is 0x%02x", i, i / 512,

@@ -20,6 +20,7 @@
 #include "cvmm/vq/mock.h"
 #include "cvmm_test_fds.h"
 #include "cvmm_test_flip.h"
+#include "blk_test_util.h"
 
 #define GUEST_SIZE (4u << 20)
 #define DISK_SECTORS 2048u /* 1 MiB */
@@ -44,15 +45,6 @@ static struct {
     struct cvmm_log log;
 } T;
 
-static void quiet(void *opaque, enum cvmm_log_level lvl, const char *line)
-{
-    (void)opaque;
-    if (getenv("BLK_TEST_VERBOSE"))
-        fprintf(stderr, "[%d] %s\n", (int)lvl, line);
-}
-
-static uint8_t disk_byte(uint64_t off) { return (uint8_t)(off * 7 + off / 512 + 1); }
-
 /* The disk file: DISK_BYTES of a known pattern, or @size bytes. */
 static void make_disk(uint64_t size)
 {
@@ -60,7 +52,7 @@ static void make_disk(uint64_t size)
     cr_assert_geq(fd, 0);
     uint8_t *buf = malloc(size ? size : 1);
     for (uint64_t i = 0; i < size; i++)
-        buf[i] = disk_byte(i);
+        buf[i] = blk_test_disk_byte(i);
     cr_assert_eq(pwrite(fd, buf, size, 0), (ssize_t)size);
     free(buf);
     close(fd);
@@ -69,7 +61,7 @@ static void make_disk(uint64_t size)
 static void setup(enum vq_layout layout, bool ro)
 {
     memset(&T, 0, sizeof(T));
-    T.log = (struct cvmm_log){.fn = quiet, .level = CVMM_LOG_DEBUG};
+    T.log = (struct cvmm_log){.fn = blk_test_quiet, .level = CVMM_LOG_DEBUG};
     T.fds_at_start = cvmm_test_count_fds();
     snprintf(T.dir, sizeof(T.dir), "/tmp/blktest.XXXXXX");
     cr_assert_not_null(mkdtemp(T.dir));
@@ -197,7 +189,7 @@ static bool file_matches_pattern(uint64_t off, uint64_t len)
     int fd = open(T.path, O_RDONLY | O_CLOEXEC);
     bool ok = pread(fd, buf, len, (off_t)off) == (ssize_t)len;
     for (uint64_t i = 0; ok && i < len; i++)
-        ok = buf[i] == disk_byte(off + i);
+        ok = buf[i] == blk_test_disk_byte(off + i);
     close(fd);
     free(buf);
     return ok;
@@ -294,11 +286,11 @@ Test(blk_requests, read_spans_descriptors_and_marks_them_dirty, .init = split_rw
     cr_assert_eq(status(), BLK_S_OK);
     uint8_t *p0 = gp(DATA_GPA, 512), *p1 = gp(DATA_GPA + 0x10000, 1024), *p2 = gp(DATA_GPA + 0x20000, 512);
     for (unsigned i = 0; i < 512; i++) {
-        cr_assert_eq(p0[i], disk_byte(10 * 512 + i));
-        cr_assert_eq(p2[i], disk_byte(10 * 512 + 1536 + i));
+        cr_assert_eq(p0[i], blk_test_disk_byte(10 * 512 + i));
+        cr_assert_eq(p2[i], blk_test_disk_byte(10 * 512 + 1536 + i));
     }
     for (unsigned i = 0; i < 1024; i++)
-        cr_assert_eq(p1[i], disk_byte(10 * 512 + 512 + i));
+        cr_assert_eq(p1[i], blk_test_disk_byte(10 * 512 + 512 + i));
     cr_assert(dirty(DATA_GPA) && dirty(DATA_GPA + 0x10000) && dirty(DATA_GPA + 0x20000) && dirty(STATUS_GPA));
     cr_assert_not(dirty(DATA_GPA + 0x30000));
     cr_assert_not(dirty(HDR_GPA + 0x10000)); /* nothing else */
@@ -326,7 +318,7 @@ Test(blk_requests, header_split_across_descriptors_is_read_whole, .init = split_
     vq_mock_buf b[4] = {{HDR_GPA, 8, false}, {HDR_GPA + 0x100, 8, false}, {DATA_GPA, 512, true}, {STATUS_GPA, 1, true}};
     cr_assert_eq(run_chain(b, 4, false), 513);
     cr_assert_eq(status(), BLK_S_OK);
-    cr_assert_eq(gp(DATA_GPA, 1)[0], disk_byte(3 * 512));
+    cr_assert_eq(gp(DATA_GPA, 1)[0], blk_test_disk_byte(3 * 512));
 }
 
 Test(blk_requests, status_is_the_last_byte_of_a_larger_writable_buffer, .init = split_rw, .fini = teardown)
@@ -758,7 +750,7 @@ Test(blk_requests, block_device_size_requests_discard_and_zeroes, .init = loop_s
     cr_assert_eq(T.disk.blk_size, 512);
     cr_assert_eq(run_req(BLK_T_IN, 4, 512, true), 513);
     cr_assert_eq(status(), BLK_S_OK);
-    cr_assert_eq(gp(DATA_GPA, 1)[0], disk_byte(4 * 512));
+    cr_assert_eq(gp(DATA_GPA, 1)[0], blk_test_disk_byte(4 * 512));
     fill_guest(DATA_GPA, 1024, 42);
     cr_assert_eq(run_req(BLK_T_OUT, 10, 1024, false), 1);
     cr_assert_eq(status(), BLK_S_OK);
