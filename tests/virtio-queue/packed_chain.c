@@ -143,6 +143,58 @@ Test(packed_chain, buffer_id_reused_while_in_flight_breaks_queue)
     fx_expect_broken("id 4 twice");
 }
 
+/* A list of @n descriptors (id @id) the driver publishes at its position, popped and kept in flight. */
+static void take_list(unsigned n, uint16_t id)
+{
+    uint64_t addr[256];
+    uint32_t len[256];
+    uint16_t flags[256];
+    for (unsigned i = 0; i < n; i++)
+        addr[i] = BUF_BASE, len[i] = 8, flags[i] = i + 1 < n ? NEXT : 0;
+    raw_list(n, addr, len, flags, id);
+    vq_chain c;
+    unsigned got;
+    cr_assert_eq(fx_pop_walk(&c, &got, NULL), 0);
+    cr_assert_eq(c.head, id);
+    cr_assert_eq(got, n);
+}
+
+/* The driver makes descriptors available again that the device still holds (a list of 200 is in flight,
+ * then 56 more fill the ring): the next one, at position 0 of the next lap, overruns descriptor 0 of the
+ * first list.  Taking it would let the two lists' used writes overlap and the positions run more than a
+ * ring apart (which the fuzzer found as a ring that no longer passes its own start check). */
+Test(packed_chain, single_descriptor_over_descriptors_in_use_breaks_queue)
+{
+    take_list(200, 0);
+    for (uint16_t id = 1; id <= 56; id++)
+        take_list(1, id);
+    raw_one(BUF_BASE, 8, 0, 100);
+    fx_expect_broken("position 0 is still in use");
+}
+
+Test(packed_chain, list_over_descriptors_in_use_breaks_queue)
+{
+    take_list(200, 0);
+    uint64_t addr[100];
+    uint32_t len[100];
+    uint16_t flags[100];
+    for (unsigned i = 0; i < 100; i++)
+        addr[i] = BUF_BASE, len[i] = 8, flags[i] = i + 1 < 100 ? NEXT : 0;
+    raw_list(100, addr, len, flags, 1); /* positions 200..43: 44 of them still in use */
+    fx_expect_broken("200 + 100 descriptors in a ring of 256");
+}
+
+Test(packed_chain, ring_full_of_lists_then_returned_goes_on)
+{
+    take_list(200, 0);
+    take_list(56, 1); /* every descriptor in flight: allowed */
+    cr_assert_eq(vq_add_used(fx_q, 0, 0), 0);
+    take_list(100, 2); /* positions 0..99 were returned with id 0 */
+    cr_assert_not(vq_queue_broken(fx_q));
+    vq_chain c;
+    cr_assert_eq(vq_pop(fx_q, &c), 0);
+}
+
 Test(packed_chain, indirect_inside_list_breaks_queue)
 {
     uint64_t a[2] = {BUF_BASE, TABLE_BASE};

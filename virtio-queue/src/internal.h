@@ -241,6 +241,15 @@ static inline bool vq__packed_is_avail(const vq_queue *q, uint16_t f)
     return (f & VQ__AVAIL_USED) == q->avail_expect;
 }
 
+/** vq__packed_outstanding() - descriptors between the used and the avail position (the wrap counters give
+ * the lap), in [0, 2 * size): the descriptors the device has taken and not yet returned.  A running ring
+ * keeps it <= size (the pop refuses a list that would overrun descriptors still in use). */
+static inline uint32_t vq__packed_outstanding(const vq_queue *q)
+{
+    uint32_t a = q->next_avail + (q->avail_wrap ? 0u : q->size), u = q->next_used + (q->used_wrap ? 0u : q->size);
+    return a >= u ? a - u : a + 2u * q->size - u;
+}
+
 /* A 16-byte descriptor read once into locals (chain walks, inflight recording).  Split: id_next is next;
  * packed: id. */
 struct vq__raw_desc {

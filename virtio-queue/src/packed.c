@@ -18,6 +18,14 @@ static inline void prefetch_next(const vq_queue *q, uint32_t pos)
     }
 }
 
+/* A list that reaches into descriptors the device has not returned yet (the driver made them available a
+ * second time): the used writes of the two lists would overlap and the positions lose their meaning. */
+static __attribute__((noinline, cold)) int overrun(vq_queue *q, uint32_t pos, uint32_t n)
+{
+    return vq__fail(q, "descriptor list at %u (%u descriptors) overruns the %u descriptors still in use (size %u)", pos,
+                    n, vq__packed_outstanding(q), q->size);
+}
+
 int vq__packed_pop_raw(vq_queue *q, vq_chain *c)
 {
     uint32_t pos = q->next_avail, size = q->size;
@@ -42,6 +50,8 @@ int vq__packed_pop_raw(vq_queue *q, vq_chain *c)
         uint16_t *slot = &q->inflight[id];
         if (CVMM_UNLIKELY(*slot != 0))
             return vq__fail(q, "buffer id %u made available again while in use", id);
+        if (CVMM_UNLIKELY(vq__packed_outstanding(q) >= size))
+            return overrun(q, pos, 1);
         if (++pos == size) {
             pos = 0;
             q->avail_wrap = !q->avail_wrap;
@@ -94,6 +104,8 @@ int vq__packed_pop_raw(vq_queue *q, vq_chain *c)
         return vq__fail(q, "descriptor list at %u has buffer id %u (size %u)", pos, id, size);
     if (CVMM_UNLIKELY(q->inflight[id] != 0))
         return vq__fail(q, "buffer id %u made available again while in use", id);
+    if (CVMM_UNLIKELY(vq__packed_outstanding(q) + n > size))
+        return overrun(q, pos, n);
     q->inflight[id] = (uint16_t)(VQ__INFLIGHT | (n - 1));
     uint32_t np = pos + n;
     if (np >= size) {

@@ -210,14 +210,6 @@ static int refuse(const vq_queue *q, const char *prefix, int rc, const char *fmt
     return rc;
 }
 
-/* Packed: descriptors between the used and the avail position (avail_wrap/used_wrap give the lap), in
- * [0, 2 * size); more than size means the positions cannot belong to one ring. */
-static uint32_t packed_outstanding(const vq_queue *q)
-{
-    uint32_t a = q->next_avail + (q->avail_wrap ? 0u : q->size), u = q->next_used + (q->used_wrap ? 0u : q->size);
-    return a >= u ? a - u : a + 2u * q->size - u;
-}
-
 /* Packed: the in-flight table (buffer id -> descriptor count) must fit the current size and the
  * positions: ids < size, each list <= size descriptors, all lists together no more than are outstanding. */
 static int check_inflight(const vq_queue *q, const char *prefix, uint32_t outstanding)
@@ -264,7 +256,7 @@ static int ring_check(vq_queue *q, const char *prefix)
         if (q->next_avail >= q->size || q->next_used >= q->size)
             return refuse(q, prefix, -EPROTO, "packed position avail %u / used %u outside size %u", q->next_avail,
                           q->next_used, q->size);
-        uint32_t out = packed_outstanding(q);
+        uint32_t out = vq__packed_outstanding(q);
         if (out > q->size)
             return refuse(q, prefix, -EPROTO,
                           "packed wrap counters: used %u/%d is more than one ring behind avail %u/%d (size %u)",
