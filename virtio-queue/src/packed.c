@@ -59,7 +59,11 @@ int vq__packed_pop_raw(vq_queue *q, vq_chain *c)
         }
         *slot = VQ__INFLIGHT;
         q->next_avail = (uint16_t)pos;
-        prefetch_next(q, pos);
+        /* Look ahead only within the line just read: a line further on may be the one the driver's CPU is
+         * writing now (close behind it), and reading it early takes it from that CPU and stalls this one
+         * (39 % of the pop in an rx profile; README "Prefetch on pop"); the next pop reads it anyway. */
+        if ((uintptr_t)desc_at(q, pos) & 63u)
+            prefetch_next(q, pos);
         c->head = id;
         c->ndesc = 1;
         c->priv.one_addr = cvmm_le64_to_cpu(addr);

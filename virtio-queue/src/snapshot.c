@@ -13,10 +13,22 @@ int vq_snapshot_take(vq_queue *q, const vq_chain *c, vq_desc_info *desc, uint32_
      * those narrower stores still in the store buffer, so they waited for them (~60 % of this function
      * in the profile, README "Profile").  The rebuilt chain is the one vq__split_chain_start() made. */
     vq_chain walk;
-    if (c->priv.mode == VQ__WALK_SPLIT && c->priv.next == c->head && c->priv.ttl == c->priv.tsize)
+    if (c->priv.mode == VQ__WALK_SPLIT && c->priv.next == c->head && c->priv.ttl == c->priv.tsize) {
         vq__split_chain_start(q, &walk, c->head);
-    else
+    } else if (c->priv.mode == VQ__WALK_PACKED_ONE) {
+        /* A packed list of one descriptor fresh from the pop: the same stall, so only the fields this mode
+         * walks are copied, each with the width the pop stored it with (mode and totals are constants). */
+        walk.head = c->head;
+        walk.ndesc = 1; /* what the pop stores for this mode (a load would pair with head's into one) */
+        walk.priv.one_addr = c->priv.one_addr;
+        walk.priv.one_len = c->priv.one_len;
+        walk.priv.one_flags = c->priv.one_flags;
+        walk.priv.total = 0;
+        walk.priv.mode = VQ__WALK_PACKED_ONE;
+        walk.priv.writing = false;
+    } else {
         walk = *c;
+    }
     uint32_t n = 0, nread = 0;
     uint64_t readable = 0, writable = 0;
     /* The walker reads each descriptor once into a local and checks every chain rule (order of readable
