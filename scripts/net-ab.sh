@@ -10,24 +10,26 @@ help() {
 usage: net-ab.sh [options] LABEL=BACKEND [LABEL=BACKEND ...]
 
 BACKEND is a cvmm-net binary with its options ("/path/cvmm-net --busy-poll=0"; --sink, --socket-path and
---no-sandbox are added), "dpdk" for DPDK's busy-polling vhost back-end (tests/harness/dpdk-vhost-sink.sh), or
+--no-sandbox are added; --source=SIZE with --rx), "dpdk" for DPDK's busy-polling vhost back-end (tests/harness/dpdk-vhost-sink.sh), or
 "cmd:COMMAND" for any other back-end that listens on a socket, "{sock}" in COMMAND standing for its path
 (e.g. rust-vmm's sink: "cmd:/tmp/rvmm/backend/target/release/rvmm-sink-backend {sock}").
 Each round runs every variant once, in order; the first variant is the reference of the ratios.
   --rounds N     rounds (5)               --secs S     txonly window per run (3)
   --size B       frame size (64)          --packed     virtio-user with packed_vq=1
+  --rx           the receive direction: each back-end sends (cvmm-net --source=SIZE instead of --sink,
+                 DPDK net_vhost txonly; a cmd: back-end must send by itself) and virtio-user runs rxonly
   --json FILE    results in the benches' JSON convention (bench "net-ab", unit Mpps)
 Prints one line per run and a table: label, median, min, max, spread (max/min), ratio of medians.
 EOT
 }
 
-rounds=5 secs=3 size=64 packed=0 json="" variants=()
+rounds=5 secs=3 size=64 packed=0 rx=0 json="" variants=()
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) help; exit 0 ;;
         --rounds) rounds=${2:?}; shift 2 ;;  --secs) secs=${2:?}; shift 2 ;;
         --size) size=${2:?}; shift 2 ;;      --packed) packed=1; shift ;;
-        --json) json=${2:?}; shift 2 ;;
+        --json) json=${2:?}; shift 2 ;;      --rx) rx=1; shift ;;
         -*) help >&2; exit 2 ;;
         *=*) variants+=("$1"); shift ;;
         *) help >&2; exit 2 ;;
@@ -36,6 +38,11 @@ done
 [ ${#variants[@]} -ge 1 ] || { help >&2; exit 2; }
 vargs=()
 [ "$packed" = 0 ] || vargs=(--vdev-opts packed_vq=1)
+if [ "$rx" = 1 ]; then # the back-end's role and the front-end's mode (and the rate it prints)
+    beopt=(--source="$size") dpdkopt=(--mode txonly --txpkts "$size") vargs+=(--mode rxonly) dir=rx
+else
+    beopt=(--sink) dpdkopt=() dir=tx
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-net-ab.XXXXXX")
 be="" sig=INT
@@ -53,14 +60,14 @@ one() { # one LABEL BACKEND -> prints the rate (or nothing)
     set -- "$1" "${2//\{sock\}/$sock}"
     sig=INT
     if [ "$2" = dpdk ]; then
-        setsid "$here/tests/harness/dpdk-vhost-sink.sh" "$sock" 0 --cpu 0 >"$work/be.log" 2>&1 &
+        setsid "$here/tests/harness/dpdk-vhost-sink.sh" "$sock" 0 --cpu 0 ${dpdkopt[@]+"${dpdkopt[@]}"} >"$work/be.log" 2>&1 &
     elif [ "${2#cmd:}" != "$2" ]; then
         # shellcheck disable=SC2086  # the command's arguments are words
         setsid taskset -c 0 ${2#cmd:} >"$work/be.log" 2>&1 &
         sig=TERM
     else
         # shellcheck disable=SC2086  # the variant's options are words
-        setsid taskset -c 0 $2 --socket-path="$sock" --sink --no-sandbox >"$work/be.log" 2>&1 &
+        setsid taskset -c 0 $2 --socket-path="$sock" "${beopt[@]}" --no-sandbox >"$work/be.log" 2>&1 &
     fi
     be=$!
     out=$("$here/tests/harness/dpdk-virtio-user.sh" "$sock" "$secs" "$size" --cpu 1 ${vargs[@]+"${vargs[@]}"} \
@@ -68,7 +75,7 @@ one() { # one LABEL BACKEND -> prints the rate (or nothing)
     kill -"$sig" -- "-$be" 2>/dev/null || true # cvmm-net and testpmd stop on SIGINT, others on SIGTERM
     wait "$be" 2>/dev/null || true
     be=""
-    sed -n 's/^txonly_mpps=//p' <<<"$out"
+    sed -n "s/^${dir}only_mpps=//p" <<<"$out"
 }
 
 declare -A runs
@@ -95,7 +102,7 @@ for v in "${variants[@]}"; do
         "$(awk -v a="$max" -v b="$min" 'BEGIN{print (b > 0 ? a/b : 0)}')" \
         "$(awk -v a="$med" -v b="$ref" 'BEGIN{print (b > 0 ? a/b : 0)}')"
     rl=$(tr ' ' '\n' <<<"${runs[$label]}" | grep . | paste -sd, -)
-    entries+=("{\"case\": \"tx ${size}B $([ "$packed" = 1 ] && echo packed || echo split)\", \"backend\": \"$label\", \"unit\": \"Mpps\", \"median\": $med, \"min\": $min, \"max\": $max, \"runs\": [$rl]}")
+    entries+=("{\"case\": \"$dir ${size}B $([ "$packed" = 1 ] && echo packed || echo split)\", \"backend\": \"$label\", \"unit\": \"Mpps\", \"median\": $med, \"min\": $min, \"max\": $max, \"runs\": [$rl]}")
 done
 if [ -n "$json" ]; then
     cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
@@ -103,8 +110,8 @@ if [ -n "$json" ]; then
         printf '{\n  "bench": "net-ab",\n  "date": "%s",\n' "$start"
         printf '  "machine": {"cpu": "%s", "cores": %s, "kernel": "%s", "load1_start": %s, "load1_end": %s},\n' \
             "$cpu" "$(nproc)" "$(uname -r)" "$load0" "$(cut -d' ' -f1 /proc/loadavg)"
-        printf '  "method": "DPDK virtio-user txonly on CPU 1 into each back-end on CPU 0, %s s windows, %s rounds alternating",\n' \
-            "$secs" "$rounds"
+        printf '  "method": "DPDK virtio-user %sonly on CPU 1 against each back-end on CPU 0, %s s windows, %s rounds alternating",\n' \
+            "$dir" "$secs" "$rounds"
         printf '  "results": [\n    %s\n  ]\n}\n' "$(IFS=$'\n'; sed 's/}$/},/; $ s/},$/}/' <<<"${entries[*]}" | paste -sd '\n' - | sed '2,$ s/^/    /')"
     } >"$json"
 fi

@@ -8,10 +8,12 @@ help() {
     cat <<'EOT'
 usage: net-profile.sh [options] BACKEND
 
-BACKEND is a cvmm-net binary with its options ("/path/cvmm-net --poll"; --sink, --socket-path and
+BACKEND is a cvmm-net binary with its options ("/path/cvmm-net --poll"; --sink or --source, --socket-path and
 --no-sandbox are added) or "dpdk" (DPDK's busy-polling vhost back-end, tests/harness/dpdk-vhost-sink.sh).
   --secs S       txonly window (5)        --size B     frame size (64)
   --packed       virtio-user with packed_vq=1
+  --rx           the receive direction: the back-end sends (cvmm-net --source=SIZE, DPDK net_vhost
+                 txonly) and virtio-user runs rxonly
   --out DIR      keep perf.data and the reports in DIR (default: a temporary directory, removed)
   --top N        symbols shown (25)
 Two passes, each a window of SECS: the back-end runs under `perf stat -e task-clock,
@@ -22,12 +24,13 @@ top N of `perf report --no-children` by command, object and symbol.  Needs root 
 EOT
 }
 
-secs=5 size=64 packed=0 out="" top=25 backend=""
+secs=5 size=64 packed=0 rx=0 out="" top=25 backend=""
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) help; exit 0 ;;
         --secs) secs=${2:?}; shift 2 ;;  --size) size=${2:?}; shift 2 ;;
         --packed) packed=1; shift ;;     --out) out=${2:?}; shift 2 ;;
+        --rx) rx=1; shift ;;
         --top) top=${2:?}; shift 2 ;;
         -*) help >&2; exit 2 ;;
         *) [ -z "$backend" ] || { help >&2; exit 2; }; backend=$1; shift ;;
@@ -37,6 +40,12 @@ done
 command -v perf >/dev/null || { echo "net-profile.sh: perf is not installed (linux-perf)" >&2; exit 1; }
 vargs=()
 [ "$packed" = 0 ] || vargs=(--vdev-opts packed_vq=1)
+# The back-end's role and the front-end's mode for the direction measured.
+if [ "$rx" = 1 ]; then
+    beopt=(--source="$size") dpdkmode=(--mode txonly --txpkts "$size") vargs+=(--mode rxonly)
+else
+    beopt=(--sink) dpdkmode=()
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-net-prof.XXXXXX")
 [ -n "$out" ] || out=$work
@@ -60,11 +69,11 @@ pass() {
         perfcmd=(perf stat -e "task-clock,context-switches,cpu-migrations" -o "$out/stat.txt")
     fi
     if [ "$backend" = dpdk ]; then
-        setsid "${perfcmd[@]}" -- "$here/tests/harness/dpdk-vhost-sink.sh" "$sock" 0 --cpu 0 \
+        setsid "${perfcmd[@]}" -- "$here/tests/harness/dpdk-vhost-sink.sh" "$sock" 0 --cpu 0 ${dpdkmode[@]+"${dpdkmode[@]}"} \
             >"$out/be-$mode.log" 2>&1 &
     else
         # shellcheck disable=SC2086  # the back-end's options are words
-        setsid "${perfcmd[@]}" -- taskset -c 0 $backend --socket-path="$sock" --sink --no-sandbox \
+        setsid "${perfcmd[@]}" -- taskset -c 0 $backend --socket-path="$sock" "${beopt[@]}" --no-sandbox \
             >"$out/be-$mode.log" 2>&1 &
     fi
     be=$!

@@ -16,7 +16,7 @@
 static struct net_main {
     const char *tap;
     bool sink;
-    uint64_t pairs, mtu, source;
+    uint64_t pairs, mtu, source, budget;
     bool has_mac;
     uint8_t mac[6];
     bool offloads_off; /* --offloads=off */
@@ -24,7 +24,7 @@ static struct net_main {
     unsigned nfds;
     net_dev *dev;
     bool ran;
-} the_net = {.pairs = 1};
+} the_net = {.pairs = 1, .budget = NET_BUDGET_DEFAULT};
 
 static int hexval(char c)
 {
@@ -101,6 +101,13 @@ static const vub_program_option net_opts[] = {
      .max = 65535,
      .help = "offer VIRTIO_NET_F_MTU with this MTU",
      .default_text = "none"},
+    {.name = "budget",
+     .type = VUB_OPT_UINT,
+     .value_name = "N",
+     .dest = &the_net.budget,
+     .min = 1,
+     .max = NET_BUDGET_MAX,
+     .help = "frames one turn of a queue moves before the worker's other queues run (each turn costs a system call)"},
     {.name = "offloads",
      .type = VUB_OPT_CUSTOM,
      .value_name = "on|off",
@@ -170,6 +177,7 @@ static int net_setup(void *ctx, vub_program_env *env)
         .has_mac = m->has_mac,
         .mtu = (uint16_t)m->mtu,
         .nworkers = env->cmdline->workers,
+        .budget = (unsigned)m->budget,
         .log = env->log,
     };
     memcpy(nc.mac, m->mac, 6);

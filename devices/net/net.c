@@ -19,9 +19,6 @@
 #include "tap.h"
 #include "vnet_hdr.h"
 
-/* Frames (rx) or chains (tx) one call handles before the worker's other queues get their turn. */
-#define NET_BUDGET 256u
-
 /* One queue's device state; owned by the queue's worker (stats are read after the workers ended). */
 struct net_q {
     net_dev *dev;
@@ -52,6 +49,7 @@ struct net_q {
 
 struct net_dev {
     net_config cfg;
+    unsigned budget; /* cfg.budget or NET_BUDGET_DEFAULT */
     vub_device_info info;
     uint16_t qworker[VUB_MAX_QUEUES];
     struct net_config_space config;
@@ -242,7 +240,7 @@ static int rx_process(struct net_q *nq)
     vub_queue *q = nq->q;
     vq_queue *vq = vub_queue_vq(q);
     int rc = 0;
-    unsigned budget = NET_BUDGET;
+    unsigned budget = nq->dev->budget;
     if (nq->fd < 0 || !vub_queue_started(q) || !vub_queue_enabled(q))
         return 0;
     for (;;) {
@@ -426,7 +424,7 @@ static int tx_process(struct net_q *nq)
     int rc;
     if (!vub_queue_started(q) || !vub_queue_enabled(q))
         return 0; /* a disabled ring is left alone: no side effects */
-    unsigned budget = NET_BUDGET;
+    unsigned budget = nq->dev->budget;
     do {
         if ((rc = vq_disable_notification(vq)) < 0)
             return rc;
@@ -558,7 +556,7 @@ static int net_queue_kicked(void *ctx, vub_queue *q)
     net_dev *n = ctx;
     struct net_q *nq = qstate(n, q);
     if (nq->rx && n->src)
-        return net_source_fill(&n->src[nq->pair], q, nq->hdr_len, dlog(n));
+        return net_source_fill(&n->src[nq->pair], q, nq->hdr_len, n->budget, dlog(n));
     return nq->rx ? rx_process(nq) : tx_process(nq);
 }
 
@@ -591,13 +589,14 @@ static void put_le16(uint8_t *p, uint16_t v)
 int net_dev_new(const net_config *cfg, net_dev **out)
 {
     if (!cfg || !out || cfg->queue_pairs == 0 || cfg->queue_pairs > NET_MAX_PAIRS || (!cfg->sink && !cfg->port_fds) ||
-        cfg->nworkers > VUB_MAX_WORKERS ||
+        cfg->nworkers > VUB_MAX_WORKERS || cfg->budget > NET_BUDGET_MAX ||
         (cfg->source_size && (!cfg->sink || cfg->source_size < NET_SOURCE_MIN || cfg->source_size > NET_SOURCE_MAX)))
         return -EINVAL;
     net_dev *n = calloc(1, sizeof(*n));
     if (!n)
         return -ENOMEM;
     n->cfg = *cfg;
+    n->budget = cfg->budget ? cfg->budget : NET_BUDGET_DEFAULT;
     unsigned nq = 2 * cfg->queue_pairs;
     unsigned nworkers = cfg->nworkers ? cfg->nworkers : 1;
     n->qs = calloc(nq, sizeof(*n->qs));

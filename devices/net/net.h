@@ -71,6 +71,9 @@ struct net_config_space {
 };
 _Static_assert(sizeof(struct net_config_space) == 12, "virtio_net_config up to mtu");
 
+#define NET_BUDGET_DEFAULT 256u
+#define NET_BUDGET_MAX 65536u
+
 /** net_config - what the device is (transparent). */
 typedef struct net_config {
     unsigned queue_pairs; /* 1..NET_MAX_PAIRS */
@@ -86,6 +89,9 @@ typedef struct net_config {
     uint8_t mac[6];
     uint16_t mtu;               /* non-zero: offer VIRTIO_NET_F_MTU */
     unsigned nworkers;          /* worker threads the daemon gets (queue_worker map); 0: 1 */
+    unsigned budget;            /* chains (tx) or frames (rx) one call of a queue handles before the worker's
+                                 * other queues and watchers run (each return costs the loop a system call);
+                                 * 0: NET_BUDGET_DEFAULT; at most NET_BUDGET_MAX */
     const struct cvmm_log *log; /* borrowed; NULL: stderr at WARN */
 } net_config;
 

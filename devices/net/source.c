@@ -11,8 +11,7 @@
 #include "net.h"
 #include "source.h"
 
-/* Chains one call fills before the worker's other queues get their turn; used entries per publication. */
-#define SOURCE_BUDGET 256u
+/* Used entries per publication. */
 #define SOURCE_BATCH 64u
 
 int net_source_init(net_source *s, uint32_t len, const uint8_t mac[6])
@@ -65,12 +64,12 @@ static int source_chain(net_source *s, vq_queue *vq, const vq_chain *c, const ui
     return (int)(hdr_len + s->len);
 }
 
-int net_source_fill(net_source *s, vub_queue *q, unsigned hdr_len, const struct cvmm_log *log)
+int net_source_fill(net_source *s, vub_queue *q, unsigned hdr_len, unsigned budget, const struct cvmm_log *log)
 {
     vq_queue *vq = vub_queue_vq(q);
     vq_used_elem el[SOURCE_BATCH];
     uint8_t hdr[NET_HDR_LEN] = {0}; /* no offloads: a clean header */
-    unsigned ne = 0, budget = SOURCE_BUDGET;
+    unsigned ne = 0;
     vq_chain c;
     int rc;
     if (!vub_queue_started(q) || !vub_queue_enabled(q))

@@ -40,10 +40,10 @@ int net_source_init(net_source *s, uint32_t len, const uint8_t mac[6]);
 void net_source_fini(net_source *s);
 
 /** net_source_fill() - fill every buffer the driver posted on @q with a frame behind a @hdr_len-byte header
- *  (10 or 12; with 12, num_buffers is 1), at most a budget of chains per call (more: the queue is kicked
+ *  (10 or 12; with 12, num_buffers is 1), at most @budget (>= 1) chains per call (more: the queue is kicked
  *  again, so the worker's other queues get their turn).  Does nothing on a stopped or disabled queue.
  *  Return: 0; -EIO broken ring or call fd (the library logged it).
  *  Ownership: borrows @q and @log.  Threads: @q's worker. */
-int net_source_fill(net_source *s, vub_queue *q, unsigned hdr_len, const struct cvmm_log *log);
+int net_source_fill(net_source *s, vub_queue *q, unsigned hdr_len, unsigned budget, const struct cvmm_log *log);
 
 #endif

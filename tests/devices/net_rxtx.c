@@ -44,6 +44,7 @@
 
 static unsigned source_size; /* start(): the device's net_config.source_size (a sink's generator) */
 static bool offloads;        /* start(): the device's net_config.offloads */
+static unsigned budget;      /* start(): the device's net_config.budget (0: the default) */
 
 struct ring {
     vq_mock *mk;
@@ -103,6 +104,7 @@ static void start(unsigned pairs, bool sink, bool mac, uint16_t mtu)
                      .sink = sink,
                      .source_size = sink ? source_size : 0,
                      .offloads = offloads,
+                     .budget = budget,
                      .port_fds = sink ? NULL : ports,
                      .has_mac = mac,
                      .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
@@ -421,6 +423,32 @@ Test(net_rxtx, tx_full_ring_goes_past_the_budget, .init = init_sink, .fini = fin
     cr_assert_eq(uh, h);
 }
 
+/* A budget of one chain per turn: every chain is one turn, the queue kicks itself again after each, and all
+ * of them still come back, in order (packed, so the order is the ring's). */
+static void init_sink_budget1(void)
+{
+    budget = 1;
+    start(1, true, false, 0);
+}
+
+Test(net_rxtx, tx_budget_of_one_still_serves_every_chain, .init = init_sink_budget1, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_PACKED);
+    uint16_t h[64], uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 64; i++) {
+        vq_mock_buf b = {DATA + i * 0x100, 12 + 60, false};
+        cr_assert_eq(vq_mock_add(t.r[1].mk, &b, 1, &h[i]), 0);
+    }
+    kick(1);
+    for (unsigned i = 0; i < 64; i++) {
+        cr_assert_eq(wait_used(1, &uh, &len, WAIT_MS), 1, "chain %u not returned", i);
+        cr_assert_eq(uh, h[i]);
+    }
+    stop_daemon();
+    cr_assert_eq(t.stats.tx_packets, 64);
+}
+
 /* Is the page of guest address @gpa in memory?  The memfd's pages come into being when first touched, and
  * the test never touches the frames below, so a resident page means the device read it. */
 static bool page_resident(uint64_t gpa)
@@ -626,6 +654,39 @@ Test(net_rxtx, rx_waits_for_buffers_then_delivers_in_order, .init = init_tap, .f
     cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1);
     cr_assert_eq(vmem_read(t.map, DATA + 0x1000, got, 92), 0);
     cr_assert_eq(got[12], 0xaa);
+}
+
+/* rx with a budget of one frame per turn: five frames waiting in the port reach the guest in order. */
+static void init_tap_budget1(void)
+{
+    budget = 1;
+    start(1, false, false, 0);
+}
+
+Test(net_rxtx, rx_budget_of_one_delivers_every_frame_in_order, .init = init_tap_budget1, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_SPLIT);
+    uint8_t pkt[12 + 80], got[92];
+    uint16_t h, uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 5; i++) {
+        memset(pkt, 0, 12);
+        pkt[0] = 2; /* DATA_VALID, as rx_frame() */
+        fill(pkt + 12, 80, 5);
+        pkt[12] = (uint8_t)(0xa0 + i);
+        port_send(pkt, sizeof(pkt));
+    }
+    for (unsigned i = 0; i < 5; i++) {
+        vq_mock_buf b = {DATA + i * 0x1000, 2048, true};
+        cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h), 0);
+    }
+    kick(0);
+    for (unsigned i = 0; i < 5; i++) {
+        cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1, "frame %u not delivered", i);
+        cr_assert_eq(len, 92);
+        cr_assert_eq(vmem_read(t.map, DATA + i * 0x1000, got, 92), 0);
+        cr_assert_eq(got[12], 0xa0 + i, "frame %u out of order", i);
+    }
 }
 
 Test(net_rxtx, rx_frame_too_big_without_mrg_is_dropped_chain_kept, .init = init_tap, .fini = fini)
@@ -849,6 +910,45 @@ static void source_rounds(enum vq_layout layout)
 
 Test(net_rxtx, source_split_event_idx_wraps, .init = init_source64, .fini = fini) { source_rounds(VQ_LAYOUT_SPLIT); }
 Test(net_rxtx, source_packed_event_idx_wraps, .init = init_source64, .fini = fini) { source_rounds(VQ_LAYOUT_PACKED); }
+
+/* The generator with a budget of three buffers per turn fills all 40 posted (packed ring). */
+static void init_source_budget3(void)
+{
+    budget = 3;
+    source_size = 64;
+    start(1, true, false, 0);
+}
+
+Test(net_rxtx, source_budget_of_three_fills_every_buffer, .init = init_source_budget3, .fini = fini)
+{
+    bring_up(MODERN, VQ_LAYOUT_PACKED);
+    uint16_t h[40], uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 40; i++) {
+        vq_mock_buf b = {DATA + i * 0x1000, 2048, true};
+        cr_assert_eq(vq_mock_add(t.r[0].mk, &b, 1, &h[i]), 0);
+    }
+    kick(0);
+    for (unsigned i = 0; i < 40; i++) {
+        cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1, "buffer %u not filled", i);
+        cr_assert_eq(uh, h[i]);
+        cr_assert_eq(len, 12 + 64);
+        check_source_frame(DATA + i * 0x1000, 12, 64);
+    }
+    stop_daemon();
+    cr_assert_eq(t.stats.rx_packets, 40);
+}
+
+Test(net_rxtx, budget_above_the_maximum_is_refused)
+{
+    net_dev *n = NULL;
+    net_config bad = {.queue_pairs = 1, .sink = true, .budget = NET_BUDGET_MAX + 1};
+    cr_assert_eq(net_dev_new(&bad, &n), -EINVAL);
+    cr_assert_null(n);
+    net_config ok = {.queue_pairs = 1, .sink = true, .budget = NET_BUDGET_MAX};
+    cr_assert_eq(net_dev_new(&ok, &n), 0);
+    net_dev_free(n);
+}
 
 Test(net_rxtx, source_needs_a_sink_and_a_frame_size)
 {
