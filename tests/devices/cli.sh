@@ -81,6 +81,34 @@ start_and_term "cvmm-blk --read-only" "$BLK" --socket-path="$TMP/s.sock" --blk-f
 start_and_term "cvmm-blk --aio=sync" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --aio=sync
 start_and_term "cvmm-blk --queue-depth=8" "$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --queue-depth=8
 start_and_term "cvmm-rng" "$RNG" --socket-path="$TMP/s.sock"
+
+# threads_of CMD...: how many threads the back-end has once it listens on $TMP/s.sock (its workers exist by
+# then), then SIGTERM.
+threads_of() {
+    rm -f "$TMP/s.sock"
+    "$@" </dev/null >"$TMP/be.log" 2>&1 &
+    local pid=$! t
+    for _ in $(seq 600); do [ -S "$TMP/s.sock" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    [ -S "$TMP/s.sock" ] || { cat "$TMP/be.log"; fail "$*: no socket"; }
+    t=$(find /proc/"$pid"/task -mindepth 1 -maxdepth 1 | wc -l)
+    kill -TERM "$pid"
+    wait "$pid" || fail "$*: status $? after SIGTERM"
+    echo "$t"
+}
+# cvmm-blk's default workers: one per queue, no more than the CPUs it may run on (taskset).
+blk4=("$BLK" --socket-path="$TMP/s.sock" --blk-file="$TMP/disk.img" --num-queues=4)
+one_cpu=$(taskset -pc $$ | sed 's/.*: //; s/[,-].*//')
+pinned=$(threads_of taskset -c "$one_cpu" "${blk4[@]}")
+pinned4=$(threads_of taskset -c "$one_cpu" "${blk4[@]}" --workers=4)
+[ $((pinned4 - pinned)) = 3 ] || fail "cvmm-blk on one CPU: $pinned threads, $pinned4 with --workers=4 (want 3 fewer workers)"
+ok "cvmm-blk with 4 queues pinned to one CPU runs 1 worker by default ($pinned threads; --workers=4: $pinned4)"
+cpus=$(nproc)
+if [ "$cpus" -ge 2 ]; then
+    free=$(threads_of "${blk4[@]}")
+    want=$((cpus < 4 ? cpus : 4))
+    [ $((free - pinned)) = $((want - 1)) ] || fail "cvmm-blk on $cpus CPUs: $free threads, $pinned on one (want $want workers)"
+    ok "cvmm-blk with 4 queues on $cpus CPUs runs $want workers by default ($free threads)"
+fi
 # --fd: a listening socket inherited as fd 3 (python makes it, then execs the back-end).
 rm -f "$TMP/s.sock"
 python3 - "$RNG" "$TMP/s.sock" <<'PY' >"$TMP/fd.log" 2>&1 &
