@@ -143,15 +143,22 @@ Test(packed_chain, buffer_id_reused_while_in_flight_breaks_queue)
     fx_expect_broken("id 4 twice");
 }
 
-/* A list of @n descriptors (id @id) the driver publishes at its position, popped and kept in flight. */
-static void take_list(unsigned n, uint16_t id)
+/* A list of @n (<= 256) 8-byte descriptors with buffer id @id, published at the driver's position. */
+static void publish_list(unsigned n, uint16_t id)
 {
     uint64_t addr[256];
     uint32_t len[256];
     uint16_t flags[256];
+    cr_assert(n <= 256);
     for (unsigned i = 0; i < n; i++)
         addr[i] = BUF_BASE, len[i] = 8, flags[i] = i + 1 < n ? NEXT : 0;
     raw_list(n, addr, len, flags, id);
+}
+
+/* publish_list(), then popped and kept in flight. */
+static void take_list(unsigned n, uint16_t id)
+{
+    publish_list(n, id);
     vq_chain c;
     unsigned got;
     cr_assert_eq(fx_pop_walk(&c, &got, NULL), 0);
@@ -175,12 +182,7 @@ Test(packed_chain, single_descriptor_over_descriptors_in_use_breaks_queue)
 Test(packed_chain, list_over_descriptors_in_use_breaks_queue)
 {
     take_list(200, 0);
-    uint64_t addr[100];
-    uint32_t len[100];
-    uint16_t flags[100];
-    for (unsigned i = 0; i < 100; i++)
-        addr[i] = BUF_BASE, len[i] = 8, flags[i] = i + 1 < 100 ? NEXT : 0;
-    raw_list(100, addr, len, flags, 1); /* positions 200..43: 44 of them still in use */
+    publish_list(100, 1); /* positions 200..43: 44 of them still in use */
     fx_expect_broken("200 + 100 descriptors in a ring of 256");
 }
 
