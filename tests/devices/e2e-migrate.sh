@@ -165,8 +165,10 @@ mv "$E2E_TMP/run.err" "$E2E_TMP/src-run.err"
 ln -s dst-run.err "$E2E_TMP/run.err"
 E2E_CONSOLE=$DST_CONSOLE
 E2E_RUNPID=$DST_PID DST_PID=""
-# The guest may have ended already (a failed check powers it off): only report what QMP says.
-st=$("$PY" "$QMP_PY" "$DST_QMP" query-status 2>&1) || true
+# The guest may have ended already (a failed check powers it off): only report what QMP says. A QEMU that
+# has ended took its socket away; it is not asked (qmp.py would wait for the socket to appear, 60 s).
+st="its QMP socket is gone (QEMU has ended)"
+[ ! -S "$DST_QMP" ] || st=$("$PY" "$QMP_PY" "$DST_QMP" query-status 2>&1) || true
 e2e_log "destination: ${st:-no answer}"
 if [ "$VARIANT" = net ]; then
     e2e_netns_exec "$NS" ping -c 5 -i 0.5 -W 3 192.0.2.2 || true
