@@ -198,6 +198,8 @@ static int rx_read(struct net_q *nq)
     }
 }
 
+static void rx_release(struct net_q *nq);
+
 /* Fill the reserve until it holds @need bytes (MRG_RXBUF) or one chain.  Return: 1 enough; 0 the ring
  * is empty (kicks are enabled again); -EIO broken. */
 static int rx_reserve(struct net_q *nq, vq_queue *vq, uint64_t need)
@@ -224,6 +226,8 @@ static int rx_reserve(struct net_q *nq, vq_queue *vq, uint64_t need)
         if (rc == -ENOSPC || b->snap.writable < nq->hdr_len) { /* give it back empty */
             bad_chain(nq, rc == -ENOSPC ? "rx chain of more than 64 descriptors"
                                         : "rx chain smaller than the virtio-net header");
+            if (nq->features & (1ull << VUB_F_IN_ORDER))
+                rx_release(nq); /* the chains popped before it go back first, empty as well */
             rc = vq_add_used(vq, c.head, 0);
             if (rc < 0)
                 return rc;
@@ -633,8 +637,10 @@ int net_dev_new(const net_config *cfg, net_dev **out)
     /* Until a guest runs a pair, its tap queue is detached (frames go to running queues only). */
     for (unsigned i = 0; i < nq; i += 2)
         rx_attach(&n->qs[i], false);
+    /* IN_ORDER: every path gives chains back in the order it popped them (tx and the source in one batch
+     * per turn, rx through the reserve, rx_reserve() and rx_release() included). */
     uint64_t f = (1ull << VUB_F_VERSION_1) | (1ull << VUB_F_RING_EVENT_IDX) | (1ull << VUB_F_RING_PACKED) |
-                 (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << NET_F_MRG_RXBUF);
+                 (1ull << VUB_F_RING_INDIRECT_DESC) | (1ull << VUB_F_IN_ORDER) | (1ull << NET_F_MRG_RXBUF);
     if (cfg->queue_pairs > 1)
         f |= 1ull << NET_F_MQ;
     if (cfg->has_mac)

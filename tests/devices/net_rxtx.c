@@ -724,6 +724,49 @@ Test(net_rxtx, rx_chain_smaller_than_header_comes_back_empty, .init = init_tap, 
     cr_assert_eq(len, 76);
 }
 
+/* A chain too small for the header, popped while an earlier chain waits for the rest of a frame: without
+ * IN_ORDER it comes back at once and the earlier chain keeps waiting; with IN_ORDER (the device must use
+ * buffers in the order they were made available) the earlier chain comes back first, empty, and the frame
+ * takes the two chains after the small one. */
+static void rx_small_chain_behind_a_held_one(bool in_order)
+{
+    bring_up(MODERN | (in_order ? F(VUB_F_IN_ORDER) : 0), VQ_LAYOUT_SPLIT);
+    vq_mock_buf b[4] = {
+        {DATA, 1500, true}, {DATA + 0x1000, 4, true}, {DATA + 0x2000, 1500, true}, {DATA + 0x3000, 1500, true}};
+    uint16_t h[4], uh;
+    uint32_t len;
+    for (unsigned i = 0; i < 4; i++)
+        cr_assert_eq(vq_mock_add(t.r[0].mk, &b[i], 1, &h[i]), 0);
+    kick(0);
+    static uint8_t pkt[3000], got[3000];
+    rx_frame(pkt, 3000 - 12, 12); /* 3000 bytes with the header: two buffers */
+    /* in order: 0 and 1 empty, the frame in 2 and 3; else: 1 empty, the frame in 0 and 2, 3 stays */
+    const unsigned want[2][4] = {{1, 0, 2, 0}, {0, 1, 2, 3}}; /* [in_order][used entry] */
+    const uint32_t want_len[2][4] = {{0, 1500, 1500, 0}, {0, 0, 1500, 1500}};
+    unsigned n = in_order ? 4 : 3;
+    for (unsigned i = 0; i < n; i++) {
+        cr_assert_eq(wait_used(0, &uh, &len, WAIT_MS), 1, "used entry %u missing", i);
+        cr_assert_eq(uh, h[want[in_order][i]], "used entry %u: head %u, expected %u", i, uh, h[want[in_order][i]]);
+        cr_assert_eq(len, want_len[in_order][i], "used entry %u: len %u", i, len);
+    }
+    cr_assert_eq(wait_used(0, &uh, &len, 20), 0, "no more used entries");
+    uint64_t first = in_order ? DATA + 0x2000 : DATA, second = in_order ? DATA + 0x3000 : DATA + 0x2000;
+    cr_assert_eq(vmem_read(t.map, first, got, 1500), 0);
+    cr_assert_eq(vmem_read(t.map, second, got + 1500, 1500), 0);
+    cr_assert_eq(got[10], 2, "num_buffers");
+    cr_assert_arr_eq(got + 12, pkt + 12, 3000 - 12);
+}
+
+Test(net_rxtx, rx_small_chain_comes_back_at_once_without_in_order, .init = init_tap, .fini = fini)
+{
+    rx_small_chain_behind_a_held_one(false);
+}
+
+Test(net_rxtx, rx_small_chain_keeps_the_order_with_in_order, .init = init_tap, .fini = fini)
+{
+    rx_small_chain_behind_a_held_one(true);
+}
+
 /* With EVENT_IDX the device's avail_event (rx's used ring) moves to @want once it popped that many chains
  * and found the ring empty: the guest-visible sign that it holds them.  Waits WAIT_MS at most. */
 static void wait_rx_avail_event(uint16_t want)

@@ -35,6 +35,10 @@ extern "C" {
 #define VUB_F_VERSION_1 32
 #define VUB_F_ACCESS_PLATFORM 33
 #define VUB_F_RING_PACKED 34
+/** VIRTIO_F_IN_ORDER: a device offers it only if it uses every ring's buffers in the order they were made
+ *  available (virtio 1.2 2.7.9 / 2.8.20), also the ones it gives back unused.  The library neither needs
+ *  nor checks it: vq_add_used() publishes what the device hands it, in that order. */
+#define VUB_F_IN_ORDER 35
 #define VUB_F_LOG_ALL 26           /* VHOST_F_LOG_ALL: always offered, the library logs dirty pages */
 #define VUB_F_PROTOCOL_FEATURES 30 /* VHOST_USER_F_PROTOCOL_FEATURES: always offered */
 
