@@ -66,12 +66,12 @@ case "$VARIANT" in
     ro) append+=" blk_ro=1" ;;
     reconnect)
         guest+=(--chardev-opts reconnect=1)
-        append+=" blk_pause=3 blk_marker2=CVMM-RESTARTED blk_marker2_off=4096" ;;
+        append+=" blk_pause=120 blk_marker2=CVMM-RESTARTED blk_marker2_off=4096" ;;
     hotplug)
         # QEMU merges the two -m options; its monitor is a pair of fifos (MON.in, MON.out)
         mkfifo "$E2E_TMP/mon.in" "$E2E_TMP/mon.out"
         guest+=(--extra "-m slots=2,maxmem=1G -chardev pipe,id=mon0,path=$E2E_TMP/mon -mon chardev=mon0,mode=readline")
-        append+=" blk_pause=6" ;;
+        append+=" blk_pause=120 blk_mem=1" ;;
 esac
 
 # memfds PID: how many distinct memfd files PID (or a descendant: a wrapper's device, as

@@ -12,10 +12,13 @@
 #   blk_len=BYTES        pattern length (default 65536; a multiple of 4096)
 #   blk_ro=1             read-only disk: /sys/block/DEV/ro must be 1, the write must fail, and the
 #                        region must read back unchanged
-#   blk_pause=SECS       reconnect tests: after the first round print "E2E-PAUSE blk", sleep SECS (the
-#                        host restarts the back-end meanwhile, with no request in flight), then check
-#                        blk_marker2 at byte blk_marker2_off (if set) and write a second pattern right
-#                        after the first one
+#   blk_pause=SECS       reconnect and hot-plug tests: after the first round print "E2E-PAUSE blk" and wait
+#                        for the host's step, at most SECS (then fail): with blk_marker2 until that string
+#                        reads back (O_DIRECT, every 0.5 s) at byte blk_marker2_off (the host restarts the
+#                        back-end and writes it while the back-end is down); with blk_mem=1 until the guest
+#                        has more memory blocks (the host hot-plugs a DIMM); else it sleeps SECS.  Then
+#                        it writes a second pattern right after the first one.  (A wait on the host's step,
+#                        not a fixed sleep: on a loaded machine the host may need many seconds for it.)
 # Output: "BLK-SHA256 off=O len=L sha256=H" for each pattern written, which the host compares with the
 # backing file; last "blk: PASS" or "blk: FAIL <why>", with a matching exit status.
 
@@ -120,14 +123,29 @@ else
     round "$OFF"
 fi
 if [ -n "$blk_pause" ]; then
+    mem0=$(ls -d /sys/devices/system/memory/memory* 2>/dev/null | wc -l)
     echo "E2E-PAUSE blk $blk_pause"
-    sleep "$blk_pause"
-    echo "blk: resuming"
     if [ -n "$blk_marker2" ]; then
-        m=$(read_str "${blk_marker2_off:-0}" ${#blk_marker2})
-        [ "$m" = "$blk_marker2" ] || fail "marker2 at ${blk_marker2_off:-0} is '$m', expected '$blk_marker2'"
-        echo "blk: host marker2 read: $m"
+        tries=0
+        while m=$(read_str "${blk_marker2_off:-0}" ${#blk_marker2}); [ "$m" != "$blk_marker2" ]; do
+            tries=$((tries + 1))
+            [ "$tries" -le $((blk_pause * 2)) ] ||
+                fail "marker2 at ${blk_marker2_off:-0} is '$m' after $blk_pause s, expected '$blk_marker2'"
+            sleep 0.5
+        done
+        echo "blk: host marker2 read: $m (after $tries reads of the old contents)"
+    elif [ "$blk_mem" = 1 ]; then
+        tries=0
+        while [ "$(ls -d /sys/devices/system/memory/memory* 2>/dev/null | wc -l)" -le "$mem0" ]; do
+            tries=$((tries + 1))
+            [ "$tries" -le $((blk_pause * 2)) ] || fail "no memory block was added in $blk_pause s ($mem0 blocks)"
+            sleep 0.5
+        done
+        echo "blk: memory blocks $mem0 -> $(ls -d /sys/devices/system/memory/memory* | wc -l)"
+    else
+        sleep "$blk_pause"
     fi
+    echo "blk: resuming"
     round "$NEXT"
 fi
 sync

@@ -16,8 +16,9 @@
 #                     meanwhile), then report "MIG-NET transmitted=T received=R lost=L longest_gap=G"
 #                     (informative; at least one reply is required) and ping 3 more times (all answered)
 #   net_pause=SECS    reconnect tests: after the first round print "E2E-PAUSE net", sleep SECS (the host
-#                     restarts the back-end meanwhile), then ping until it answers (at most 20 probes)
-#                     and 3 more
+#                     restarts the back-end meanwhile), then ping until it answers (at most net_wait_s
+#                     probes of 1 s) and 3 more; the host's echo requests (net_wait_echo) after its
+#                     restart show that the restarted back-end carries traffic
 # Last line "net: PASS" or "net: FAIL <why>", with a matching exit status.
 
 ADDR=${net_addr:-192.0.2.2}
@@ -52,7 +53,7 @@ if [ -n "$net_pause" ]; then
     i=0
     until ping -c 1 -W 1 "$PEER" >/dev/null 2>&1; do
         i=$((i + 1))
-        [ $i -lt 20 ] || fail "no reply from $PEER within 20 probes after the restart"
+        [ $i -lt "${net_wait_s:-30}" ] || fail "no reply from $PEER within $i probes after the restart"
     done
     echo "net: $PEER answers again after $i unanswered probes"
     ping -c 3 -W 2 "$PEER" || fail "no reply from $PEER after the restart"
