@@ -20,11 +20,12 @@ if [ "${1:-}" != --bin ] || [ ! -x "${2:-}" ]; then echo "usage: $0 --bin PATH" 
 BIN=$2
 e2e_init rng-client-reconnect
 SOCK=$E2E_TMP/rng.sock
-e2e_boot_bg --rng "$SOCK" --chardev-opts server=on,wait=on --script "$E2E_GUEST_SCRIPTS/rng.sh" \
-            --append "rng_bytes=4096 rng_pause=3"
+e2e_boot_bg --input --rng "$SOCK" --chardev-opts server=on,wait=on --script "$E2E_GUEST_SCRIPTS/rng.sh" \
+            --append "rng_bytes=4096 rng_pause=120"
 e2e_backend_start rng - "$BIN" --client "--socket-path=$SOCK"
 e2e_wait_console '^E2E-PAUSE rng'
 e2e_backend_restart rng
+e2e_guest_send E2E-GO
 e2e_wait_guest
 e2e_guest_ok
 e2e_expect '^rng: PASS' '^rng_current: virtio_rng' '^rng: resuming'

@@ -36,13 +36,14 @@ else
 fi
 if [ "$VARIANT" = reconnect ]; then
     guest+=(--chardev-opts reconnect=1)
-    append+=" rng_pause=3"
+    append+=" rng_pause=120"
 fi
 guest+=(--append "$append")
 if [ "$VARIANT" = reconnect ]; then
-    e2e_boot_bg "${guest[@]}"
+    e2e_boot_bg --input "${guest[@]}"
     e2e_wait_console '^E2E-PAUSE rng'
     e2e_backend_restart rng
+    e2e_guest_send E2E-GO
     e2e_wait_guest
 else
     e2e_boot "${guest[@]}"

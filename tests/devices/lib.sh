@@ -284,13 +284,17 @@ e2e_backend_alive() {
 
 # ---- the guest ------------------------------------------------------------------------------------
 
-# e2e_boot_bg [run-guest.sh options...]: boot the guest in the background with
+# e2e_boot_bg [--input] [run-guest.sh options...]: boot the guest in the background with
 # run-guest.sh --guest $E2E_GUEST --timeout $CVMM_E2E_TIMEOUT --log $E2E_CONSOLE plus the options given
 # (--blk/--net/--rng SOCK, --script, --append, --chardev-opts, --extra, --smp, --taskset...). The console
 # is echoed with a "  guest| " prefix. Use e2e_wait_console to act on guest output, then e2e_wait_guest.
+# --input: the guest's console reads what e2e_guest_send writes (a fifo), so that a guest script can wait
+# for the host's step ("read -r -t SECS") instead of sleeping for a time a loaded host may not keep.
+E2E_GUEST_IN=""
 e2e_boot_bg() {
     [ -z "$E2E_RUNPID" ] || e2e_fail "a guest is already running"
-    local n=1
+    local n=1 input=0
+    if [ "${1:-}" = --input ]; then input=1; shift; fi
     while [ -e "$E2E_TMP/console.$n.log" ]; do n=$((n + 1)); done
     E2E_CONSOLE=$E2E_TMP/console.$n.log
     E2E_GUEST_RC=""
@@ -298,8 +302,22 @@ e2e_boot_bg() {
     local args=("$E2E_HARNESS/run-guest.sh" --guest "$E2E_GUEST" --timeout "${CVMM_E2E_TIMEOUT:-150}"
                 --log "$E2E_CONSOLE" "$@")
     e2e_log "booting the guest: run-guest.sh $*"
-    "${args[@]}" 2>"$E2E_TMP/run.err" </dev/null > >(sed -u 's/^/  guest| /') &
+    if [ "$input" = 1 ]; then
+        rm -f "$E2E_TMP/console.in"
+        mkfifo "$E2E_TMP/console.in"
+        exec {E2E_GUEST_IN}<>"$E2E_TMP/console.in" # read-write: never blocks, never sees EOF
+        "${args[@]}" --interactive 2>"$E2E_TMP/run.err" <&"$E2E_GUEST_IN" > >(sed -u 's/^/  guest| /') &
+    else
+        "${args[@]}" 2>"$E2E_TMP/run.err" </dev/null > >(sed -u 's/^/  guest| /') &
+    fi
     E2E_RUNPID=$!
+}
+
+# e2e_guest_send LINE: type LINE (and a newline) on the console of the guest booted with --input.
+e2e_guest_send() {
+    [ -n "$E2E_GUEST_IN" ] || e2e_fail "e2e_guest_send: the guest was not booted with --input"
+    printf '%s\n' "${1:?e2e_guest_send LINE}" >&"$E2E_GUEST_IN"
+    e2e_log "typed on the guest console: $1"
 }
 
 # e2e_wait_console REGEX [SECONDS]: wait until a console line of the running guest matches REGEX

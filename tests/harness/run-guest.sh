@@ -151,8 +151,8 @@ h_say "qemu: $(printf '%q ' "${q[@]}")"
 [ -z "$log" ] || : >"$log"
 mkfifo "$work/console"
 t0=$EPOCHREALTIME
-if [ "$interactive" = 1 ]; then
-    timeout --foreground -k 5 "$timeout_s" "${q[@]}" >"$work/console" 2>&1 &
+if [ "$interactive" = 1 ]; then # <&0: a background job's stdin would be /dev/null otherwise
+    timeout --foreground -k 5 "$timeout_s" "${q[@]}" >"$work/console" 2>&1 <&0 &
 else
     timeout --foreground -k 5 "$timeout_s" "${q[@]}" >"$work/console" 2>&1 </dev/null &
 fi

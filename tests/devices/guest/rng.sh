@@ -4,8 +4,9 @@
 # Parameters (kernel command line KEY=VALUE, i.e. run-guest.sh --append):
 #   rng_bytes=N      bytes to read from /dev/hwrng (default 4096)
 #   rng_expect=STR   rng_current must contain STR (default virtio_rng)
-#   rng_pause=SECS   reconnect tests: after the first read print "E2E-PAUSE rng", sleep SECS (the host
-#                    restarts the back-end meanwhile), then read again
+#   rng_pause=SECS   reconnect tests: after the first read print "E2E-PAUSE rng" and wait for the host to
+#                    type "E2E-GO" on the console once it restarted the back-end (at most SECS), then
+#                    read again
 # Each read must return exactly N bytes within 30 s, not all equal. Last line "rng: PASS" or
 # "rng: FAIL <why>", with a matching exit status.
 
@@ -36,7 +37,10 @@ case "$cur" in *"$EXPECT"*) ;; *) fail "rng_current is '$cur', expected $EXPECT"
 readrng
 if [ -n "$rng_pause" ]; then
     echo "E2E-PAUSE rng $rng_pause"
-    sleep "$rng_pause"
+    go=""
+    while [ "$go" != E2E-GO ]; do
+        read -r -t "$rng_pause" go || fail "the host did not type E2E-GO within $rng_pause s"
+    done
     echo "rng: resuming"
     readrng
 fi
