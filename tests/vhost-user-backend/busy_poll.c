@@ -209,9 +209,13 @@ Test(busy_poll_adaptive, the_budget_shrinks_while_polling_finds_nothing_and_grow
     cr_assert_eq(atomic_load(&bp.budget_last), BUDGET_US / 16, "it shrinks to a sixteenth");
     cr_assert_eq(atomic_load(&bp.budget_min), BUDGET_US / 16, "never below it");
     /* Back to back: the next request comes while the worker polls (this thread spins on the used ring, no
-     * sleep), polls find it, the budget doubles back up.  Bounded by requests, not by time. */
+     * sleep), a poll finds it, the budget doubles.  A poll finds it only if this thread runs while the worker
+     * polls (100 us at the floor): on a loaded machine that can be one request in many, and with fewer
+     * finds than misses the budget would not climb all the way back (a loaded run timed out waiting for
+     * that).  So: one doubling is asked for, within 60 s of wall time; the ceiling is checked after. */
     bool grown = false;
-    for (unsigned n = i + 200000; i < n && !grown; i++) {
+    const uint64_t until = mono_ms() + 60000;
+    for (; !grown && mono_ms() < until; i++) {
         uint16_t h, uh;
         uint32_t ul;
         int rc;
@@ -227,9 +231,10 @@ Test(busy_poll_adaptive, the_budget_shrinks_while_polling_finds_nothing_and_grow
         }
         cr_assert_eq(rc, 1, "request %u was not served within %d ms", i, VT_WAIT_MS);
         cr_assert_eq(uh, h);
-        grown = atomic_load(&bp.budget_last) == BUDGET_US;
+        grown = atomic_load(&bp.budget_last) > BUDGET_US / 16;
     }
-    cr_assert(grown, "the budget never grew back while requests kept coming");
+    cr_assert(grown, "the budget never grew while requests kept coming (%u requests)", i);
+    cr_assert(atomic_load(&bp.budget_max) <= BUDGET_US, "never above the configured budget");
     vt_ring_free(&r);
 }
 
