@@ -97,8 +97,7 @@ static int h_set_features(vub_daemon *d, vhu_msg *m)
                   d->name, (unsigned long long)f, started);
         return -EBUSY;
     }
-    if (!c->features_set || f != c->features)
-        cvmm_logf(d->log, CVMM_LOG_DEBUG, "%s: features acked 0x%llx", d->name, (unsigned long long)f);
+    cvmm_logf(d->log, CVMM_LOG_DEBUG, "%s: features acked 0x%llx", d->name, (unsigned long long)f);
     c->features = f;
     c->features_set = true;
     atomic_store_explicit(&d->features_acked, f, memory_order_release);
