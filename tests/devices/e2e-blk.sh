@@ -94,7 +94,7 @@ if [ "$VARIANT" = reconnect ]; then
     e2e_backend_restart blk --between e2e_write_marker "$DISK" 4096 CVMM-RESTARTED
     e2e_wait_guest
 elif [ "$VARIANT" = hotplug ]; then
-    e2e_boot_bg "${guest[@]}"
+    e2e_boot_bg --input "${guest[@]}"
     cat "$E2E_TMP/mon.out" >"$E2E_TMP/monitor.log" &
     e2e_on_exit "kill $! 2>/dev/null"
     e2e_wait_console '^E2E-PAUSE blk'
@@ -107,6 +107,7 @@ elif [ "$VARIANT" = hotplug ]; then
     [ "$(memfds "$pid")" -gt "$n0" ] ||
         e2e_fail "the back-end did not map the hot-plugged memory within 30 s (monitor: $(tr '\n' ' ' <"$E2E_TMP/monitor.log"))"
     e2e_log "the back-end maps $(memfds "$pid") memfds after the hot-plug"
+    e2e_guest_send E2E-GO
     e2e_wait_guest
 else
     e2e_boot "${guest[@]}"

@@ -15,9 +15,10 @@
 #   blk_pause=SECS       reconnect and hot-plug tests: after the first round print "E2E-PAUSE blk" and wait
 #                        for the host's step, at most SECS (then fail): with blk_marker2 until that string
 #                        reads back (O_DIRECT, every 0.5 s) at byte blk_marker2_off (the host restarts the
-#                        back-end and writes it while the back-end is down); with blk_mem=1 until the guest
-#                        has more memory blocks (the host hot-plugs a DIMM); else it sleeps SECS.  Then
-#                        it writes a second pattern right after the first one.  (A wait on the host's step,
+#                        back-end and writes it while the back-end is down); with blk_mem=1 until the host
+#                        types "E2E-GO" on the console (it hot-plugged a DIMM and saw the back-end map it)
+#                        and then until the guest has more memory blocks; else it sleeps SECS.  Then it
+#                        writes a second pattern right after the first one.  (A wait on the host's step,
 #                        not a fixed sleep: on a loaded machine the host may need many seconds for it.)
 # Output: "BLK-SHA256 off=O len=L sha256=H" for each pattern written, which the host compares with the
 # backing file; last "blk: PASS" or "blk: FAIL <why>", with a matching exit status.
@@ -135,6 +136,10 @@ if [ -n "$blk_pause" ]; then
         done
         echo "blk: host marker2 read: $m (after $tries reads of the old contents)"
     elif [ "$blk_mem" = 1 ]; then
+        go=""
+        while [ "$go" != E2E-GO ]; do
+            read -r -t "$blk_pause" go || fail "the host did not type E2E-GO within $blk_pause s"
+        done
         tries=0
         while [ "$(ls -d /sys/devices/system/memory/memory* 2>/dev/null | wc -l)" -le "$mem0" ]; do
             tries=$((tries + 1))
