@@ -123,30 +123,38 @@ if [ "$queues" -gt 1 ]; then
 else
     round "$OFF"
 fi
+# mem_blocks: how many memory blocks the guest has (a hot-plugged DIMM adds some)
+mem_blocks() { ls -d /sys/devices/system/memory/memory* 2>/dev/null | wc -l; }
+# marker2_read: true when blk_marker2 reads back at blk_marker2_off (O_DIRECT); m gets what was read
+marker2_read() { m=$(read_str "${blk_marker2_off:-0}" ${#blk_marker2}); [ "$m" = "$blk_marker2" ]; }
+# more_mem_blocks: true when the guest has more memory blocks than mem0
+more_mem_blocks() { [ "$(mem_blocks)" -gt "$mem0" ]; }
+# poll_until WHY CMD...: run CMD every 0.5 s until it succeeds, at most blk_pause s (then fail WHY, in which
+# \$VAR is expanded then, e.g. \$m: what the last look saw); tries gets the number of failed looks
+poll_until() {
+    why=$1
+    shift
+    tries=0
+    until "$@"; do
+        tries=$((tries + 1))
+        [ "$tries" -le $((blk_pause * 2)) ] || eval "fail \"$why\""
+        sleep 0.5
+    done
+}
+
 if [ -n "$blk_pause" ]; then
-    mem0=$(ls -d /sys/devices/system/memory/memory* 2>/dev/null | wc -l)
+    mem0=$(mem_blocks)
     echo "E2E-PAUSE blk $blk_pause"
     if [ -n "$blk_marker2" ]; then
-        tries=0
-        while m=$(read_str "${blk_marker2_off:-0}" ${#blk_marker2}); [ "$m" != "$blk_marker2" ]; do
-            tries=$((tries + 1))
-            [ "$tries" -le $((blk_pause * 2)) ] ||
-                fail "marker2 at ${blk_marker2_off:-0} is '$m' after $blk_pause s, expected '$blk_marker2'"
-            sleep 0.5
-        done
+        poll_until "marker2 at ${blk_marker2_off:-0} is '\$m' after $blk_pause s, expected '$blk_marker2'" marker2_read
         echo "blk: host marker2 read: $m (after $tries reads of the old contents)"
     elif [ "$blk_mem" = 1 ]; then
         go=""
         while [ "$go" != E2E-GO ]; do
             read -r -t "$blk_pause" go || fail "the host did not type E2E-GO within $blk_pause s"
         done
-        tries=0
-        while [ "$(ls -d /sys/devices/system/memory/memory* 2>/dev/null | wc -l)" -le "$mem0" ]; do
-            tries=$((tries + 1))
-            [ "$tries" -le $((blk_pause * 2)) ] || fail "no memory block was added in $blk_pause s ($mem0 blocks)"
-            sleep 0.5
-        done
-        echo "blk: memory blocks $mem0 -> $(ls -d /sys/devices/system/memory/memory* | wc -l)"
+        poll_until "no memory block was added in $blk_pause s ($mem0 blocks)" more_mem_blocks
+        echo "blk: memory blocks $mem0 -> $(mem_blocks)"
     else
         sleep "$blk_pause"
     fi
