@@ -138,14 +138,11 @@ if [ "$VARIANT" = packed ]; then
 fi
 # The guest's echo wait (net_wait_s) spans the host's restart of the back-end: 120 s, as a loaded host
 # may need many seconds for it.
-if [ "$VARIANT" = reconnect ]; then
-    guest+=(--chardev-opts reconnect=1)
-    append+=" net_pause=4 net_wait_s=120"
-fi
-if [ "$VARIANT" = client ]; then
-    guest+=(--chardev-opts "server=on,wait=on")
-    append+=" net_pause=4 net_wait_s=120"
-fi
+case "$VARIANT" in
+    reconnect) guest+=(--chardev-opts reconnect=1) ;;
+    client) guest+=(--chardev-opts "server=on,wait=on") ;;
+esac
+case "$VARIANT" in reconnect|client) append+=" net_pause=4 net_wait_s=120" ;; esac
 guest+=(--append "$append")
 e2e_boot_bg "${guest[@]}"
 if [ "$VARIANT" = client ]; then

@@ -27,7 +27,8 @@ in the kernel parameter guest_cmd="...", else a listing of the virtio devices, N
 script's output is framed by "GUEST-SCRIPT-START <script> (up <s> s)" and "GUEST-EXIT=<status> (up <s> s)",
 then the guest powers off. Kernel parameters KEY=VALUE that the kernel does not know reach the script as
 environment variables; guest_shell=1 gives a console shell after the script. /bin/wait-for PATH [SECONDS]
-waits for a path to appear (a NIC, a disk).
+waits for a path to appear (a NIC, a disk); /bin/wait-host WORD SECONDS waits for the host to type the line
+WORD on the console (run-guest.sh --interactive), for tests whose host acts while the guest waits.
 
   --script FILE      FILE becomes /guest.sh
   --file SRC:DEST    host file SRC is copied to DEST in the guest (repeatable)
@@ -168,6 +169,15 @@ until [ -e "$1" ]; do
     usleep 100000
 done
 EOT
+cat >"$root/bin/wait-host" <<'EOT'
+#!/bin/sh
+# wait-host WORD SECONDS: until the host types the line WORD on the console (other lines are skipped);
+# status 1 when no line comes within SECONDS.
+line=""
+while [ "$line" != "$1" ]; do
+    read -r -t "$2" line || { echo "wait-host: the host did not type $1 within $2 s" >&2; exit 1; }
+done
+EOT
 cat >"$root/etc/guest-default.sh" <<'EOT'
 #!/bin/sh
 # What the guest sees, when no test script was given.
@@ -220,7 +230,7 @@ poweroff -f
 echo o >/proc/sysrq-trigger
 sleep 5
 EOT
-chmod 0755 "$root/init" "$root/bin/wait-for" "$root/etc/guest-default.sh"
+chmod 0755 "$root/init" "$root/bin/wait-for" "$root/bin/wait-host" "$root/etc/guest-default.sh"
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"
 put_user_files "$root"

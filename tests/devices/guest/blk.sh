@@ -149,10 +149,7 @@ if [ -n "$blk_pause" ]; then
         poll_until "marker2 at ${blk_marker2_off:-0} is '\$m' after $blk_pause s, expected '$blk_marker2'" marker2_read
         echo "blk: host marker2 read: $m (after $tries reads of the old contents)"
     elif [ "$blk_mem" = 1 ]; then
-        go=""
-        while [ "$go" != E2E-GO ]; do
-            read -r -t "$blk_pause" go || fail "the host did not type E2E-GO within $blk_pause s"
-        done
+        wait-host E2E-GO "$blk_pause" || fail "the host did not type E2E-GO within $blk_pause s"
         poll_until "no memory block was added in $blk_pause s ($mem0 blocks)" more_mem_blocks
         echo "blk: memory blocks $mem0 -> $(mem_blocks)"
     else

@@ -37,10 +37,7 @@ case "$cur" in *"$EXPECT"*) ;; *) fail "rng_current is '$cur', expected $EXPECT"
 readrng
 if [ -n "$rng_pause" ]; then
     echo "E2E-PAUSE rng $rng_pause"
-    go=""
-    while [ "$go" != E2E-GO ]; do
-        read -r -t "$rng_pause" go || fail "the host did not type E2E-GO within $rng_pause s"
-    done
+    wait-host E2E-GO "$rng_pause" || fail "the host did not type E2E-GO within $rng_pause s"
     echo "rng: resuming"
     readrng
 fi
