@@ -20,6 +20,8 @@
 #                        and then until the guest has more memory blocks; else it sleeps SECS.  Then it
 #                        writes a second pattern right after the first one.  (A wait on the host's step,
 #                        not a fixed sleep: on a loaded machine the host may need many seconds for it.)
+#   blk_go=1             with blk_marker2: read it only after the host typed "E2E-GO" (it restarted the
+#                        back-end), so that no request is in flight across the restart
 # Output: "BLK-SHA256 off=O len=L sha256=H" for each pattern written, which the host compares with the
 # backing file; last "blk: PASS" or "blk: FAIL <why>", with a matching exit status.
 
@@ -146,6 +148,9 @@ if [ -n "$blk_pause" ]; then
     mem0=$(mem_blocks)
     echo "E2E-PAUSE blk $blk_pause"
     if [ -n "$blk_marker2" ]; then
+        if [ "${blk_go:-0}" = 1 ]; then
+            wait-host E2E-GO "$blk_pause" || fail "the host did not type E2E-GO within $blk_pause s"
+        fi
         poll_until "marker2 at ${blk_marker2_off:-0} is '\$m' after $blk_pause s, expected '$blk_marker2'" marker2_read
         echo "blk: host marker2 read: $m (after $tries reads of the old contents)"
     elif [ "$blk_mem" = 1 ]; then
