@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* tests/vm-memory/region.c - creating regions from fds, memfd and anonymous memory (cvmm/vmem/region.h). */
 #include <fcntl.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "cvmm_test_exit.h"
 #include "helpers.h"
 
 static void start(void) { fd_mark(); }
@@ -28,6 +33,32 @@ Test(vmem_region, memfd_region_accessors)
     h[0] = 1;
     h[3 * 4096 - 1] = 2;
     vmem_region_unref(r);
+}
+
+/* No fd left (RLIMIT_NOFILE): memfd_create fails, and that is said and returned.  In a child: Criterion's
+ * own threads need fds too. */
+Test(vmem_region, memfd_region_without_a_free_fd_is_emfile)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit none = {.rlim_cur = 0, .rlim_max = 0};
+        vmem_region *r = NULL;
+        vmem_region_desc d = {.gpa = 0, .size = 4096};
+        cap.lines = 0;
+        if (getrlimit(RLIMIT_NOFILE, &none) < 0)
+            cvmm_test_exit(1);
+        none.rlim_cur = 0;
+        if (setrlimit(RLIMIT_NOFILE, &none) < 0)
+            cvmm_test_exit(1);
+        int rc = vmem_region_new_memfd(&d, &test_log, &r);
+        bool said = cap.lines == 1 && cap.last_level == CVMM_LOG_ERROR && strstr(cap.last, "memfd_create");
+        cvmm_test_exit(rc == -EMFILE && !r && said ? 0 : 2);
+    }
+    cr_assert_gt(pid, 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x: -EMFILE, one error line, no region", st);
 }
 
 Test(vmem_region, anon_region_has_no_fd_and_is_zeroed)

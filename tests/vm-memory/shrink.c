@@ -262,6 +262,62 @@ Test(vmem_shrink, a_sent_sigbus_still_kills)
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "status 0x%x: killed by SIGBUS", st);
 }
 
+/* A sent SIGBUS reaches the program's handler, which returns, and the program goes on: a plain handler,
+ * an SA_SIGINFO one (with the sender's siginfo), and SIG_IGN (still ignored, not turned into a kill). */
+static volatile sig_atomic_t handled;
+static void returning_handler(int sig) { handled = sig == SIGBUS ? 1 : 2; }
+static void returning_info_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    handled = sig == SIGBUS && si && si->si_code == SI_TKILL && si->si_pid == getpid() ? 3 : 4;
+}
+
+static void raise_under(const struct sigaction *sa)
+{
+    if (sigaction(SIGBUS, sa, NULL) < 0)
+        cvmm_test_exit(1);
+    int fd = memfd_create("child", MFD_CLOEXEC);
+    vmem_region *r;
+    vmem_region_desc d = {.gpa = 0, .size = 4 * PAGE};
+    if (fd < 0 || ftruncate(fd, 4 * PAGE) < 0 || vmem_region_new_fd(&d, fd, NULL, &r) < 0)
+        cvmm_test_exit(1);
+    raise(SIGBUS); /* the guard's handler runs first (installed after @sa), then chains */
+    vmem_region_unref(r);
+    cvmm_test_exit(10 + handled);
+}
+
+static void plain_child(void)
+{
+    struct sigaction sa = {.sa_handler = returning_handler};
+    raise_under(&sa);
+}
+
+static void info_child(void)
+{
+    struct sigaction sa = {.sa_sigaction = returning_info_handler, .sa_flags = SA_SIGINFO};
+    raise_under(&sa);
+}
+
+static void ignored_child(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_IGN, .sa_flags = SA_SIGINFO}; /* SA_SIGINFO: not a function */
+    raise_under(&sa);
+}
+
+Test(vmem_shrink, a_sent_sigbus_reaches_a_handler_that_returns)
+{
+    int st = in_child(plain_child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 11, "status 0x%x: the plain handler ran and returned", st);
+    st = in_child(info_child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 13, "status 0x%x: the SA_SIGINFO handler got the siginfo", st);
+}
+
+Test(vmem_shrink, a_sent_sigbus_stays_ignored)
+{
+    int st = in_child(ignored_child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 10, "status 0x%x: ignored, as without the guard", st);
+}
+
 /* ---- guard pages ---- */
 static vmem_region *guard_probe_region;
 static long guard_probe_offset;

@@ -102,16 +102,20 @@ static bool guard_fault(uintptr_t a)
 static void chain(int sig, siginfo_t *si, void *uc)
 {
     const struct sigaction *p = &REG.prev;
-    if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
-        p->sa_sigaction(sig, si, uc);
+    /* SIG_DFL and SIG_IGN first: they are no functions, whatever sa_flags says (sa_handler and sa_sigaction
+     * share their storage). */
+    if (p->sa_handler == SIG_IGN && (!si || si->si_code <= 0))
+        return; /* sent, and ignored before the guard came: still ignored */
+    if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+        if (p->sa_flags & SA_SIGINFO)
+            p->sa_sigaction(sig, si, uc);
+        else
+            p->sa_handler(sig);
         return;
     }
-    if (!(p->sa_flags & SA_SIGINFO) && p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-        p->sa_handler(sig);
-        return;
-    }
-    /* Default action: restore it; a fault re-executes on return and kills the process with SIGBUS (and a
-     * core), a signal that was sent is raised again (it stays blocked until we return). */
+    /* Default action (or an ignored fault, which the kernel would not ignore either): restore the default; a
+     * fault re-executes on return and kills the process with SIGBUS (and a core), a signal that was sent is
+     * raised again (it stays blocked until we return). */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;

@@ -12,9 +12,10 @@
  *  would kill the process.  vmem_region_new_fd() reads the fd's seals: with F_SEAL_SHRINK (QEMU seals its
  *  memfd backends) the file cannot shrink and nothing more is done.  Otherwise the region is *guarded*:
  *  the first time, vm-memory installs a process-wide SIGBUS handler (it chains to the previous handler for
- *  any fault outside a guarded mapping); a fault inside one maps private zero pages from the faulting page
- *  to the end of the mapping, so the access completes (reads see zeros, writes go nowhere), and marks the
- *  region faulted.  vmem_map_check() reports that (-EIO) for one relaxed load while nothing ever faulted;
+ *  any fault outside a guarded mapping and any SIGBUS that was sent: a handler function gets it, SIG_IGN
+ *  still ignores a sent one, the default still kills); a fault inside one maps private zero pages from the
+ *  faulting page to the end of the mapping, so the access completes (reads see zeros, writes go nowhere),
+ *  and marks the region faulted.  vmem_map_check() reports that (-EIO) for one relaxed load while nothing ever faulted;
  *  virtio-queue's vq_queue_check_memory() breaks the queue, and vhost-user-backend checks after every kick,
  *  so a faulted region means broken queues until the front-end sends a new memory table.  The region stays
  *  faulted (and zero-filled past the fault) for its whole life.  vm-memory never adds seals to a file it is
