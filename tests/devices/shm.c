@@ -295,8 +295,14 @@ Test(shm, requests_outside_regions_are_einval_and_not_sent, .init = setup_starte
  * the daemon's epoll/eventfds: no fd inherited from this test, no file. */
 Test(shm, runs_sandboxed_with_only_its_sockets_open, .init = setup_started, .fini = teardown)
 {
-    char path[320], line[256], tgt[256];
+    char path[320], line[256], tgt[256], r[128];
     int threads = 0, locked = 0;
+    /* A connect() returns once the connection is in the listener's backlog: one answered request on each
+     * proves the daemon accepted it (a loaded run looked before it had, and saw only the two listeners). */
+    uint64_t feats = 0;
+    cr_assert_eq(vhu_frontend_get_features(t.fe, &feats), 0);
+    ctl("frobnicate", r, sizeof(r));
+    cr_assert(strncmp(r, "error 22 ", 9) == 0, "%s", r);
     for (int i = 0; i < 3000 && (threads == 0 || locked < threads); i++, sleep_ms(10)) {
         threads = locked = 0;
         snprintf(path, sizeof(path), "/proc/%d/task", (int)t.pid);
