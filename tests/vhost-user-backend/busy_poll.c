@@ -6,6 +6,7 @@
  *   - with an adaptive budget, no request is lost whenever it arrives (inside the poll, as it ends, after
  *     it), the budget shrinks while polling finds nothing and grows back while it finds work;
  *   - once the driver is idle, the worker stops using the CPU (its utime + stime stay flat);
+ *   - a buffer the driver adds as the ring drains is found by the first look and served in the same call;
  *   - --busy-poll and --poll on the command line. */
 #include <sched.h>
 #include <sys/syscall.h>
@@ -258,4 +259,87 @@ Test(busy_poll_cmdline, busy_poll_and_poll_set_the_daemon_config)
     cr_assert(strstr(err, "--busy-poll"));
     char *a5[] = {"prog", "--socket-path=/x", "--busy-poll=-1"};
     cr_assert_eq(vub_cmdline_parse(3, a5, NULL, 0, NULL, &cl, err, sizeof(err)), -EINVAL);
+}
+
+/* ---- work found inside the device's call ---- */
+
+/* A device that, as its ring drains, has the driver add one more buffer (as a guest on another vCPU would
+ * while the device answers): vub_queue_drained() finds it in its first look and says "go on" (1), with
+ * kicks still off and the budget grown, and the device serves it in the same call. */
+static struct {
+    _Atomic(vq_mock *) mk; /* the driver, used by the worker only while the test thread waits */
+    atomic_int add_one;    /* 1: add a buffer at the next drain */
+    atomic_int drained_rc; /* what vub_queue_drained() said right after that buffer came */
+    atomic_uint budget_before, budget_after;
+    atomic_uint served;
+} dk;
+
+static int dk_kicked(void *ctx, vub_queue *q)
+{
+    (void)ctx;
+    vq_queue *vq = vub_queue_vq(q);
+    vq_chain c;
+    int rc;
+    do {
+        (void)vq_disable_notification(vq);
+        while ((rc = vq_pop(vq, &c)) == 1) {
+            if (vq_add_used(vq, c.head, 0) < 0)
+                return -EIO;
+            atomic_fetch_add(&dk.served, 1);
+        }
+        if (rc < 0)
+            return rc;
+        bool added = atomic_exchange(&dk.add_one, 0) == 1;
+        if (added) {
+            vq_mock_buf b = {0x90000, 64, true};
+            uint16_t head;
+            if (vq_mock_add(atomic_load(&dk.mk), &b, 1, &head) < 0)
+                return -EIO;
+            atomic_store(&dk.budget_before, vub_queue_busy_poll_us(q));
+        }
+        rc = vub_queue_drained(q);
+        if (added) {
+            atomic_store(&dk.drained_rc, rc);
+            atomic_store(&dk.budget_after, vub_queue_busy_poll_us(q));
+        }
+    } while (rc == 1);
+    return rc < 0 ? rc : vub_queue_notify(q) < 0 ? -EIO : 0;
+}
+
+static const vub_device_ops dk_ops = {.queue_kicked = dk_kicked};
+
+static void init_driver_in_kick(void)
+{
+    memset(&dk, 0, sizeof(dk));
+    atomic_store(&dk.drained_rc, -1000);
+    vt_setup(&(struct vt_opts){.ops = &dk_ops, .busy_poll_us = BUDGET_US});
+}
+
+TestSuite(busy_poll_in_kick, .init = init_driver_in_kick, .fini = vt_fini, .timeout = 120);
+
+Test(busy_poll_in_kick, work_found_in_the_first_look_is_served_in_the_same_call)
+{
+    struct vt_ring r;
+    vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT);
+    vt_memory(1, 1 << 20, 0);
+    vt_ring_setup(&r, 0, VQ_LAYOUT_SPLIT, 256, false, false);
+    uint16_t h;
+    vq_mock_buf b = {0x80000, 64, true};
+    cr_assert_eq(vq_mock_add(r.mk, &b, 1, &h), 0);
+    atomic_store(&dk.mk, r.mk);
+    atomic_store(&dk.add_one, 1); /* the worker touches the driver only after it took this */
+    vt_kick(&r);
+    for (int i = 0; i < VT_WAIT_MS && atomic_load(&dk.served) < 2; i++)
+        vt_sleep_ms(1);
+    cr_assert_eq(atomic_load(&dk.served), 2, "both buffers served");
+    cr_assert_eq(atomic_load(&dk.drained_rc), 1, "the drain found the new buffer: go on");
+    unsigned before = atomic_load(&dk.budget_before), after = atomic_load(&dk.budget_after);
+    cr_assert(after >= before && after <= BUDGET_US, "the budget grows, up to its maximum (%u -> %u)", before, after);
+    vt_sync_worker();
+    uint16_t head;
+    uint32_t len;
+    cr_assert_eq(vq_mock_used(r.mk, &head, &len), 1);
+    cr_assert_eq(head, h);
+    cr_assert_eq(vq_mock_used(r.mk, &head, &len), 1, "the driver's second buffer is used too");
+    vt_ring_free(&r);
 }

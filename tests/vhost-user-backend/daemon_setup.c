@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Setting a daemon up to serve: the socket path it listens on (a stale socket is replaced, any other file
- * is left alone), serving one thing at a time, the worker map limits, and freeing a daemon that still holds
- * a connection it never ran. */
+ * is left alone), serving one thing at a time, the worker map limits, freeing a daemon that still holds
+ * a connection it never ran, and a daemon on the caller's own control loop. */
+#include <ev.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -133,4 +134,32 @@ Test(daemon_setup, a_worker_map_beyond_the_worker_limit_is_refused)
     cr_assert_eq(vub_daemon_new(&cfg, &d), 0, "64 workers are allowed");
     cr_assert_eq(vub_queue_worker(vub_daemon_queue(d, 1)), VUB_MAX_WORKERS - 1);
     vub_daemon_free(d);
+}
+
+/* vub_daemon_config.loop: the daemon runs on the caller's loop and leaves it to the caller, with none of
+ * its watchers left on it. */
+Test(daemon_setup, a_daemon_on_the_callers_loop_leaves_it_clean)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    cr_assert_not_null(loop);
+    vub_daemon *d = NULL;
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &info2, .ctx = &vt.dev, .log = &vt.log, .loop = loop};
+    cr_assert_eq(vub_daemon_new(&cfg, &d), 0);
+    cr_assert_eq(vub_daemon_loop(d), loop);
+    char path[128];
+    path_in_dir(path, sizeof(path), "own-loop");
+    cr_assert_eq(vub_daemon_listen(d, path), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, vt_run, d), 0);
+    vhu_frontend *fe = NULL;
+    uint64_t f = 0;
+    cr_assert_eq(vhu_frontend_connect(&(vhu_frontend_config){.log = &vt.log, .timeout_ms = VT_WAIT_MS}, path, &fe), 0);
+    cr_assert_eq(vhu_frontend_get_features(fe, &f), 0, "served from the caller's loop");
+    cr_assert(f & (1ull << VHU_F_PROTOCOL_FEATURES));
+    vub_daemon_stop(d);
+    pthread_join(th, NULL);
+    vhu_frontend_free(fe);
+    vub_daemon_free(d);
+    cr_assert_eq(ev_run(loop, EVRUN_NOWAIT), 0, "no watcher of the daemon is left on the loop");
+    ev_loop_destroy(loop);
 }

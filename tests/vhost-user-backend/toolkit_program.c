@@ -568,3 +568,96 @@ Test(toolkit_program, failing_started_exits_1, .init = tp_reset)
     cr_assert_eq(tp.teardown_calls, 1);
     close(sv[1]);
 }
+
+/* ---- more refusals: what --help skips, odd options, a failing stdout, a sandbox or device refused ---- */
+
+/* With --help, a flag given a value and an option missing its value at the end are skipped, not refused. */
+Test(toolkit_program, help_skips_a_flag_with_a_value_and_a_last_option_without_one, .init = tp_reset)
+{
+    struct run r;
+    run(&r, &tp_prog, "--help", "--read-only=yes", "--count", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.err, "");
+    cr_assert(strncmp(r.out, "usage: tp-dev ", 14) == 0, "%s", r.out);
+    cr_assert_not(tp.ro, "nothing is taken with --help");
+    cr_assert_eq(tp.count, 4);
+}
+
+/* An option whose type is none of enum vub_opt_type takes no value: "bad value", exit 1, nothing set up. */
+Test(toolkit_program, an_option_of_an_unknown_type_takes_no_value, .init = tp_reset)
+{
+    static uint64_t sink = 7;
+    static const vub_program_option odd = {.name = "odd", .type = (enum vub_opt_type)99, .dest = &sink};
+    vub_program p = tp_prog;
+    p.options = &odd;
+    p.noptions = 1;
+    struct run r;
+    run(&r, &p, "--fd=3", "--odd=1", NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "tp-dev: bad value for --odd: '1' (see --help)\n");
+    cr_assert_str_eq(r.out, "");
+    cr_assert_eq(sink, 7, "dest untouched");
+    cr_assert_eq(tp.setup_calls + tp.teardown_calls, 0);
+}
+
+/* --print-capabilities whose stdout cannot be written (a read-only fd): exit 1 and say why on stderr. */
+Test(toolkit_program, print_capabilities_to_an_unwritable_stdout_exits_1, .init = tp_reset)
+{
+    int me = memfd_create("stderr", MFD_CLOEXEC), ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int so = dup(STDOUT_FILENO), se = dup(STDERR_FILENO);
+    cr_assert(me >= 0 && ro >= 0 && so >= 0 && se >= 0);
+    fflush(stdout);
+    fflush(stderr);
+    cr_assert_geq(dup2(ro, STDOUT_FILENO), 0);
+    cr_assert_geq(dup2(me, STDERR_FILENO), 0);
+    char *argv[] = {"tp-dev", "--print-capabilities", NULL};
+    int status = vub_program_main(&tp_prog, 2, argv);
+    dup2(so, STDOUT_FILENO);
+    dup2(se, STDERR_FILENO);
+    close(so);
+    close(se);
+    close(ro);
+    char err[1024];
+    slurp(me, err, sizeof(err));
+    cr_assert_eq(status, 1);
+    cr_assert_str_eq(err, "tp-dev: cannot print the capabilities of type 'block': Input/output error\n");
+    cr_assert_eq(tp.setup_calls, 0);
+}
+
+/* A system call the sandbox never allows in vub_program.sandbox_syscalls: exit 1 before setup(). */
+Test(toolkit_program, a_sandbox_syscall_never_allowed_exits_1_before_setup, .init = tp_reset)
+{
+    static const char *const calls[] = {"read", "execve", NULL};
+    vub_program p = tp_prog;
+    p.sandbox_syscalls = calls;
+    struct run r;
+    run(&r, &p, "--fd=3", "--path=/x", NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.err, "the system call execve is never allowed"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "tp-dev: cannot declare the sandbox\n"), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_eq(tp.setup_calls + tp.started_calls + tp.teardown_calls, 0);
+}
+
+/* A device description the daemon refuses (no queues): exit 1, started() never called, teardown() is, and
+ * the --fd is left to its owner (the daemon never took it). */
+Test(toolkit_program, a_device_the_daemon_refuses_exits_1, .init = tp_reset)
+{
+    static const vub_device_info no_queues = {.name = "tp", .num_queues = 0, .features = TP_FEATURES};
+    vub_program p = tp_prog;
+    p.info = &no_queues;
+    p.setup = NULL; /* tp_setup() checks for tp_info */
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    char fdarg[32];
+    snprintf(fdarg, sizeof(fdarg), "--fd=%d", sv[0]);
+    struct run r;
+    run(&r, &p, fdarg, "--path=/x", "--no-sandbox", NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.err, "tp-dev: cannot start the daemon: Invalid argument\n"), "%s", r.err);
+    cr_assert_eq(tp.started_calls + tp.stopped_calls, 0);
+    cr_assert_eq(tp.teardown_calls, 1);
+    cr_assert_geq(fcntl(sv[0], F_GETFD), 0, "the --fd is still open");
+    close(sv[0]);
+    close(sv[1]);
+}
