@@ -13,29 +13,11 @@
 static void init_none(void) { vt_setup(&(struct vt_opts){.no_frontend = true}); }
 TestSuite(daemon_setup, .init = init_none, .fini = vt_fini, .timeout = 120);
 
-static vub_device_info info2 = {.name = "d2", .num_queues = 2};
-
-static vub_daemon *new_daemon(void)
-{
-    vub_daemon *d = NULL;
-    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &info2, .ctx = &vt.dev, .log = &vt.log};
-    cr_assert_eq(vub_daemon_new(&cfg, &d), 0);
-    return d;
-}
-
 static void path_in_dir(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", vt.dir, name); }
-
-static struct sockaddr_un sun_of(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    cr_assert(strlen(path) < sizeof(sa.sun_path));
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    return sa;
-}
 
 static int connect_to(const char *path)
 {
-    struct sockaddr_un sa = sun_of(path);
+    struct sockaddr_un sa = vt_sun_of(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fd, 0);
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -48,12 +30,12 @@ Test(daemon_setup, listening_replaces_a_stale_socket_file)
 {
     char path[128];
     path_in_dir(path, sizeof(path), "stale");
-    struct sockaddr_un sa = sun_of(path);
+    struct sockaddr_un sa = vt_sun_of(path);
     int old = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_eq(bind(old, (struct sockaddr *)&sa, sizeof(sa)), 0);
     close(old); /* a previous run died: its socket file is left behind */
     cr_assert_eq(connect_to(path), -ECONNREFUSED);
-    vub_daemon *d = new_daemon();
+    vub_daemon *d = vt_new_daemon(NULL);
     cr_assert_eq(vub_daemon_listen(d, path), 0);
     cr_assert_eq(connect_to(path), 0, "the new socket listens");
     vub_daemon_free(d);
@@ -69,7 +51,7 @@ Test(daemon_setup, listening_never_removes_a_file_that_is_not_a_socket)
     cr_assert_geq(f, 0);
     cr_assert_eq(write(f, "data", 4), 4);
     close(f);
-    vub_daemon *d = new_daemon();
+    vub_daemon *d = vt_new_daemon(NULL);
     cr_assert_eq(vub_daemon_listen(d, path), -EADDRINUSE);
     cr_assert(vt_logged("d2: cannot listen on"));
     struct stat st;
@@ -87,7 +69,7 @@ Test(daemon_setup, a_daemon_serves_one_thing_at_a_time)
     char path[128], other[128];
     path_in_dir(path, sizeof(path), "one");
     path_in_dir(other, sizeof(other), "two");
-    vub_daemon *d = new_daemon();
+    vub_daemon *d = vt_new_daemon(NULL);
     char longp[200];
     memset(longp, 'a', sizeof(longp) - 1);
     longp[sizeof(longp) - 1] = 0;
@@ -108,7 +90,7 @@ Test(daemon_setup, a_daemon_serves_one_thing_at_a_time)
 
 Test(daemon_setup, freeing_a_daemon_with_a_connection_it_never_ran_closes_it)
 {
-    vub_daemon *d = new_daemon();
+    vub_daemon *d = vt_new_daemon(NULL);
     int sp[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
     cr_assert_not(vub_daemon_connected(d));
@@ -142,9 +124,7 @@ Test(daemon_setup, a_daemon_on_the_callers_loop_leaves_it_clean)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     cr_assert_not_null(loop);
-    vub_daemon *d = NULL;
-    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &info2, .ctx = &vt.dev, .log = &vt.log, .loop = loop};
-    cr_assert_eq(vub_daemon_new(&cfg, &d), 0);
+    vub_daemon *d = vt_new_daemon(loop);
     cr_assert_eq(vub_daemon_loop(d), loop);
     char path[128];
     path_in_dir(path, sizeof(path), "own-loop");

@@ -32,24 +32,6 @@ static int fds_exhausted(int spare)
 
 static void fds_restored(void) { cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved_limit), 0); }
 
-static vub_device_info info2 = {.name = "d2", .num_queues = 2};
-
-static vub_daemon *new_daemon(void)
-{
-    vub_daemon *d = NULL;
-    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &info2, .ctx = &vt.dev, .log = &vt.log};
-    cr_assert_eq(vub_daemon_new(&cfg, &d), 0);
-    return d;
-}
-
-static struct sockaddr_un sun_of(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    cr_assert(strlen(path) < sizeof(sa.sun_path));
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    return sa;
-}
-
 /* A front-end on @owned_fd reads the features: the daemon serves it. */
 static void served(int owned_fd)
 {
@@ -63,7 +45,7 @@ static void served(int owned_fd)
 
 Test(fd_exhaustion, listening_without_a_free_fd_fails_with_emfile)
 {
-    vub_daemon *d = new_daemon();
+    vub_daemon *d = vt_new_daemon(NULL);
     char path[128];
     snprintf(path, sizeof(path), "%s/full", vt.dir);
     cr_assert_eq(fds_exhausted(0), 0);
@@ -81,12 +63,12 @@ Test(fd_exhaustion, a_client_without_a_free_fd_retries_until_it_connects)
 {
     char path[128];
     snprintf(path, sizeof(path), "%s/fe", vt.dir);
-    struct sockaddr_un sa = sun_of(path);
+    struct sockaddr_un sa = vt_sun_of(path);
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(lfd, 0);
     cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     cr_assert_eq(listen(lfd, 1), 0);
-    vub_daemon *d = new_daemon();
+    vub_daemon *d = vt_new_daemon(NULL);
     cr_assert_eq(fds_exhausted(0), 0);
     int rc = vub_daemon_connect(d, path); /* the first try cannot create its socket */
     fds_restored();
@@ -107,7 +89,7 @@ Test(fd_exhaustion, a_client_without_a_free_fd_retries_until_it_connects)
 
 Test(fd_exhaustion, a_connection_that_cannot_be_accepted_waits_until_an_fd_is_free)
 {
-    struct sockaddr_un sa = sun_of(vt.path);
+    struct sockaddr_un sa = vt_sun_of(vt.path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fd, 0);
     cr_assert_eq(fds_exhausted(0), 0);

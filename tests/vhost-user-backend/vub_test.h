@@ -20,6 +20,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -279,6 +281,26 @@ static inline bool vt_logged(const char *needle)
     bool found = strstr(vt.logged, needle) != NULL;
     pthread_mutex_unlock(&vt.log_mu);
     return found;
+}
+
+/* vt_new_daemon() - a second daemon (device "d2", 2 queues, the test device's ops) on @loop (NULL: its own),
+ * neither listening nor running: the caller frees it. */
+static vub_daemon *vt_new_daemon(struct ev_loop *loop)
+{
+    static vub_device_info info2 = {.name = "d2", .num_queues = 2};
+    vub_daemon *d = NULL;
+    vub_daemon_config cfg = {.ops = &tdev_ops, .info = &info2, .ctx = &vt.dev, .log = &vt.log, .loop = loop};
+    cr_assert_eq(vub_daemon_new(&cfg, &d), 0);
+    return d;
+}
+
+/* vt_sun_of() - the AF_UNIX address of @path (asserted to fit). */
+static struct sockaddr_un vt_sun_of(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    cr_assert(strlen(path) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    return sa;
 }
 
 static void *vt_run(void *arg)
