@@ -16,6 +16,8 @@ BACKEND is a cvmm-net binary with its options ("/path/cvmm-net --poll"; --sink o
                  txonly) and virtio-user runs rxonly
   --out DIR      keep perf.data and the reports in DIR (default: a temporary directory, removed)
   --top N        symbols shown (25)
+  --frontend     also profile the front-end (testpmd under `perf record` in the record pass): where its
+                 CPU goes with this back-end, e.g. its clean-up of used descriptors
 Two passes, each a window of SECS: the back-end runs under `perf stat -e task-clock,
 context-switches,cpu-migrations` (totals over its life), then under `perf record -e
 cpu-clock -g` (cpu-clock works in a VM without hardware counters); prints the front-end's rates and the
@@ -24,13 +26,13 @@ top N of `perf report --no-children` by command, object and symbol.  Needs root 
 EOT
 }
 
-secs=5 size=64 packed=0 rx=0 out="" top=25 backend=""
+secs=5 size=64 packed=0 rx=0 out="" top=25 backend="" fe=0
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) help; exit 0 ;;
         --secs) secs=${2:?}; shift 2 ;;  --size) size=${2:?}; shift 2 ;;
         --packed) packed=1; shift ;;     --out) out=${2:?}; shift 2 ;;
-        --rx) rx=1; shift ;;
+        --rx) rx=1; shift ;;             --frontend) fe=1; shift ;;
         --top) top=${2:?}; shift 2 ;;
         -*) help >&2; exit 2 ;;
         *) [ -z "$backend" ] || { help >&2; exit 2; }; backend=$1; shift ;;
@@ -77,8 +79,10 @@ pass() {
             >"$out/be-$mode.log" 2>&1 &
     fi
     be=$!
-    "$here/tests/harness/dpdk-virtio-user.sh" "$sock" "$secs" "$size" --cpu 1 ${vargs[@]+"${vargs[@]}"} \
-        >"$out/fe-$mode.out" 2>"$out/fe-$mode.log" || true
+    local -a feperf=()
+    [ "$fe" = 0 ] || [ "$mode" != record ] || feperf=(perf record -e cpu-clock -g -o "$out/perf-fe.data" --)
+    ${feperf[@]+"${feperf[@]}"} "$here/tests/harness/dpdk-virtio-user.sh" "$sock" "$secs" "$size" --cpu 1 \
+        ${vargs[@]+"${vargs[@]}"} >"$out/fe-$mode.out" 2>"$out/fe-$mode.log" || true
     kill -INT -- "-$be" 2>/dev/null || true # as Ctrl-C: perf writes its data once the back-end exited
     wait "$be" 2>/dev/null || true
     be=""
@@ -96,3 +100,9 @@ echo "== perf report --no-children (cpu-clock samples of the back-end's processe
 perf report -i "$out/perf.data" --no-children --stdio -g none --sort comm,dso,sym 2>/dev/null |
     grep -v '^#' | grep . | grep -v -E ' (bash|sleep|taskset|setsid|awk|sed|grep|cat|perf-exec|rm|mktemp) ' |
     head -n "$top" | tee "$out/report.txt"
+if [ "$fe" = 1 ]; then
+    echo "== perf report --no-children (cpu-clock samples of the front-end, testpmd)"
+    perf report -i "$out/perf-fe.data" --no-children --stdio -g none --sort comm,dso,sym 2>/dev/null |
+        grep -v '^#' | grep . | grep -v -E ' (bash|sleep|taskset|setsid|awk|sed|grep|cat|perf-exec|rm|mktemp|timeout) ' |
+        head -n "$top" | tee "$out/report-fe.txt"
+fi
