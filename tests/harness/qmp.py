@@ -9,6 +9,8 @@ usage: qmp.py SOCK STEP [STEP]...
   --wait-transferred BYTES [SECONDS]  poll query-migrate until the migration is active and has sent at
                                  least BYTES of RAM; print that answer and go on (e.g. with migrate_cancel);
                                  status 1 if it ended first, 124 on timeout (default 120 s)
+  --wait-remaining BYTES [SECONDS]  the same, until the migration is active and at most BYTES of RAM are
+                                 left to send (query-migrate ram.remaining; polled every 0.01 s)
 Steps run in order on one connection (after qmp_capabilities), so a step follows the one before it without
 delay. A command's "return" value is printed as one line of JSON; an "error" answer goes to stderr and ends
 the run with status 1. Asynchronous events are skipped. Standard library only.
@@ -61,19 +63,25 @@ class Qmp:
             return ans.get("return")
 
 
-def wait_migration(q, limit, want_bytes=None):
-    """Poll query-migrate; return (status, answer)."""
+def wait_migration(q, limit, want_bytes=None, left_bytes=None):
+    """Poll query-migrate; return (status, answer).  With want_bytes (or left_bytes): until the migration is
+    active and has sent at least want_bytes (has at most left_bytes left to send)."""
     deadline = time.monotonic() + limit
+    waiting = want_bytes is not None or left_bytes is not None
     while True:
         st = q.call("query-migrate")
         status = st.get("status")
-        if want_bytes is not None and status == "active" and st.get("ram", {}).get("transferred", 0) >= want_bytes:
-            return 0, st
+        ram = st.get("ram", {})
+        if status == "active" and ram.get("transferred", 0) > 0:
+            if want_bytes is not None and ram.get("transferred", 0) >= want_bytes:
+                return 0, st
+            if left_bytes is not None and ram.get("remaining", left_bytes + 1) <= left_bytes:
+                return 0, st
         if status in ("completed", "failed", "cancelled"):
-            return (0 if status == "completed" and want_bytes is None else 1), st
+            return (0 if status == "completed" and not waiting else 1), st
         if time.monotonic() > deadline:
             return 124, st
-        time.sleep(0.1)
+        time.sleep(0.01 if left_bytes is not None else 0.1)
 
 
 def main(argv):
@@ -93,8 +101,12 @@ def main(argv):
                 rc, st = wait_migration(q, nums[0] if nums else 120.0)
                 print(json.dumps(st), flush=True)
                 return rc
-            if step == "--wait-transferred":
-                rc, st = wait_migration(q, nums[1] if len(nums) > 1 else 120.0, int(nums[0]))
+            if step in ("--wait-transferred", "--wait-remaining"):
+                limit, n = nums[1] if len(nums) > 1 else 120.0, int(nums[0])
+                if step == "--wait-transferred":
+                    rc, st = wait_migration(q, limit, want_bytes=n)
+                else:
+                    rc, st = wait_migration(q, limit, left_bytes=n)
                 print(json.dumps(st), flush=True)
                 if rc:
                     return rc
