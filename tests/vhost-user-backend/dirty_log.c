@@ -186,8 +186,13 @@ Test(dirty_log, log_fd_is_signalled_after_the_log_changed)
     one_chain(&r);
     cr_assert(vt_wait_fd(efd, VT_WAIT_MS), "SET_LOG_FD's eventfd was not signalled after the device wrote");
     cr_assert(marked(bits, USED_PAGE) && marked(bits, DATA >> 12), "signalled before the bits were set");
-    /* Logging off: writes mark nothing, and nothing is signalled. */
+    /* Logging off: writes mark nothing, and nothing is signalled.  A signal for marks made while logging
+     * was on may still come after the one taken above (seen once at load 6 in an ASan run; the mechanism
+     * is not known): the worker signals at the end of the loop turn that marked, so once a later call on
+     * the worker was answered it has come, and it is taken here. */
     set_features(0);
+    vt_sync_worker();
+    (void)vt_wait_fd(efd, 0);
     one_chain(&r);
     vt_sync_worker();
     cr_assert_not(vt_wait_fd(efd, 100));
