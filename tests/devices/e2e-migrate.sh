@@ -19,8 +19,8 @@
 #   --ref      (blk variants) back-end: qemu-storage-daemon's vhost-user-blk export (the reference, third
 #              party; both share the file with locking=off), to tell QEMU's own behaviour from ours
 #   --bin PATH back-end: cvmm-blk (blk variants) or cvmm-net (net)
-# CVMM_E2E_MIGRATE_BW=BYTES/S throttles the migration (more passes over the dirty log while the guest
-# writes; blk-cancel always runs at 1 MiB/s).
+# CVMM_E2E_MIGRATE_BW=BYTES/S throttles the migration (a longer first pass while the guest writes; still
+# one live sync, see below; blk-cancel always runs at 1 MiB/s).
 # Prints the migration's figures from QMP query-migrate on the source: total-time, downtime (ms).
 # Exit status 0 pass, 1 fail, 77 skip (net needs root for the network namespace). See lib.sh.
 set -euo pipefail
