@@ -96,13 +96,15 @@ echo "== front-end (record pass): $(tr '\n' ' ' <"$out/fe-record.out")"
 # worker threads would only show when they exit.
 echo "== perf stat -e task-clock,context-switches,cpu-migrations (whole run, traffic SECS + ~2 s of it)"
 grep -E 'task-clock|context-switches|cpu-migrations|elapsed' "$out/stat.txt" | tee "$out/stat-summary.txt"
+# report DATA TXT: the top N of DATA by command, object and symbol, without the scripts' helper commands.
+report() {
+    perf report -i "$1" --no-children --stdio -g none --sort comm,dso,sym 2>/dev/null |
+        grep -v '^#' | grep . | grep -v -E ' (bash|sleep|taskset|setsid|awk|sed|grep|cat|perf-exec|rm|mktemp|timeout) ' |
+        head -n "$top" | tee "$2"
+}
 echo "== perf report --no-children (cpu-clock samples of the back-end's processes)"
-perf report -i "$out/perf.data" --no-children --stdio -g none --sort comm,dso,sym 2>/dev/null |
-    grep -v '^#' | grep . | grep -v -E ' (bash|sleep|taskset|setsid|awk|sed|grep|cat|perf-exec|rm|mktemp) ' |
-    head -n "$top" | tee "$out/report.txt"
+report "$out/perf.data" "$out/report.txt"
 if [ "$fe" = 1 ]; then
     echo "== perf report --no-children (cpu-clock samples of the front-end, testpmd)"
-    perf report -i "$out/perf-fe.data" --no-children --stdio -g none --sort comm,dso,sym 2>/dev/null |
-        grep -v '^#' | grep . | grep -v -E ' (bash|sleep|taskset|setsid|awk|sed|grep|cat|perf-exec|rm|mktemp|timeout) ' |
-        head -n "$top" | tee "$out/report-fe.txt"
+    report "$out/perf-fe.data" "$out/report-fe.txt"
 fi
