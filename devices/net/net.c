@@ -13,6 +13,7 @@
 #include "cvmm/vq/rw.h"
 #include "cvmm/vq/snapshot.h"
 #include "cvmm/vub/queue.h"
+#include "cvmm/vub/serve.h"
 #include "cvmm/vub/watch.h"
 #include "net.h"
 #include "source.h"
@@ -400,67 +401,23 @@ static int tx_port(struct net_q *nq, const vq_snapshot *s)
     return 0;
 }
 
-/* One tx chain: read it once, then send or count it.  Return: 0; -EIO broken. */
-static int tx_chain(struct net_q *nq, vq_queue *vq, const vq_chain *c, vq_desc_info *desc)
+/* One tx chain (a vub_request_fn), read once by the library: send or count it; nothing is written into
+ * it.  Return: 0; -EIO broken. */
+static int tx_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len)
 {
-    vq_snapshot s;
-    int rc = vq_snapshot_take(vq, c, desc, NET_TX_DESCS_MAX, &s);
-    if (rc == -ENOSPC) {
-        bad_chain(nq, "tx chain of more than 1024 descriptors");
-        nq->dropped++;
-        return 0;
-    }
-    if (rc < 0)
-        return rc;
-    return nq->fd < 0 ? tx_sink(nq, &s) : tx_port(nq, &s);
+    struct net_q *nq = ctx;
+    (void)q;
+    *used_len = 0;
+    return nq->fd < 0 ? tx_sink(nq, s) : tx_port(nq, s);
 }
 
-#define TX_BATCH 64u
-
+/* tx is served by the library (cvmm/vub/serve.h): notifications off while chains come, the busy-poll of a
+ * drained ring, chains taken in groups (their first buffers' misses overlap), used entries in batches, one
+ * call at the end, at most the device's budget per call. */
 static int tx_process(struct net_q *nq)
 {
-    vub_queue *q = nq->q;
-    vq_queue *vq = vub_queue_vq(q);
-    vq_used_elem el[TX_BATCH];
-    vq_desc_info desc[NET_TX_DESCS_MAX]; /* 24 KiB of stack: the hot path never allocates */
-    unsigned ne = 0;
-    vq_chain c;
-    int rc;
-    if (!vub_queue_started(q) || !vub_queue_enabled(q))
-        return 0; /* a disabled ring is left alone: no side effects */
-    unsigned budget = nq->dev->budget;
-    do {
-        if ((rc = vq_disable_notification(vq)) < 0)
-            return rc;
-        while ((rc = budget ? vq_pop(vq, &c) : 0) == 1) {
-            budget--;
-            uint16_t head = c.head;
-            rc = tx_chain(nq, vq, &c, desc);
-            if (rc < 0)
-                return rc;
-            el[ne++] = (vq_used_elem){.head = head, .len = 0};
-            if (ne == TX_BATCH) {
-                if ((rc = vq_add_used_batch(vq, el, ne)) < 0)
-                    return rc;
-                ne = 0;
-            }
-        }
-        if (ne) {
-            int rc2 = vq_add_used_batch(vq, el, ne);
-            if (rc2 < 0)
-                return rc2;
-            ne = 0;
-        }
-        if (rc < 0)
-            return rc;
-        if (budget == 0) { /* more may wait: come back after the worker's other queues (kicks stay off) */
-            (void)vub_queue_kick(q);
-            break;
-        }
-    } while ((rc = vub_queue_drained(q)) == 1); /* busy-poll, then kicks on */
-    if (rc < 0)
-        return rc;
-    return vub_queue_notify(q) < 0 ? -EIO : 0;
+    int rc = vub_queue_serve_budget(nq->q, tx_request, nq, nq->dev->budget);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */

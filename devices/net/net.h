@@ -22,6 +22,8 @@
  *  with one writev() over the chain's buffers (zero copy; a copy only for chains of more than
  *  NET_TX_IOV_MAX pieces).  Malformed chains are dropped and logged once per queue.  Every chain is
  *  read once (a vq_snapshot): the lengths checked are the lengths used, whatever the guest rewrites.
+ *  The library serves tx (vub_queue_serve_budget()): chains are taken in groups, so the first touch of
+ *  each frame, a cache miss on a line the driver's CPU wrote, overlaps with the next ones'.
  *
  *  Threads: net_dev_new()/net_dev_free()/net_dev_stats() on one thread, outside vub_daemon_run(); the ops
  *  as cvmm/vub/device.h says. */
@@ -57,10 +59,9 @@
 #define NET_RX_CHAINS_MAX 64u
 /** iovecs for the zero-copy tx writev(). */
 #define NET_TX_IOV_MAX 64
-/** Descriptors of one tx chain at most (a longer chain is dropped).  Each chain is read once into a
- *  snapshot of this many entries (cvmm/vq/snapshot.h); rx chains, reserved while a frame waits, get
- *  VQ_SNAPSHOT_BUF_DESCS each. */
-#define NET_TX_DESCS_MAX 1024u
+/* tx chains are read by the library's server (cvmm/vub/serve.h): one of more than VUB_SERVE_DESCS_MAX (1024)
+ * descriptors is given back unread, logged by the library and not counted in tx_dropped.  rx chains,
+ * reserved while a frame waits, get VQ_SNAPSHOT_BUF_DESCS each. */
 
 /** The config space (virtio 1.2, 5.1.4), little-endian, 12 bytes. */
 struct net_config_space {

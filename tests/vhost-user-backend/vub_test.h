@@ -283,6 +283,17 @@ static inline bool vt_logged(const char *needle)
     return found;
 }
 
+/* vt_log_count() - how many logged lines contain @needle (since the fixture started; 8 KiB of lines kept). */
+static inline unsigned vt_log_count(const char *needle)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&vt.log_mu);
+    for (const char *p = vt.logged; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    pthread_mutex_unlock(&vt.log_mu);
+    return n;
+}
+
 /* vt_new_daemon() - a second daemon (device "d2", 2 queues, the test device's ops) on @loop (NULL: its own),
  * neither listening nor running: the caller frees it. */
 static vub_daemon *vt_new_daemon(struct ev_loop *loop)

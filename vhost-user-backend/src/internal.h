@@ -33,6 +33,7 @@ struct vub_queue {
     bool polling;             /* (W) started without a kick fd: poll on the idle watcher */
     bool inband;              /* (W) in-band kicks negotiated: no kick fd means wait for VRING_KICK */
     bool kick_failed_logged;  /* (W) */
+    bool long_logged;         /* (W) vub_queue_serve() met a chain longer than VUB_SERVE_DESCS_MAX */
     bool err_signalled;       /* (W) the err eventfd was written for the current breakage */
     bool full_logged;         /* (W) a saturated call or err eventfd was logged (once per fd) */
     int kick_fd;              /* (W) */

@@ -316,6 +316,7 @@ int vub__queue_start(vub_queue *q)
     q->started = true;
     q->err_signalled = false;
     q->kick_failed_logged = false;
+    q->long_logged = false;
     rc = vub__dev_queue_started(q->d, q);
     if (rc < 0) {
         q->started = false;

@@ -10,13 +10,19 @@
  *      that the drained ring is busy-polled for a while (vub_queue_drained(), cvmm/vub/queue.h);
  *    - each chain is read once into a snapshot (cvmm/vq/snapshot.h) before the device sees it, so a guest
  *      that rewrites descriptors cannot change what the device validated;
+ *    - chains are taken in groups of up to VUB_SERVE_GROUP: popped and read, the first buffer of each
+ *      prefetched, then served one after the other in ring order (so the cache misses on buffers the
+ *      driver's CPU just wrote overlap); used buffers keep ring order (VIRTIO_F_IN_ORDER holds);
  *    - used buffers are published in batches (one release store per batch) and the driver is notified
  *      once, at the end, if it asked for it (event idx / NO_INTERRUPT), also when serving failed after
  *      some chains were used;
- *    - at most one ring's worth (the ring's size) of chains per call: a guest that keeps its ring full
- *      cannot hold the worker (its other rings, the control thread's ring messages) for ever.  When that
- *      budget runs out the queue is kicked again (vub_queue_kick()) with notifications still off, and the
- *      worker serves the rest after its other pending work.
+ *    - at most one ring's worth (the ring's size, or the budget given to vub_queue_serve_budget()) of
+ *      chains per call: a guest that keeps its ring full cannot hold the worker (its other rings, the
+ *      control thread's ring messages) for ever.  When that budget runs out the queue is kicked again
+ *      (vub_queue_kick()) with notifications still off, and the worker serves the rest after its other
+ *      pending work;
+ *    - a chain of more than VUB_SERVE_DESCS_MAX descriptors is used with length 0 without reaching the
+ *      device, logged once per queue start (a guest cannot flood the log).
  *    - with vub_device_info.track_inflight, the requests in flight when the back-end died are served first,
  *      oldest first, when their ring starts again (vq_pop() gives them out, cvmm/vq/inflight.h); used
  *      buffers are cleared from the inflight region once published.
@@ -41,12 +47,18 @@ extern "C" {
 #define VUB_SERVE_DESCS_MAX 1024u
 /** Used buffers vub_queue_serve() publishes with one release store. */
 #define VUB_SERVE_BATCH 64u
+/** Chains vub_queue_serve() pops and reads before it serves the first of them. */
+#define VUB_SERVE_GROUP 4u
 
 /** vub_request_fn - serve one request: the chain @s, read once and validated (every buffer and length the
  *  handler uses comes from @s, never from guest memory again: use vq_reader_init()/vq_writer_init() on
  *  it).  *@used_len gets the bytes written into the chain's writable buffers.
  *  Return: 0 (the chain is used with *@used_len); -errno stops serving (the chain is used with *@used_len
- *  first, the queue is notified, and vub_queue_serve() returns the error, which the daemon logs).
+ *  first; the chains of its group, popped already, are still given to @fn and used, at most
+ *  VUB_SERVE_GROUP - 1 of them; the queue is notified, and vub_queue_serve() returns the first error,
+ *  which the daemon logs).  A chain reaches @fn once and is used once, whatever @fn returns.  A chain
+ *  that breaks the ring (a rule of cvmm/vq/chain.h) stops serving at once: nothing can be used on a
+ *  broken ring, so the chains popped with it do not reach @fn.
  *  Ownership: @s and its entries are valid during the call only.  Threads: worker. */
 typedef int vub_request_fn(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len);
 
@@ -55,6 +67,11 @@ typedef int vub_request_fn(void *ctx, vub_queue *q, const vq_snapshot *s, uint32
  *  Return: requests served (>= 0); -EIO the ring is broken (logged by virtio-queue); -EPROTO the ring
  *  stopped; the error @fn returned.  Threads: worker. */
 int vub_queue_serve(vub_queue *q, vub_request_fn *fn, void *ctx);
+
+/** vub_queue_serve_budget() - vub_queue_serve() with at most @budget chains per call (0: the ring's size),
+ *  for a device that wants its queues to take turns more often (cvmm-net's --budget).
+ *  Return: as vub_queue_serve().  Threads: worker. */
+int vub_queue_serve_budget(vub_queue *q, vub_request_fn *fn, void *ctx, uint32_t budget);
 
 /** vub_queue_enabled_kick() - a ready-made queue_enabled op for devices served from queue_kicked: a
  *  started queue that is enabled is kicked (vub_queue_kick()).  Return: 0.  Threads: as the op. */
