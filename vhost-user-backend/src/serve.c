@@ -126,8 +126,9 @@ static int drain(struct server *sv, uint32_t budget)
             }
             if (rc < 0) /* the ring broke (a chain broke a rule): nothing can be used any more, none is served */
                 return rc;
-            if ((rc = serve_group(sv)) < 0)
-                return rc;
+            int grc = serve_group(sv); /* rc stays the pop's: 1 while the ring may hold more */
+            if (grc < 0)
+                return grc;
             if (sv->failed)
                 return sv->failed;
         } while (rc == 1 && popped < budget);
