@@ -13,7 +13,7 @@
 #include "cvmm/vq/rw.h"
 #include "cvmm/vq/snapshot.h"
 #include "cvmm/vub/queue.h"
-#include "cvmm/vub/serve.h"
+#include "cvmm/vub/serve_inline.h"
 #include "cvmm/vub/watch.h"
 #include "net.h"
 #include "source.h"
@@ -416,7 +416,7 @@ static int tx_request(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *u
  * call at the end, at most the device's budget per call. */
 static int tx_process(struct net_q *nq)
 {
-    int rc = vub_queue_serve_budget(nq->q, tx_request, nq, nq->dev->budget);
+    int rc = vub_queue_serve_inline(nq->q, tx_request, nq, nq->dev->budget);
     return rc < 0 ? rc : 0;
 }
 

@@ -22,7 +22,7 @@
  *  with one writev() over the chain's buffers (zero copy; a copy only for chains of more than
  *  NET_TX_IOV_MAX pieces).  Malformed chains are dropped and logged once per queue.  Every chain is
  *  read once (a vq_snapshot): the lengths checked are the lengths used, whatever the guest rewrites.
- *  The library serves tx (vub_queue_serve_budget()): chains are taken in groups, so the first touch of
+ *  The library serves tx (vub_queue_serve_inline()): chains are taken in groups, so the first touch of
  *  each frame, a cache miss on a line the driver's CPU wrote, overlaps with the next ones'.
  *
  *  Threads: net_dev_new()/net_dev_free()/net_dev_stats() on one thread, outside vub_daemon_run(); the ops

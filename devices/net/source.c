@@ -6,7 +6,7 @@
 
 #include "cvmm/vq/rw.h"
 #include "cvmm/vq/snapshot.h"
-#include "cvmm/vub/serve.h"
+#include "cvmm/vub/serve_inline.h"
 #include "net.h"
 #include "source.h"
 
@@ -77,6 +77,6 @@ int net_source_fill(net_source *s, vub_queue *q, unsigned hdr_len, unsigned budg
     if (hdr_len == NET_HDR_LEN)
         hdr[NET_HDR_NUM_BUFFERS_OFF] = 1; /* little-endian 1: one chain per frame */
     struct fill f = {.s = s, .hdr = hdr, .hdr_len = hdr_len, .log = log};
-    int rc = vub_queue_serve_budget(q, source_request, &f, budget);
+    int rc = vub_queue_serve_inline(q, source_request, &f, budget);
     return rc < 0 ? rc : 0;
 }

@@ -69,7 +69,8 @@ typedef int vub_request_fn(void *ctx, vub_queue *q, const vq_snapshot *s, uint32
 int vub_queue_serve(vub_queue *q, vub_request_fn *fn, void *ctx);
 
 /** vub_queue_serve_budget() - vub_queue_serve() with at most @budget chains per call (0: the ring's size),
- *  for a device that wants its queues to take turns more often (cvmm-net's --budget).
+ *  for a device that wants its queues to take turns more often (cvmm-net's --budget).  The same loop can be
+ *  compiled into the caller, @fn inlined: vub_queue_serve_inline() (cvmm/vub/serve_inline.h).
  *  Return: as vub_queue_serve().  Threads: worker. */
 int vub_queue_serve_budget(vub_queue *q, vub_request_fn *fn, void *ctx, uint32_t budget);
 
