@@ -560,8 +560,9 @@ int blk_request(blk_disk *d, vq_queue *vq, const vq_snapshot *s, uint32_t *used_
     return blk_request_end(d, vq, &io, used_len);
 }
 
-/* The loop vub_queue_serve() runs in the daemon, on a bare vq_queue: for the unit tests and the fuzz
- * target, which have no daemon.  The caller notifies the driver. */
+/* A simpler form of the loop vub_queue_serve() runs in the daemon (one chain at a time, no groups, no
+ * budget), on a bare vq_queue: for the unit tests and the fuzz target, which have no daemon.  The caller
+ * notifies the driver. */
 int blk_queue_process(blk_disk *d, vq_queue *vq)
 {
     vq_chain c;
