@@ -62,10 +62,10 @@ static CVMM_ALWAYS_INLINE int vub__serve_add(struct vub__server *sv, uint16_t he
     return ++sv->nb == VUB_SERVE_BATCH ? vub__serve_flush(sv) : 0;
 }
 
-/* vub__serve_group() - the group's requests, in the order they were popped, each used after fn answered it.
- * A failing fn does not leave the rest of the group unanswered: they were taken from the ring already, so
- * fn gets them too, and the first error is kept for the caller, which stops there.  Return: 0; -EIO the
- * ring broke (publishing failed). */
+/* vub__serve_group() - the group's requests, in the order they were popped, each used after fn answered
+ * it.  A failing fn does not leave the rest of the group unanswered: they were taken from the ring
+ * already, so fn gets them too, and the first error is kept for the caller, which stops there.
+ * Return: 0; -EIO the ring broke (publishing failed). */
 static CVMM_ALWAYS_INLINE int vub__serve_group(struct vub__server *sv, vub_request_fn *fn, void *ctx)
 {
     unsigned n = sv->n;
@@ -85,12 +85,13 @@ static CVMM_ALWAYS_INLINE int vub__serve_group(struct vub__server *sv, vub_reque
     return 0;
 }
 
-/* vub__serve_take() - snapshot the popped chain @c into the group and start loading its first buffer.  The group's
- * requests are served once it is full: the first touch of each buffer (a cache line the driver's CPU
- * wrote last, a miss every time) then overlaps with the others' instead of stalling the copy of each in
- * turn (cvmm-net's tx 1.07-1.14x: the benches' README, "Figures, session 10").  A chain the pool has no room left for is taken
- * again after the group was served; one longer than the whole pool is answered empty (after the chains
- * before it: IN_ORDER holds) and logged once per queue start.  Return: 0; -EIO broken. */
+/* vub__serve_take() - snapshot the popped chain @c into the group and start loading its first buffer.
+ * The group's requests are served once it is full: the first touch of each buffer (a cache line the
+ * driver's CPU wrote last, a miss every time) then overlaps with the others' instead of stalling the copy
+ * of each in turn (cvmm-net's packed tx 1.12x: the benches' README, "Figures, session 10").  A chain the
+ * pool has no room left for is taken again after the group was served; one longer than the whole pool is
+ * answered empty (after the chains before it: IN_ORDER holds) and logged once per queue start.
+ * Return: 0; -EIO broken. */
 static CVMM_ALWAYS_INLINE int vub__serve_take(struct vub__server *sv, const vq_chain *c, vub_request_fn *fn, void *ctx)
 {
     vq_snapshot *s = &sv->s[sv->n];
@@ -116,11 +117,12 @@ static CVMM_ALWAYS_INLINE int vub__serve_take(struct vub__server *sv, const vq_c
     return 0;
 }
 
-/* vub__serve_drain() - pop, snapshot and serve until the ring is empty, with kicks off; then kicks on and look again.
- * At most @budget chains per call: a guest that refills the ring as fast as the device answers must not
- * keep the worker (its other rings, and the control thread's calls, which wait for it) for ever.  When the
- * budget runs out the queue is kicked again (vub_queue_kick()): the worker comes back to it after the rest
- * of its work, and notifications stay off meanwhile.  Return: as vub_queue_serve_budget(). */
+/* vub__serve_drain() - pop, snapshot and serve until the ring is empty, with kicks off; then kicks on and
+ * look again.  At most @budget chains per call: a guest that refills the ring as fast as the device
+ * answers must not keep the worker (its other rings, and the control thread's calls, which wait for it)
+ * for ever.  When the budget runs out the queue is kicked again (vub_queue_kick()): the worker comes back
+ * to it after the rest of its work, and notifications stay off meanwhile.  Return: as
+ * vub_queue_serve_budget(). */
 static CVMM_ALWAYS_INLINE int vub__serve_drain(struct vub__server *sv, uint32_t budget, vub_request_fn *fn, void *ctx)
 {
     vq_chain c;
