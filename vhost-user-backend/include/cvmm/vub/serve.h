@@ -55,10 +55,13 @@ extern "C" {
  *  it).  *@used_len gets the bytes written into the chain's writable buffers.
  *  Return: 0 (the chain is used with *@used_len); -errno stops serving (the chain is used with *@used_len
  *  first; the chains of its group, popped already, are still given to @fn and used, at most
- *  VUB_SERVE_GROUP - 1 of them; the queue is notified, and vub_queue_serve() returns the first error,
- *  which the daemon logs).  A chain reaches @fn once and is used once, whatever @fn returns.  A chain
- *  that breaks the ring (a rule of cvmm/vq/chain.h) stops serving at once: nothing can be used on a
- *  broken ring, so the chains popped with it do not reach @fn.
+ *  VUB_SERVE_GROUP - 1 of them; the queue is notified and kicked again (vub_queue_kick(): kicks are off, so
+ *  the rest of the ring is served on the worker's next turn, as after the budget), and vub_queue_serve()
+ *  returns the first error, which the daemon logs).  A chain reaches @fn once and is used once, whatever
+ *  @fn returns, unless the ring breaks: a chain that breaks it (a rule of cvmm/vq/chain.h) stops serving
+ *  at once, and nothing can be used on a broken ring, so the chains popped before it and not published
+ *  yet are never used (they may have reached @fn); the chains of its group that were not served yet do
+ *  not reach @fn.
  *  Ownership: @s and its entries are valid during the call only.  Threads: worker. */
 typedef int vub_request_fn(void *ctx, vub_queue *q, const vq_snapshot *s, uint32_t *used_len);
 

@@ -147,8 +147,15 @@ static CVMM_ALWAYS_INLINE int vub__serve_drain(struct vub__server *sv, uint32_t 
             int grc = vub__serve_group(sv, fn, ctx); /* rc stays the pop's: 1 while the ring may hold more */
             if (grc < 0)
                 return grc;
-            if (sv->failed)
+            if (sv->failed) {
+                /* Kicks are still off and the ring may hold more, which the driver will not kick for: come
+                 * back to it after the worker's other work, as when the budget runs out.  Each call answers at
+                 * least one chain, so a request that keeps failing still drains the ring. */
+                if ((rc = vub__serve_flush(sv)) < 0)
+                    return rc;
+                (void)vub_queue_kick(sv->q);
                 return sv->failed;
+            }
         } while (rc == 1 && popped < budget);
         /* Publish before asking for kicks again, so the re-check cannot race with our own used entries. */
         if ((rc = vub__serve_flush(sv)) < 0)
