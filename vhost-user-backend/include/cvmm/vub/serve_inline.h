@@ -149,10 +149,9 @@ static CVMM_ALWAYS_INLINE int vub__serve_drain(struct vub__server *sv, uint32_t 
                 return grc;
             if (sv->failed) {
                 /* Kicks are still off and the ring may hold more, which the driver will not kick for: come
-                 * back to it after the worker's other work, as when the budget runs out.  Each call answers at
-                 * least one chain, so a request that keeps failing still drains the ring. */
-                if ((rc = vub__serve_flush(sv)) < 0)
-                    return rc;
+                 * back to it after the worker's other work, as when the budget runs out (the caller publishes
+                 * what was used before that).  Each call answers at least one chain, so a request that keeps
+                 * failing still drains the ring. */
                 (void)vub_queue_kick(sv->q);
                 return sv->failed;
             }
