@@ -109,8 +109,7 @@ Test(backend_notifiers, vring_err_the_front_end_refuses_is_logged)
     struct vt_ring r;
     broken_ring(&r, false);
     serve_until(&fes.errs, 1);
-    for (int i = 0; i < VT_WAIT_MS && !vt_logged("in-band VRING_ERR"); i++)
-        vt_sleep_ms(1);
+    (void)vt_wait_logged("in-band VRING_ERR");
     cr_assert(vt_logged("vq0 is broken and in-band VRING_ERR could not tell the front-end: Input/output error"));
     vt_ring_free(&r);
 }
@@ -131,9 +130,7 @@ Test(backend_notifiers, broken_ring_without_err_fd_or_in_band_is_only_logged)
     with_channel(VT_PROTO_DEFAULT | PB(BACKEND_REQ));
     struct vt_ring r;
     broken_ring(&r, false);
-    for (int i = 0; i < VT_WAIT_MS && !vt_logged("names head 200"); i++)
-        vt_sleep_ms(1);
-    cr_assert(vt_logged("names head 200"), "the ring did not break");
+    cr_assert(vt_wait_logged("names head 200"), "the ring did not break");
     /* A request the worker serves after the kick callback: the error path has run by its answer. */
     cr_assert_eq(vhu_frontend_set_vring_enable(vt.fe, 0, true), 0);
     cr_assert_not(vt_logged("in-band VRING_ERR"), "nothing to report with: only the ring's own line");
@@ -147,8 +144,7 @@ Test(backend_notifiers, in_band_without_a_channel_logs_that_the_error_went_nowhe
     vt_negotiate(1ull << VUB_F_VERSION_1, VT_PROTO_DEFAULT | PB(BACKEND_REQ) | PB(INBAND_NOTIFICATIONS));
     struct vt_ring r;
     broken_ring(&r, false);
-    for (int i = 0; i < VT_WAIT_MS && !vt_logged("in-band VRING_ERR"); i++)
-        vt_sleep_ms(1);
+    (void)vt_wait_logged("in-band VRING_ERR");
     cr_assert(vt_logged("vq0 is broken and in-band VRING_ERR could not tell the front-end: no back-end channel"));
     vt_ring_free(&r);
 }

@@ -574,4 +574,12 @@ static void vt_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* vt_wait_logged() - wait (VT_WAIT_MS at most) for a line containing @needle; whether it came. */
+static bool vt_wait_logged(const char *needle)
+{
+    for (int i = 0; i < VT_WAIT_MS && !vt_logged(needle); i++)
+        vt_sleep_ms(1);
+    return vt_logged(needle);
+}
+
 #endif
